@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable, Sequence
 
 import rbcl
 
@@ -236,6 +237,21 @@ G = Point._trusted(_BASE_BYTES)
 def g_mul(scalar: Scalar) -> Point:
     """g^scalar (fixed-base multiplication)."""
     return G * scalar
+
+
+def sum_columns(rows: Iterable[Sequence[Point]], width: int) -> list[Point]:
+    """Column-wise sums of many rows of points (the tally's inner loop).
+
+    Works on encodings directly: one libsodium addition per point and no
+    intermediate objects, since aggregation dominates the tally's cost.
+    """
+    add = rbcl.crypto_core_ristretto255_add
+    totals = [_IDENTITY_BYTES] * width
+    for row in rows:
+        if len(row) != width:
+            raise ValueError(f"expected rows of {width} points")
+        totals = [add(t, p.encoded) for t, p in zip(totals, row)]
+    return [Point._trusted(t) for t in totals]
 
 
 def small_scalar(n: int) -> Scalar:
