@@ -13,6 +13,7 @@ bulletin board is invalid for anyone else.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -36,7 +37,8 @@ from crypto.proofs import DisjunctiveProof, Rng, prove_encrypted_value, verify_e
 BALLOT_VERSION = 1
 SELECTION_KIND = "selection"
 LIMIT_KIND = "selection-limit"
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# \A...\Z rather than ^...$: "$" also matches before a final newline.
+_ID = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 MAX_QUESTIONS = 50
 MAX_OPTIONS = 50
 
@@ -74,9 +76,12 @@ class Manifest:
         if not isinstance(doc, dict):
             raise ManifestError("the manifest must be a JSON object")
         try:
-            canonical_json(doc)
+            canonical = canonical_json(doc)
         except EncodingError as exc:
             raise ManifestError(f"the manifest is not canonical JSON: {exc}") from None
+        # Keep a private copy: a caller mutating its dict later must not make
+        # the fingerprint disagree with the parsed questions.
+        doc = json.loads(canonical)
         election_id = doc.get("election_id")
         if not isinstance(election_id, str) or not _ID.match(election_id):
             raise ManifestError("election_id must be 1-64 letters, digits, '.', '_' or '-'")
@@ -178,13 +183,17 @@ class EncryptedBallot:
     def from_json(cls, doc: object, manifest: Manifest) -> EncryptedBallot:
         """Strict decoding against the manifest's shape; any deviation raises."""
         d = _object(doc, {"version", "election_id", "voter_id", "questions"}, "ballot")
-        if d["version"] != BALLOT_VERSION:
+        if not _is_int(d["version"]) or d["version"] != BALLOT_VERSION:
             raise BallotShapeError(f"unsupported ballot version {d['version']!r}")
         if d["election_id"] != manifest.election_id:
             raise BallotShapeError("ballot is for another election")
         voter_id = d["voter_id"]
         if not isinstance(voter_id, str) or not 1 <= len(voter_id) <= 128:
             raise BallotShapeError("voter_id must be a string of 1 to 128 characters")
+        try:
+            encode_parts(voter_id)
+        except EncodingError:
+            raise BallotShapeError("voter_id is not valid Unicode") from None
         raw_questions = d["questions"]
         if not isinstance(raw_questions, list) or len(raw_questions) != len(manifest.questions):
             raise BallotShapeError(f"ballot must answer exactly {len(manifest.questions)} questions")
@@ -198,10 +207,28 @@ class EncryptedBallot:
             for on, rs in enumerate(raw_sel, start=1):
                 s = _object(rs, {"alpha", "beta", "proof"}, f"question {qn}, selection {on}")
                 ct = Ciphertext.from_json({"alpha": s["alpha"], "beta": s["beta"]})
-                selections.append(EncryptedSelection(ct, DisjunctiveProof.from_json(s["proof"], 2)))
-            limit = DisjunctiveProof.from_json(rq["limit_proof"], len(question.limit_values))
+                proof = _branches(s["proof"], 2, SelectionProofError, f"question {qn}, selection {on}")
+                selections.append(EncryptedSelection(ct, proof))
+            limit = _branches(
+                rq["limit_proof"], len(question.limit_values), SelectionLimitError,
+                f"question {qn}: the limit proof (one branch per count in "
+                f"[{question.min_selections}, {question.max_selections}])",
+            )
             questions.append(EncryptedQuestion(tuple(selections), limit))
         return cls(manifest.election_id, voter_id, tuple(questions))
+
+
+def _branches(doc: object, count: int, error: type[BallotError], what: str) -> DisjunctiveProof:
+    """A disjunctive proof with exactly ``count`` branches, the count coming from
+    the manifest; a proof for other values (e.g. an over-vote's limit proof
+    covering 0..5 on a 1-of-5 question) is refused as that proof's failure."""
+    if isinstance(doc, list) and len(doc) != count:
+        raise error(f"{what} must have {count} branches, not {len(doc)}")
+    return DisjunctiveProof.from_json(doc, count)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _object(doc: object, keys: set[str], what: str) -> dict:
@@ -233,7 +260,7 @@ class AuditOpening:
     @classmethod
     def from_json(cls, doc: object) -> AuditOpening:
         d = doc if isinstance(doc, dict) else {}
-        if set(d) != {"version", "selections"} or d["version"] != BALLOT_VERSION:
+        if set(d) != {"version", "selections"} or not _is_int(d["version"]) or d["version"] != BALLOT_VERSION:
             raise AuditOpeningError("an audit opening is {version: 1, selections: [...]}")
         try:
             return cls(
@@ -246,7 +273,7 @@ class AuditOpening:
 
 
 def _bit(value: object) -> int:
-    if value not in (0, 1) or isinstance(value, bool):
+    if not _is_int(value) or value not in (0, 1):
         raise AuditOpeningError("each plaintext must be 0 or 1")
     return int(value)  # type: ignore[arg-type]
 
@@ -267,7 +294,7 @@ def check_choices(manifest: Manifest, choices: Sequence[Sequence[int]]) -> None:
     if len(choices) != len(manifest.questions):
         raise BallotShapeError(f"expected choices for {len(manifest.questions)} questions")
     for qn, (row, question) in enumerate(zip(choices, manifest.questions), start=1):
-        if len(row) != len(question.option_ids) or any(m not in (0, 1) or isinstance(m, bool) for m in row):
+        if len(row) != len(question.option_ids) or any(not _is_int(m) or m not in (0, 1) for m in row):
             raise BallotShapeError(f"question {qn}: one 0 or 1 per option expected")
         if not question.min_selections <= sum(row) <= question.max_selections:
             raise SelectionLimitError(
@@ -345,17 +372,22 @@ def verify_ballot(
         for on, s in enumerate(eq.selections):
             if s.ciphertext.alpha.is_identity() or s.ciphertext.beta.is_identity():
                 raise SelectionProofError(f"question {qn + 1}, option {on + 1}: identity in ciphertext")
-            verify_encrypted_value(
-                s.ciphertext.alpha, s.ciphertext.beta, joint_key, (0, 1), s.proof,
-                kind=SELECTION_KIND, fingerprint=fingerprint,
-                context=_selection_context(voter_id, qn, on), error=SelectionProofError,
-            )
+            try:
+                verify_encrypted_value(
+                    s.ciphertext.alpha, s.ciphertext.beta, joint_key, (0, 1), s.proof,
+                    kind=SELECTION_KIND, fingerprint=fingerprint,
+                    context=_selection_context(voter_id, qn, on),
+                )
+            except ProofError as exc:
+                raise SelectionProofError(
+                    f"question {qn + 1}, option {on + 1}: not proven to encrypt 0 or 1"
+                ) from exc
         total = eq.total()
         try:
             verify_encrypted_value(
                 total.alpha, total.beta, joint_key, question.limit_values, eq.limit_proof,
                 kind=LIMIT_KIND, fingerprint=fingerprint,
-                context=_limit_context(voter_id, qn), error=SelectionLimitError,
+                context=_limit_context(voter_id, qn),
             )
         except ProofError as exc:
             raise SelectionLimitError(

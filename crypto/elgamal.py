@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from crypto.errors import DecryptionError, EncodingError
+from crypto.errors import DecryptionError, EncodingError, IdentityPoint
 from crypto.group import G, IDENTITY, Point, Scalar, g_mul, small_scalar
 
 
@@ -59,10 +59,15 @@ ZERO = Ciphertext(IDENTITY, IDENTITY)
 
 
 def encrypt(public_key: Point, message: int, randomness: Scalar) -> Ciphertext:
-    """Encrypt a small non-negative integer with explicit randomness r != 0."""
+    """Encrypt a small non-negative integer with explicit randomness r != 0.
+
+    The identity as public key would make beta = g^m: the vote in the clear.
+    """
+    if public_key.is_identity():
+        raise IdentityPoint("the public key must not be the identity")
     if randomness.is_zero():
         raise ValueError("encryption randomness must not be zero")
-    if message < 0:
+    if not isinstance(message, int) or isinstance(message, bool) or message < 0:
         raise ValueError("exponential ElGamal encrypts non-negative integers")
     return Ciphertext(g_mul(randomness), g_mul(small_scalar(message)) + public_key * randomness)
 

@@ -49,10 +49,10 @@ def _encode_one(part: Part, out: bytearray) -> None:
     elif isinstance(part, Scalar):
         out += _TAG_SCALAR + (32).to_bytes(4, "big") + part.to_bytes()
     elif isinstance(part, (bytes, bytearray)):
-        out += _TAG_BYTES + len(part).to_bytes(4, "big") + bytes(part)
+        out += _TAG_BYTES + _length(len(part)) + bytes(part)
     elif isinstance(part, str):
-        raw = part.encode("utf-8")
-        out += _TAG_TEXT + len(raw).to_bytes(4, "big") + raw
+        raw = _utf8(part)
+        out += _TAG_TEXT + _length(len(raw)) + raw
     elif isinstance(part, bool):
         raise EncodingError("booleans are not encodable parts")
     elif isinstance(part, int):
@@ -60,11 +60,26 @@ def _encode_one(part: Part, out: bytearray) -> None:
             raise EncodingError("integer part out of range [0, 2^64)")
         out += _TAG_INT + (8).to_bytes(4, "big") + part.to_bytes(8, "big")
     elif isinstance(part, (list, tuple)):
-        out += _TAG_LIST + len(part).to_bytes(4, "big")
+        out += _TAG_LIST + _length(len(part))
         for item in part:
             _encode_one(item, out)
     else:
         raise EncodingError(f"cannot encode {type(part).__name__}")
+
+
+def _length(n: int) -> bytes:
+    if n >= 2**32:
+        raise EncodingError("part too long for a 4-byte length")
+    return n.to_bytes(4, "big")
+
+
+def _utf8(text: str) -> bytes:
+    """UTF-8 of a string; lone surrogates (which JSON's \\ud800 escapes can
+    produce) have no UTF-8 form and are refused."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise EncodingError("text is not valid Unicode (lone surrogate)") from None
 
 
 def hash_parts(tag: str, *parts: Part) -> bytes:
@@ -90,7 +105,10 @@ def canonical_json(value: object) -> bytes:
 
 
 def _check_json_subset(value: object) -> None:
-    if value is None or isinstance(value, (bool, str)):
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, str):
+        _utf8(value)
         return
     if isinstance(value, int):
         if abs(value) > 2**53 - 1:

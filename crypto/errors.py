@@ -199,4 +199,18 @@ class AudienceError(CredentialError):
 
 
 class TokenExpired(CredentialError):
+    """The token is outside its validity window (expired, or issued in the future)."""
+
     code = "token_expired"
+
+
+class TokenSubjectError(CredentialError):
+    """The token's ``sub`` is not the employee id in its certificate."""
+
+    code = "token_subject_mismatch"
+
+
+class BallotSignatureError(CredentialError):
+    """A voter's signature over a ballot's tracking code does not verify."""
+
+    code = "ballot_signature_invalid"

@@ -14,6 +14,7 @@ both are 64 lowercase hex characters.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 
@@ -25,17 +26,19 @@ from crypto.errors import IdentityPoint, InvalidPoint, InvalidScalar
 ORDER = 2**252 + 27742317777372353535851937790883648493
 
 _IDENTITY_BYTES = bytes(32)
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def _hex_to_bytes(text: str, what: type) -> bytes:
+    """Exactly 64 lowercase hex digits (``bytes.fromhex`` alone would also
+    accept uppercase and skip whitespace)."""
     if not isinstance(text, str) or len(text) != 64:
         raise what(f"expected 64 hex characters, got {_describe(text)}")
-    if text != text.lower():
-        raise what("hex must be lowercase")
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise what("not hexadecimal") from None
+    if not _HEX64.fullmatch(text):
+        if _HEX64.fullmatch(text.lower()):
+            raise what("hex must be lowercase")
+        raise what("not hexadecimal")
+    return bytes.fromhex(text)
 
 
 def _describe(value: object) -> str:
@@ -59,6 +62,10 @@ class Scalar:
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Scalar is immutable")
+
+    def __reduce__(self) -> tuple:
+        # copy, deepcopy and pickle go through the validating constructor.
+        return (Scalar, (self.value,))
 
     # -- construction ---------------------------------------------------------------
 
@@ -103,13 +110,22 @@ class Scalar:
 
     # -- arithmetic -----------------------------------------------------------------
 
+    # Operands of another type give NotImplemented, so that ``scalar * point``
+    # reaches ``Point.__rmul__``.
+
     def __add__(self, other: Scalar) -> Scalar:
+        if not isinstance(other, Scalar):
+            return NotImplemented
         return Scalar((self.value + other.value) % ORDER)
 
     def __sub__(self, other: Scalar) -> Scalar:
+        if not isinstance(other, Scalar):
+            return NotImplemented
         return Scalar((self.value - other.value) % ORDER)
 
     def __mul__(self, other: Scalar) -> Scalar:
+        if not isinstance(other, Scalar):
+            return NotImplemented
         return Scalar((self.value * other.value) % ORDER)
 
     def __neg__(self) -> Scalar:
@@ -147,6 +163,10 @@ class Point:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Point is immutable")
 
+    def __reduce__(self) -> tuple:
+        # copy, deepcopy and pickle re-validate the encoding.
+        return (_point_from_encoding, (self.encoded,))
+
     @classmethod
     def _trusted(cls, encoded: bytes) -> Point:
         """Wrap bytes that libsodium itself produced (already canonical)."""
@@ -164,6 +184,11 @@ class Point:
             if allow_identity:
                 return IDENTITY
             raise IdentityPoint("the identity element is not allowed here")
+        if data[31] & 0x80:
+            # RFC 9496 4.3.1: the 32 bytes are a field element below p < 2^255.
+            # libsodium 1.0.18 (the one rbcl bundles) ignores bit 255 instead of
+            # refusing it, which would give every element a second encoding.
+            raise InvalidPoint("non-canonical encoding (bit 255 set)")
         if not rbcl.crypto_core_ristretto255_is_valid_point(data):
             raise InvalidPoint("not a canonical ristretto255 encoding")
         return cls._trusted(data)
@@ -181,7 +206,10 @@ class Point:
     def hash_to_group(cls, tag: str, data: bytes) -> Point:
         """RFC 9496 element derivation from 64 uniform bytes (SHA-512 of tag and data)."""
         digest = hashlib.sha512(_tagged(tag) + data).digest()
-        return cls._trusted(rbcl.crypto_core_ristretto255_from_hash(digest))
+        encoded = rbcl.crypto_core_ristretto255_from_hash(digest)
+        if encoded == _IDENTITY_BYTES:  # pragma: no cover - probability ~2^-252
+            raise IdentityPoint("hash_to_group produced the identity")
+        return cls._trusted(encoded)
 
     def to_bytes(self) -> bytes:
         return self.encoded
@@ -193,9 +221,13 @@ class Point:
         return self.encoded == _IDENTITY_BYTES
 
     def __add__(self, other: Point) -> Point:
+        if not isinstance(other, Point):
+            return NotImplemented
         return Point._trusted(rbcl.crypto_core_ristretto255_add(self.encoded, other.encoded))
 
     def __sub__(self, other: Point) -> Point:
+        if not isinstance(other, Point):
+            return NotImplemented
         return Point._trusted(rbcl.crypto_core_ristretto255_sub(self.encoded, other.encoded))
 
     def __neg__(self) -> Point:
@@ -221,6 +253,10 @@ class Point:
 
     def __repr__(self) -> str:
         return f"Point({self.hex()[:16]}…)"
+
+
+def _point_from_encoding(encoded: bytes) -> Point:
+    return Point.from_bytes(encoded, allow_identity=True)
 
 
 def _tagged(tag: str) -> bytes:

@@ -1,0 +1,126 @@
+"""Cast receipts: what a voter keeps, and how anyone checks one (docs/protocol.md,
+"Receipts").
+
+A receipt holds the board entry of the ballot, the signed tree head right after
+it was appended and the inclusion proof under that head, all signed by the
+server. Later tree heads prove, by consistency proofs, that the entry was never
+removed.
+"""
+
+from __future__ import annotations
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from crypto import log as merkle
+from crypto.encoding import canonical_json, encode_parts
+from crypto.errors import EncodingError, LogError
+
+RECEIPT_TAG = "votingpilot/v1/receipt"
+RECEIPT_VERSION = 1
+RECEIPT_FIELDS = {
+    "version",
+    "election_id",
+    "tracking_code",
+    "leaf_index",
+    "entry",
+    "tree_head",
+    "inclusion_proof",
+    "server_key",
+    "signature",
+}
+
+
+class ReceiptError(LogError):
+    code = "receipt_invalid"
+
+
+def receipt_message(receipt: dict) -> bytes:
+    body = {k: v for k, v in receipt.items() if k != "signature"}
+    return encode_parts(RECEIPT_TAG, canonical_json(body))
+
+
+def make_receipt(
+    key: Ed25519PrivateKey,
+    server_key: bytes,
+    entry: dict,
+    tree_head: merkle.SignedTreeHead,
+    inclusion: merkle.InclusionProof,
+) -> dict:
+    receipt = {
+        "version": RECEIPT_VERSION,
+        "election_id": entry["election_id"],
+        "tracking_code": entry["body"]["tracking_code"],
+        "leaf_index": entry["index"],
+        "entry": entry,
+        "tree_head": tree_head.to_json(),
+        "inclusion_proof": inclusion.to_json(),
+        "server_key": server_key.hex(),
+    }
+    receipt["signature"] = key.sign(receipt_message(receipt)).hex()
+    return receipt
+
+
+def verify_receipt(receipt: object, *, server_key: bytes | None = None) -> merkle.SignedTreeHead:
+    """Check a receipt on its own: the server's signature, the tree head's
+    signature, that the entry is the ballot with this tracking code at this
+    index, and its inclusion under the head. Returns the head, so the caller
+    can then check consistency with a newer one. ``server_key`` pins the
+    expected key (from the election record); without it the receipt's own key
+    is used, which proves integrity but not origin."""
+    if not isinstance(receipt, dict) or set(receipt) != RECEIPT_FIELDS:
+        raise ReceiptError(f"a receipt is an object with exactly {sorted(RECEIPT_FIELDS)}")
+    if receipt["version"] != RECEIPT_VERSION:
+        raise ReceiptError("unsupported receipt version")
+    try:
+        key_bytes = bytes.fromhex(receipt["server_key"])
+        signature = bytes.fromhex(receipt["signature"])
+    except (TypeError, ValueError):
+        raise ReceiptError("server_key and signature must be hex") from None
+    if server_key is not None and key_bytes != server_key:
+        raise ReceiptError("the receipt was signed by another server key")
+    try:
+        Ed25519PublicKey.from_public_bytes(key_bytes).verify(signature, receipt_message(receipt))
+    except (InvalidSignature, ValueError):
+        raise ReceiptError("the server's signature on the receipt does not verify") from None
+    sth = merkle.SignedTreeHead.from_json(receipt["tree_head"])
+    merkle.verify_tree_head(key_bytes, sth)
+    entry = receipt["entry"]
+    if (
+        not isinstance(entry, dict)
+        or entry.get("kind") != "ballot"
+        or entry.get("index") != receipt["leaf_index"]
+        or entry.get("election_id") != receipt["election_id"]
+        or not isinstance(entry.get("body"), dict)
+        or entry["body"].get("tracking_code") != receipt["tracking_code"]
+    ):
+        raise ReceiptError("the receipt's board entry is not this ballot")
+    if sth.head.log_id != receipt["election_id"]:
+        raise ReceiptError("the tree head is for another election")
+    proof = merkle.InclusionProof.from_json(receipt["inclusion_proof"])
+    if proof.leaf_index != receipt["leaf_index"] or proof.tree_size != sth.head.size:
+        raise ReceiptError("the inclusion proof does not match the tree head")
+    try:
+        proof.verify(merkle.leaf_hash(canonical_json(entry)), sth.head.root)
+    except EncodingError as exc:
+        raise ReceiptError(f"the entry is not canonical JSON: {exc}") from None
+    return sth
+
+
+def verify_receipt_against(
+    receipt: dict,
+    newest: merkle.SignedTreeHead,
+    consistency: merkle.ConsistencyProof,
+    *,
+    server_key: bytes | None = None,
+) -> None:
+    """The receipt checks out and its head is a prefix of ``newest``: the ballot
+    is still on the board."""
+    sth = verify_receipt(receipt, server_key=server_key)
+    key = server_key or bytes.fromhex(receipt["server_key"])
+    merkle.verify_tree_head(key, newest)
+    if newest.head.log_id != sth.head.log_id:
+        raise ReceiptError("the newest tree head is for another election")
+    if (consistency.old_size, consistency.new_size) != (sth.head.size, newest.head.size):
+        raise ReceiptError("the consistency proof is for other tree sizes")
+    consistency.verify(sth.head.root, newest.head.root)

@@ -1,0 +1,67 @@
+"""The app factory: wires settings, services and controllers."""
+
+from __future__ import annotations
+
+from litestar import Litestar, get
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+
+from voting.auth.api import AuthController, provide_principal
+from voting.ballots.api import BallotController
+from voting.board.api import BoardController
+from voting.db.engine import migrate
+from voting.elections.api import ElectionController
+from voting.errors import EXCEPTION_HANDLERS
+from voting.services import Services
+from voting.settings import Settings
+from voting.tally.api import TallyController
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+@get("/api/health", tags=["service"], summary="Liveness")
+async def health() -> dict:
+    return {"ok": True}
+
+
+@get("/api/server-key", tags=["service"], summary="The server's Ed25519 public key (tree heads, receipts)")
+async def server_key(services: Services) -> dict:
+    return {"server_key": services.key.public_bytes.hex()}
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    services = services or Services.build(settings)
+
+    async def startup() -> None:
+        await migrate(services.database.engine)
+
+    async def shutdown() -> None:
+        await services.database.close()
+
+    return Litestar(
+        route_handlers=[
+            health,
+            server_key,
+            AuthController,
+            ElectionController,
+            BallotController,
+            BoardController,
+            TallyController,
+        ],
+        dependencies={
+            "services": Provide(lambda: services, sync_to_thread=False),
+            "principal": Provide(provide_principal),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        on_startup=[startup],
+        on_shutdown=[shutdown],
+        request_max_body_size=MAX_BODY_BYTES,
+        openapi_config=OpenAPIConfig(
+            title="City hall voting pilot",
+            version="1",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin(js_url="/static/vendor/swagger-ui-bundle.js", css_url="/static/vendor/swagger-ui.css", standalone_preset_js_url="/static/vendor/swagger-ui-standalone-preset.js")],
+        ),
+    )

@@ -1,0 +1,1 @@
+"""Certificate login, sessions and rosters."""

@@ -1,0 +1,214 @@
+"""Login (challenge, certificate-signed token, session) and who may do what.
+
+Roles come from the rosters in the database, never from the client or the
+certificate: administrators and auditors are global, trustees are per
+election, voters are whoever is on an election's roll.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crypto.credentials import verify_login_token
+from crypto.errors import NonceError
+from voting.auth.trust import TrustSource
+from voting.db.engine import Database
+from voting.db.models import LoginNonce, Role, RollEntry, Session, Trustee
+from voting.errors import Forbidden, TooManyRequests, Unauthorized
+from voting.keys import ServerKey
+from voting.settings import Settings
+
+ADMIN, AUDITOR, TRUSTEE = "admin", "auditor", "trustee"
+ROLES = (ADMIN, AUDITOR, TRUSTEE)
+TOKEN_PREFIX = "s1"
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they were stored as UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated employee, with the roles the rosters give them."""
+
+    employee_id: str
+    session_id: str
+    certificate_der: bytes
+    chain_b64: tuple[str, ...]
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return x509.load_der_x509_certificate(self.certificate_der)
+
+    def require(self, role: str) -> None:
+        if role not in self.roles:
+            raise Forbidden(f"this needs the {role} role", code=f"not_{role}")
+
+
+class RateLimiter:
+    """A sliding one-minute window per key; ``per_minute == 0`` turns it off
+    (load tests from one address would trip it)."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._hits: dict[str, deque[float]] = defaultdict(deque)
+
+    def hit(self, key: str) -> None:
+        if self.per_minute <= 0:
+            return
+        now = time.monotonic()
+        hits = self._hits[key]
+        while hits and now - hits[0] > 60:
+            hits.popleft()
+        if len(hits) >= self.per_minute:
+            raise TooManyRequests("too many login attempts; wait a minute and try again")
+        hits.append(now)
+
+
+class AuthService:
+    def __init__(self, settings: Settings, key: ServerKey, trust: TrustSource) -> None:
+        self.settings = settings
+        self.key = key
+        self.trust = trust
+        self.by_address = RateLimiter(settings.login_rate_per_minute)
+        self.by_certificate = RateLimiter(settings.login_rate_per_minute)
+
+    # -- login ----------------------------------------------------------------------
+
+    async def challenge(self, db: AsyncSession) -> dict:
+        nonce = secrets.token_urlsafe(32)
+        expires = now_utc() + timedelta(seconds=self.settings.nonce_ttl_s)
+        db.add(LoginNonce(nonce=nonce, expires_at=expires, used=False))
+        await db.commit()
+        return {"nonce": nonce, "audience": self.settings.audience, "expires_at": expires.isoformat()}
+
+    async def login(self, db: AsyncSession, token: str, client: str) -> dict:
+        self.by_address.hit(client)
+        self.by_certificate.hit(_token_certificate_key(token))
+        seen: list[str] = []
+
+        def remember(nonce: str) -> bool:
+            seen.append(nonce)
+            return True
+
+        login = verify_login_token(
+            token,
+            trust_store=self.trust.store(),
+            crls=self.trust.crls(),
+            audience=self.settings.audience,
+            now=now_utc(),
+            consume_nonce=remember,
+        )
+        # The single-use check is one conditional UPDATE, atomic across processes.
+        consumed = await db.execute(
+            update(LoginNonce)
+            .where(LoginNonce.nonce == seen[0], LoginNonce.used.is_(False), LoginNonce.expires_at > now_utc())
+            .values(used=True)
+        )
+        if consumed.rowcount != 1:
+            await db.rollback()
+            raise NonceError("the login challenge is unknown, expired or already used; start the login again")
+        session_id = secrets.token_urlsafe(32)
+        now = now_utc()
+        chain = [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in login.chain[:-1]]
+        db.add(
+            Session(
+                id=_session_key(session_id),
+                employee_id=login.employee_id,
+                certificate=login.certificate.public_bytes(serialization.Encoding.DER),
+                certificate_chain=json.dumps(chain),
+                created_at=now,
+                expires_at=now + timedelta(seconds=self.settings.session_ttl_s),
+                last_seen=now,
+                revoked=False,
+            )
+        )
+        await db.commit()
+        roles = await self.roles_of(db, login.employee_id)
+        return {
+            "session_token": self._token(session_id),
+            "employee_id": login.employee_id,
+            "name": login.name,
+            "roles": sorted(roles),
+            "expires_at": (now + timedelta(seconds=self.settings.session_ttl_s)).isoformat(),
+        }
+
+    def _token(self, session_id: str) -> str:
+        mac = base64.urlsafe_b64encode(self.key.mac(session_id.encode())).rstrip(b"=").decode()
+        return f"{TOKEN_PREFIX}.{session_id}.{mac}"
+
+    # -- sessions ---------------------------------------------------------------------
+
+    async def authenticate(self, database: Database, token: str | None) -> Principal:
+        if not token:
+            raise Unauthorized("log in first", code="not_logged_in")
+        parts = token.split(".")
+        if len(parts) != 3 or parts[0] != TOKEN_PREFIX or len(token) > 200:
+            raise Unauthorized("malformed session token", code="bad_session")
+        expected = self._token(parts[1])
+        if not hmac.compare_digest(expected.encode(), token.encode()):
+            raise Unauthorized("invalid session token", code="bad_session")
+        async with database.read() as db:
+            row = await db.get(Session, _session_key(parts[1]))
+            roles = await self.roles_of(db, row.employee_id) if row is not None else set()
+        now = now_utc()
+        if row is None or row.revoked:
+            raise Unauthorized("the session has ended; log in again", code="session_ended")
+        if _aware(row.expires_at) <= now:
+            raise Unauthorized("the session has expired; log in again", code="session_expired")
+        if _aware(row.last_seen) + timedelta(seconds=self.settings.session_idle_s) <= now:
+            raise Unauthorized("the session timed out after inactivity; log in again", code="session_idle")
+        if (now - _aware(row.last_seen)).total_seconds() > 30:
+            async with database.write() as db:
+                await db.execute(update(Session).where(Session.id == row.id).values(last_seen=now))
+                await db.commit()
+        return Principal(row.employee_id, row.id, row.certificate, tuple(json.loads(row.certificate_chain)), frozenset(roles))
+
+    async def logout(self, db: AsyncSession, principal: Principal) -> None:
+        await db.execute(update(Session).where(Session.id == principal.session_id).values(revoked=True))
+        await db.commit()
+
+    # -- rosters --------------------------------------------------------------------
+
+    async def roles_of(self, db: AsyncSession, employee_id: str) -> set[str]:
+        roles = set(await db.scalars(select(Role.role).where(Role.employee_id == employee_id)))
+        if await db.scalar(select(Trustee.index).where(Trustee.employee_id == employee_id).limit(1)) is not None:
+            roles.add(TRUSTEE)
+        if await db.scalar(select(RollEntry.pseudonym).where(RollEntry.employee_id == employee_id).limit(1)):
+            roles.add("voter")
+        return roles
+
+
+def _session_key(session_id: str) -> str:
+    """The database keeps a hash, so a copy of it holds no usable session."""
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def _token_certificate_key(token: str) -> str:
+    """Rate-limit key for the certificate in an (unverified) token: its x5c leaf hash."""
+    try:
+        header = token.split(".", 1)[0]
+        raw = base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))
+        leaf = json.loads(raw)["x5c"][0]
+        return hashlib.sha256(str(leaf).encode()).hexdigest()
+    except Exception:  # noqa: BLE001 - malformed tokens are rejected right after
+        return "malformed"

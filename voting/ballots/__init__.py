@@ -1,0 +1,1 @@
+"""The cast path: verify, append to the board, commit, receipt."""

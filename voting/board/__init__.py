@@ -1,0 +1,1 @@
+"""The bulletin board: every public event of an election, as an RFC 9162 log."""

@@ -1,0 +1,78 @@
+"""HTTP: the public bulletin board (no login needed: it is public)."""
+
+from __future__ import annotations
+
+from litestar import Controller, get
+from litestar.params import Parameter
+
+from voting.errors import Invalid
+from voting.services import Services
+
+MAX_PAGE = 500
+
+
+class BoardController(Controller):
+    path = "/api/elections/{election_id:str}/board"
+    tags = ["board"]
+
+    @get("/entries", summary="Board entries, oldest first")
+    async def entries(
+        self,
+        services: Services,
+        election_id: str,
+        start: int = Parameter(default=0, ge=0),
+        limit: int = Parameter(default=100, ge=1, le=MAX_PAGE),
+    ) -> dict:
+        async with services.database.read() as db:
+            size = await services.board.size(db, election_id)
+            entries = await services.board.entries(db, election_id, start, limit)
+        return {"size": size, "start": start, "entries": entries}
+
+    @get("/head", summary="The newest signed tree head")
+    async def head(self, services: Services, election_id: str) -> dict:
+        async with services.database.read() as db:
+            sth = await services.board.head(db, election_id)
+        return {**sth.to_json(), "server_key": services.key.public_bytes.hex()}
+
+    @get("/heads", summary="The history of signed tree heads")
+    async def heads(
+        self,
+        services: Services,
+        election_id: str,
+        start: int = Parameter(default=0, ge=0),
+        limit: int = Parameter(default=100, ge=1, le=MAX_PAGE),
+    ) -> list[dict]:
+        async with services.database.read() as db:
+            return [h.to_json() for h in await services.board.heads(db, election_id, start, limit)]
+
+    @get("/inclusion", summary="Inclusion proof by leaf index or tracking code")
+    async def inclusion(
+        self,
+        services: Services,
+        election_id: str,
+        index: int | None = Parameter(default=None, ge=0),
+        tracking_code: str | None = Parameter(default=None, max_length=64),
+        size: int | None = Parameter(default=None, ge=1),
+    ) -> dict:
+        if (index is None) == (tracking_code is None):
+            raise Invalid("give exactly one of index or tracking_code", code="bad_proof_request")
+        async with services.database.read() as db:
+            if tracking_code is not None:
+                index = await services.board.index_of(db, election_id, tracking_code)
+            head = await services.board.head(db, election_id, size)
+            proof = await services.board.inclusion_proof(db, election_id, index, head.head.size)
+            entry = await services.board.entry(db, election_id, index)
+        return {"entry": entry.data, "proof": proof.to_json(), "tree_head": head.to_json()}
+
+    @get("/consistency", summary="Consistency proof between two tree sizes")
+    async def consistency(
+        self,
+        services: Services,
+        election_id: str,
+        old: int = Parameter(ge=0),
+        new: int | None = Parameter(default=None, ge=0),
+    ) -> dict:
+        async with services.database.read() as db:
+            head = await services.board.head(db, election_id, new)
+            proof = await services.board.consistency_proof(db, election_id, old, head.head.size)
+        return {"proof": proof.to_json(), "tree_head": head.to_json()}

@@ -1,0 +1,191 @@
+"""Appending to and proving from an election's bulletin board.
+
+The append is the service's one serialization point. Inside the caller's
+transaction it locks the election's ``board_state`` row (``SELECT … FOR
+UPDATE`` on PostgreSQL, so several app processes never hand out one leaf index
+twice; SQLite has one writer per database and the app holds an in-process lock
+around write transactions), appends the leaf in O(log n) from the stored
+frontier, stores the perfect nodes it completes, and signs the new tree head.
+Nothing is acknowledged until the caller's transaction commits.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session as SyncSession
+
+from crypto import log as merkle
+from crypto.encoding import canonical_json
+from voting.db.models import BoardEntry, BoardNode, BoardState, TreeHead
+from voting.errors import Invalid, NotFound
+from voting.keys import ServerKey
+
+#: The kinds of board entries, in the words of docs/election-record.md.
+ENTRY_KINDS = frozenset(
+    {
+        "election-created",
+        "trustee-announcement",
+        "joint-key",
+        "election-opened",
+        "ballot",
+        "ballot-superseded",
+        "election-closed",
+        "aggregate",
+        "partial-decryption",
+        "result",
+        "election-published",
+        "admin-action",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Appended:
+    leaf_index: int
+    entry: dict
+    tree_head: merkle.SignedTreeHead
+    inclusion: merkle.InclusionProof
+
+
+def signed_head(row: TreeHead, election_id: str) -> merkle.SignedTreeHead:
+    head = merkle.TreeHead(election_id, row.size, row.root, row.timestamp_ms)
+    return merkle.SignedTreeHead(head, row.signature)
+
+
+class Board:
+    def __init__(self, key: ServerKey) -> None:
+        self.key = key
+
+    async def create(self, db: AsyncSession, election_id: str) -> None:
+        """An empty log for a new election (same transaction as the election row)."""
+        db.add(BoardState(election_id=election_id, size=0, frontier=json.dumps(merkle.Frontier.empty().to_dict())))
+        await db.flush()
+
+    async def append(
+        self, db: AsyncSession, election_id: str, kind: str, body: dict, *, tracking_code: str | None = None
+    ) -> Appended:
+        if kind not in ENTRY_KINDS:
+            raise ValueError(f"unknown board entry kind {kind!r}")
+        state = await db.get(BoardState, election_id, with_for_update=True, populate_existing=True)
+        if state is None:
+            raise NotFound(f"election {election_id!r} has no board")
+        frontier = merkle.Frontier.from_dict(json.loads(state.frontier))
+        entry = {
+            "election_id": election_id,
+            "index": frontier.size,
+            "kind": kind,
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "body": body,
+        }
+        data = canonical_json(entry)
+        leaf = merkle.leaf_hash(data)
+        new_frontier, nodes = frontier.append(leaf)
+        # The audit path of the newest leaf is the old frontier, nearest subtree first.
+        inclusion = merkle.InclusionProof(frontier.size, new_frontier.size, tuple(reversed(frontier.hashes)))
+        db.add(
+            BoardEntry(
+                election_id=election_id,
+                leaf_index=frontier.size,
+                kind=kind,
+                data=data.decode("utf-8"),
+                leaf_hash=leaf,
+                tracking_code=tracking_code,
+            )
+        )
+        db.add_all(BoardNode(election_id=election_id, level=n.level, index=n.index, hash=n.hash) for n in nodes)
+        state.size = new_frontier.size
+        state.frontier = json.dumps(new_frontier.to_dict())
+        head = merkle.TreeHead(election_id, new_frontier.size, new_frontier.root(), int(time.time() * 1000))
+        sth = merkle.sign_tree_head(self.key.private_key, head)
+        db.add(
+            TreeHead(
+                election_id=election_id,
+                size=head.size,
+                root=head.root,
+                timestamp_ms=head.timestamp_ms,
+                signature=sth.signature,
+            )
+        )
+        return Appended(frontier.size, entry, sth, inclusion)
+
+    # -- reading ------------------------------------------------------------------------
+
+    async def entries(self, db: AsyncSession, election_id: str, start: int, limit: int) -> list[dict]:
+        rows = await db.scalars(
+            select(BoardEntry)
+            .where(BoardEntry.election_id == election_id, BoardEntry.leaf_index >= start)
+            .order_by(BoardEntry.leaf_index)
+            .limit(limit)
+        )
+        return [json.loads(r.data) for r in rows]
+
+    async def entry(self, db: AsyncSession, election_id: str, index: int) -> BoardEntry:
+        row = await db.get(BoardEntry, (election_id, index))
+        if row is None:
+            raise NotFound(f"no board entry {index}", code="entry_not_found")
+        return row
+
+    async def index_of(self, db: AsyncSession, election_id: str, tracking_code: str) -> int:
+        index = await db.scalar(
+            select(BoardEntry.leaf_index).where(
+                BoardEntry.election_id == election_id,
+                BoardEntry.tracking_code == tracking_code,
+                BoardEntry.kind == "ballot",
+            )
+        )
+        if index is None:
+            raise NotFound("no ballot with this tracking code", code="tracking_code_not_found")
+        return index
+
+    async def size(self, db: AsyncSession, election_id: str) -> int:
+        state = await db.get(BoardState, election_id)
+        if state is None:
+            raise NotFound(f"no election {election_id!r}", code="election_not_found")
+        return state.size
+
+    async def head(self, db: AsyncSession, election_id: str, size: int | None = None) -> merkle.SignedTreeHead:
+        if size is None:
+            size = await self.size(db, election_id)
+        row = await db.get(TreeHead, (election_id, size))
+        if row is None:
+            raise NotFound(f"no tree head of size {size}", code="tree_head_not_found")
+        return signed_head(row, election_id)
+
+    async def heads(self, db: AsyncSession, election_id: str, start: int, limit: int) -> list[merkle.SignedTreeHead]:
+        rows = await db.scalars(
+            select(TreeHead)
+            .where(TreeHead.election_id == election_id, TreeHead.size >= start)
+            .order_by(TreeHead.size)
+            .limit(limit)
+        )
+        return [signed_head(r, election_id) for r in rows]
+
+    async def inclusion_proof(self, db: AsyncSession, election_id: str, index: int, size: int) -> merkle.InclusionProof:
+        if not 0 <= index < size or size > await self.size(db, election_id):
+            raise Invalid("need 0 <= index < size <= board size", code="bad_proof_request")
+        path = await db.run_sync(lambda s: merkle.inclusion_proof(index, size, _node_source(s, election_id)))
+        return merkle.InclusionProof(index, size, tuple(path))
+
+    async def consistency_proof(
+        self, db: AsyncSession, election_id: str, old_size: int, new_size: int
+    ) -> merkle.ConsistencyProof:
+        if not 0 <= old_size <= new_size or new_size > await self.size(db, election_id):
+            raise Invalid("need 0 <= old <= new <= board size", code="bad_proof_request")
+        path = await db.run_sync(lambda s: merkle.consistency_proof(old_size, new_size, _node_source(s, election_id)))
+        return merkle.ConsistencyProof(old_size, new_size, tuple(path))
+
+
+def _node_source(session: SyncSession, election_id: str):
+    def perfect(level: int, index: int) -> bytes:
+        row = session.get(BoardNode, (election_id, level, index))
+        if row is None:  # pragma: no cover - would mean a corrupted board
+            raise LookupError(f"missing board node {level}/{index}")
+        return row.hash
+
+    return perfect

@@ -1,0 +1,1 @@
+"""The database layer: tables, engine set-up and migrations."""

@@ -1,0 +1,175 @@
+"""The tables of the service (SQLAlchemy 2). Migrations live in voting/migrations.
+
+JSON documents that are hashed or signed are stored as their canonical text, so
+what the board proves is byte for byte what was stored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Election(Base):
+    __tablename__ = "elections"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    manifest: Mapped[str] = mapped_column(Text)
+    """canonical JSON of the manifest (titles, questions, schedule, policy)"""
+    status: Mapped[str] = mapped_column(String(16))
+    revote_policy: Mapped[str] = mapped_column(String(16))
+    trustee_count: Mapped[int] = mapped_column(Integer)
+    threshold: Mapped[int] = mapped_column(Integer)
+    ceremony_fingerprint: Mapped[str] = mapped_column(String(64))
+    joint_key: Mapped[str | None] = mapped_column(String(64))
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    aggregate: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RollEntry(Base):
+    """One eligible voter of one election; ``pseudonym`` is what the board shows."""
+
+    __tablename__ = "roll"
+    __table_args__ = (UniqueConstraint("election_id", "pseudonym"),)
+
+    election_id: Mapped[str] = mapped_column(ForeignKey("elections.id"), primary_key=True)
+    employee_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    department: Mapped[str] = mapped_column(String(200))
+    pseudonym: Mapped[str] = mapped_column(String(64))
+
+
+class Role(Base):
+    """Rosters: administrators and auditors (scope '*'), trustees (scope = election id)."""
+
+    __tablename__ = "roles"
+
+    employee_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True, default="*")
+
+
+class Trustee(Base):
+    __tablename__ = "trustees"
+    __table_args__ = (UniqueConstraint("election_id", "employee_id"),)
+
+    election_id: Mapped[str] = mapped_column(ForeignKey("elections.id"), primary_key=True)
+    index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    employee_id: Mapped[str] = mapped_column(String(64))
+    announcement: Mapped[str | None] = mapped_column(Text)
+    public_share_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    partial_decryption: Mapped[str | None] = mapped_column(Text)
+
+
+class CeremonyShare(Base):
+    """A key share encrypted by one trustee to another: the server only relays it."""
+
+    __tablename__ = "ceremony_shares"
+
+    election_id: Mapped[str] = mapped_column(ForeignKey("elections.id"), primary_key=True)
+    sender: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recipient: Mapped[int] = mapped_column(Integer, primary_key=True)
+    share: Mapped[str] = mapped_column(Text)
+
+
+class LoginNonce(Base):
+    __tablename__ = "login_nonces"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Session(Base):
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    employee_id: Mapped[str] = mapped_column(String(64), index=True)
+    certificate: Mapped[bytes] = mapped_column(LargeBinary)
+    """DER of the leaf certificate the voter logged in with (signs ballots)"""
+    certificate_chain: Mapped[str] = mapped_column(Text)
+    """JSON list of base64 DER: leaf first, as in the login token's x5c"""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Ballot(Base):
+    __tablename__ = "ballots"
+    __table_args__ = (UniqueConstraint("election_id", "tracking_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    election_id: Mapped[str] = mapped_column(ForeignKey("elections.id"), index=True)
+    pseudonym: Mapped[str] = mapped_column(String(64), index=True)
+    tracking_code: Mapped[str] = mapped_column(String(64))
+    ballot: Mapped[str] = mapped_column(Text)
+    signature: Mapped[str] = mapped_column(Text)
+    certificate_chain: Mapped[str] = mapped_column(Text)
+    """auditors-only: reveals who cast it"""
+    leaf_index: Mapped[int] = mapped_column(BigInteger)
+    superseded: Mapped[bool] = mapped_column(Boolean, default=False)
+    receipt: Mapped[str] = mapped_column(Text)
+    cast_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class BoardEntry(Base):
+    """One leaf of an election's bulletin board: canonical JSON of a public event."""
+
+    __tablename__ = "board_entries"
+
+    election_id: Mapped[str] = mapped_column(ForeignKey("elections.id"), primary_key=True)
+    leaf_index: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    data: Mapped[str] = mapped_column(Text)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    tracking_code: Mapped[str | None] = mapped_column(String(64), index=True)
+
+
+class BoardNode(Base):
+    """A perfect subtree hash (RFC 9162), kept so proofs need O(log n) reads."""
+
+    __tablename__ = "board_nodes"
+
+    election_id: Mapped[str] = mapped_column(ForeignKey("elections.id"), primary_key=True)
+    level: Mapped[int] = mapped_column(Integer, primary_key=True)
+    index: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class BoardState(Base):
+    """The log's frontier: the one row every append locks (the serialization point)."""
+
+    __tablename__ = "board_state"
+
+    election_id: Mapped[str] = mapped_column(ForeignKey("elections.id"), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    frontier: Mapped[str] = mapped_column(Text)
+
+
+class TreeHead(Base):
+    __tablename__ = "tree_heads"
+
+    election_id: Mapped[str] = mapped_column(ForeignKey("elections.id"), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    timestamp_ms: Mapped[int] = mapped_column(BigInteger)
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))

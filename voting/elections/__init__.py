@@ -1,0 +1,1 @@
+"""Elections: manifests, the lifecycle, voter rolls, trustees and the key ceremony."""

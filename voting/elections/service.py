@@ -1,0 +1,340 @@
+"""Creating elections, their rolls and rosters, and the key ceremony.
+
+The server only relays the ceremony: it checks and publishes each trustee's
+announcement and passes on shares that are encrypted to their recipients. No
+key share ever exists here; the joint key is computed from public commitments.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crypto import threshold
+from crypto.ballots import Manifest, election_fingerprint
+from crypto.credentials import is_valid_employee_id
+from crypto.encoding import canonical_json, encode_parts, sha256
+from voting.auth.service import ADMIN, AUDITOR, Principal
+from voting.board.service import Board
+from voting.db.models import Ballot, CeremonyShare, Election, Role, RollEntry, Trustee
+from voting.elections import lifecycle
+from voting.elections.manifest import validate_manifest
+from voting.elections.roll import parse_roll
+from voting.errors import Conflict, Forbidden, Invalid, NotFound
+
+MAX_TRUSTEES = 5
+
+
+def ceremony_fingerprint(manifest: Manifest, n: int, t: int) -> bytes:
+    """Binds the ceremony to this manifest and these parameters (the election
+    fingerprint needs the joint key, which the ceremony produces)."""
+    return sha256(encode_parts("votingpilot/v1/ceremony-fingerprint", canonical_json(manifest.document), n, t))
+
+
+def ceremony_parameters(election: Election) -> threshold.CeremonyParameters:
+    return threshold.CeremonyParameters(
+        election.trustee_count, election.threshold, bytes.fromhex(election.ceremony_fingerprint)
+    )
+
+
+def manifest_of(election: Election) -> Manifest:
+    return Manifest.from_json(json.loads(election.manifest))
+
+
+def public_view(election: Election) -> dict:
+    return {
+        "election_id": election.id,
+        "status": election.status,
+        "manifest": json.loads(election.manifest),
+        "trustee_count": election.trustee_count,
+        "threshold": election.threshold,
+        "ceremony_fingerprint": election.ceremony_fingerprint,
+        "joint_key": election.joint_key,
+        "fingerprint": election.fingerprint,
+    }
+
+
+class ElectionService:
+    def __init__(self, board: Board) -> None:
+        self.board = board
+
+    async def get(self, db: AsyncSession, election_id: str, *, for_update: bool = False) -> Election:
+        election = await db.get(Election, election_id, with_for_update=for_update, populate_existing=for_update)
+        if election is None:
+            raise NotFound(f"no election {election_id!r}", code="election_not_found")
+        return election
+
+    async def list_for(self, db: AsyncSession, principal: Principal) -> list[dict]:
+        if ADMIN in principal.roles or AUDITOR in principal.roles:
+            elections = list(await db.scalars(select(Election).order_by(Election.created_at)))
+        else:
+            elections = list(
+                await db.scalars(
+                    select(Election)
+                    .join(RollEntry, RollEntry.election_id == Election.id, isouter=True)
+                    .join(Trustee, Trustee.election_id == Election.id, isouter=True)
+                    .where((RollEntry.employee_id == principal.employee_id) | (Trustee.employee_id == principal.employee_id))
+                    .distinct()
+                )
+            )
+        return [public_view(e) for e in elections]
+
+    async def create(self, db: AsyncSession, admin: Principal, body: dict) -> dict:
+        admin.require(ADMIN)
+        if not isinstance(body, dict) or set(body) != {"manifest", "trustees", "threshold"}:
+            raise Invalid("send {manifest, trustees: [employee ids], threshold}", code="invalid_request")
+        manifest = validate_manifest(body["manifest"])
+        trustees, t = body["trustees"], body["threshold"]
+        if (
+            not isinstance(trustees, list)
+            or not 1 <= len(trustees) <= MAX_TRUSTEES
+            or len(set(trustees)) != len(trustees)
+            or not all(is_valid_employee_id(e) for e in trustees)
+        ):
+            raise Invalid(f"trustees must be 1 to {MAX_TRUSTEES} distinct employee ids", code="invalid_trustees")
+        if not isinstance(t, int) or isinstance(t, bool) or not 1 <= t <= len(trustees):
+            raise Invalid("threshold must be between 1 and the number of trustees", code="invalid_trustees")
+        if await db.get(Election, manifest.election_id) is not None:
+            raise Conflict(f"election {manifest.election_id!r} already exists", code="election_exists")
+        fp = ceremony_fingerprint(manifest, len(trustees), t)
+        election = Election(
+            id=manifest.election_id,
+            manifest=canonical_json(manifest.document).decode("utf-8"),
+            status=lifecycle.DRAFT,
+            revote_policy=manifest.document["revote_policy"],
+            trustee_count=len(trustees),
+            threshold=t,
+            ceremony_fingerprint=fp.hex(),
+            created_at=datetime.now(UTC),
+        )
+        db.add(election)
+        db.add_all(Trustee(election_id=election.id, index=i, employee_id=e) for i, e in enumerate(trustees, start=1))
+        await db.flush()
+        await self.board.create(db, election.id)
+        await self.board.append(
+            db,
+            election.id,
+            "election-created",
+            {
+                "manifest": manifest.document,
+                "trustees": len(trustees),
+                "threshold": t,
+                "ceremony_fingerprint": fp.hex(),
+                "server_key": self.board.key.public_bytes.hex(),
+            },
+        )
+        await self.board.append(db, election.id, "admin-action", {"action": "create", "by": admin.employee_id})
+        await db.commit()
+        return public_view(election)
+
+    async def import_roll(self, db: AsyncSession, admin: Principal, election_id: str, csv_text: str) -> dict:
+        admin.require(ADMIN)
+        election = await self.get(db, election_id, for_update=True)
+        lifecycle.require(election, lifecycle.DRAFT, lifecycle.KEY_CEREMONY, action="change the voter roll")
+        existing = set(await db.scalars(select(RollEntry.employee_id).where(RollEntry.election_id == election_id)))
+        rows, errors = parse_roll(csv_text, existing)
+        if errors:
+            raise Invalid(
+                f"{len(errors)} line(s) of the roll are wrong; nothing was imported",
+                code="roll_invalid",
+                extra={"errors": errors[:1000]},
+            )
+        if not rows:
+            raise Invalid("the roll file has no voters", code="roll_empty")
+        db.add_all(
+            RollEntry(
+                election_id=election_id,
+                employee_id=r.employee_id,
+                name=r.name,
+                department=r.department,
+                pseudonym="v-" + secrets.token_hex(12),
+            )
+            for r in rows
+        )
+        await self.board.append(
+            db, election_id, "admin-action", {"action": "roll-import", "by": admin.employee_id, "added": len(rows)}
+        )
+        await db.commit()
+        total = await db.scalar(select(func.count()).select_from(RollEntry).where(RollEntry.election_id == election_id))
+        return {"added": len(rows), "total": total}
+
+    async def set_role(self, db: AsyncSession, employee_id: str, role: str) -> None:
+        """Roster change from the command line (the machine's operator is trusted)."""
+        if role not in (ADMIN, AUDITOR):
+            raise Invalid("role must be admin or auditor")
+        if not is_valid_employee_id(employee_id):
+            raise Invalid(f"invalid employee id {employee_id!r}")
+        if await db.get(Role, (employee_id, role, "*")) is None:
+            db.add(Role(employee_id=employee_id, role=role, scope="*"))
+            await db.commit()
+
+    async def voter_info(self, db: AsyncSession, principal: Principal, election_id: str) -> dict:
+        """The logged-in voter's pseudonym (bound into their ballot's proofs) and
+        the tracking codes of the ballots they cast."""
+        await self.get(db, election_id)
+        entry = await db.get(RollEntry, (election_id, principal.employee_id))
+        if entry is None:
+            raise Forbidden("you are not on this election's voter roll", code="not_on_roll")
+        ballots = await db.scalars(
+            select(Ballot).where(Ballot.election_id == election_id, Ballot.pseudonym == entry.pseudonym).order_by(Ballot.id)
+        )
+        return {
+            "pseudonym": entry.pseudonym,
+            "name": entry.name,
+            "ballots": [{"tracking_code": b.tracking_code, "superseded": b.superseded} for b in ballots],
+        }
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def transition(self, db: AsyncSession, admin: Principal, election_id: str, to: str) -> dict:
+        admin.require(ADMIN)
+        election = await self.get(db, election_id, for_update=True)
+        if to == lifecycle.OPEN:
+            if election.joint_key is None:
+                raise Conflict("the key ceremony is not finished", code="ceremony_unfinished")
+            roll = await db.scalar(select(func.count()).select_from(RollEntry).where(RollEntry.election_id == election_id))
+            if not roll:
+                raise Conflict("the voter roll is empty", code="roll_empty")
+        lifecycle.advance(election, to)
+        if to == lifecycle.OPEN:
+            await self.board.append(db, election_id, "election-opened", {"by": admin.employee_id})
+        else:
+            await self.board.append(db, election_id, "admin-action", {"action": to, "by": admin.employee_id})
+        await db.commit()
+        return public_view(election)
+
+    async def status(self, db: AsyncSession, election_id: str) -> dict:
+        election = await self.get(db, election_id)
+        roll = await db.scalar(select(func.count()).select_from(RollEntry).where(RollEntry.election_id == election_id))
+        counted = await db.scalar(
+            select(func.count()).select_from(Ballot).where(Ballot.election_id == election_id, Ballot.superseded.is_(False))
+        )
+        cast = await db.scalar(select(func.count()).select_from(Ballot).where(Ballot.election_id == election_id))
+        trustees = list(await db.scalars(select(Trustee).where(Trustee.election_id == election_id).order_by(Trustee.index)))
+        return {
+            **public_view(election),
+            "roll_size": roll,
+            "ballots_cast": cast,
+            "ballots_counted": counted,
+            "board_size": await self.board.size(db, election_id),
+            "trustees": [
+                {
+                    "index": t.index,
+                    "employee_id": t.employee_id,
+                    "announced": t.announcement is not None,
+                    "confirmed": t.public_share_confirmed,
+                    "decrypted": t.partial_decryption is not None,
+                }
+                for t in trustees
+            ],
+            "result": json.loads(election.result) if election.result else None,
+        }
+
+    # -- key ceremony (trustees) --------------------------------------------------------
+
+    async def trustee_of(self, db: AsyncSession, principal: Principal, election_id: str) -> Trustee:
+        trustee = await db.scalar(
+            select(Trustee).where(Trustee.election_id == election_id, Trustee.employee_id == principal.employee_id)
+        )
+        if trustee is None:
+            raise Forbidden("you are not a trustee of this election", code="not_trustee")
+        return trustee
+
+    async def ceremony(self, db: AsyncSession, principal: Principal, election_id: str) -> dict:
+        election = await self.get(db, election_id)
+        trustee = await self.trustee_of(db, principal, election_id)
+        trustees = list(await db.scalars(select(Trustee).where(Trustee.election_id == election_id).order_by(Trustee.index)))
+        shares = await db.scalars(
+            select(CeremonyShare).where(CeremonyShare.election_id == election_id, CeremonyShare.recipient == trustee.index)
+        )
+        sent = await db.scalar(
+            select(func.count()).select_from(CeremonyShare).where(
+                CeremonyShare.election_id == election_id, CeremonyShare.sender == trustee.index
+            )
+        )
+        return {
+            "status": election.status,
+            "parameters": ceremony_parameters(election).to_json(),
+            "index": trustee.index,
+            "announcements": [json.loads(t.announcement) for t in trustees if t.announcement],
+            "shares_for_me": [json.loads(s.share) for s in shares],
+            "shares_sent": sent,
+            "joint_key": election.joint_key,
+        }
+
+    async def announce(self, db: AsyncSession, principal: Principal, election_id: str, doc: object) -> dict:
+        election = await self.get(db, election_id, for_update=True)
+        lifecycle.require(election, lifecycle.KEY_CEREMONY, action="announce")
+        trustee = await self.trustee_of(db, principal, election_id)
+        announcement = threshold.Announcement.from_json(doc)
+        if announcement.index != trustee.index:
+            raise Invalid(f"you are trustee {trustee.index}", code="wrong_trustee_index")
+        threshold.verify_announcement(ceremony_parameters(election), announcement)
+        if trustee.announcement is not None:
+            if json.loads(trustee.announcement) == announcement.to_json():
+                return {"index": trustee.index}
+            raise Conflict("you have already announced", code="already_announced")
+        trustee.announcement = canonical_json(announcement.to_json()).decode()
+        await self.board.append(db, election_id, "trustee-announcement", announcement.to_json())
+        await db.commit()
+        return {"index": trustee.index}
+
+    async def submit_shares(self, db: AsyncSession, principal: Principal, election_id: str, docs: object) -> dict:
+        election = await self.get(db, election_id, for_update=True)
+        lifecycle.require(election, lifecycle.KEY_CEREMONY, action="send key shares")
+        trustee = await self.trustee_of(db, principal, election_id)
+        if not isinstance(docs, list):
+            raise Invalid("send a list of encrypted shares", code="invalid_request")
+        shares = [threshold.EncryptedShare.from_json(d) for d in docs]
+        recipients = sorted(s.recipient for s in shares)
+        expected = [i for i in range(1, election.trustee_count + 1) if i != trustee.index]
+        if recipients != expected or any(s.sender != trustee.index for s in shares):
+            raise Invalid(f"send exactly one share from trustee {trustee.index} to each of {expected}", code="invalid_shares")
+        existing = await db.scalar(
+            select(func.count()).select_from(CeremonyShare).where(
+                CeremonyShare.election_id == election_id, CeremonyShare.sender == trustee.index
+            )
+        )
+        if existing:
+            raise Conflict("you have already sent your shares", code="shares_already_sent")
+        db.add_all(
+            CeremonyShare(election_id=election_id, sender=s.sender, recipient=s.recipient, share=canonical_json(s.to_json()).decode())
+            for s in shares
+        )
+        await db.commit()
+        return {"sent": len(shares)}
+
+    async def confirm(self, db: AsyncSession, principal: Principal, election_id: str, body: object) -> dict:
+        """A trustee confirms that it opened every share and holds the public share
+        the commitments predict; when all have, the joint key is published."""
+        election = await self.get(db, election_id, for_update=True)
+        lifecycle.require(election, lifecycle.KEY_CEREMONY, action="confirm the ceremony")
+        trustee = await self.trustee_of(db, principal, election_id)
+        trustees = list(await db.scalars(select(Trustee).where(Trustee.election_id == election_id).order_by(Trustee.index)))
+        if any(t.announcement is None for t in trustees):
+            raise Conflict("not every trustee has announced yet", code="ceremony_unfinished")
+        announcements = [threshold.Announcement.from_json(json.loads(t.announcement)) for t in trustees]
+        expected = threshold.public_share(announcements, trustee.index)
+        if not isinstance(body, dict) or body.get("public_share") != expected.hex():
+            raise Invalid("the public share does not match the commitments", code="public_share_mismatch")
+        trustee.public_share_confirmed = True
+        if all(t.public_share_confirmed for t in trustees) and election.joint_key is None:
+            joint = threshold.joint_public_key(announcements)
+            election.joint_key = joint.hex()
+            election.fingerprint = election_fingerprint(manifest_of(election), joint).hex()
+            await self.board.append(
+                db,
+                election_id,
+                "joint-key",
+                {
+                    "joint_key": joint.hex(),
+                    "fingerprint": election.fingerprint,
+                    "public_shares": {str(a.index): threshold.public_share(announcements, a.index).hex() for a in announcements},
+                },
+            )
+        await db.commit()
+        return {"confirmed": True, "joint_key": election.joint_key}

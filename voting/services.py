@@ -1,0 +1,45 @@
+"""The domain services of one app process, wired once by ``create_app``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from voting.auth.service import AuthService
+from voting.auth.trust import TrustSource
+from voting.ballots.service import CastService
+from voting.board.service import Board
+from voting.db.engine import Database, make_engine
+from voting.elections.service import ElectionService
+from voting.keys import ServerKey, load_or_create
+from voting.settings import Settings
+from voting.tally.service import TallyService
+
+
+@dataclass
+class Services:
+    settings: Settings
+    database: Database
+    key: ServerKey
+    auth: AuthService
+    board: Board
+    elections: ElectionService
+    cast: CastService
+    tally: TallyService
+
+    @classmethod
+    def build(cls, settings: Settings) -> Services:
+        database = Database(make_engine(settings.db_url))
+        key = load_or_create(settings.signing_key_path)
+        trust = TrustSource(settings.trust_anchor_path, settings.crl_location, settings.crl_refresh_s)
+        board = Board(key)
+        elections = ElectionService(board)
+        return cls(
+            settings=settings,
+            database=database,
+            key=key,
+            auth=AuthService(settings, key, trust),
+            board=board,
+            elections=elections,
+            cast=CastService(board, database),
+            tally=TallyService(board, elections),
+        )

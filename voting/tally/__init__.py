@@ -1,0 +1,1 @@
+"""The tally: aggregate on close, trustees' partial decryptions, the result."""

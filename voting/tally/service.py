@@ -1,0 +1,137 @@
+"""Closing, tallying and publishing an election.
+
+On close the server adds up the counted ballots (the homomorphic aggregate)
+and publishes it. Trustees decrypt that aggregate on their own machines and
+submit partial decryptions with proofs, which are checked here against their
+public shares. With any t of them the server combines the result; it never
+holds a key share and never decrypts a single ballot.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crypto import threshold
+from crypto.ballots import EncryptedBallot, aggregate
+from crypto.elgamal import Ciphertext
+from crypto.encoding import canonical_json
+from voting.auth.service import ADMIN, Principal
+from voting.board.service import Board
+from voting.db.models import Ballot, Election, Trustee
+from voting.elections import lifecycle
+from voting.elections.service import ElectionService, manifest_of, public_view
+from voting.errors import Conflict, Invalid
+
+
+def aggregate_of(election: Election) -> list[Ciphertext]:
+    return [Ciphertext.from_json(c, allow_identity=True) for c in json.loads(election.aggregate)["ciphertexts"]]
+
+
+class TallyService:
+    def __init__(self, board: Board, elections: ElectionService) -> None:
+        self.board = board
+        self.elections = elections
+
+    async def close(self, db: AsyncSession, admin: Principal, election_id: str) -> dict:
+        admin.require(ADMIN)
+        election = await self.elections.get(db, election_id, for_update=True)
+        lifecycle.advance(election, lifecycle.CLOSED)
+        # Any cast waiting for the board lock now sees "closed" and is refused.
+        await self.board.append(db, election_id, "election-closed", {"by": admin.employee_id})
+        manifest = manifest_of(election)
+        rows = await db.scalars(
+            select(Ballot.ballot).where(Ballot.election_id == election_id, Ballot.superseded.is_(False))
+        )
+        ballots = [EncryptedBallot.from_json(json.loads(text), manifest) for text in rows]
+        totals = aggregate(manifest, ballots)
+        doc = {"ballots_counted": len(ballots), "ciphertexts": [c.to_json() for c in totals]}
+        election.aggregate = canonical_json(doc).decode()
+        await self.board.append(db, election_id, "aggregate", doc)
+        await db.commit()
+        return public_view(election)
+
+    async def aggregate(self, db: AsyncSession, election_id: str) -> dict:
+        election = await self.elections.get(db, election_id)
+        if election.aggregate is None:
+            raise Conflict("the election is not closed yet", code="not_closed")
+        return {"fingerprint": election.fingerprint, **json.loads(election.aggregate)}
+
+    async def submit_partial(self, db: AsyncSession, principal: Principal, election_id: str, doc: object) -> dict:
+        election = await self.elections.get(db, election_id, for_update=True)
+        lifecycle.require(election, lifecycle.CLOSED, action="submit a partial decryption")
+        trustee = await self.elections.trustee_of(db, principal, election_id)
+        partial = threshold.PartialDecryption.from_json(doc)
+        if partial.index != trustee.index:
+            raise Invalid(f"you are trustee {trustee.index}", code="wrong_trustee_index")
+        announcements = await self._announcements(db, election_id)
+        threshold.verify_partial_decryption(
+            announcements, aggregate_of(election), partial, fingerprint=bytes.fromhex(election.fingerprint)
+        )
+        if trustee.partial_decryption is not None:
+            if json.loads(trustee.partial_decryption) == partial.to_json():
+                return {"index": trustee.index, "accepted": True}
+            raise Conflict("you have already submitted a partial decryption", code="already_decrypted")
+        trustee.partial_decryption = canonical_json(partial.to_json()).decode()
+        await self.board.append(db, election_id, "partial-decryption", partial.to_json())
+        await db.commit()
+        return {"index": trustee.index, "accepted": True}
+
+    async def tally(self, db: AsyncSession, admin: Principal, election_id: str) -> dict:
+        """Combine the partial decryptions of any t trustees into the result."""
+        admin.require(ADMIN)
+        election = await self.elections.get(db, election_id, for_update=True)
+        lifecycle.require(election, lifecycle.CLOSED, action="tally")
+        trustees = list(await db.scalars(select(Trustee).where(Trustee.election_id == election_id).order_by(Trustee.index)))
+        partials = [
+            threshold.PartialDecryption.from_json(json.loads(t.partial_decryption))
+            for t in trustees
+            if t.partial_decryption is not None
+        ]
+        if len(partials) < election.threshold:
+            raise Conflict(
+                f"{len(partials)} of the {election.threshold} trustees needed have decrypted",
+                code="threshold_not_met",
+            )
+        partials = partials[: election.threshold]
+        aggregate_doc = json.loads(election.aggregate)
+        counts = threshold.combine(
+            aggregate_of(election), partials, threshold=election.threshold, bound=aggregate_doc["ballots_counted"]
+        )
+        result = self._result(election, counts, aggregate_doc["ballots_counted"], [p.index for p in partials])
+        election.result = canonical_json(result).decode()
+        lifecycle.advance(election, lifecycle.TALLIED)
+        await self.board.append(db, election_id, "result", result)
+        await db.commit()
+        return result
+
+    async def publish(self, db: AsyncSession, admin: Principal, election_id: str) -> dict:
+        admin.require(ADMIN)
+        election = await self.elections.get(db, election_id, for_update=True)
+        lifecycle.advance(election, lifecycle.PUBLISHED)
+        await self.board.append(db, election_id, "election-published", {"by": admin.employee_id})
+        await db.commit()
+        return public_view(election)
+
+    async def result(self, db: AsyncSession, election_id: str) -> dict:
+        election = await self.elections.get(db, election_id)
+        lifecycle.require(election, lifecycle.TALLIED, lifecycle.PUBLISHED, action="show the result")
+        return json.loads(election.result)
+
+    @staticmethod
+    def _result(election: Election, counts: list[int], ballots_counted: int, trustees: list[int]) -> dict:
+        manifest = manifest_of(election)
+        questions, position = [], 0
+        for q in manifest.questions:
+            options = []
+            for oid in q.option_ids:
+                options.append({"id": oid, "count": counts[position]})
+                position += 1
+            questions.append({"id": q.question_id, "options": options})
+        return {"ballots_counted": ballots_counted, "questions": questions, "trustees": trustees}
+
+    async def _announcements(self, db: AsyncSession, election_id: str) -> list[threshold.Announcement]:
+        rows = await db.scalars(select(Trustee.announcement).where(Trustee.election_id == election_id).order_by(Trustee.index))
+        return [threshold.Announcement.from_json(json.loads(a)) for a in rows]
