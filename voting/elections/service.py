@@ -58,6 +58,17 @@ def public_view(election: Election) -> dict:
     }
 
 
+async def set_role(db: AsyncSession, employee_id: str, role: str) -> None:
+    """Roster change by the operator (voting/operator.py); never reachable over HTTP."""
+    if role not in (ADMIN, AUDITOR):
+        raise Invalid("role must be admin or auditor")
+    if not is_valid_employee_id(employee_id):
+        raise Invalid(f"invalid employee id {employee_id!r}")
+    if await db.get(Role, (employee_id, role, "*")) is None:
+        db.add(Role(employee_id=employee_id, role=role, scope="*"))
+        await db.commit()
+
+
 class ElectionService:
     def __init__(self, board: Board) -> None:
         self.board = board
@@ -161,16 +172,6 @@ class ElectionService:
         await db.commit()
         total = await db.scalar(select(func.count()).select_from(RollEntry).where(RollEntry.election_id == election_id))
         return {"added": len(rows), "total": total}
-
-    async def set_role(self, db: AsyncSession, employee_id: str, role: str) -> None:
-        """Roster change from the command line (the machine's operator is trusted)."""
-        if role not in (ADMIN, AUDITOR):
-            raise Invalid("role must be admin or auditor")
-        if not is_valid_employee_id(employee_id):
-            raise Invalid(f"invalid employee id {employee_id!r}")
-        if await db.get(Role, (employee_id, role, "*")) is None:
-            db.add(Role(employee_id=employee_id, role=role, scope="*"))
-            await db.commit()
 
     async def voter_info(self, db: AsyncSession, principal: Principal, election_id: str) -> dict:
         """The logged-in voter's pseudonym (bound into their ballot's proofs) and

@@ -1,0 +1,29 @@
+"""Fixtures shared by the service tests: see tests/support.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import database_backends, fresh_database_url, make_pki
+
+
+@pytest.fixture(params=database_backends())
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every service test runs on SQLite, and on PostgreSQL when VOTING_TEST_DATABASE_URL is set."""
+    return request.param
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def database_url(backend, data_dir):
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return fresh_database_url(backend, data_dir)
+
+
+@pytest.fixture
+def pki(data_dir):
+    return make_pki(data_dir)

@@ -1,0 +1,53 @@
+"""Tasks the machine's operator runs directly on the database (no HTTP, no login):
+migrating the schema and keeping the global rosters (administrators, auditors).
+Whoever can run these on the server machine is trusted by definition."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import delete, select
+
+from voting.db.engine import Database, make_engine, migrate
+from voting.db.models import Role
+from voting.elections.service import set_role
+from voting.settings import Settings
+
+
+async def _with_database(settings: Settings, work) -> object:  # noqa: ANN001 - a coroutine function
+    database = Database(make_engine(settings.db_url))
+    try:
+        await migrate(database.engine)
+        return await work(database)
+    finally:
+        await database.close()
+
+
+def upgrade(settings: Settings) -> None:
+    asyncio.run(_with_database(settings, lambda database: asyncio.sleep(0)))
+
+
+def add_role(settings: Settings, employee_id: str, role: str) -> None:
+    async def work(database: Database) -> None:
+        async with database.write() as db:
+            await set_role(db, employee_id, role)
+
+    asyncio.run(_with_database(settings, work))
+
+
+def remove_role(settings: Settings, employee_id: str, role: str) -> None:
+    async def work(database: Database) -> None:
+        async with database.write() as db:
+            await db.execute(delete(Role).where(Role.employee_id == employee_id, Role.role == role))
+            await db.commit()
+
+    asyncio.run(_with_database(settings, work))
+
+
+def list_roles(settings: Settings) -> list[tuple[str, str]]:
+    async def work(database: Database) -> list[tuple[str, str]]:
+        async with database.read() as db:
+            rows = await db.execute(select(Role.employee_id, Role.role).order_by(Role.role, Role.employee_id))
+            return [tuple(r) for r in rows]
+
+    return asyncio.run(_with_database(settings, work))
