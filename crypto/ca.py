@@ -83,6 +83,7 @@ def create_root_ca(
 ) -> Authority:
     """A self-signed root; it signs only the issuing CA (pathLen 1) and CRLs."""
     key = key or generate_key()
+    _check_ca_key(key)
     now = _utc(now)
     subject = x509.Name(
         [
@@ -116,6 +117,7 @@ def create_issuing_ca(
 ) -> Authority:
     """The CA that issues employee certificates (pathLen 0), signed by the root."""
     key = key or generate_key()
+    _check_ca_key(key)
     subject = x509.Name(
         root.certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
         + [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
@@ -297,11 +299,21 @@ def _ca_key_usage() -> x509.KeyUsage:
     )
 
 
+def _check_ca_key(key: PrivateKey) -> None:
+    """The keys the verifier's policy accepts for signing certificates: P-256,
+    P-384 or RSA >= 2048 (it forbids Ed25519 CA keys)."""
+    if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(
+        key.curve, (ec.SECP256R1, ec.SECP384R1)
+    ):
+        return
+    if isinstance(key, rsa.RSAPrivateKey) and key.key_size >= 2048:
+        return
+    raise ValueError("a CA key must be EC P-256, EC P-384 or RSA of at least 2048 bits")
+
+
 def _sign(builder, key: PrivateKey):  # noqa: ANN001, ANN202 - certificate or CRL builder
-    """SHA-256 (none for Ed25519); ECDSA deterministic (RFC 6979), so fixed keys
-    and dates give fixed certificates for the test vectors."""
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        return builder.sign(key, None)
+    """SHA-256 (the verifier refuses SHA-1); ECDSA deterministic (RFC 6979), so
+    fixed keys and dates give fixed certificates for the test vectors."""
     if isinstance(key, ec.EllipticCurvePrivateKey):
         return builder.sign(key, hashes.SHA256(), ecdsa_deterministic=True)
     return builder.sign(key, hashes.SHA256())

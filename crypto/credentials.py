@@ -225,7 +225,8 @@ def employee_id_of(certificate: x509.Certificate) -> str:
     ]
     if len(ids) != 1:
         raise CertificateError(
-            f"the certificate must name exactly one employee ({EMPLOYEE_URI_PREFIX}<id>), found {len(ids)}"
+            f"the certificate must name exactly one employee "
+            f"({EMPLOYEE_URI_PREFIX}<id>), found {len(ids)}"
         )
     employee_id = ids[0]
     if not is_valid_employee_id(employee_id):
@@ -343,7 +344,7 @@ def check_revocation(
     signed by its own key is an error, not a pass."""
     now = _utc(now)
     crls = list(crls)
-    for certificate, issuer in zip(chain, chain[1:]):
+    for certificate, issuer in zip(chain[:-1], chain[1:], strict=True):
         issuer_name = issuer.subject.rfc4514_string()
         same_name = [crl for crl in crls if crl.issuer == issuer.subject]
         signed = [crl for crl in same_name if crl.is_signature_valid(issuer.public_key())]
@@ -395,7 +396,8 @@ def _check_crl_kind(crl: x509.CertificateRevocationList, issuer_name: str) -> No
             extension.critical and isinstance(extension.value, x509.UnrecognizedExtension)
         ):
             raise CrlError(
-                f"the CRL from {issuer_name} has an unsupported extension {extension.oid.dotted_string}"
+                f"the CRL from {issuer_name} has an unsupported extension "
+                f"{extension.oid.dotted_string}"
             )
 
 
@@ -528,7 +530,8 @@ def verify_login_token(
         raise TokenExpired("the login token was issued in the future; check the device's clock")
     if parsed.sub != employee_id:
         raise TokenSubjectError(
-            f"the token's subject {_short(parsed.sub)} is not the certificate's employee id {employee_id}"
+            f"the token's subject {_short(parsed.sub)} is not "
+            f"the certificate's employee id {employee_id}"
         )
     if not consume_nonce(parsed.nonce):
         raise NonceError(

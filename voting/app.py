@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import swagger_ui_bundle
 from litestar import Litestar, get
 from litestar.di import Provide
+from litestar.static_files import create_static_files_router
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
@@ -18,6 +20,7 @@ from voting.settings import Settings
 from voting.tally.api import TallyController
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
+SWAGGER_ASSETS = "/schema-assets"
 
 
 @get("/api/health", tags=["service"], summary="Liveness")
@@ -49,6 +52,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             BallotController,
             BoardController,
             TallyController,
+            create_static_files_router(SWAGGER_ASSETS, directories=[swagger_ui_bundle.swagger_ui_path], include_in_schema=False),
         ],
         dependencies={
             "services": Provide(lambda: services, sync_to_thread=False),
@@ -62,6 +66,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             title="City hall voting pilot",
             version="1",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin(js_url="/static/vendor/swagger-ui-bundle.js", css_url="/static/vendor/swagger-ui.css", standalone_preset_js_url="/static/vendor/swagger-ui-standalone-preset.js")],
+            # Served from the swagger-ui-bundle package: the city hall network may have no internet.
+            render_plugins=[
+                SwaggerRenderPlugin(
+                    js_url=f"{SWAGGER_ASSETS}/swagger-ui-bundle.js",
+                    css_url=f"{SWAGGER_ASSETS}/swagger-ui.css",
+                    standalone_preset_js_url=f"{SWAGGER_ASSETS}/swagger-ui-standalone-preset.js",
+                    favicon=f"<link rel='icon' type='image/png' href='{SWAGGER_ASSETS}/favicon-32x32.png'>",
+                    path=["/", "/swagger"],
+                )
+            ],
         ),
     )

@@ -98,7 +98,7 @@ def fixed_key(label: str, key_type: str = "P-256") -> cr.PrivateKey:
     if key_type == "RSA-2048":
         return cr.private_key_from_pem(RSA_2048_PEM)
     if key_type == "RSA-1024":
-        return serialization.load_pem_private_key(RSA_1024_PEM.encode(), None)
+        return cr.private_key_from_pem(RSA_1024_PEM)
     raise ValueError(key_type)
 
 
@@ -227,168 +227,180 @@ def _nonce(case_id: str) -> str:
     return b64url(hashlib.sha256(case_id.encode()).digest())
 
 
-def generate() -> dict[str, object]:
-    root = ca.create_root_ca(
-        "City Hall Test Root CA", now=ISSUED, key=fixed_key("root"), serial=0x1000
-    )
-    issuing = ca.create_issuing_ca(
-        root, "City Hall Test Issuing CA", now=ISSUED, key=fixed_key("issuing"), serial=0x1001
-    )
-    other_root = ca.create_root_ca(
-        "Unknown Root CA",
-        now=ISSUED,
-        key=fixed_key("other root"),
-        organization="Elsewhere",
-        serial=0x2000,
-    )
-    other_issuing = ca.create_issuing_ca(
-        other_root, "Unknown Issuing CA", now=ISSUED, key=fixed_key("other issuing"), serial=0x2001
-    )
+def _utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
 
-    keys = {
-        "es256": fixed_key("es256"),
-        "rs256": fixed_key("rs256", "RSA-2048"),
-        "eddsa": fixed_key("eddsa", "Ed25519"),
-        "expired": fixed_key("expired"),
-        "not_yet_valid": fixed_key("not yet valid"),
-        "revoked": fixed_key("revoked"),
-        "unknown_ca": fixed_key("unknown ca"),
-        "no_client_auth": fixed_key("no client auth"),
-        "key_encipherment": fixed_key("key encipherment"),
-        "rsa1024": fixed_key("rsa1024", "RSA-1024"),
-    }
-    ids = {label: f"T{i:04d}" for i, label in enumerate(keys, start=1)}
-    names = {"es256": "山田 太郎", "rs256": "鈴木 花子", "eddsa": "佐藤 次郎"}
 
-    def employee(label: str, **changes: object) -> x509.Certificate:
-        spec = {
-            "issuer": issuing,
-            "not_before": ISSUED,
-            "not_after": datetime(2035, 1, 1, tzinfo=timezone.utc),
+class _Pki:
+    """The fixed root, issuing CA, employees (one per case that needs its own
+    certificate), and the CRL sets the token cases name."""
+
+    LABELS = (
+        "es256",
+        "rs256",
+        "eddsa",
+        "expired",
+        "not_yet_valid",
+        "revoked",
+        "unknown_ca",
+        "no_client_auth",
+        "key_encipherment",
+        "rsa1024",
+    )
+    KEY_TYPES = {"rs256": "RSA-2048", "eddsa": "Ed25519", "rsa1024": "RSA-1024"}
+    NAMES = {"es256": "山田 太郎", "rs256": "鈴木 花子", "eddsa": "佐藤 次郎"}
+
+    def __init__(self) -> None:
+        self.root = ca.create_root_ca(
+            "City Hall Test Root CA", now=ISSUED, key=fixed_key("root"), serial=0x1000
+        )
+        self.issuing = ca.create_issuing_ca(
+            self.root,
+            "City Hall Test Issuing CA",
+            now=ISSUED,
+            key=fixed_key("issuing"),
+            serial=0x1001,
+        )
+        other_root = ca.create_root_ca(
+            "Unknown Root CA",
+            now=ISSUED,
+            key=fixed_key("other root"),
+            organization="Elsewhere",
+            serial=0x2000,
+        )
+        other_issuing = ca.create_issuing_ca(
+            other_root,
+            "Unknown Issuing CA",
+            now=ISSUED,
+            key=fixed_key("other issuing"),
+            serial=0x2001,
+        )
+        self.keys = {
+            label: fixed_key(label, self.KEY_TYPES.get(label, "P-256")) for label in self.LABELS
         }
-        spec.update(changes)
-        return build_leaf(
-            spec.pop("issuer"),
-            keys[label].public_key(),
-            employee_id=ids[label],
-            name=names.get(label, f"Test {label}"),
-            serial=0x3000 + list(keys).index(label),
-            **spec,
+        self.ids = {label: f"T{i:04d}" for i, label in enumerate(self.LABELS, start=1)}
+        changes: dict[str, dict[str, object]] = {
+            "expired": {"not_after": _utc(2026, 1, 1)},
+            "not_yet_valid": {"not_before": _utc(2031, 1, 1)},
+            "unknown_ca": {"issuer": other_issuing},
+            "no_client_auth": {"eku": False},
+            "key_encipherment": {"key_usage": "key_encipherment"},
+        }
+        self.certs: dict[str, x509.Certificate] = {}
+        self.chains: dict[str, list[x509.Certificate]] = {}
+        for serial, label in enumerate(self.LABELS, start=0x3000):
+            spec = {"issuer": self.issuing, "not_before": ISSUED, "not_after": _utc(2035, 1, 1)}
+            spec.update(changes.get(label, {}))
+            issuer = spec.pop("issuer")
+            self.certs[label] = build_leaf(
+                issuer,
+                self.keys[label].public_key(),
+                employee_id=self.ids[label],
+                name=self.name(label),
+                serial=serial,
+                **spec,
+            )
+            self.chains[label] = [self.certs[label], issuer.certificate]
+
+        this_update, next_update = NOW - timedelta(days=1), NOW + timedelta(days=6)
+        revoked = [
+            ca.revoke(
+                self.issuing,
+                self.certs["revoked"],
+                now=NOW - timedelta(days=2),
+                reason=x509.ReasonFlags.key_compromise,
+            )
+        ]
+        root_crl = ca.build_crl(
+            self.root, [], now=this_update, next_update=next_update, crl_number=1
         )
-
-    certs = {label: employee(label) for label in ("es256", "rs256", "eddsa", "revoked", "rsa1024")}
-    certs["expired"] = employee("expired", not_after=datetime(2026, 1, 1, tzinfo=timezone.utc))
-    certs["not_yet_valid"] = employee(
-        "not_yet_valid", not_before=datetime(2031, 1, 1, tzinfo=timezone.utc)
-    )
-    certs["unknown_ca"] = employee("unknown_ca", issuer=other_issuing)
-    certs["no_client_auth"] = employee("no_client_auth", eku=False)
-    certs["key_encipherment"] = employee("key_encipherment", key_usage="key_encipherment")
-    chains = {label: [cert, issuing.certificate] for label, cert in certs.items()}
-    chains["unknown_ca"] = [certs["unknown_ca"], other_issuing.certificate]
-
-    this_update = NOW - timedelta(days=1)
-    next_update = NOW + timedelta(days=6)
-    revoked = [
-        ca.revoke(
-            issuing,
-            certs["revoked"],
-            now=NOW - timedelta(days=2),
-            reason=x509.ReasonFlags.key_compromise,
+        issuing_crl = ca.build_crl(
+            self.issuing, revoked, now=this_update, next_update=next_update, crl_number=7
         )
-    ]
-    root_crl = ca.build_crl(root, [], now=this_update, next_update=next_update, crl_number=1)
-    issuing_crl = ca.build_crl(
-        issuing, revoked, now=this_update, next_update=next_update, crl_number=7
-    )
-    stale_crl = ca.build_crl(
-        issuing,
-        revoked,
-        now=NOW - timedelta(days=8),
-        next_update=NOW - timedelta(days=1),
-        crl_number=6,
-    )
-    forged_issuer = ca.Authority(root.key, root.certificate)
-    forged_crl = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(issuing.certificate.subject)
-        .last_update(this_update)
-        .next_update(next_update)
-        .add_extension(x509.CRLNumber(8), critical=False)
-        .sign(forged_issuer.key, hashes.SHA256(), ecdsa_deterministic=True)
-    )
-    crl_sets = {
-        "current": [root_crl, issuing_crl],
-        "stale": [root_crl, stale_crl],
-        "wrong_signer": [root_crl, forged_crl],
-        "missing": [root_crl],
-    }
+        stale_crl = ca.build_crl(
+            self.issuing,
+            revoked,
+            now=NOW - timedelta(days=8),
+            next_update=NOW - timedelta(days=1),
+            crl_number=6,
+        )
+        forged_crl = (  # the issuing CA's name, the root's key
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.issuing.certificate.subject)
+            .last_update(this_update)
+            .next_update(next_update)
+            .add_extension(x509.CRLNumber(8), critical=False)
+            .sign(self.root.key, hashes.SHA256(), ecdsa_deterministic=True)
+        )
+        self.crl_sets = {
+            "current": [root_crl, issuing_crl],
+            "stale": [root_crl, stale_crl],
+            "wrong_signer": [root_crl, forged_crl],
+            "missing": [root_crl],
+        }
 
-    tokens: list[dict[str, object]] = []
+    def name(self, label: str) -> str:
+        return self.NAMES.get(label, f"Test {label}")
+
+    def token(
+        self, label: str, case_id: str, *, header: dict | None = None, **claims: object
+    ) -> str:
+        """A token from employee ``label``, with header or claims changed."""
+        header = header or {"alg": alg_of(self.keys[label]), "x5c": x5c(self.chains[label])}
+        return jws(header, payload(self.ids[label], _nonce(case_id), **claims), self.keys[label])
+
+
+def _token_cases(pki: _Pki) -> list[dict[str, object]]:
+    cases: list[dict[str, object]] = []
 
     def case(
         case_id: str,
         description: str,
         token: str,
         *,
-        valid: bool,
         error: str | None = None,
-        employee_id: str | None = None,
-        nonce: str | None = None,
+        employee: str | None = None,
+        nonce_of: str | None = None,
         nonce_fresh: bool = True,
         crls: str = "current",
     ) -> None:
-        tokens.append(
+        cases.append(
             {
                 "id": case_id,
                 "description": description,
                 "token": token,
-                "nonce": nonce or _nonce(case_id),
+                "nonce": _nonce(nonce_of or case_id),
                 "nonce_fresh": nonce_fresh,
                 "crls": crls,
-                "valid": valid,
+                "valid": error is None,
                 "error": error,
-                "employee_id": employee_id if valid else None,
+                "employee_id": pki.ids[employee] if employee else None,
             }
         )
 
-    def login(label: str, case_id: str) -> str:
-        header = {"alg": alg_of(keys[label]), "x5c": x5c(chains[label])}
-        return jws(header, payload(ids[label], _nonce(case_id)), keys[label])
-
     for label in ("es256", "rs256", "eddsa"):
+        case_id = f"{label}_valid"
         token = cr.make_login_token(
-            keys[label], chains[label], nonce=_nonce(f"{label}_valid"), audience=AUDIENCE, now=NOW
+            pki.keys[label], pki.chains[label], nonce=_nonce(case_id), audience=AUDIENCE, now=NOW
         )
-        assert token == login(label, f"{label}_valid")  # the service's client and this file agree
-        case(
-            f"{label}_valid",
-            f"a valid {label.upper()} login token",
-            token,
-            valid=True,
-            employee_id=ids[label],
-        )
+        assert token == pki.token(label, case_id)  # the Python client and this file agree
+        case(case_id, f"a valid {alg_of(pki.keys[label])} login token", token, employee=label)
+    es_header = {"alg": "ES256", "x5c": x5c(pki.chains["es256"])}
     case(
         "chain_with_root",
         "x5c may also carry the root",
-        jws(
-            {"alg": "ES256", "x5c": x5c(chains["es256"] + [root.certificate])},
-            payload(ids["es256"], _nonce("chain_with_root")),
-            keys["es256"],
+        pki.token(
+            "es256",
+            "chain_with_root",
+            header={"alg": "ES256", "x5c": x5c([*pki.chains["es256"], pki.root.certificate])},
         ),
-        valid=True,
-        employee_id=ids["es256"],
+        employee="es256",
     )
     case(
         "issued_within_skew",
-        "iat 50 s in the future is within the clock skew",
-        jws(
-            {"alg": "ES256", "x5c": x5c(chains["es256"])},
-            payload(ids["es256"], _nonce("issued_within_skew"), iat=NOW + timedelta(seconds=50)),
-            keys["es256"],
-        ),
-        valid=True,
-        employee_id=ids["es256"],
+        "iat 50 s ahead is within the clock skew",
+        pki.token("es256", "issued_within_skew", iat=NOW + timedelta(seconds=50)),
+        employee="es256",
     )
 
     for label, what, error in (
@@ -396,352 +408,263 @@ def generate() -> dict[str, object]:
         ("not_yet_valid", "the certificate is valid from 2031", "certificate_invalid"),
         (
             "unknown_ca",
-            "the certificate chains to a root the service does not trust",
+            "the chain leads to a root the service does not trust",
             "certificate_invalid",
         ),
-        (
-            "no_client_auth",
-            "the certificate has no clientAuth extended key usage",
-            "certificate_invalid",
-        ),
+        ("no_client_auth", "the certificate has no clientAuth EKU", "certificate_invalid"),
         (
             "key_encipherment",
-            "the certificate's key usage is keyEncipherment, not digitalSignature",
+            "key usage keyEncipherment, not digitalSignature",
             "certificate_invalid",
         ),
         ("revoked", "the certificate is on the issuing CA's CRL", "certificate_revoked"),
         ("rsa1024", "the certificate's own key is RSA-1024", "weak_key"),
     ):
-        case(f"cert_{label}", what, login(label, f"cert_{label}"), valid=False, error=error)
+        case(f"cert_{label}", what, pki.token(label, f"cert_{label}"), error=error)
 
-    es_header = {"alg": "ES256", "x5c": x5c(chains["es256"])}
-    good = login("es256", "es256_valid")
-    head, body, sig = good.split(".")
+    leaf_only = {"alg": "ES256", "x5c": x5c(pki.chains["es256"][:1])}
     case(
         "leaf_only",
         "x5c without the issuing CA cannot be chained",
-        jws(
-            {"alg": "ES256", "x5c": x5c(chains["es256"][:1])},
-            payload(ids["es256"], _nonce("leaf_only")),
-            keys["es256"],
-        ),
-        valid=False,
+        pki.token("es256", "leaf_only", header=leaf_only),
         error="certificate_invalid",
-    )
-    case(
-        "nonce_replayed",
-        "the nonce was already used (the service's consume_nonce says no)",
-        good,
-        valid=False,
-        error="nonce_invalid",
-        nonce=_nonce("es256_valid"),
-        nonce_fresh=False,
     )
     case(
         "audience_wrong",
         "the token is for another service",
-        jws(
-            es_header,
-            payload(ids["es256"], _nonce("audience_wrong"), aud="https://other.example.jp"),
-            keys["es256"],
-        ),
-        valid=False,
+        pki.token("es256", "audience_wrong", aud="https://other.example.jp"),
         error="audience_invalid",
     )
     case(
         "token_expired",
-        "exp is 10 minutes ago",
-        jws(
-            es_header,
-            payload(ids["es256"], _nonce("token_expired"), iat=NOW - timedelta(minutes=12)),
-            keys["es256"],
-        ),
-        valid=False,
+        "exp was 10 minutes ago",
+        pki.token("es256", "token_expired", iat=NOW - timedelta(minutes=12)),
         error="token_expired",
     )
     case(
         "token_from_future",
         "iat is 5 minutes ahead, beyond the clock skew",
-        jws(
-            es_header,
-            payload(ids["es256"], _nonce("token_from_future"), iat=NOW + timedelta(minutes=5)),
-            keys["es256"],
-        ),
-        valid=False,
+        pki.token("es256", "token_from_future", iat=NOW + timedelta(minutes=5)),
         error="token_expired",
     )
     case(
         "lifetime_too_long",
         "exp - iat is one hour",
-        jws(
-            es_header,
-            payload(ids["es256"], _nonce("lifetime_too_long"), lifetime_s=3600),
-            keys["es256"],
-        ),
-        valid=False,
+        pki.token("es256", "lifetime_too_long", lifetime_s=3600),
         error="token_malformed",
     )
     case(
         "sub_mismatch",
         "sub names another employee than the certificate",
-        jws(es_header, payload(ids["rs256"], _nonce("sub_mismatch")), keys["es256"]),
-        valid=False,
+        jws(es_header, payload(pki.ids["rs256"], _nonce("sub_mismatch")), pki.keys["es256"]),
         error="token_subject_mismatch",
     )
     case(
         "alg_none",
         "alg none is never accepted",
-        jws(
-            {"alg": "none", "x5c": es_header["x5c"]},
-            payload(ids["es256"], _nonce("alg_none")),
-            None,
-        ),
-        valid=False,
+        jws({**es_header, "alg": "none"}, payload(pki.ids["es256"], _nonce("alg_none")), None),
         error="token_malformed",
     )
-    hs_input = (
-        b64url(canonical_json({"alg": "HS256", "x5c": es_header["x5c"]}))
-        + "."
-        + b64url(canonical_json(payload(ids["es256"], _nonce("alg_hs256"))))
+    hs_input = ".".join(
+        b64url(canonical_json(part))
+        for part in ({**es_header, "alg": "HS256"}, payload(pki.ids["es256"], _nonce("alg_hs256")))
     )
-    hs_key = cr.certificate_to_pem(certs["es256"]).encode()
+    hs_key = cr.certificate_to_pem(pki.certs["es256"]).encode()
     case(
         "alg_hs256",
         "HMAC keyed with the public certificate (key confusion)",
         hs_input + "." + b64url(hmac.new(hs_key, hs_input.encode(), hashlib.sha256).digest()),
-        valid=False,
         error="token_malformed",
     )
     case(
         "alg_mismatch",
         "alg RS256 with an EC P-256 certificate",
-        jws(
-            {"alg": "RS256", "x5c": es_header["x5c"]},
-            payload(ids["es256"], _nonce("alg_mismatch")),
-            keys["es256"],
-        ),
-        valid=False,
+        pki.token("es256", "alg_mismatch", header={**es_header, "alg": "RS256"}),
         error="token_malformed",
-    )
-    tampered_body = b64url(
-        canonical_json(payload(ids["es256"], _nonce("es256_valid"), aud=AUDIENCE + "/"))
-    )
-    case(
-        "payload_tampered",
-        "the payload was changed after signing",
-        f"{head}.{tampered_body}.{sig}",
-        valid=False,
-        error="token_signature_invalid",
-        nonce=_nonce("es256_valid"),
-    )
-    raw_sig = bytearray(base64.urlsafe_b64decode(sig + "=="))
-    raw_sig[10] ^= 0x01
-    case(
-        "signature_tampered",
-        "one bit of the signature flipped",
-        f"{head}.{body}.{b64url(bytes(raw_sig))}",
-        valid=False,
-        error="token_signature_invalid",
-        nonce=_nonce("es256_valid"),
-    )
-    signing_input = (head + "." + body).encode()
-    der_sig = keys["es256"].sign(
-        signing_input, ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
-    )
-    case(
-        "es256_der_signature",
-        "an ES256 signature in DER form (JWS needs raw r||s, as WebCrypto gives)",
-        f"{head}.{body}.{b64url(der_sig)}",
-        valid=False,
-        error="token_signature_invalid",
-        nonce=_nonce("es256_valid"),
-    )
-    case(
-        "truncated",
-        "the signature part is missing",
-        f"{head}.{body}",
-        valid=False,
-        error="token_malformed",
-        nonce=_nonce("es256_valid"),
-    )
-    case(
-        "oversized",
-        "longer than 16384 characters",
-        good + "A" * (cr.MAX_TOKEN_LENGTH - len(good) + 4),
-        valid=False,
-        error="token_malformed",
-        nonce=_nonce("es256_valid"),
-    )
-    case(
-        "garbage_base64",
-        "the header is not base64url",
-        "!!!." + body + "." + sig,
-        valid=False,
-        error="token_malformed",
-        nonce=_nonce("es256_valid"),
-    )
-    case(
-        "padded_base64url",
-        "base64url with '=' padding is refused",
-        f"{head}.{body}.{sig}=",
-        valid=False,
-        error="token_malformed",
-        nonce=_nonce("es256_valid"),
     )
     case(
         "extra_header_member",
         "a header member other than alg and x5c",
-        jws(
-            {**es_header, "kid": "1"},
-            payload(ids["es256"], _nonce("extra_header_member")),
-            keys["es256"],
-        ),
-        valid=False,
+        pki.token("es256", "extra_header_member", header={**es_header, "kid": "1"}),
         error="token_malformed",
     )
-    for crl_set, error in (
+
+    # Damaged copies of the valid ES256 token (its nonce).
+    good = cases[0]["token"]
+    head, body, sig = good.split(".")
+    flipped = bytearray(base64.urlsafe_b64decode(sig + "=="))
+    flipped[10] ^= 0x01
+    other_body = b64url(
+        canonical_json(payload(pki.ids["es256"], _nonce("es256_valid"), aud=AUDIENCE + "/"))
+    )
+    der = pki.keys["es256"].sign(
+        f"{head}.{body}".encode(), ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
+    )
+    for case_id, description, token, error in (
+        ("nonce_replayed", "consume_nonce says the nonce was used", good, "nonce_invalid"),
+        (
+            "payload_tampered",
+            "the payload changed after signing",
+            f"{head}.{other_body}.{sig}",
+            "token_signature_invalid",
+        ),
+        (
+            "signature_tampered",
+            "one bit of the signature flipped",
+            f"{head}.{body}.{b64url(bytes(flipped))}",
+            "token_signature_invalid",
+        ),
+        (
+            "es256_der_signature",
+            "ES256 signature in DER; JWS (and WebCrypto) use raw r||s",
+            f"{head}.{body}.{b64url(der)}",
+            "token_signature_invalid",
+        ),
+        ("truncated", "the signature part is missing", f"{head}.{body}", "token_malformed"),
+        (
+            "oversized",
+            "longer than 16384 characters",
+            good + "A" * (cr.MAX_TOKEN_LENGTH - len(good) + 4),
+            "token_malformed",
+        ),
+        ("garbage_base64", "the header is not base64url", f"!!!.{body}.{sig}", "token_malformed"),
+        (
+            "padded_base64url",
+            "base64url with '=' padding",
+            f"{head}.{body}.{sig}=",
+            "token_malformed",
+        ),
+    ):
+        case(
+            case_id,
+            description,
+            token,
+            error=error,
+            nonce_of="es256_valid",
+            nonce_fresh=case_id != "nonce_replayed",
+        )
+    for crl_set, what in (
         ("stale", "past its nextUpdate"),
-        ("wrong_signer", "signed by the root, not the issuing CA"),
-        ("missing", "missing for the issuing CA"),
+        ("wrong_signer", "signed by the root, not by the issuing CA"),
+        ("missing", "missing"),
     ):
         case(
             f"crl_{crl_set}",
-            f"a valid token, but the issuing CA's CRL is {error} (fail closed)",
+            f"a valid token, but the issuing CA's CRL is {what} (fail closed)",
             good,
-            valid=False,
             error="crl_invalid",
-            nonce=_nonce("es256_valid"),
+            nonce_of="es256_valid",
             crls=crl_set,
         )
+    return cases
 
-    ballots: list[dict[str, object]] = []
-    for label in ("es256", "rs256", "eddsa"):
-        signature = cr.sign_ballot(
-            keys[label], election_fingerprint=ELECTION_FINGERPRINT, tracking_code=TRACKING_CODE
+
+def _ballot_cases(pki: _Pki) -> list[dict[str, object]]:
+    def case(
+        case_id: str,
+        label: str,
+        fingerprint: bytes,
+        tracking: bytes,
+        signature: bytes,
+        error: str | None = None,
+    ) -> dict[str, object]:
+        return {
+            "id": case_id,
+            "certificate": label,
+            "election_fingerprint": fingerprint.hex(),
+            "tracking_code": tracking.hex(),
+            "signature": signature.hex(),
+            "valid": error is None,
+            "error": error,
+        }
+
+    def sign(label: str) -> bytes:
+        return cr.sign_ballot(
+            pki.keys[label], election_fingerprint=ELECTION_FINGERPRINT, tracking_code=TRACKING_CODE
         )
-        ballots.append(
-            {
-                "id": f"{label}_valid",
-                "certificate": label,
-                "election_fingerprint": ELECTION_FINGERPRINT.hex(),
-                "tracking_code": TRACKING_CODE.hex(),
-                "signature": signature.hex(),
-                "valid": True,
-                "error": None,
-            }
-        )
-    es_signature = bytes.fromhex(ballots[0]["signature"])
+
+    bad = "ballot_signature_invalid"
     other = hashlib.sha256(b"other").digest()
     message = cr.ballot_signature_message(
         election_fingerprint=ELECTION_FINGERPRINT, tracking_code=TRACKING_CODE
     )
-    for case_id, label, fingerprint, tracking, signature in (
-        ("other_election", "es256", other, TRACKING_CODE, es_signature),
-        ("other_tracking_code", "es256", ELECTION_FINGERPRINT, other, es_signature),
-        ("other_key", "eddsa", ELECTION_FINGERPRINT, TRACKING_CODE, es_signature),
-        (
-            "es256_der",
-            "es256",
-            ELECTION_FINGERPRINT,
-            TRACKING_CODE,
-            keys["es256"].sign(message, ec.ECDSA(hashes.SHA256(), deterministic_signing=True)),
+    der = pki.keys["es256"].sign(message, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+    return [
+        *(
+            case(f"{label}_valid", label, ELECTION_FINGERPRINT, TRACKING_CODE, sign(label))
+            for label in ("es256", "rs256", "eddsa")
         ),
-    ):
-        ballots.append(
-            {
-                "id": case_id,
-                "certificate": label,
-                "election_fingerprint": fingerprint.hex(),
-                "tracking_code": tracking.hex(),
-                "signature": signature.hex(),
-                "valid": False,
-                "error": "ballot_signature_invalid",
-            }
-        )
+        case("other_election", "es256", other, TRACKING_CODE, sign("es256"), bad),
+        case("other_tracking_code", "es256", ELECTION_FINGERPRINT, other, sign("es256"), bad),
+        case("other_key", "eddsa", ELECTION_FINGERPRINT, TRACKING_CODE, sign("es256"), bad),
+        case("es256_der", "es256", ELECTION_FINGERPRINT, TRACKING_CODE, der, bad),
+    ]
 
-    files: list[dict[str, object]] = []
+
+def _file_cases(pki: _Pki) -> list[dict[str, object]]:
+    def case(case_id: str, doc: dict, pin: str, label: str | None, description: str = "") -> dict:
+        return {
+            "id": case_id,
+            "description": description,
+            "file": doc,
+            "pin": pin,
+            "valid": label is not None,
+            "error": None if label else "credential_invalid",
+            "employee_id": pki.ids[label] if label else None,
+        }
+
+    cases = []
     for label in ("es256", "rs256", "eddsa"):
         doc = cr._seal(
-            keys[label],
-            chains[label],
+            pki.keys[label],
+            pki.chains[label],
             PIN,
-            employee_id=ids[label],
-            name=names[label],
+            employee_id=pki.ids[label],
+            name=pki.name(label),
             iterations=PIN_ITERATIONS,
             salt=hashlib.sha256(f"salt {label}".encode()).digest()[:16],
             nonce=hashlib.sha256(f"nonce {label}".encode()).digest()[:12],
         )
-        files.append(
-            {
-                "id": f"{label}_open",
-                "file": doc,
-                "pin": PIN,
-                "valid": True,
-                "error": None,
-                "employee_id": ids[label],
-            }
-        )
-    es_file = files[0]["file"]
-    files.append(
-        {
-            "id": "full_width_pin",
-            "file": es_file,
-            "pin": "２４６８１０",
-            "valid": True,
-            "error": None,
-            "employee_id": ids["es256"],
-            "description": "the PIN is NFKC-normalized: full-width digits work",
-        }
-    )
-    files.append(
-        {
-            "id": "wrong_pin",
-            "file": es_file,
-            "pin": "246811",
-            "valid": False,
-            "error": "credential_invalid",
-            "employee_id": None,
-        }
-    )
-    key_bytes = bytearray(base64.b64decode(es_file["key"]))
-    key_bytes[0] ^= 0x01
-    files.append(
-        {
-            "id": "tampered_key",
-            "file": {**es_file, "key": base64.b64encode(bytes(key_bytes)).decode()},
-            "pin": PIN,
-            "valid": False,
-            "error": "credential_invalid",
-            "employee_id": None,
-        }
-    )
-    files.append(
-        {
-            "id": "edited_name",
-            "file": {**es_file, "name": "山田 花子"},
-            "pin": PIN,
-            "valid": False,
-            "error": "credential_invalid",
-            "employee_id": None,
-            "description": "the cleartext fields are AES-GCM associated data",
-        }
-    )
+        cases.append(case(f"{label}_open", doc, PIN, label))
+    doc = cases[0]["file"]
+    damaged = bytearray(base64.b64decode(doc["key"]))
+    damaged[0] ^= 0x01
+    return [
+        *cases,
+        case("full_width_pin", doc, "２４６８１０", "es256", "the PIN is NFKC-normalized"),
+        case("wrong_pin", doc, "246811", None),
+        case("tampered_key", {**doc, "key": base64.b64encode(bytes(damaged)).decode()}, PIN, None),
+        case(
+            "edited_name",
+            {**doc, "name": "山田 花子"},
+            PIN,
+            None,
+            "the cleartext fields are AES-GCM associated data",
+        ),
+    ]
 
+
+def generate() -> dict[str, object]:
+    pki = _Pki()
     return {
         "credentials.json": {
-            "description": "Login tokens, ballot signatures and credential files (docs/parts/credentials.md). "
-            "Verify tokens at 'now' against 'roots' and the named CRL set; consume_nonce returns 'nonce_fresh'.",
+            "description": (
+                "Login tokens, ballot signatures and credential files "
+                "(docs/parts/credentials.md). Verify each token at 'now' against 'roots' "
+                "and its CRL set; consume_nonce returns the case's 'nonce_fresh'. "
+                "The private keys are published test keys."
+            ),
             "now": NOW.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "audience": AUDIENCE,
-            "roots": [_pem(root.certificate)],
+            "roots": [_pem(pki.root.certificate)],
             "certificates": {
-                "issuing_ca": _pem(issuing.certificate),
-                **{k: _pem(v) for k, v in certs.items()},
+                "issuing_ca": _pem(pki.issuing.certificate),
+                **{label: _pem(cert) for label, cert in pki.certs.items()},
             },
-            "private_keys": {k: _pem(v) for k, v in keys.items()},
-            "crls": {name: [_pem(c) for c in crls] for name, crls in crl_sets.items()},
-            "tokens": tokens,
-            "ballot_signatures": ballots,
-            "credential_files": files,
+            "private_keys": {label: _pem(key) for label, key in pki.keys.items()},
+            "crls": {name: [_pem(crl) for crl in crls] for name, crls in pki.crl_sets.items()},
+            "tokens": _token_cases(pki),
+            "ballot_signatures": _ballot_cases(pki),
+            "credential_files": _file_cases(pki),
         }
     }
