@@ -136,6 +136,14 @@ def election_fingerprint(manifest: Manifest, joint_key: Point) -> bytes:
     return sha256(encode_parts("votingpilot/v1/election-fingerprint", canonical_json(manifest.document), joint_key))
 
 
+def ceremony_fingerprint(manifest: Manifest, n: int, t: int) -> bytes:
+    """SHA-256 over the canonical manifest and the ceremony's n and t: binds the
+    trustees' key-ceremony proofs to this election before the joint key (which
+    the election fingerprint includes) exists. The service derives it when the
+    election is created; the verifier recomputes it from the record."""
+    return sha256(encode_parts("votingpilot/v1/ceremony-fingerprint", canonical_json(manifest.document), n, t))
+
+
 # --- ballot value types ------------------------------------------------------------
 
 
@@ -407,7 +415,7 @@ def verify_audit_opening(
         if len(secrets) != len(eq.selections):
             raise AuditOpeningError(f"question {qn}: the opening does not match the options")
         for on, ((m, r), s) in enumerate(zip(secrets, eq.selections), start=1):
-            if r.is_zero() or s.ciphertext != encrypt(joint_key, m, r):
+            if not _is_int(m) or m not in (0, 1) or r.is_zero() or s.ciphertext != encrypt(joint_key, m, r):
                 raise AuditOpeningError(f"question {qn}, option {on}: the encryption does not match")
     choices = opening.choices()
     try:

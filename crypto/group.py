@@ -266,7 +266,7 @@ def _tagged(tag: str) -> bytes:
 
 _BASE_BYTES = rbcl.crypto_scalarmult_ristretto255_base(b"\x01" + bytes(31))
 IDENTITY = Point._trusted(_IDENTITY_BYTES)
-#: The conventional generator of ristretto255 (RFC 9496, section 4.4).
+#: The generator of ristretto255: the B of RFC 9496 (its encoding is Appendix A.1's 1*B).
 G = Point._trusted(_BASE_BYTES)
 
 

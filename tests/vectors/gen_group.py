@@ -175,7 +175,7 @@ def _point_cases() -> list[dict]:
         raw.append((f"bit 255 set on the encoding of {k}*B", high, False, "InvalidPoint"))
     cases = []
     for comment, text, allow, error in raw:
-        actual = _error_name(lambda: Point.from_hex(text, allow_identity=allow))
+        actual = _error_name(lambda t=text, a=allow: Point.from_hex(t, allow_identity=a))
         assert actual == error, (comment, actual, error)
         cases.append(
             {"comment": comment, "hex": text, "allow_identity": allow, "valid": error is None, "error": error}
@@ -201,7 +201,7 @@ def _scalar_cases() -> list[dict]:
     ]
     cases = []
     for comment, text, error in raw:
-        actual = _error_name(lambda: Scalar.from_hex(text))
+        actual = _error_name(lambda t=text: Scalar.from_hex(t))
         assert actual == error, (comment, actual, error)
         case = {"comment": comment, "hex": text, "valid": error is None, "error": error}
         if error is None:
