@@ -1,0 +1,159 @@
+"""``voting ca``: the pilot's own certificate authority, kept as files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from crypto.ca import EMPLOYEE_DAYS, KEY_TYPES
+from voting import pki
+from voting.cli.common import console, data_dir_option, print_line_errors, shown_path
+
+
+def ca_dir_option(function):  # noqa: ANN001, ANN201 - click decorator
+    function = click.option(
+        "--ca-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="The CA directory [default: DATA_DIR/ca, where the service looks].",
+    )(function)
+    return data_dir_option(function)
+
+
+def _ca_dir(data_dir: Path, ca_dir: Path | None) -> Path:
+    return ca_dir or data_dir / "ca"
+
+
+@click.group(short_help="The pilot's own CA (認証局).")
+def ca() -> None:
+    """The pilot's city hall CA (認証局): root and issuing CA, employee
+    credentials, revocation and CRLs.
+
+    The service trusts only the root certificate (DATA_DIR/ca/root.pem) and reads
+    the CRL (DATA_DIR/ca/crl.pem); point VOTING_TRUST_ANCHOR and VOTING_CRL at the
+    real JPKI CA's instead and none of this is needed. Keep the CA's keys off the
+    server in production (docs/operations.md).
+    """
+
+
+@ca.command(short_help="Create the root and issuing CA.")
+@ca_dir_option
+@click.option("--organization", default="City Hall", show_default=True, help="O= in every certificate.")
+@click.option("--root-name", default="City Hall Pilot Root CA", show_default=True, help="CN of the root.")
+@click.option("--issuing-name", default="City Hall Pilot Issuing CA", show_default=True, help="CN of the issuing CA.")
+@click.option(
+    "--crl-days", type=click.IntRange(1, 366), default=pki.DEFAULT_CRL_DAYS, show_default=True,
+    help="How long each published CRL is valid.",
+)
+def init(data_dir: Path, ca_dir: Path | None, organization: str, root_name: str, issuing_name: str, crl_days: int) -> None:
+    """Create the root and issuing CA and publish their first CRLs.
+
+    Refuses to overwrite an existing CA: every credential issued under it would
+    stop working.
+    """
+    directory = _ca_dir(data_dir, ca_dir)
+    pilot = pki.init(
+        directory, organization=organization, root_name=root_name, issuing_name=issuing_name, crl_days=crl_days
+    )
+    console.print(f"Created the pilot CA in {shown_path(directory)}:")
+    console.print(f"  trust anchor  {shown_path(directory / pki.ROOT_CERT)}  (VOTING_TRUST_ANCHOR)")
+    console.print(f"  CRL           {shown_path(directory / pki.CRL_FILE)}  (VOTING_CRL), valid {pilot.registry.crl_days} days")
+    console.print(f"  private keys  {pki.ROOT_KEY}, {pki.ISSUING_KEY} (mode 0600)")
+    console.print("Next: voting ca issue ROSTER.csv")
+
+
+@ca.command(short_help="Issue credentials from a roster CSV.")
+@ca_dir_option
+@click.argument("roster", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+    help="Where the credential files go [default: DATA_DIR/credentials].",
+)
+@click.option("--pin-sheet", type=click.Path(dir_okay=False, path_type=Path), help="The PIN sheet CSV [default: OUT/pins.csv].")
+@click.option("--pin", help="One PIN for everyone (demos and tests only); default: a random 6-digit PIN each.")
+@click.option("--key-type", type=click.Choice(KEY_TYPES), default="P-256", show_default=True, help="The employees' key type.")
+@click.option("--days", type=click.IntRange(1, 20 * 365), default=EMPLOYEE_DAYS, show_default=True, help="Certificate validity.")
+@click.option("--replace", is_flag=True, help="Re-issue to employees who hold a valid certificate (the old one is revoked).")
+def issue(
+    data_dir: Path, ca_dir: Path | None, roster: Path, out_dir: Path | None, pin_sheet: Path | None,
+    pin: str | None, key_type: str, days: int, replace: bool,
+) -> None:
+    """Issue credentials to the employees of ROSTER (a CSV file).
+
+    \b
+    ROSTER's header: employee_id,name,department[,role]
+    role is voter (default), admin, trustee or auditor; it is recorded here,
+    but the service takes roles only from its own rosters ('voting roster add')
+    and from each election's trustees and roll.
+
+    Each employee gets one PIN-protected credential file
+    (OUT/<employee_id>.credential.json, mode 0600) that both the browser and
+    `voting vote` open. Their PINs go on the PIN sheet (mode 0600): hand each
+    PIN over separately from the file, then delete the sheet.
+    """
+    directory = _ca_dir(data_dir, ca_dir)
+    try:
+        entries = pki.parse_roster(roster.read_text(encoding="utf-8"))
+    except pki.RosterError as exc:
+        print_line_errors(exc.errors, title=f"Errors in {roster.name}")
+        raise
+    pilot = pki.load(directory)
+    out_dir = out_dir or data_dir / "credentials"
+    pin_sheet = pin_sheet or out_dir / "pins.csv"
+    with Progress(
+        TextColumn("Issuing credentials / 証明書発行"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=console, transient=True, disable=not console.is_terminal,
+    ) as progress:
+        task = progress.add_task("issue", total=len(entries))
+        issued = pki.issue(
+            pilot, entries, out_dir, pin_sheet=pin_sheet, pin=pin, key_type=key_type, days=days, replace=replace,
+            progress=lambda _: progress.advance(task),
+        )
+    console.print(f"Issued {len(issued)} credential(s) into {shown_path(out_dir)}/")
+    console.print(f"PIN sheet: {shown_path(pin_sheet)} (mode 0600; hand the PINs over separately, then delete it)")
+
+
+@ca.command(short_help="Revoke an employee's certificate.")
+@ca_dir_option
+@click.argument("employee_id")
+@click.option("--reason", type=click.Choice(list(pki.REASONS)), default="unspecified", show_default=True, help="The CRL reason code.")
+def revoke(data_dir: Path, ca_dir: Path | None, employee_id: str, reason: str) -> None:
+    """Revoke EMPLOYEE_ID's certificate (証明書失効) and publish a new CRL.
+
+    The service re-reads the CRL every VOTING_CRL_REFRESH_S seconds (300 by
+    default); from then on the employee cannot log in. Permanent.
+    """
+    pilot = pki.load(_ca_dir(data_dir, ca_dir))
+    records, crl = pki.revoke(pilot, employee_id, reason=reason)
+    for record in records:
+        console.print(f"Revoked {record.employee_id} ({record.name}), serial {record.serial}.")
+    console.print(f"Published CRL #{crl.crl_number} ({crl.revoked} revoked) in {shown_path(crl.path)}, valid until {crl.next_update:%Y-%m-%d %H:%M} UTC.")
+
+
+@ca.command(short_help="Publish a fresh CRL (失効リスト).")
+@ca_dir_option
+@click.option("--days", type=click.IntRange(1, 366), help="Validity of this and later CRLs [default: as set at init, 7].")
+def crl(data_dir: Path, ca_dir: Path | None, days: int | None) -> None:
+    """Publish a fresh CRL (失効リスト). Do it before the current one's next
+    update (e.g. daily from cron): past it, the service refuses every login."""
+    info = pki.publish_crl(pki.load(_ca_dir(data_dir, ca_dir)), days=days)
+    console.print(
+        f"Published CRL #{info.crl_number} ({info.revoked} revoked) in {shown_path(info.path)}, "
+        f"valid until {info.next_update:%Y-%m-%d %H:%M} UTC."
+    )
+
+
+@ca.command("list", short_help="List issued certificates.")
+@ca_dir_option
+def list_(data_dir: Path, ca_dir: Path | None) -> None:
+    """Every certificate this CA issued, and whether it is revoked."""
+    pilot = pki.load(_ca_dir(data_dir, ca_dir))
+    table = Table(title=f"Certificates issued by the {pilot.registry.organization} pilot CA")
+    for column in ("Employee id", "Name", "Role", "Serial", "Valid until", "Status"):
+        table.add_column(column, overflow="fold")
+    for record in pilot.registry.certificates:
+        status = "valid" if record.active else f"revoked {record.revoked_at[:10]}\n({record.reason})"
+        table.add_row(record.employee_id, record.name, record.role, record.serial[:8] + "…", record.not_after[:10], status)
+    console.print(table)

@@ -1,0 +1,107 @@
+"""``voting trustee``: a trustee's part, run on the trustee's own machine."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from voting.cli.common import console, login_options
+from voting.client import trustee_ceremony_step, trustee_decrypt
+
+STEP_TEXT = {
+    "announced": "published my commitments",
+    "waiting_for_announcements": "waiting for the other trustees' commitments",
+    "shares_sent": "sent my encrypted key shares",
+    "waiting_for_shares": "waiting for the other trustees' key shares",
+    "confirmed": "confirmed my key share",
+}
+
+
+def state_option(function):  # noqa: ANN001, ANN201 - click decorator
+    return click.option(
+        "--state",
+        "state_path",
+        required=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="This trustee's state file (鍵ファイル): holds the key share. Keep it on this "
+        "machine only, mode 0600, and back it up offline; the election cannot be "
+        "decrypted without enough of them.",
+    )(function)
+
+
+@click.group(short_help="Trustee: key ceremony, decryption.")
+def trustee() -> None:
+    """A trustee's part (選挙管理委員): the key ceremony and the decryption of the
+    tally. Run these on the trustee's own machine with the trustee's own
+    credential; the key share never leaves the state file."""
+
+
+@trustee.command(short_help="Take part in the key ceremony.")
+@click.argument("election_id")
+@state_option
+@click.option("--no-wait", is_flag=True, help="Do what can be done now, once, and exit (run again later).")
+@click.option("--interval", type=click.FloatRange(0.1, 60), default=1.0, show_default=True, help="Seconds between polls.")
+@click.option("--timeout", type=click.FloatRange(1), default=3600, show_default=True, help="Give up waiting after this many seconds.")
+@login_options
+def ceremony(login, election_id: str, state_path: Path, no_wait: bool, interval: float, timeout: float) -> None:  # noqa: ANN001
+    """Take part in ELECTION's key ceremony (鍵生成の儀式) until this trustee's key
+    share is confirmed.
+
+    Resumable: the state file records every step, so after an interruption
+    just run the same command again. The other trustees run it at the same
+    time on their machines; this one waits for them.
+    """
+    deadline = time.monotonic() + timeout
+    with login() as client, console.status("Key ceremony / 鍵生成…") as spinner:
+        while True:
+            if client.ceremony(election_id)["status"] == "draft":
+                step = "not_started"
+                spinner.update("Waiting for the administrator to start the key ceremony…")
+            else:
+                step = trustee_ceremony_step(client, election_id, state_path)
+                spinner.update(f"Key ceremony: {STEP_TEXT.get(step, step)}…")
+                if step in ("announced", "shares_sent"):
+                    console.print(f"  ✓ {STEP_TEXT[step]}")
+                    continue  # the next step may be possible at once
+            if step == "confirmed" or no_wait:
+                break
+            if time.monotonic() > deadline:
+                raise click.ClickException(f"gave up after {timeout:.0f} s: {STEP_TEXT.get(step, step)}")
+            time.sleep(interval)
+        joint_key = client.ceremony(election_id)["joint_key"]
+    if step == "confirmed":
+        console.print(f"  ✓ {STEP_TEXT['confirmed']}; the key share is in {state_path} (keep it safe).")
+        console.print(
+            "The joint election key is published." if joint_key else "Waiting for the other trustees to confirm theirs."
+        )
+    else:
+        console.print(f"Ceremony: {STEP_TEXT.get(step, 'not started yet')}. Run this again later.")
+
+
+@trustee.command(short_help="Decrypt the tally with your key share.")
+@click.argument("election_id")
+@state_option
+@login_options
+def decrypt(login, election_id: str, state_path: Path) -> None:  # noqa: ANN001
+    """Decrypt ELECTION's encrypted tally (部分復号) with this trustee's key share
+    and submit it with its proof. Only the aggregate is ever decrypted, never a
+    single ballot."""
+    if not state_path.exists():
+        raise click.ClickException(f"no trustee state file at {state_path}")
+    state = json.loads(state_path.read_text(encoding="utf-8"))
+    if state.get("election_id") != election_id:
+        raise click.ClickException(f"{state_path} belongs to election {state.get('election_id')!r}, not {election_id!r}")
+    if "key" not in state:
+        raise click.ClickException(f"{state_path} holds no finished key share: complete 'voting trustee ceremony' first")
+    with login() as client, console.status("Decrypting the tally / 部分復号…"):
+        mine = client.ceremony(election_id)["index"]
+        if state["key"].get("index") != mine:
+            raise click.ClickException(
+                f"{state_path} holds the key share of trustee {state['key'].get('index')}, "
+                f"but your credential is trustee {mine}'s: use your own state file"
+            )
+        reply = trustee_decrypt(client, election_id, state_path)
+    console.print(f"Partial decryption of trustee {reply['index']} accepted. 部分復号を送信しました。")

@@ -1,0 +1,163 @@
+"""``voting vote``: the Python voter client (log in, encrypt, cast, keep the receipt)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from crypto.ballots import verify_audit_opening
+from voting.cli.common import console, login_options, shown_path, text
+
+
+def _limits(question: dict) -> str:
+    low, high = question["min_selections"], question["max_selections"]
+    if low == high:
+        return f"choose exactly {low} / {low}つ選択"
+    if low == 0:
+        return f"choose up to {high} / {high}つまで選択"
+    return f"choose {low} to {high} / {low}〜{high}つ選択"
+
+
+def parse_choices(manifest: dict, items: tuple[str, ...]) -> dict[str, list[str]]:
+    """--choose QUESTION=OPTION[,OPTION] (repeatable) -> {question: [options]},
+    checked against the manifest with messages that name the valid ids."""
+    questions = {q["id"]: q for q in manifest["questions"]}
+    selected: dict[str, list[str]] = {}
+    for item in items:
+        qid, sep, options = item.partition("=")
+        qid = qid.strip()
+        if not sep:
+            raise click.BadParameter(f"{item!r}: write QUESTION=OPTION, e.g. {manifest['questions'][0]['id']}=…", param_hint="--choose")
+        if qid not in questions:
+            raise click.BadParameter(f"no question {qid!r}; the questions are {', '.join(questions)}", param_hint="--choose")
+        valid = [o["id"] for o in questions[qid]["options"]]
+        for oid in (o.strip() for o in options.split(",") if o.strip()):
+            if oid not in valid:
+                raise click.BadParameter(f"question {qid} has no option {oid!r}; choose from {', '.join(valid)}", param_hint="--choose")
+            if oid not in selected.setdefault(qid, []):
+                selected[qid].append(oid)
+        selected.setdefault(qid, [])
+    for qid, question in questions.items():
+        count = len(selected.get(qid, []))
+        if not question["min_selections"] <= count <= question["max_selections"]:
+            raise click.BadParameter(
+                f"question {qid}: {_limits(question)}, got {count} (options: {', '.join(o['id'] for o in question['options'])})",
+                param_hint="--choose",
+            )
+    return selected
+
+
+def ask_choices(manifest: dict) -> dict[str, list[str]]:
+    """Interactive: each question in Japanese and English, options by number."""
+    selected = {}
+    for number, question in enumerate(manifest["questions"], start=1):
+        console.print(f"\n[bold]Q{number}. {text(question['text'], 'ja')}[/bold]\n    {text(question['text'], 'en')}  ({_limits(question)})")
+        for i, option in enumerate(question["options"], start=1):
+            console.print(f"  {i:>2}) {text(option['label'], 'ja')} / {text(option['label'], 'en')}")
+        while True:
+            answer = click.prompt("Numbers, separated by commas / 番号（カンマ区切り）", default="", show_default=False)
+            try:
+                picks = sorted({int(a) for a in answer.replace("、", ",").split(",") if a.strip()})
+            except ValueError:
+                console.print("Please type option numbers, e.g. 1 or 1,3.")
+                continue
+            if any(not 1 <= p <= len(question["options"]) for p in picks):
+                console.print(f"Choose numbers between 1 and {len(question['options'])}.")
+            elif not question["min_selections"] <= len(picks) <= question["max_selections"]:
+                console.print(f"Please {_limits(question)}.")
+            else:
+                selected[question["id"]] = [question["options"][p - 1]["id"] for p in picks]
+                break
+    return selected
+
+
+def choices_table(manifest: dict, selected: dict[str, list[str]], title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("Question / 設問", overflow="fold")
+    table.add_column("Your choice / 選択", overflow="fold")
+    for question in manifest["questions"]:
+        labels = {o["id"]: text(o["label"]) for o in question["options"]}
+        chosen = [labels[o] for o in selected.get(question["id"], [])]
+        table.add_row(text(question["text"]), "\n".join(chosen) or "(none / 選択なし)")
+    return table
+
+
+@click.command(short_help="Vote (投票) and keep the receipt.")
+@click.argument("election_id")
+@click.option(
+    "--choose", "choose", multiple=True, metavar="QUESTION=OPTION[,OPTION…]",
+    help="Your choice for one question (repeat for each question; several options comma-separated). "
+    "Without --choose you are asked, question by question.",
+)
+@click.option(
+    "--audit", is_flag=True,
+    help="Audit instead of casting (Benaloh challenge / 暗号化の検証): reveal this ballot's encryption "
+    "secrets and check that it encrypts your choices. The audited ballot is spoiled and never cast.",
+)
+@click.option("--yes", "-y", is_flag=True, help="Cast without asking for confirmation.")
+@click.option(
+    "--receipt", "receipt_path", type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to save the receipt [default: receipt-<election>-<tracking code>.json].",
+)
+@login_options
+def vote(login, election_id: str, choose: tuple[str, ...], audit: bool, yes: bool, receipt_path: Path | None) -> None:  # noqa: ANN001
+    """Vote in ELECTION (投票): your ballot is encrypted and signed on this
+    machine; the server never sees your choices.
+
+    Before casting you see the ballot's tracking code (受付番号); the receipt
+    saved afterwards lets you check at any time that your ballot is on the
+    bulletin board ('voting receipt check').
+    """
+    with login() as client:
+        status = client.status(election_id)
+        manifest = status["manifest"]
+        if status["status"] != "open":
+            raise click.ClickException(f"election {election_id} is {status['status']}: voting is not open")
+        voter = client.get(f"/api/elections/{election_id}/voter")
+        earlier = [b for b in voter["ballots"] if not b["superseded"]]
+        if earlier and manifest["revote_policy"] == "single" and not audit:
+            raise click.ClickException("you have already voted in this election (one ballot per voter) / 投票済みです")
+        console.print(f"{voter['name']} — {text(manifest['title'])}")
+        selected = parse_choices(manifest, choose) if choose else ask_choices(manifest)
+        console.print(choices_table(manifest, selected, "Your ballot / 投票内容"))
+        with console.status("Encrypting your ballot on this machine / 暗号化中…"):
+            prepared = client.prepare_ballot(election_id, selected)
+        console.print(f"Tracking code / 受付番号: [bold]{prepared.short_code}[/bold]")
+        console.print(f"  (full: {prepared.tracking_code.hex()})")
+        if audit:
+            info = client.election_info(election_id)
+            revealed = verify_audit_opening(info.manifest, info.joint_key, prepared.ballot, prepared.opening)
+            opened = {
+                q.question_id: [oid for oid, m in zip(q.option_ids, row) if m]
+                for q, row in zip(info.manifest.questions, revealed)
+            }
+            console.print(choices_table(manifest, opened, "Decrypted with the revealed secrets / 検証結果"))
+            if opened != _in_order(manifest, selected):
+                raise click.ClickException("AUDIT FAILED: the ballot does not encrypt your choices; do not vote on this device")
+            console.print(
+                "✓ Audit passed: this ballot encrypts exactly your choices. 検証に成功しました。\n"
+                "It is spoiled and was NOT cast. Run the command again without --audit to vote "
+                "(a new encryption, with a new tracking code)."
+            )
+            return
+        if earlier:
+            console.print("You have voted before: this ballot will replace your earlier one (the last one counts).")
+        if not yes:
+            click.confirm("Cast this ballot? / この内容で投票しますか", abort=True)
+        receipt = client.cast(prepared)
+    path = receipt_path or Path(f"receipt-{election_id}-{prepared.short_code}.json")
+    path.write_text(json.dumps(receipt, indent=1), encoding="utf-8")
+    console.print(f"✓ Cast. 投票しました。 Your ballot is entry {receipt['leaf_index']} of the bulletin board.")
+    console.print(f"Receipt saved to {shown_path(path)}; check it any time:")
+    console.print(f"  voting receipt check {shown_path(path)}", soft_wrap=True)
+
+
+
+def _in_order(manifest: dict, selected: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Every question, its chosen options in manifest order."""
+    return {
+        q["id"]: [o["id"] for o in q["options"] if o["id"] in selected.get(q["id"], [])] for q in manifest["questions"]
+    }

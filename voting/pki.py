@@ -1,0 +1,469 @@
+"""The pilot's city hall CA, kept as files (docs/operations.md, "The pilot CA").
+
+The certificate operations are ``crypto.ca``'s; this module only keeps their
+results on disk, under one CA directory (by default ``<data_dir>/ca/``):
+
+``root.pem``           the root certificate: the service's trust anchor
+``root-key.pem``       the root's private key (0600)
+``issuing.pem``        the issuing CA's certificate (in every credential's chain)
+``issuing-key.pem``    the issuing CA's private key (0600)
+``crl.pem``            the root's and the issuing CA's CRLs, concatenated PEM
+``registry.json``      every certificate issued, by employee id and serial, with
+                       its revocation, and the CRL number
+``issued/<serial>.pem`` a copy of every certificate issued (needed to revoke it)
+
+The service reads only ``root.pem`` and ``crl.pem`` (``VOTING_TRUST_ANCHOR``,
+``VOTING_CRL``), so the real JPKI CA can replace everything here. Employees get
+one PIN-protected credential file each (``crypto.credentials.seal_credential``:
+JSON that Python and the browser both open) and the PINs go on a separate sheet.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+
+from crypto import ca
+from crypto.credentials import (
+    DEFAULT_PBKDF2_ITERATIONS,
+    MAX_NAME_LENGTH,
+    MIN_PIN_LENGTH,
+    certificate_fingerprint,
+    certificate_to_pem,
+    certificates_from_pem,
+    crl_to_pem,
+    is_valid_employee_id,
+    private_key_to_pem,
+    seal_credential,
+)
+
+ROOT_CERT = "root.pem"
+ROOT_KEY = "root-key.pem"
+ISSUING_CERT = "issuing.pem"
+ISSUING_KEY = "issuing-key.pem"
+CRL_FILE = "crl.pem"
+REGISTRY = "registry.json"
+ISSUED_DIR = "issued"
+
+DEFAULT_CRL_DAYS = 7
+#: Certificates and CRLs start a little in the past, so a server whose clock is a
+#: few minutes behind the CA's machine still accepts them.
+BACKDATE = timedelta(minutes=5)
+
+ROSTER_HEADER = ("employee_id", "name", "department")
+ROLES = ("voter", "admin", "trustee", "auditor")
+MAX_ROSTER_ROWS = 100_000
+PIN_SHEET_HEADER = ("employee_id", "name", "department", "role", "pin", "credential_file", "issued_at")
+
+REASONS = {
+    "unspecified": x509.ReasonFlags.unspecified,
+    "key-compromise": x509.ReasonFlags.key_compromise,
+    "affiliation-changed": x509.ReasonFlags.affiliation_changed,
+    "superseded": x509.ReasonFlags.superseded,
+    "cessation-of-operation": x509.ReasonFlags.cessation_of_operation,
+}
+
+
+class PkiError(Exception):
+    """A CA operation refused, with a message for the operator; nothing was changed
+    unless the message says so."""
+
+
+class RosterError(PkiError):
+    """The roster CSV has wrong lines; ``errors`` is a list of {line, error}."""
+
+    def __init__(self, errors: list[dict]) -> None:
+        super().__init__(f"{len(errors)} line(s) of the roster are wrong; no credential was issued")
+        self.errors = errors
+
+
+# --- files ------------------------------------------------------------------------------
+
+
+def write_file(path: Path, data: str | bytes, *, private: bool = False) -> None:
+    """Write atomically (temporary file, then rename); private files are 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o644)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(raw)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(UTC)
+
+
+# --- the registry ------------------------------------------------------------------------
+
+
+@dataclass
+class CertificateRecord:
+    """One issued certificate, as the registry keeps it."""
+
+    employee_id: str
+    name: str
+    department: str
+    role: str
+    serial: str
+    """hex"""
+    fingerprint: str
+    key_type: str
+    issued_at: str
+    not_after: str
+    revoked_at: str | None = None
+    reason: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+@dataclass
+class Registry:
+    organization: str
+    crl_number: int
+    crl_days: int
+    certificates: list[CertificateRecord]
+
+    def active_for(self, employee_id: str) -> list[CertificateRecord]:
+        return [c for c in self.certificates if c.employee_id == employee_id and c.active]
+
+    def to_json(self) -> dict:
+        return {
+            "version": 1,
+            "organization": self.organization,
+            "crl_number": self.crl_number,
+            "crl_days": self.crl_days,
+            "certificates": [asdict(c) for c in self.certificates],
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict) -> Registry:
+        return cls(
+            organization=doc["organization"],
+            crl_number=doc["crl_number"],
+            crl_days=doc["crl_days"],
+            certificates=[CertificateRecord(**c) for c in doc["certificates"]],
+        )
+
+
+@dataclass
+class PilotCa:
+    """The CA directory, loaded: both authorities and the registry."""
+
+    directory: Path
+    root: ca.Authority
+    issuing: ca.Authority
+    registry: Registry
+
+    def save_registry(self) -> None:
+        write_file(self.directory / REGISTRY, json.dumps(self.registry.to_json(), ensure_ascii=False, indent=1))
+
+    def certificate(self, record: CertificateRecord) -> x509.Certificate:
+        return certificates_from_pem((self.directory / ISSUED_DIR / f"{record.serial}.pem").read_bytes())[0]
+
+
+def exists(ca_dir: Path) -> bool:
+    return (ca_dir / ROOT_KEY).exists() or (ca_dir / ROOT_CERT).exists()
+
+
+def load(ca_dir: Path) -> PilotCa:
+    if not (ca_dir / REGISTRY).exists():
+        raise PkiError(f"no pilot CA in {ca_dir}; create one with 'voting ca init'")
+    try:
+        root = ca.Authority.from_pem((ca_dir / ROOT_KEY).read_bytes(), (ca_dir / ROOT_CERT).read_bytes())
+        issuing = ca.Authority.from_pem((ca_dir / ISSUING_KEY).read_bytes(), (ca_dir / ISSUING_CERT).read_bytes())
+        registry = Registry.from_json(json.loads((ca_dir / REGISTRY).read_text(encoding="utf-8")))
+    except FileNotFoundError as exc:
+        raise PkiError(f"the CA in {ca_dir} is incomplete: {exc.filename} is missing") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PkiError(f"the CA registry in {ca_dir} cannot be read: {exc}") from None
+    return PilotCa(ca_dir, root, issuing, registry)
+
+
+# --- init and CRLs -----------------------------------------------------------------------
+
+
+def init(
+    ca_dir: Path,
+    *,
+    organization: str = ca.DEFAULT_ORGANIZATION,
+    root_name: str = "City Hall Pilot Root CA",
+    issuing_name: str = "City Hall Pilot Issuing CA",
+    crl_days: int = DEFAULT_CRL_DAYS,
+    now: datetime | None = None,
+) -> PilotCa:
+    """A new root and issuing CA and their first CRLs. Never overwrites a CA:
+    every credential issued under it would stop working."""
+    if exists(ca_dir):
+        raise PkiError(f"a CA already exists in {ca_dir}; it is never overwritten (move it away first)")
+    if crl_days < 1:
+        raise PkiError("the CRL validity must be at least 1 day")
+    start = _now(now) - BACKDATE
+    root = ca.create_root_ca(root_name, now=start, organization=organization)
+    issuing = ca.create_issuing_ca(root, issuing_name, now=start)
+    write_file(ca_dir / ROOT_KEY, private_key_to_pem(root.key), private=True)
+    write_file(ca_dir / ISSUING_KEY, private_key_to_pem(issuing.key), private=True)
+    write_file(ca_dir / ROOT_CERT, certificate_to_pem(root.certificate))
+    write_file(ca_dir / ISSUING_CERT, certificate_to_pem(issuing.certificate))
+    (ca_dir / ISSUED_DIR).mkdir(exist_ok=True)
+    pilot = PilotCa(ca_dir, root, issuing, Registry(organization, 0, crl_days, []))
+    publish_crl(pilot, now=now)
+    return pilot
+
+
+@dataclass(frozen=True)
+class CrlInfo:
+    path: Path
+    crl_number: int
+    this_update: datetime
+    next_update: datetime
+    revoked: int
+
+
+def publish_crl(pilot: PilotCa, *, days: int | None = None, now: datetime | None = None) -> CrlInfo:
+    """Write fresh CRLs of both CAs into ``crl.pem`` (one file, concatenated PEM).
+    After ``next_update`` the service refuses every login: publish before then."""
+    if days is not None:
+        if days < 1:
+            raise PkiError("the CRL validity must be at least 1 day")
+        pilot.registry.crl_days = days
+    moment = _now(now)
+    this_update = moment - BACKDATE
+    next_update = moment + timedelta(days=pilot.registry.crl_days)
+    entries = []
+    for record in pilot.registry.certificates:
+        if record.revoked_at is not None:
+            entries.append(
+                ca.revoke(
+                    pilot.issuing,
+                    pilot.certificate(record),
+                    now=datetime.fromisoformat(record.revoked_at),
+                    reason=REASONS.get(record.reason or "unspecified"),
+                )
+            )
+    pilot.registry.crl_number += 1
+    number = pilot.registry.crl_number
+    crls = [
+        ca.build_crl(pilot.root, [], now=this_update, next_update=next_update, crl_number=number),
+        ca.build_crl(pilot.issuing, entries, now=this_update, next_update=next_update, crl_number=number),
+    ]
+    path = pilot.directory / CRL_FILE
+    write_file(path, "".join(crl_to_pem(c) for c in crls))
+    pilot.save_registry()
+    return CrlInfo(path, number, this_update, next_update, len(entries))
+
+
+# --- the roster and issuing --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RosterEntry:
+    employee_id: str
+    name: str
+    department: str
+    role: str = "voter"
+
+
+def parse_roster(text: str) -> list[RosterEntry]:
+    """A roster CSV: header ``employee_id,name,department[,role]``; role is one of
+    voter (the default), admin, trustee, auditor. Every wrong line is reported."""
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
+    errors: list[dict] = []
+    entries: list[RosterEntry] = []
+    seen: set[str] = set()
+    try:
+        header = [h.strip().lower() for h in next(reader, [])]
+        if tuple(header) not in (ROSTER_HEADER, (*ROSTER_HEADER, "role")):
+            raise RosterError(
+                [{"line": 1, "error": "the first line must be the header employee_id,name,department[,role]"}]
+            )
+        width = len(header)
+        for record in reader:
+            line = reader.line_num
+            if not record or all(not cell.strip() for cell in record):
+                continue
+            if len(entries) + len(errors) >= MAX_ROSTER_ROWS:
+                errors.append({"line": line, "error": f"more than {MAX_ROSTER_ROWS} rows"})
+                break
+            if len(record) not in (3, width):
+                errors.append({"line": line, "error": f"expected {width} fields, found {len(record)}"})
+                continue
+            cells = [cell.strip() for cell in record] + [""]
+            employee_id, name, department, role = cells[0], cells[1], cells[2], cells[3] or "voter"
+            if not is_valid_employee_id(employee_id):
+                errors.append({"line": line, "error": f"invalid employee id {employee_id[:40]!r}"})
+            elif employee_id in seen:
+                errors.append({"line": line, "error": f"employee {employee_id} appears twice"})
+            elif not name or len(name) > MAX_NAME_LENGTH:
+                errors.append({"line": line, "error": f"the name must be 1 to {MAX_NAME_LENGTH} characters"})
+            elif len(department) > 200:
+                errors.append({"line": line, "error": "the department must be at most 200 characters"})
+            elif role not in ROLES:
+                errors.append({"line": line, "error": f"role must be one of {', '.join(ROLES)}, not {role[:20]!r}"})
+            else:
+                seen.add(employee_id)
+                entries.append(RosterEntry(employee_id, name, department, role))
+    except csv.Error as exc:
+        errors.append({"line": reader.line_num, "error": f"not CSV: {exc}"})
+    if errors:
+        raise RosterError(errors)
+    if not entries:
+        raise RosterError([{"line": 2, "error": "the roster has no employees"}])
+    return entries
+
+
+@dataclass(frozen=True)
+class IssuedCredential:
+    entry: RosterEntry
+    path: Path
+    pin: str
+    serial: str
+
+
+def random_pin() -> str:
+    """Six random digits, the shortest PIN a credential file accepts."""
+    return f"{secrets.randbelow(10**MIN_PIN_LENGTH):0{MIN_PIN_LENGTH}d}"
+
+
+def credential_path(out_dir: Path, employee_id: str) -> Path:
+    return out_dir / f"{employee_id}.credential.json"
+
+
+def issue(
+    pilot: PilotCa,
+    entries: Iterable[RosterEntry],
+    out_dir: Path,
+    *,
+    pin_sheet: Path,
+    pin: str | None = None,
+    key_type: str = "P-256",
+    days: int = ca.EMPLOYEE_DAYS,
+    replace: bool = False,
+    iterations: int = DEFAULT_PBKDF2_ITERATIONS,
+    now: datetime | None = None,
+    progress: Callable[[IssuedCredential], None] | None = None,
+) -> list[IssuedCredential]:
+    """A key, certificate and PIN-sealed credential file for each employee, and a
+    PIN sheet (CSV, 0600: print it, hand each PIN over separately, delete it).
+
+    An employee who already holds a valid certificate is refused unless
+    ``replace``: then the old certificate is revoked (superseded) and the CRL
+    republished.
+    """
+    entries = list(entries)
+    if pin is not None and len(pin) < MIN_PIN_LENGTH:
+        raise PkiError(f"the PIN must have at least {MIN_PIN_LENGTH} characters")
+    if key_type not in ca.KEY_TYPES:
+        raise PkiError(f"the key type must be one of {', '.join(ca.KEY_TYPES)}")
+    if days < 1:
+        raise PkiError("the certificate validity must be at least 1 day")
+    holders = [e.employee_id for e in entries if pilot.registry.active_for(e.employee_id)]
+    if holders and not replace:
+        shown = ", ".join(holders[:5]) + (" …" if len(holders) > 5 else "")
+        raise PkiError(
+            f"{len(holders)} employee(s) already hold a valid certificate ({shown}); "
+            "revoke them first, or issue with --replace"
+        )
+    start = _now(now) - BACKDATE
+    issued: list[IssuedCredential] = []
+    superseded = False
+    try:
+        for entry in entries:
+            for old in pilot.registry.active_for(entry.employee_id):
+                old.revoked_at, old.reason = _now(now).isoformat(), "superseded"
+                superseded = True
+            credential = ca.enroll_employee(
+                pilot.issuing, employee_id=entry.employee_id, name=entry.name, now=start, days=days, key_type=key_type
+            )
+            the_pin = pin or random_pin()
+            doc = seal_credential(
+                credential.private_key,
+                credential.chain,
+                the_pin,
+                employee_id=entry.employee_id,
+                name=entry.name,
+                iterations=iterations,
+            )
+            certificate = credential.certificate
+            serial = f"{certificate.serial_number:x}"
+            write_file(pilot.directory / ISSUED_DIR / f"{serial}.pem", certificate_to_pem(certificate))
+            path = credential_path(out_dir, entry.employee_id)
+            write_file(path, json.dumps(doc, ensure_ascii=False, indent=1), private=True)
+            pilot.registry.certificates.append(
+                CertificateRecord(
+                    employee_id=entry.employee_id,
+                    name=entry.name,
+                    department=entry.department,
+                    role=entry.role,
+                    serial=serial,
+                    fingerprint=certificate_fingerprint(certificate),
+                    key_type=key_type,
+                    issued_at=_now(now).isoformat(),
+                    not_after=certificate.not_valid_after_utc.isoformat(),
+                )
+            )
+            issued.append(IssuedCredential(entry, path, the_pin, serial))
+            if progress:
+                progress(issued[-1])
+    finally:
+        # Whatever was issued is recorded, even if a later employee failed.
+        if issued or superseded:
+            pilot.save_registry()
+            _append_pin_sheet(pin_sheet, issued, _now(now))
+            if superseded:
+                publish_crl(pilot, now=now)
+    return issued
+
+
+def _append_pin_sheet(path: Path, issued: list[IssuedCredential], now: datetime) -> None:
+    """Rows are appended (header once), so a later batch never erases an earlier one."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    if not existing:
+        writer.writerow(PIN_SHEET_HEADER)
+    for item in issued:
+        e = item.entry
+        writer.writerow((e.employee_id, e.name, e.department, e.role, item.pin, item.path.name, now.isoformat()))
+    write_file(path, existing + buffer.getvalue(), private=True)
+
+
+# --- revocation -------------------------------------------------------------------------
+
+
+def revoke(
+    pilot: PilotCa, employee_id: str, *, reason: str = "unspecified", now: datetime | None = None
+) -> tuple[list[CertificateRecord], CrlInfo]:
+    """Revoke every valid certificate of an employee and republish the CRL.
+    Revocation is permanent; issue a new credential if the employee returns."""
+    if reason not in REASONS:
+        raise PkiError(f"the reason must be one of {', '.join(REASONS)}")
+    records = pilot.registry.active_for(employee_id)
+    if not records:
+        known = any(c.employee_id == employee_id for c in pilot.registry.certificates)
+        raise PkiError(
+            f"employee {employee_id} has no valid certificate (already revoked)"
+            if known
+            else f"this CA never issued a certificate to employee {employee_id}"
+        )
+    for record in records:
+        record.revoked_at, record.reason = _now(now).isoformat(), reason
+    return records, publish_crl(pilot, now=now)
