@@ -14,7 +14,7 @@ from voting.ballots.api import BallotController
 from voting.board.api import BoardController
 from voting.db.engine import migrate
 from voting.elections.api import ElectionController
-from voting.errors import EXCEPTION_HANDLERS
+from voting.errors import EXCEPTION_HANDLERS, ApiRequest
 from voting.services import Services
 from voting.settings import Settings
 from voting.tally.api import TallyController
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             "principal": Provide(provide_principal),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        request_class=ApiRequest,
         on_startup=[startup],
         on_shutdown=[shutdown],
         request_max_body_size=MAX_BODY_BYTES,

@@ -8,12 +8,13 @@ here too, by their own ``code``.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.exceptions import ClientException, HTTPException, NotFoundException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from crypto.errors import CredentialError, CryptoError
+from crypto.errors import BallotSignatureError, CredentialError, CryptoError
 
 log = logging.getLogger("voting")
 
@@ -80,12 +81,12 @@ class TooManyRequests(ServiceError):
 def problem(status: int, code: str, detail: str, extra: dict | None = None) -> Response:
     return Response(
         {
+            **(extra or {}),  # first: never overrides the RFC 9457 members
             "type": f"urn:voting-pilot:error:{code}",
             "title": code.replace("_", " "),
             "status": status,
             "detail": detail,
             "code": code,
-            **(extra or {}),
         },
         status_code=status,
         media_type=PROBLEM_JSON,
@@ -97,7 +98,9 @@ def _service_error(_: Request, exc: ServiceError) -> Response:
 
 
 def _crypto_error(_: Request, exc: CryptoError) -> Response:
-    status = 401 if isinstance(exc, CredentialError) else 422
+    # A ballot signature is part of the request body, not of the login: 422, so a
+    # client does not take it for an ended session.
+    status = 401 if isinstance(exc, CredentialError) and not isinstance(exc, BallotSignatureError) else 422
     return problem(status, exc.code, str(exc) or exc.code)
 
 
@@ -109,7 +112,7 @@ def _http_error(_: Request, exc: HTTPException) -> Response:
         return problem(400, "malformed_request", str(detail))
     if isinstance(exc, NotFoundException):
         return problem(404, "not_found", "no such resource")
-    code = {405: "method_not_allowed", 413: "payload_too_large", 429: "rate_limited"}.get(
+    code = {400: "malformed_request", 405: "method_not_allowed", 413: "payload_too_large", 429: "rate_limited"}.get(
         exc.status_code, "http_error"
     )
     return problem(exc.status_code, code, str(exc.detail))
@@ -118,6 +121,17 @@ def _http_error(_: Request, exc: HTTPException) -> Response:
 def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "internal error; nothing was acknowledged")
+
+
+class ApiRequest(Request):
+    """Litestar's request, with a body that is not UTF-8 or is nested too deeply
+    for the JSON decoder refused as a malformed request instead of a 500."""
+
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except (UnicodeDecodeError, RecursionError):
+            raise ClientException("the body is not UTF-8 JSON of a reasonable depth") from None
 
 
 EXCEPTION_HANDLERS = {

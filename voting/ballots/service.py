@@ -6,16 +6,25 @@ write transaction; inside it, only what must be serialized: the state and
 re-vote checks, the board append and the commit. A receipt is returned only
 after the commit, and a retried request with the same ballot gets the same
 receipt and changes nothing.
+
+Group commit: verified casts wait in a queue, and one task of this process
+writes every cast waiting at that moment in one transaction (the election row
+and the board locked once, the rows inserted together, one durable commit),
+then hands each caller its receipt or its refusal. The state and re-vote checks
+still run inside that serialized transaction, cast by cast, in arrival order.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from dataclasses import dataclass
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from cryptography import x509
-from sqlalchemy import select, update
+from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.ballots import EncryptedBallot, Manifest, tracking_code, verify_ballot
@@ -24,13 +33,16 @@ from crypto.encoding import canonical_json
 from crypto.group import Point
 from crypto.receipts import make_receipt
 from voting.auth.service import Principal
-from voting.board.service import Board
+from voting.board.service import Board, BoardAppender
 from voting.db.engine import Database
 from voting.db.models import Ballot, Election, RollEntry
 from voting.elections import lifecycle
-from voting.errors import Conflict, Forbidden, Invalid, NotFound
+from voting.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
+
+log = logging.getLogger("voting.ballots")
 
 MAX_SIGNATURE_HEX = 1024  # RSA-4096 signatures are 512 bytes
+MAX_BATCH = 128  # casts per group-commit transaction
 
 
 @dataclass(frozen=True)
@@ -42,26 +54,78 @@ class ElectionKeys:
     fingerprint: bytes
 
 
+@dataclass
+class PendingCast:
+    """A verified cast waiting for the group commit."""
+
+    principal: Principal
+    election_id: str
+    pseudonym: str
+    ballot: EncryptedBallot
+    code: bytes
+    signature_hex: str
+    outcome: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+    def resolve(self, receipt: dict | None = None, error: BaseException | None = None) -> None:
+        if self.outcome.done():  # settled once
+            return
+        if error is not None:
+            self.outcome.set_exception(error)
+        else:
+            self.outcome.set_result(receipt)
+
+
+@dataclass
+class KnownBallot:
+    """A ballot of one voter, stored or written earlier in the same batch."""
+
+    tracking_code: str
+    superseded: bool
+    receipt: dict | str
+    ballot_id: int | None = None
+    row: dict | None = None
+
+    def receipt_json(self) -> dict:
+        return json.loads(self.receipt) if isinstance(self.receipt, str) else self.receipt
+
+
 class CastService:
     def __init__(self, board: Board, database: Database) -> None:
         self.board = board
         self.database = database
         self._keys: dict[str, ElectionKeys] = {}
+        self._pending: list[PendingCast] = []
+        self._writer: asyncio.Task | None = None
 
-    async def _election_keys(self, db: AsyncSession, election_id: str) -> tuple[Election, ElectionKeys]:
-        election = await db.get(Election, election_id)
-        if election is None:
-            raise NotFound(f"no election {election_id!r}", code="election_not_found")
-        lifecycle.require(election, lifecycle.OPEN, action="cast a ballot")
-        keys = self._keys.get(election_id)
-        if keys is None:
-            keys = ElectionKeys(
-                Manifest.from_json(json.loads(election.manifest)),
-                Point.from_hex(election.joint_key),
-                bytes.fromhex(election.fingerprint),
-            )
-            self._keys[election_id] = keys
-        return election, keys
+    async def _voter(self, election_id: str, employee_id: str) -> tuple[ElectionKeys, str]:
+        """The election's keys and the voter's pseudonym; refuses an unknown or
+        not open election and an employee who is not on its roll (one query)."""
+        async with self.database.read() as db:
+            row = (
+                await db.execute(
+                    select(Election.status, RollEntry.pseudonym)
+                    .select_from(Election)
+                    .outerjoin(
+                        RollEntry, and_(RollEntry.election_id == Election.id, RollEntry.employee_id == employee_id)
+                    )
+                    .where(Election.id == election_id)
+                )
+            ).one_or_none()
+            if row is None:
+                raise NotFound(f"no election {election_id!r}", code="election_not_found")
+            lifecycle.require(row, lifecycle.OPEN, action="cast a ballot")
+            keys = self._keys.get(election_id)
+            if keys is None:
+                election = await db.get(Election, election_id)
+                keys = ElectionKeys(
+                    Manifest.from_json(json.loads(election.manifest)),
+                    Point.from_hex(election.joint_key),
+                    bytes.fromhex(election.fingerprint),
+                )
+                self._keys[election_id] = keys
+        if row.pseudonym is None:
+            raise Forbidden("you are not on this election's voter roll", code="not_on_roll")
+        return keys, row.pseudonym
 
     async def cast(self, principal: Principal, election_id: str, body: object) -> dict:
         # 1. parse
@@ -74,16 +138,11 @@ class CastService:
             signature = bytes.fromhex(signature_hex)
         except ValueError:
             raise Invalid("the signature must be hex", code="invalid_signature_encoding") from None
-
-        async with self.database.read() as db:
-            _, keys = await self._election_keys(db, election_id)
-            voter = await db.get(RollEntry, (election_id, principal.employee_id))
-        if voter is None:
-            raise Forbidden("you are not on this election's voter roll", code="not_on_roll")
+        keys, pseudonym = await self._voter(election_id, principal.employee_id)
 
         # 2. verify: every proof for this voter, then the voter's signature
         ballot = EncryptedBallot.from_json(body["ballot"], keys.manifest)
-        verify_ballot(keys.manifest, keys.joint_key, keys.fingerprint, voter.pseudonym, ballot)
+        verify_ballot(keys.manifest, keys.joint_key, keys.fingerprint, pseudonym, ballot)
         code = tracking_code(keys.fingerprint, ballot)
         verify_ballot_signature(
             x509.load_der_x509_certificate(principal.certificate_der),
@@ -92,73 +151,146 @@ class CastService:
             tracking_code=code,
         )
 
-        # 3. append and commit, serialized
-        async with self.database.write() as db:
-            receipt = await self._append(db, principal, election_id, voter.pseudonym, ballot, code, signature_hex)
-            await db.commit()
-        return receipt
+        # 3. append and commit, serialized (with every other cast waiting now)
+        pending = PendingCast(principal, election_id, pseudonym, ballot, code, signature_hex)
+        self._pending.append(pending)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_pending())
+        # A client that goes away does not cancel the write its cast is part of.
+        return await asyncio.shield(pending.outcome)
 
-    async def _append(
-        self,
-        db: AsyncSession,
-        principal: Principal,
-        election_id: str,
-        pseudonym: str,
-        ballot: EncryptedBallot,
-        code: bytes,
-        signature_hex: str,
-    ) -> dict:
-        election = await db.get(Election, election_id, populate_existing=True)
-        lifecycle.require(election, lifecycle.OPEN, action="cast a ballot")
-        previous = list(
-            await db.scalars(
-                select(Ballot).where(Ballot.election_id == election_id, Ballot.pseudonym == pseudonym)
-            )
+    # -- the group commit ----------------------------------------------------------------
+
+    async def _write_pending(self) -> None:
+        """Write what is waiting, batch after batch, until nothing is."""
+        while self._pending:
+            async with self.database.write_lock:
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                by_election: dict[str, list[PendingCast]] = defaultdict(list)
+                for pending in batch:
+                    by_election[pending.election_id].append(pending)
+                try:
+                    for election_id, casts in by_election.items():
+                        await self._write_batch(election_id, casts)
+                finally:  # never leave a caller waiting (e.g. on shutdown)
+                    for pending in batch:
+                        pending.resolve(
+                            error=ServiceError("the ballot was not recorded; cast it again", code="not_recorded", status=503)
+                        )
+
+    async def _write_batch(self, election_id: str, casts: list[PendingCast]) -> None:
+        """One transaction for ``casts``; every one is settled when this returns.
+        Receipts are handed out only after the commit. If the transaction fails
+        for another reason than a refusal, each cast is retried on its own, so
+        that one cannot take the others down with it."""
+        try:
+            async with self.database.sessions() as db:
+                outcomes = await self._append_all(db, election_id, casts)
+                await db.commit()
+        except Exception as exc:  # noqa: BLE001 - settled below, never lost
+            if len(casts) > 1:
+                for pending in casts:
+                    await self._write_batch(election_id, [pending])
+            else:
+                if not isinstance(exc, ServiceError):
+                    log.exception("writing a cast failed")
+                casts[0].resolve(error=exc)
+            return
+        for pending, outcome in zip(casts, outcomes):
+            if isinstance(outcome, BaseException):
+                pending.resolve(error=outcome)
+            else:
+                pending.resolve(receipt=outcome)
+
+    async def _append_all(
+        self, db: AsyncSession, election_id: str, casts: list[PendingCast]
+    ) -> list[dict | ServiceError]:
+        # Lock the election row first: on PostgreSQL with several app processes this
+        # orders the state check, the re-vote check and the append of one voter's
+        # concurrent casts (and a concurrent close), which the board lock alone,
+        # taken later, would not.
+        election = await db.get(Election, election_id, with_for_update=True, populate_existing=True)
+        if election is None:
+            return [NotFound(f"no election {election_id!r}", code="election_not_found") for _ in casts]
+        if election.status != lifecycle.OPEN:  # closed while these were being verified
+            return [_not_open(election) for _ in casts]
+        known: dict[str, list[KnownBallot]] = defaultdict(list)
+        stored = await db.execute(
+            select(Ballot.id, Ballot.pseudonym, Ballot.tracking_code, Ballot.superseded, Ballot.receipt)
+            .where(Ballot.election_id == election_id, Ballot.pseudonym.in_({c.pseudonym for c in casts}))
+            .order_by(Ballot.id)
         )
+        for ballot_id, pseudonym, code, superseded, receipt in stored:
+            known[pseudonym].append(KnownBallot(code, superseded, receipt, ballot_id=ballot_id))
+
+        appender = await self.board.appender(db, election_id)
+        rows: list[dict] = []
+        superseded_ids: list[int] = []
+        outcomes: list[dict | ServiceError] = []
+        for pending in casts:
+            try:
+                outcomes.append(
+                    self._append_one(appender, election, pending, known[pending.pseudonym], rows, superseded_ids)
+                )
+            except ServiceError as exc:
+                outcomes.append(exc)
+        await appender.flush(db)
+        if superseded_ids:
+            await db.execute(update(Ballot).where(Ballot.id.in_(superseded_ids)).values(superseded=True))
+        if rows:
+            await db.execute(insert(Ballot), rows)
+        return outcomes
+
+    def _append_one(
+        self,
+        appender: BoardAppender,
+        election: Election,
+        pending: PendingCast,
+        previous: list[KnownBallot],
+        rows: list[dict],
+        superseded_ids: list[int],
+    ) -> dict:
+        code = pending.code.hex()
         for earlier in previous:
-            if earlier.tracking_code == code.hex():
-                return json.loads(earlier.receipt)  # a retry: same receipt, nothing added
+            if earlier.tracking_code == code:
+                return earlier.receipt_json()  # a retry: same receipt, nothing added
         counted = [b for b in previous if not b.superseded]
         if counted and election.revote_policy == "single":
             raise Conflict("you have already voted in this election", code="already_voted")
 
-        appended = await self.board.append(
-            db,
-            election_id,
+        ballot_doc = pending.ballot.to_json()
+        appended = appender.append(
             "ballot",
-            {
-                "tracking_code": code.hex(),
-                "voter": pseudonym,
-                "ballot": ballot.to_json(),
-                "signature": signature_hex,
-            },
-            tracking_code=code.hex(),
+            {"tracking_code": code, "voter": pending.pseudonym, "ballot": ballot_doc, "signature": pending.signature_hex},
+            tracking_code=code,
         )
         receipt = make_receipt(
             self.board.key.private_key, self.board.key.public_bytes, appended.entry, appended.tree_head, appended.inclusion
         )
         for earlier in counted:
-            await db.execute(update(Ballot).where(Ballot.id == earlier.id).values(superseded=True))
-            await self.board.append(
-                db,
-                election_id,
+            earlier.superseded = True
+            if earlier.row is not None:  # written earlier in this batch
+                earlier.row["superseded"] = True
+            else:
+                superseded_ids.append(earlier.ballot_id)
+            appender.append(
                 "ballot-superseded",
-                {"tracking_code": earlier.tracking_code, "superseded_by": code.hex(), "voter": pseudonym},
+                {"tracking_code": earlier.tracking_code, "superseded_by": code, "voter": pending.pseudonym},
             )
-        db.add(
-            Ballot(
-                election_id=election_id,
-                pseudonym=pseudonym,
-                tracking_code=code.hex(),
-                ballot=canonical_json(ballot.to_json()).decode(),
-                signature=signature_hex,
-                certificate_chain=json.dumps(principal.chain_b64),
-                leaf_index=appended.leaf_index,
-                superseded=False,
-                receipt=json.dumps(receipt),
-                cast_at=datetime.now(UTC),
-            )
-        )
+        row = {
+            "election_id": election.id,
+            "pseudonym": pending.pseudonym,
+            "tracking_code": code,
+            "ballot": canonical_json(ballot_doc).decode(),
+            "signature": pending.signature_hex,
+            "certificate_chain": json.dumps(pending.principal.chain_b64),
+            "leaf_index": appended.leaf_index,
+            "superseded": False,
+            "receipt": json.dumps(receipt),
+            "cast_at": datetime.now(UTC),
+        }
+        rows.append(row)
+        previous.append(KnownBallot(code, False, receipt, row=row))
         return receipt
 
     async def receipt(self, db: AsyncSession, election_id: str, tracking_code_hex: str) -> dict:
@@ -168,3 +300,11 @@ class CastService:
         if row is None:
             raise NotFound("no ballot with this tracking code", code="tracking_code_not_found")
         return {"receipt": json.loads(row.receipt), "superseded": row.superseded}
+
+
+def _not_open(election: Election) -> ServiceError:
+    try:
+        lifecycle.require(election, lifecycle.OPEN, action="cast a ballot")
+    except ServiceError as exc:
+        return exc
+    raise AssertionError("the election is open")  # pragma: no cover

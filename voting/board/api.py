@@ -5,10 +5,14 @@ from __future__ import annotations
 from litestar import Controller, get
 from litestar.params import Parameter
 
+from crypto.log import MAX_SIZE
 from voting.errors import Invalid
 from voting.services import Services
 
 MAX_PAGE = 500
+#: Sizes and indices beyond any board (2^53 - 1) are refused as malformed, not
+#: passed on to the database (whose integer columns would overflow).
+MAX_POSITION = MAX_SIZE
 
 
 class BoardController(Controller):
@@ -20,7 +24,7 @@ class BoardController(Controller):
         self,
         services: Services,
         election_id: str,
-        start: int = Parameter(default=0, ge=0),
+        start: int = Parameter(default=0, ge=0, le=MAX_POSITION),
         limit: int = Parameter(default=100, ge=1, le=MAX_PAGE),
     ) -> dict:
         async with services.database.read() as db:
@@ -39,10 +43,11 @@ class BoardController(Controller):
         self,
         services: Services,
         election_id: str,
-        start: int = Parameter(default=0, ge=0),
+        start: int = Parameter(default=0, ge=0, le=MAX_POSITION),
         limit: int = Parameter(default=100, ge=1, le=MAX_PAGE),
     ) -> list[dict]:
         async with services.database.read() as db:
+            await services.board.size(db, election_id)  # an unknown election is a 404, not []
             return [h.to_json() for h in await services.board.heads(db, election_id, start, limit)]
 
     @get("/inclusion", summary="Inclusion proof by leaf index or tracking code")
@@ -50,13 +55,14 @@ class BoardController(Controller):
         self,
         services: Services,
         election_id: str,
-        index: int | None = Parameter(default=None, ge=0),
+        index: int | None = Parameter(default=None, ge=0, le=MAX_POSITION),
         tracking_code: str | None = Parameter(default=None, max_length=64),
-        size: int | None = Parameter(default=None, ge=1),
+        size: int | None = Parameter(default=None, ge=1, le=MAX_POSITION),
     ) -> dict:
         if (index is None) == (tracking_code is None):
             raise Invalid("give exactly one of index or tracking_code", code="bad_proof_request")
         async with services.database.read() as db:
+            await services.board.size(db, election_id)  # election_not_found before anything else
             if tracking_code is not None:
                 index = await services.board.index_of(db, election_id, tracking_code)
             head = await services.board.head(db, election_id, size)
@@ -69,10 +75,11 @@ class BoardController(Controller):
         self,
         services: Services,
         election_id: str,
-        old: int = Parameter(ge=0),
-        new: int | None = Parameter(default=None, ge=0),
+        old: int = Parameter(ge=0, le=MAX_POSITION),
+        new: int | None = Parameter(default=None, ge=0, le=MAX_POSITION),
     ) -> dict:
         async with services.database.read() as db:
+            await services.board.size(db, election_id)  # election_not_found before anything else
             head = await services.board.head(db, election_id, new)
             proof = await services.board.consistency_proof(db, election_id, old, head.head.size)
         return {"proof": proof.to_json(), "tree_head": head.to_json()}

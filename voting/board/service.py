@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session as SyncSession
 
@@ -70,49 +70,18 @@ class Board:
     async def append(
         self, db: AsyncSession, election_id: str, kind: str, body: dict, *, tracking_code: str | None = None
     ) -> Appended:
-        if kind not in ENTRY_KINDS:
-            raise ValueError(f"unknown board entry kind {kind!r}")
+        appender = await self.appender(db, election_id)
+        appended = appender.append(kind, body, tracking_code=tracking_code)
+        await appender.flush(db)
+        return appended
+
+    async def appender(self, db: AsyncSession, election_id: str) -> BoardAppender:
+        """Lock the election's board for this transaction and append to it in memory;
+        ``flush`` writes every appended row at once (the cast path's group commit)."""
         state = await db.get(BoardState, election_id, with_for_update=True, populate_existing=True)
         if state is None:
             raise NotFound(f"election {election_id!r} has no board")
-        frontier = merkle.Frontier.from_dict(json.loads(state.frontier))
-        entry = {
-            "election_id": election_id,
-            "index": frontier.size,
-            "kind": kind,
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "body": body,
-        }
-        data = canonical_json(entry)
-        leaf = merkle.leaf_hash(data)
-        new_frontier, nodes = frontier.append(leaf)
-        # The audit path of the newest leaf is the old frontier, nearest subtree first.
-        inclusion = merkle.InclusionProof(frontier.size, new_frontier.size, tuple(reversed(frontier.hashes)))
-        db.add(
-            BoardEntry(
-                election_id=election_id,
-                leaf_index=frontier.size,
-                kind=kind,
-                data=data.decode("utf-8"),
-                leaf_hash=leaf,
-                tracking_code=tracking_code,
-            )
-        )
-        db.add_all(BoardNode(election_id=election_id, level=n.level, index=n.index, hash=n.hash) for n in nodes)
-        state.size = new_frontier.size
-        state.frontier = json.dumps(new_frontier.to_dict())
-        head = merkle.TreeHead(election_id, new_frontier.size, new_frontier.root(), int(time.time() * 1000))
-        sth = merkle.sign_tree_head(self.key.private_key, head)
-        db.add(
-            TreeHead(
-                election_id=election_id,
-                size=head.size,
-                root=head.root,
-                timestamp_ms=head.timestamp_ms,
-                signature=sth.signature,
-            )
-        )
-        return Appended(frontier.size, entry, sth, inclusion)
+        return BoardAppender(self.key, election_id, state)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -175,10 +144,77 @@ class Board:
     async def consistency_proof(
         self, db: AsyncSession, election_id: str, old_size: int, new_size: int
     ) -> merkle.ConsistencyProof:
-        if not 0 <= old_size <= new_size or new_size > await self.size(db, election_id):
-            raise Invalid("need 0 <= old <= new <= board size", code="bad_proof_request")
+        # RFC 9162 2.1.4: a consistency proof exists for 0 < old <= new.
+        if not 1 <= old_size <= new_size or new_size > await self.size(db, election_id):
+            raise Invalid("need 1 <= old <= new <= board size", code="bad_proof_request")
         path = await db.run_sync(lambda s: merkle.consistency_proof(old_size, new_size, _node_source(s, election_id)))
         return merkle.ConsistencyProof(old_size, new_size, tuple(path))
+
+
+class BoardAppender:
+    """Appends to one election's board inside the caller's transaction, which
+    holds the ``board_state`` row lock: each append computes its entry, the
+    perfect nodes it completes, its signed tree head and its inclusion proof in
+    memory; ``flush`` inserts all their rows in one statement per table and
+    stores the new frontier."""
+
+    def __init__(self, key: ServerKey, election_id: str, state: BoardState) -> None:
+        self.key = key
+        self.election_id = election_id
+        self.state = state
+        self.frontier = merkle.Frontier.from_dict(json.loads(state.frontier))
+        self._entries: list[dict] = []
+        self._nodes: list[dict] = []
+        self._heads: list[dict] = []
+
+    def append(self, kind: str, body: dict, *, tracking_code: str | None = None) -> Appended:
+        if kind not in ENTRY_KINDS:
+            raise ValueError(f"unknown board entry kind {kind!r}")
+        frontier = self.frontier
+        entry = {
+            "election_id": self.election_id,
+            "index": frontier.size,
+            "kind": kind,
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "body": body,
+        }
+        data = canonical_json(entry)
+        leaf = merkle.leaf_hash(data)
+        new_frontier, nodes = frontier.append(leaf)
+        # The audit path of the newest leaf is the old frontier, nearest subtree first.
+        inclusion = merkle.InclusionProof(frontier.size, new_frontier.size, tuple(reversed(frontier.hashes)))
+        head = merkle.TreeHead(self.election_id, new_frontier.size, new_frontier.root(), int(time.time() * 1000))
+        sth = merkle.sign_tree_head(self.key.private_key, head)
+        self._entries.append(
+            {
+                "election_id": self.election_id,
+                "leaf_index": frontier.size,
+                "kind": kind,
+                "data": data.decode("utf-8"),
+                "leaf_hash": leaf,
+                "tracking_code": tracking_code,
+            }
+        )
+        self._nodes += [{"election_id": self.election_id, "level": n.level, "index": n.index, "hash": n.hash} for n in nodes]
+        self._heads.append(
+            {
+                "election_id": self.election_id,
+                "size": head.size,
+                "root": head.root,
+                "timestamp_ms": head.timestamp_ms,
+                "signature": sth.signature,
+            }
+        )
+        self.frontier = new_frontier
+        return Appended(frontier.size, entry, sth, inclusion)
+
+    async def flush(self, db: AsyncSession) -> None:
+        for model, rows in ((BoardEntry, self._entries), (BoardNode, self._nodes), (TreeHead, self._heads)):
+            if rows:
+                await db.execute(insert(model), rows)
+        self._entries, self._nodes, self._heads = [], [], []
+        self.state.size = self.frontier.size
+        self.state.frontier = json.dumps(self.frontier.to_dict())
 
 
 def _node_source(session: SyncSession, election_id: str):

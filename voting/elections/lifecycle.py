@@ -24,13 +24,13 @@ def require(election: Election, *states: str, action: str) -> None:
     if election.status not in states:
         raise WrongState(
             f"cannot {action} while the election is {election.status} (needs {' or '.join(states)})",
-            extra={"status": election.status},
+            extra={"election_status": election.status},
         )
 
 
 def advance(election: Election, to: str) -> None:
     if NEXT.get(election.status) != to:
         raise WrongState(
-            f"the election is {election.status}; it cannot move to {to}", extra={"status": election.status}
+            f"the election is {election.status}; it cannot move to {to}", extra={"election_status": election.status}
         )
     election.status = to

@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto import threshold
-from crypto.ballots import Manifest, election_fingerprint
+from crypto.ballots import Manifest, ceremony_fingerprint, election_fingerprint
 from crypto.credentials import is_valid_employee_id
-from crypto.encoding import canonical_json, encode_parts, sha256
+from crypto.encoding import canonical_json
 from voting.auth.service import ADMIN, AUDITOR, Principal
 from voting.board.service import Board
 from voting.db.models import Ballot, CeremonyShare, Election, Role, RollEntry, Trustee
@@ -27,12 +27,6 @@ from voting.elections.roll import parse_roll
 from voting.errors import Conflict, Forbidden, Invalid, NotFound
 
 MAX_TRUSTEES = 5
-
-
-def ceremony_fingerprint(manifest: Manifest, n: int, t: int) -> bytes:
-    """Binds the ceremony to this manifest and these parameters (the election
-    fingerprint needs the joint key, which the ceremony produces)."""
-    return sha256(encode_parts("votingpilot/v1/ceremony-fingerprint", canonical_json(manifest.document), n, t))
 
 
 def ceremony_parameters(election: Election) -> threshold.CeremonyParameters:
@@ -269,8 +263,8 @@ class ElectionService:
 
     async def announce(self, db: AsyncSession, principal: Principal, election_id: str, doc: object) -> dict:
         election = await self.get(db, election_id, for_update=True)
-        lifecycle.require(election, lifecycle.KEY_CEREMONY, action="announce")
         trustee = await self.trustee_of(db, principal, election_id)
+        lifecycle.require(election, lifecycle.KEY_CEREMONY, action="announce")
         announcement = threshold.Announcement.from_json(doc)
         if announcement.index != trustee.index:
             raise Invalid(f"you are trustee {trustee.index}", code="wrong_trustee_index")
@@ -286,8 +280,8 @@ class ElectionService:
 
     async def submit_shares(self, db: AsyncSession, principal: Principal, election_id: str, docs: object) -> dict:
         election = await self.get(db, election_id, for_update=True)
-        lifecycle.require(election, lifecycle.KEY_CEREMONY, action="send key shares")
         trustee = await self.trustee_of(db, principal, election_id)
+        lifecycle.require(election, lifecycle.KEY_CEREMONY, action="send key shares")
         if not isinstance(docs, list):
             raise Invalid("send a list of encrypted shares", code="invalid_request")
         shares = [threshold.EncryptedShare.from_json(d) for d in docs]
@@ -313,8 +307,8 @@ class ElectionService:
         """A trustee confirms that it opened every share and holds the public share
         the commitments predict; when all have, the joint key is published."""
         election = await self.get(db, election_id, for_update=True)
-        lifecycle.require(election, lifecycle.KEY_CEREMONY, action="confirm the ceremony")
         trustee = await self.trustee_of(db, principal, election_id)
+        lifecycle.require(election, lifecycle.KEY_CEREMONY, action="confirm the ceremony")
         trustees = list(await db.scalars(select(Trustee).where(Trustee.election_id == election_id).order_by(Trustee.index)))
         if any(t.announcement is None for t in trustees):
             raise Conflict("not every trustee has announced yet", code="ceremony_unfinished")

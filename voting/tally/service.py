@@ -39,7 +39,7 @@ class TallyService:
         admin.require(ADMIN)
         election = await self.elections.get(db, election_id, for_update=True)
         lifecycle.advance(election, lifecycle.CLOSED)
-        # Any cast waiting for the board lock now sees "closed" and is refused.
+        # Any cast waiting for the election row lock now sees "closed" and is refused.
         await self.board.append(db, election_id, "election-closed", {"by": admin.employee_id})
         manifest = manifest_of(election)
         rows = await db.scalars(
@@ -61,8 +61,8 @@ class TallyService:
 
     async def submit_partial(self, db: AsyncSession, principal: Principal, election_id: str, doc: object) -> dict:
         election = await self.elections.get(db, election_id, for_update=True)
-        lifecycle.require(election, lifecycle.CLOSED, action="submit a partial decryption")
         trustee = await self.elections.trustee_of(db, principal, election_id)
+        lifecycle.require(election, lifecycle.CLOSED, action="submit a partial decryption")
         partial = threshold.PartialDecryption.from_json(doc)
         if partial.index != trustee.index:
             raise Invalid(f"you are trustee {trustee.index}", code="wrong_trustee_index")
