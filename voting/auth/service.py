@@ -177,7 +177,14 @@ class AuthService:
             raise Unauthorized("the session has expired; log in again", code="session_expired")
         if _aware(row.last_seen) + timedelta(seconds=self.settings.session_idle_s) <= now:
             raise Unauthorized("the session timed out after inactivity; log in again", code="session_idle")
-        if (now - _aware(row.last_seen)).total_seconds() > 30:
+        if self.trust.is_revoked(x509.load_der_x509_certificate(row.certificate)):
+            async with database.write() as db:
+                await db.execute(update(Session).where(Session.id == row.id).values(revoked=True))
+                await db.commit()
+            raise Unauthorized("your certificate has been revoked", code="certificate_revoked")
+        # Recording every request's time would make each one a write; a coarse
+        # granularity (at most a quarter of the idle timeout) is enough.
+        if (now - _aware(row.last_seen)).total_seconds() > min(30, self.settings.session_idle_s / 4):
             async with database.write() as db:
                 await db.execute(update(Session).where(Session.id == row.id).values(last_seen=now))
                 await db.commit()

@@ -60,6 +60,17 @@ class TrustSource:
                     raise CrlError(f"no CRL available from {self.crl_location}") from None
         return self._crls
 
+    def is_revoked(self, certificate: x509.Certificate) -> bool:
+        """Is this certificate on a current CRL of its issuer? Checked on every
+        authenticated request, so revoking an employee also ends their open
+        sessions (at the next CRL refresh), not only their next login. The CRL's
+        signature was checked at login; an entry can only make this stricter."""
+        return any(
+            crl.issuer == certificate.issuer
+            and crl.get_revoked_certificate_by_serial_number(certificate.serial_number) is not None
+            for crl in self.crls()
+        )
+
     def _fetch(self) -> bytes:
         if self.crl_location.startswith(("http://", "https://")):
             response = httpx.get(self.crl_location, timeout=10)
