@@ -12,7 +12,16 @@ $(BIN)/voting: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-install: $(BIN)/voting
+# The browser's cryptography: @noble/curves and @noble/hashes from the npm registry
+# (pinned by package-lock.json), bundled by esbuild into the one ES module the pages
+# load (docs/web.md). Needs Node.js 20+ with npm.
+WEB_BUNDLE := voting/web/static/vendor/noble.js
+
+$(WEB_BUNDLE): package.json package-lock.json voting/web/vendor-entry.js
+	npm ci --no-audit --no-fund --loglevel=error
+	npm run --silent build
+
+install: $(BIN)/voting $(WEB_BUNDLE)
 
 demo: install
 	$(BIN)/voting demo

@@ -18,6 +18,7 @@ from voting.errors import EXCEPTION_HANDLERS, ApiRequest
 from voting.services import Services
 from voting.settings import Settings
 from voting.tally.api import TallyController
+from voting.web import WEB_HANDLERS
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 SWAGGER_ASSETS = "/schema-assets"
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             BoardController,
             TallyController,
             create_static_files_router(SWAGGER_ASSETS, directories=[swagger_ui_bundle.swagger_ui_path], include_in_schema=False),
+            *WEB_HANDLERS,
         ],
         dependencies={
             "services": Provide(lambda: services, sync_to_thread=False),

@@ -1,0 +1,64 @@
+// Command-line entry to the browser's modules for the Python tests
+// (tests/test_web_js.py): read one JSON request on stdin, write the answer on
+// stdout. `node tests/js/tools.mjs ballot|token|receipts < request.json`
+import { JS } from "./support.mjs";
+
+const { fromHex, toHex } = await import(JS + "bytes.js");
+const { Point } = await import(JS + "group.js");
+const ballots = await import(JS + "ballots.js");
+const credentials = await import(JS + "credentials.js");
+const receipts = await import(JS + "receipts.js");
+const merkle = await import(JS + "merkle.js");
+
+async function readStdin() {
+  const chunks = [];
+  for await (const chunk of process.stdin) chunks.push(chunk);
+  return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+}
+
+const commands = {
+  /** Encrypt and sign a ballot as the ballot page does. */
+  async ballot(req) {
+    const manifest = ballots.parseManifest(req.manifest);
+    const key = Point.fromHex(req.joint_key);
+    const fingerprint = ballots.electionFingerprint(manifest, key);
+    const { ballot, opening } = ballots.encryptBallot(manifest, key, fingerprint, req.voter_id, req.choices);
+    const code = ballots.trackingCode(fingerprint, ballot);
+    const credential = await credentials.openCredential(req.credential, req.pin);
+    const signature = await credentials.signBallot(credential, fingerprint, code);
+    return {
+      ballot,
+      opening,
+      fingerprint: toHex(fingerprint),
+      tracking_code: toHex(code),
+      short_code: ballots.formatTrackingCode(code),
+      signature: toHex(signature),
+    };
+  },
+
+  /** Answer a login challenge as the login page does. */
+  async token(req) {
+    const credential = await credentials.openCredential(req.credential, req.pin);
+    return { token: await credentials.makeLoginToken(credential, { nonce: req.nonce, audience: req.audience, now: req.now }) };
+  },
+
+  /** Check receipts as the receipt page does; report each verdict. */
+  async receipts(req) {
+    return req.cases.map((c) => {
+      try {
+        const newest = merkle.signedTreeHeadFromJson(c.newest);
+        receipts.verifyReceiptAgainst(c.receipt, newest, c.consistency, { serverKey: c.server_key });
+        return { valid: true, error: null };
+      } catch (exc) {
+        return { valid: false, error: exc.name, code: exc.code ?? null, message: exc.message };
+      }
+    });
+  },
+};
+
+const command = commands[process.argv[2]];
+if (!command) {
+  console.error(`usage: node tests/js/tools.mjs ${Object.keys(commands).join("|")} < request.json`);
+  process.exit(2);
+}
+process.stdout.write(JSON.stringify(await command(await readStdin())));

@@ -1,0 +1,262 @@
+"""The page controller: each handler gathers public data from the services,
+renders one template, and leaves everything that needs the employee's key or
+session to the page's ES module (docs/web.md, "Pages").
+
+Every response carries a strict Content-Security-Policy: scripts and styles
+come only from this origin's static files, never inline.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from urllib.parse import quote
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from litestar import Controller, Request, Response, get
+from litestar.datastructures import CacheControlHeader, Cookie, ResponseHeader
+from litestar.enums import MediaType
+from litestar.exceptions import HTTPException
+from litestar.params import Parameter, QueryParameter
+from litestar.response import Redirect
+from litestar.static_files import create_static_files_router
+
+from voting.errors import NotFound, ServiceError
+from voting.services import Services
+from voting.web import views
+from voting.web.i18n import LANGUAGE_COOKIE, LANGUAGES, language_of, localized, messages_for, translate
+
+log = logging.getLogger("voting")
+HERE = Path(__file__).resolve().parent
+STATIC = HERE / "static"
+PAGE_SIZE = 50
+_ELECTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_LOCAL_PATH = re.compile(r"/(?![/\\])[\x21-\x7e]*")
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+    ]
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+}
+
+_templates = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def render(request: Request, template: str, *, title: str, section: str = "", status_code: int = 200, **context: object) -> Response:
+    """Render a page in the request's language. ``title`` is a catalogue key."""
+    lang = language_of(request)
+
+    def t(key: str, /, **params: object) -> str:
+        return translate(lang, key, **params)
+
+    html = _templates.get_template(template).render(
+        lang=lang,
+        other_languages=[code for code in LANGUAGES if code != lang],
+        t=t,
+        loc=lambda value: localized(value, lang),
+        title=t(title),
+        section=section,
+        here=quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""), safe="/"),
+        messages=messages_for(lang),
+        **context,
+    )
+    return Response(
+        html,
+        status_code=status_code,
+        media_type=MediaType.HTML,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _election_id(value: str) -> str:
+    if not _ELECTION_ID.fullmatch(value):
+        raise NotFound("no such election", code="election_not_found")
+    return value
+
+
+def _error_page(request: Request, exc: Exception) -> Response:
+    """Refusals as a page in the reader's language (the API keeps its problem details)."""
+    if isinstance(exc, ServiceError):
+        status, code, detail = exc.status, exc.code, exc.detail
+    elif isinstance(exc, HTTPException):
+        status, code, detail = exc.status_code, "malformed_request" if exc.status_code == 400 else "http_error", str(exc.detail)
+    else:
+        log.exception("unhandled error on page %s", request.url.path)
+        status, code, detail = 500, "internal_error", "internal error"
+    title = "error.not_found_title" if status == 404 else "error.title"
+    response = render(request, "error.html", title=title, status_code=status, detail=detail, code=code)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+class PageController(Controller):
+    path = "/"
+    include_in_schema = False
+    response_headers = [ResponseHeader(name=k, value=v) for k, v in SECURITY_HEADERS.items()]
+    exception_handlers = {ServiceError: _error_page, HTTPException: _error_page, Exception: _error_page}
+
+    # -- everyone ---------------------------------------------------------------------
+
+    @get("/")
+    async def home(self, request: Request) -> Response:
+        return render(request, "home.html", title="home.title", section="home")
+
+    @get("/lang/{code:str}")
+    async def switch_language(self, code: str, next_path: str = QueryParameter(name="next", default="/", max_length=2000)) -> Redirect:
+        """Set the language cookie and go back; only local paths are followed."""
+        if code not in LANGUAGES:
+            raise NotFound("no such language", code="language_not_found")
+        target = next_path if _LOCAL_PATH.fullmatch(next_path) else "/"
+        return Redirect(
+            target,
+            status_code=303,
+            cookies=[Cookie(key=LANGUAGE_COOKIE, value=code, max_age=365 * 24 * 3600, path="/", samesite="lax", httponly=True)],
+        )
+
+    @get("/login")
+    async def login(self, request: Request) -> Response:
+        return render(request, "login.html", title="login.title", section="login")
+
+    @get("/receipt/check")
+    async def receipt_check(self, request: Request) -> Response:
+        return render(request, "receipt_check.html", title="check.title", section="check")
+
+    @get("/elections/{election_id:str}/results")
+    async def results(self, request: Request, services: Services, election_id: str) -> Response:
+        async with services.database.read() as db:
+            status = await services.elections.status(db, _election_id(election_id))
+        lang = language_of(request)
+        return render(
+            request, "results.html", title="results.title", section="audit",
+            election=status, charts=views.result_charts(status, lang), turnout=views.turnout(status), bar_max=views.BAR_MAX,
+        )
+
+    # -- voters ---------------------------------------------------------------------------
+
+    @get("/vote")
+    async def vote_list(self, request: Request) -> Response:
+        return render(request, "vote_list.html", title="vote.list_title", section="vote")
+
+    @get("/vote/{election_id:str}")
+    async def ballot(self, request: Request, services: Services, election_id: str) -> Response:
+        async with services.database.read() as db:
+            status = await services.elections.status(db, _election_id(election_id))
+        return render(
+            request, "ballot.html", title="ballot.title", section="vote",
+            election=status, questions=views.ballot_questions(status), schedule=views.schedule(status),
+        )
+
+    @get("/vote/{election_id:str}/receipt")
+    async def receipt(self, request: Request, services: Services, election_id: str) -> Response:
+        async with services.database.read() as db:
+            status = await services.elections.status(db, _election_id(election_id))
+        return render(request, "receipt.html", title="receipt.title", section="vote", election=status)
+
+    # -- administrators --------------------------------------------------------------------
+
+    @get("/admin")
+    async def admin_list(self, request: Request) -> Response:
+        return render(request, "admin_list.html", title="admin.list_title", section="admin")
+
+    @get("/admin/new")
+    async def admin_new(self, request: Request) -> Response:
+        return render(request, "admin_new.html", title="create.title", section="admin")
+
+    @get("/admin/{election_id:str}")
+    async def admin_election(self, request: Request, services: Services, election_id: str) -> Response:
+        async with services.database.read() as db:
+            status = await services.elections.status(db, _election_id(election_id))
+        return render(request, "admin_election.html", title="manage.title", section="admin", election=status, steps=views.STEPS)
+
+    # -- auditors ------------------------------------------------------------------------------
+
+    @get("/audit")
+    async def audit_home(self, request: Request, election: str | None = Parameter(default=None, max_length=64)) -> Response:
+        if election:
+            if _ELECTION_ID.fullmatch(election.strip()):
+                return Redirect(f"/audit/{election.strip()}", status_code=303)
+            return render(request, "audit_home.html", title="audit.title", section="audit", error=True, status_code=400)
+        return render(request, "audit_home.html", title="audit.title", section="audit", error=False)
+
+    @get("/audit/{election_id:str}")
+    async def board(
+        self,
+        request: Request,
+        services: Services,
+        election_id: str,
+        start: int = Parameter(default=0, ge=0),
+        code: str | None = Parameter(default=None, max_length=80),
+    ) -> Response:
+        election_id = _election_id(election_id)
+        search = None
+        async with services.database.read() as db:
+            status = await services.elections.status(db, election_id)
+            size = status["board_size"]
+            if code is not None:
+                search = await views.search_tracking_code(db, election_id, code)
+                if search.indices:
+                    start = search.indices[0] // PAGE_SIZE * PAGE_SIZE
+            entries = await services.board.entries(db, election_id, start, PAGE_SIZE)
+            head = (await services.board.head(db, election_id)).to_json() if size else None
+        lang = language_of(request)
+        return render(
+            request, "audit_board.html", title="board.title", section="audit",
+            election=status, head=head, server_key=services.key.public_bytes.hex(),
+            rows=[views.board_row(e, lang) for e in entries], page=views.page(start, PAGE_SIZE, size),
+            search=search, code=code or "",
+        )
+
+    @get("/audit/{election_id:str}/heads")
+    async def heads(self, request: Request, services: Services, election_id: str, start: int = Parameter(default=1, ge=1)) -> Response:
+        election_id = _election_id(election_id)
+        async with services.database.read() as db:
+            status = await services.elections.status(db, election_id)
+            heads = await services.board.heads(db, election_id, start, PAGE_SIZE)
+        size = status["board_size"]
+        return render(
+            request, "audit_heads.html", title="heads.title", section="audit",
+            election=status, heads=[views.head_row(h) for h in heads], server_key=services.key.public_bytes.hex(),
+            page=views.page(start - 1, PAGE_SIZE, size), start=start,
+        )
+
+
+def _static_headers(response: Response) -> Response:
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+WEB_HANDLERS = [
+    PageController,
+    create_static_files_router(
+        "/static",
+        directories=[STATIC],
+        name="web-static",
+        include_in_schema=False,
+        after_request=_static_headers,
+        # Revalidate every time (ETag): a new release's modules are never mixed with cached old ones.
+        cache_control=CacheControlHeader(no_cache=True),
+    ),
+]

@@ -1,0 +1,97 @@
+// Talking to the HTTP API from the pages. The session token (from
+// /api/auth/login) lives in sessionStorage — one tab, gone when it closes —
+// and is sent as a Bearer header; no cookie carries it, so there is nothing
+// for a cross-site request to ride on (docs/web.md, "Sessions").
+
+const SESSION = "voting.session";
+const CREDENTIAL = "voting.credential";
+
+export class ApiError extends Error {
+  constructor(status, code, detail, body) {
+    super(`${status} ${code}: ${detail}`);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.detail = detail;
+    this.body = body || {};
+  }
+}
+
+export function session() {
+  try {
+    return JSON.parse(sessionStorage.getItem(SESSION) || "null");
+  } catch {
+    return null;
+  }
+}
+
+export function saveSession(value, credentialFile) {
+  sessionStorage.setItem(SESSION, JSON.stringify(value));
+  // The credential file stays PIN-sealed: the PIN is asked again to sign a ballot.
+  sessionStorage.setItem(CREDENTIAL, JSON.stringify(credentialFile));
+}
+
+export function credentialFile() {
+  try {
+    return JSON.parse(sessionStorage.getItem(CREDENTIAL) || "null");
+  } catch {
+    return null;
+  }
+}
+
+export function clearSession() {
+  sessionStorage.removeItem(SESSION);
+  sessionStorage.removeItem(CREDENTIAL);
+}
+
+export function hasRole(role) {
+  return (session()?.roles || []).includes(role);
+}
+
+/** Go to the login page, coming back here afterwards. */
+export function requireLogin() {
+  if (session()) return true;
+  const here = location.pathname + location.search;
+  location.assign(`/login?next=${encodeURIComponent(here)}`);
+  return false;
+}
+
+/**
+ * One API call. `body` is sent as JSON unless `raw` (with `contentType`) is
+ * given. Errors become ApiError with the problem's stable code; a 401 ends the
+ * stored session.
+ */
+export async function api(method, path, { body, raw, contentType, auth = true } = {}) {
+  const headers = { Accept: "application/json" };
+  const token = session()?.session_token;
+  if (auth && token) headers.Authorization = `Bearer ${token}`;
+  let payload;
+  if (raw !== undefined) {
+    payload = raw;
+    headers["Content-Type"] = contentType || "application/octet-stream";
+  } else if (body !== undefined) {
+    payload = JSON.stringify(body);
+    headers["Content-Type"] = "application/json";
+  }
+  let response;
+  try {
+    response = await fetch(path, { method, headers, body: payload, credentials: "same-origin", cache: "no-store" });
+  } catch (exc) {
+    throw new ApiError(0, "network_error", exc.message);
+  }
+  const text = await response.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    if (response.status === 401 && auth) clearSession();
+    throw new ApiError(response.status, data?.code || "http_error", data?.detail || text.slice(0, 200), data);
+  }
+  return data;
+}
+
+export const get = (path, options) => api("GET", path, options);
+export const post = (path, body, options = {}) => api("POST", path, { ...options, body });

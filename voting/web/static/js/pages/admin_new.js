@@ -1,0 +1,148 @@
+// Creating an election: the form becomes a manifest (texts in Japanese and
+// English, limits, schedule in Japan time, re-vote policy) with its trustees.
+import { ApiError, hasRole, post, requireLogin } from "../api.js";
+import { $, $$, busy, clone, ready, say } from "../dom.js";
+import { errorText, t } from "../i18n.js";
+
+const form = $("#create-form");
+const questionsBox = $("#questions");
+const error = $("#create-error");
+let serial = 0;
+
+function label(row, name, text, id) {
+  const input = row.querySelector(`[data-name="${name}"]`);
+  const lab = row.querySelector(`[data-for="${name}"]`);
+  input.id = id;
+  lab.htmlFor = id;
+  if (text) lab.textContent = text;
+  return input;
+}
+
+function renumber() {
+  $$(".question-editor", questionsBox).forEach((fieldset, q) => {
+    fieldset.querySelector(".question-legend").textContent = t("create.question_n", { n: q + 1 });
+    $$(".option-editor", fieldset).forEach((item, o) => {
+      item.querySelector('[data-for="label-ja"]').textContent = t("create.option_ja", { n: o + 1 });
+      item.querySelector('[data-for="label-en"]').textContent = t("create.option_en", { n: o + 1 });
+      item.querySelector(".remove-option").textContent = t("create.remove_option", { n: o + 1 });
+    });
+  });
+}
+
+function addOption(fieldset, focus = false) {
+  const item = clone("option-template");
+  const id = `o${++serial}`;
+  label(item, "label-ja", "", `${id}-ja`);
+  label(item, "label-en", "", `${id}-en`);
+  item.querySelector(".remove-option").addEventListener("click", () => {
+    if ($$(".option-editor", fieldset).length > 1) item.remove();
+    renumber();
+  });
+  $(".option-editors", fieldset).append(item);
+  renumber();
+  if (focus) item.querySelector("input").focus();
+}
+
+function addQuestion(focus = false) {
+  const fieldset = clone("question-template");
+  const id = `q${++serial}`;
+  for (const name of ["text-ja", "text-en", "min", "max"]) label(fieldset, name, "", `${id}-${name}`);
+  fieldset.querySelector(".add-option").addEventListener("click", () => addOption(fieldset, true));
+  fieldset.querySelector(".remove-question").addEventListener("click", () => {
+    if ($$(".question-editor", questionsBox).length > 1) fieldset.remove();
+    renumber();
+  });
+  questionsBox.append(fieldset);
+  addOption(fieldset);
+  addOption(fieldset);
+  if (focus) fieldset.querySelector("input").focus();
+}
+
+/** "2026-12-01T09:00" (a datetime-local value, Japan time) -> ISO 8601 with +09:00. */
+function japanTime(value) {
+  return value ? `${value.length === 16 ? value + ":00" : value}+09:00` : null;
+}
+
+function text(ja, en) {
+  return { ja: ja.trim(), en: en.trim() };
+}
+
+function buildBody() {
+  const value = (id) => $(`#${id}`).value;
+  const manifest = {
+    election_id: value("election-id").trim(),
+    title: text(value("title-ja"), value("title-en")),
+    revote_policy: $('input[name="revote"]:checked').value,
+    questions: $$(".question-editor", questionsBox).map((fieldset, q) => {
+      const field = (name) => fieldset.querySelector(`[data-name="${name}"]`).value;
+      return {
+        id: `q${q + 1}`,
+        text: text(field("text-ja"), field("text-en")),
+        min_selections: Number(field("min")),
+        max_selections: Number(field("max")),
+        options: $$(".option-editor", fieldset).map((item, o) => ({
+          id: `q${q + 1}-o${o + 1}`,
+          label: text(item.querySelector('[data-name="label-ja"]').value, item.querySelector('[data-name="label-en"]').value),
+        })),
+      };
+    }),
+  };
+  if (value("description-ja").trim() || value("description-en").trim()) {
+    manifest.description = text(value("description-ja"), value("description-en"));
+  }
+  const opens = japanTime(value("opens-at"));
+  const closes = japanTime(value("closes-at"));
+  if (opens || closes) {
+    manifest.schedule = {};
+    if (opens) manifest.schedule.opens_at = opens;
+    if (closes) manifest.schedule.closes_at = closes;
+  }
+  const trustees = value("trustees").split(/[\s,、]+/).filter(Boolean);
+  return { manifest, trustees, threshold: Number(value("threshold")) };
+}
+
+/** The browser's own checks first: every required field, with a message next to it. */
+function validate() {
+  for (const input of $$("input, textarea", form)) input.removeAttribute("aria-invalid");
+  const bad = $$("input, textarea", form).filter((input) => !input.checkValidity());
+  for (const input of bad) input.setAttribute("aria-invalid", "true");
+  if (bad.length) {
+    bad[0].focus();
+    say(error, t("create.fix_fields", { n: bad.length }));
+    return false;
+  }
+  for (const fieldset of $$(".question-editor", questionsBox)) {
+    const min = Number(fieldset.querySelector('[data-name="min"]').value);
+    const max = Number(fieldset.querySelector('[data-name="max"]').value);
+    const options = $$(".option-editor", fieldset).length;
+    if (!(min <= max && max <= options && max >= 1)) {
+      const input = fieldset.querySelector('[data-name="max"]');
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+      say(error, t("create.bad_limits", { question: fieldset.querySelector(".question-legend").textContent, options }));
+      return false;
+    }
+  }
+  return true;
+}
+
+$("#add-question").addEventListener("click", () => addQuestion(true));
+addQuestion();
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  say(error, "");
+  if (!validate()) return;
+  busy($("#create-button"), async () => {
+    try {
+      const body = buildBody();
+      const created = await post("/api/elections/", body);
+      location.assign(`/admin/${encodeURIComponent(created.election_id)}`);
+    } catch (exc) {
+      say(error, exc instanceof ApiError ? errorText(exc) : exc.message);
+    }
+  });
+});
+
+if (requireLogin() && !hasRole("admin")) say(error, t("admin.not_admin"));
+ready();

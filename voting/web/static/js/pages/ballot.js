@@ -1,0 +1,260 @@
+// The ballot page: choose (min/max enforced per question), encrypt in this
+// browser, see the tracking code, then audit (Benaloh: reveal, check, discard,
+// prepare a new one) or cast (sign the tracking code with the credential key).
+// The server never sees a plaintext vote.
+import { ApiError, credentialFile, get, post, requireLogin } from "../api.js";
+import {
+  auditOpeningFromJson,
+  ballotFromJson,
+  electionFingerprint,
+  encryptBallot,
+  formatTrackingCode,
+  parseManifest,
+  trackingCode,
+  verifyAuditOpening,
+} from "../ballots.js";
+import { toHex } from "../bytes.js";
+import { openCredential, signBallot } from "../credentials.js";
+import { $, $$, busy, jsonDownload, pageData, ready, say, show } from "../dom.js";
+import { Point } from "../group.js";
+import { errorText, t } from "../i18n.js";
+
+const { election_id: electionId, status: electionStatus } = pageData();
+const base = `/api/elections/${encodeURIComponent(electionId)}`;
+const statusBox = $("#ballot-status");
+const errorBox = $("#ballot-error");
+const form = $("#ballot-form");
+const questions = $$("fieldset.question");
+
+let election = null; // {manifest, key, fingerprint, pseudonym}
+let prepared = null; // {ballot, opening, code, choices}
+let credential = null; // opened with the PIN at the first cast
+const spoiled = new Set();
+
+function fail(exc) {
+  say(statusBox, "");
+  say(errorBox, exc instanceof ApiError ? errorText(exc) : t("ballot.error", { detail: exc.message || String(exc) }));
+}
+
+function showStep(id) {
+  for (const step of ["step-choose", "step-review", "step-audit"]) show($(`#${step}`), step === id);
+  const heading = $(`#${id} h2`);
+  heading.setAttribute("tabindex", "-1");
+  heading.focus();
+}
+
+// --- choosing ---------------------------------------------------------------------
+
+function inputsOf(fieldset) {
+  return $$("input", fieldset);
+}
+
+function updateCounter(fieldset) {
+  const max = Number(fieldset.dataset.max);
+  const inputs = inputsOf(fieldset);
+  const count = inputs.filter((i) => i.checked).length;
+  $(".counter", fieldset).textContent = t("ballot.count", { count, max });
+  if (inputs[0]?.type === "checkbox") {
+    // At the maximum, the remaining boxes are disabled: an over-vote cannot be made.
+    for (const input of inputs) input.disabled = !input.checked && count >= max;
+  }
+  if (count >= Number(fieldset.dataset.min) && count <= max) markQuestion(fieldset, "");
+}
+
+function markQuestion(fieldset, message) {
+  const error = $(".field-error", fieldset);
+  error.textContent = message;
+  error.hidden = !message;
+  if (message) fieldset.setAttribute("aria-invalid", "true");
+  else fieldset.removeAttribute("aria-invalid");
+  fieldset.setAttribute("aria-describedby", [`${fieldset.querySelector(".hint").id}`, `${fieldset.querySelector(".counter").id}`, message ? error.id : ""].join(" ").trim());
+}
+
+function readChoices() {
+  let firstBad = null;
+  const rows = questions.map((fieldset) => {
+    const inputs = inputsOf(fieldset);
+    const row = inputs.map((i) => (i.checked ? 1 : 0));
+    const count = row.reduce((a, b) => a + b, 0);
+    const min = Number(fieldset.dataset.min);
+    const max = Number(fieldset.dataset.max);
+    if (count < min || count > max) {
+      markQuestion(fieldset, min === max ? t("ballot.need_exactly", { n: min }) : t("ballot.need_between", { min, max }));
+      firstBad = firstBad || fieldset;
+    } else {
+      markQuestion(fieldset, "");
+    }
+    return row;
+  });
+  if (firstBad) {
+    inputsOf(firstBad).find((i) => !i.disabled)?.focus();
+    return null;
+  }
+  return rows;
+}
+
+for (const fieldset of questions) {
+  fieldset.addEventListener("change", () => {
+    updateCounter(fieldset);
+    if (!questions.some((q) => q.hasAttribute("aria-invalid"))) say(errorBox, "");
+  });
+  updateCounter(fieldset);
+}
+
+async function loadElection() {
+  if (election) return election;
+  const status = await get(base, { auth: false });
+  const manifest = parseManifest(status.manifest);
+  const key = Point.fromHex(status.joint_key).precompute();
+  const fingerprint = electionFingerprint(manifest, key);
+  if (toHex(fingerprint) !== status.fingerprint) {
+    throw new ApiError(0, "fingerprint_mismatch", "the election's fingerprint does not match its manifest and key");
+  }
+  const voter = await get(`${base}/voter`);
+  election = { manifest, key, fingerprint, pseudonym: voter.pseudonym };
+  return election;
+}
+
+function summarize(choices) {
+  const list = $("#choice-summary");
+  list.replaceChildren();
+  questions.forEach((fieldset, q) => {
+    const dt = document.createElement("dt");
+    dt.textContent = fieldset.querySelector("legend").textContent;
+    const dd = document.createElement("dd");
+    const chosen = inputsOf(fieldset).filter((_, o) => choices[q][o]).map((i) => i.dataset.label);
+    dd.textContent = chosen.length ? chosen.join(t("ballot.list_separator")) : t("ballot.none_chosen");
+    list.append(dt, dd);
+  });
+}
+
+form?.addEventListener("submit", (event) => {
+  event.preventDefault();
+  say(errorBox, "");
+  const choices = readChoices();
+  if (!choices) return say(errorBox, t("ballot.fix_choices"));
+  busy($("#encrypt-button"), async () => {
+    try {
+      say(statusBox, t("ballot.loading"));
+      const { manifest, key, fingerprint, pseudonym } = await loadElection();
+      say(statusBox, t("ballot.encrypting"));
+      await new Promise((resolve) => setTimeout(resolve, 0)); // let the status be announced
+      const started = performance.now();
+      const { ballot, opening } = encryptBallot(manifest, key, fingerprint, pseudonym, choices);
+      const code = trackingCode(fingerprint, ballot);
+      prepared = { ballot, opening, code, choices, ms: performance.now() - started };
+      $("#tracking-short").textContent = formatTrackingCode(code);
+      $("#tracking-full").textContent = toHex(code);
+      summarize(choices);
+      say(statusBox, t("ballot.encrypted", { ms: Math.round(prepared.ms) }));
+      showStep("step-review");
+    } catch (exc) {
+      fail(exc);
+    }
+  });
+});
+
+// --- auditing (Benaloh challenge) ------------------------------------------------------
+
+$("#audit-button")?.addEventListener("click", () => {
+  if (!prepared) return;
+  const audited = prepared;
+  prepared = null; // revealed randomness: this ballot can never be cast
+  spoiled.add(toHex(audited.code));
+  say(errorBox, "");
+  say(statusBox, "");
+  const { manifest, key, fingerprint, pseudonym } = election;
+  const result = $("#audit-result");
+  try {
+    const revealed = verifyAuditOpening(manifest, key, ballotFromJson(audited.ballot, manifest), auditOpeningFromJson(audited.opening));
+    const same = JSON.stringify(revealed) === JSON.stringify(audited.choices);
+    result.textContent = same ? t("ballot.audit_ok", { code: formatTrackingCode(audited.code) }) : t("ballot.audit_mismatch");
+    result.className = `result ${same ? "result--good" : "result--bad"}`;
+  } catch (exc) {
+    result.textContent = t("ballot.audit_failed", { detail: exc.message });
+    result.className = "result result--bad";
+  }
+  const body = $("#audit-table tbody");
+  body.replaceChildren();
+  questions.forEach((fieldset, q) => {
+    inputsOf(fieldset).forEach((input, o) => {
+      const row = document.getElementById("audit-row").content.firstElementChild.cloneNode(true);
+      const cells = row.querySelectorAll("td");
+      cells[0].textContent = String(q + 1);
+      cells[1].textContent = input.dataset.label;
+      cells[2].textContent = audited.opening.selections[q][o].m ? t("ballot.yes") : t("ballot.no");
+      cells[3].querySelector("code").textContent = audited.opening.selections[q][o].r;
+      body.append(row);
+    });
+  });
+  jsonDownload(
+    $("#audit-download"),
+    {
+      election_id: electionId,
+      fingerprint: toHex(fingerprint),
+      joint_key: key.hex(),
+      voter_id: pseudonym,
+      tracking_code: toHex(audited.code),
+      ballot: audited.ballot,
+      opening: audited.opening,
+    },
+    `audited-ballot-${formatTrackingCode(audited.code)}.json`,
+  );
+  showStep("step-audit");
+});
+
+$("#new-ballot-button")?.addEventListener("click", () => {
+  say(statusBox, t("ballot.new_ready"));
+  showStep("step-choose");
+});
+
+$("#back-button")?.addEventListener("click", () => {
+  prepared = null;
+  say(statusBox, "");
+  showStep("step-choose");
+});
+
+// --- casting ------------------------------------------------------------------------------
+
+$("#cast-form")?.addEventListener("submit", (event) => {
+  event.preventDefault();
+  say(errorBox, "");
+  const pinInput = $("#cast-pin");
+  pinInput.removeAttribute("aria-invalid");
+  busy($("#cast-button"), async () => {
+    try {
+      if (!prepared || spoiled.has(toHex(prepared.code))) throw new Error(t("ballot.nothing_to_cast"));
+      if (!credential) {
+        const file = credentialFile();
+        if (!file) throw new ApiError(401, "not_logged_in", "log in first");
+        if (!pinInput.value) {
+          pinInput.setAttribute("aria-invalid", "true");
+          pinInput.focus();
+          return say(errorBox, t("login.need_pin"));
+        }
+        say(statusBox, t("ballot.signing"));
+        try {
+          credential = await openCredential(file, pinInput.value);
+        } catch {
+          pinInput.setAttribute("aria-invalid", "true");
+          pinInput.focus();
+          say(statusBox, "");
+          return say(errorBox, t("login.wrong_pin"));
+        }
+      }
+      pinInput.value = "";
+      const signature = await signBallot(credential, election.fingerprint, prepared.code);
+      say(statusBox, t("ballot.sending"));
+      const receipt = await post(`${base}/ballots/`, { ballot: prepared.ballot, signature: toHex(signature) });
+      const code = toHex(prepared.code);
+      sessionStorage.setItem(`voting.receipt.${code}`, JSON.stringify(receipt));
+      prepared = null;
+      location.assign(`/vote/${encodeURIComponent(electionId)}/receipt?code=${code}`);
+    } catch (exc) {
+      fail(exc);
+    }
+  });
+});
+
+if (electionStatus === "open") requireLogin();
+ready();

@@ -1,0 +1,72 @@
+// Log in with the credential file and its PIN. The file is read and opened in
+// this browser (WebCrypto); the server only ever sees the signed login token.
+import { ApiError, post, saveSession } from "../api.js";
+import { $, busy, readFile, ready, say } from "../dom.js";
+import { errorText, t } from "../i18n.js";
+import { makeLoginToken, openCredential } from "../credentials.js";
+
+const form = $("#login-form");
+const status = $("#login-status");
+const error = $("#login-error");
+
+function nextPage(roles) {
+  const next = new URLSearchParams(location.search).get("next");
+  if (next && /^\/(?![/\\])/.test(next) && !next.startsWith("/login")) return next;
+  if (roles.includes("admin")) return "/admin";
+  if (roles.includes("auditor") && !roles.includes("voter")) return "/audit";
+  return "/vote";
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  say(error, "");
+  busy($("#login-button"), async () => {
+    const fileInput = $("#credential-file");
+    const pinInput = $("#pin");
+    fileInput.removeAttribute("aria-invalid");
+    pinInput.removeAttribute("aria-invalid");
+    try {
+      const text = await readFile(fileInput);
+      if (!text) {
+        fileInput.setAttribute("aria-invalid", "true");
+        fileInput.focus();
+        return say(error, t("login.need_file"));
+      }
+      if (!pinInput.value) {
+        pinInput.setAttribute("aria-invalid", "true");
+        pinInput.focus();
+        return say(error, t("login.need_pin"));
+      }
+      let doc;
+      try {
+        doc = JSON.parse(text);
+      } catch {
+        fileInput.setAttribute("aria-invalid", "true");
+        return say(error, t("login.not_json"));
+      }
+      say(status, t("login.opening"));
+      let credential;
+      try {
+        credential = await openCredential(doc, pinInput.value);
+      } catch (exc) {
+        say(status, "");
+        pinInput.setAttribute("aria-invalid", "true");
+        pinInput.focus();
+        return say(error, exc.message.startsWith("wrong PIN") ? t("login.wrong_pin") : t("login.bad_file", { detail: exc.message }));
+      }
+      say(status, t("login.signing"));
+      const challenge = await post("/api/auth/challenge", undefined, { auth: false });
+      const token = await makeLoginToken(credential, { nonce: challenge.nonce, audience: challenge.audience });
+      const result = await post("/api/auth/login", { token }, { auth: false });
+      pinInput.value = "";
+      saveSession(result, doc);
+      say(status, t("login.done", { name: result.name }));
+      location.assign(nextPage(result.roles));
+    } catch (exc) {
+      say(status, "");
+      say(error, exc instanceof ApiError ? errorText(exc) : String(exc.message || exc));
+    }
+  });
+});
+
+ready();

@@ -1,0 +1,124 @@
+// Cast receipts, mirroring crypto/receipts.py: the server's signature over the
+// receipt, the tree head's signature, that the entry is this ballot at this
+// index, its inclusion under the head, and (with a newer head) consistency.
+
+import { ed25519 } from "../vendor/noble.js";
+import { fromHex } from "./bytes.js";
+import { canonicalJson, encodeParts } from "./encoding.js";
+import { CryptoError, EncodingError, ReceiptError } from "./errors.js";
+import {
+  consistencyProofFromJson,
+  inclusionProofFromJson,
+  leafHash,
+  signedTreeHeadFromJson,
+  verifyConsistency,
+  verifyInclusion,
+  verifyTreeHead,
+} from "./merkle.js";
+
+export const RECEIPT_TAG = "votingpilot/v1/receipt";
+export const RECEIPT_VERSION = 1;
+const RECEIPT_FIELDS = [
+  "election_id",
+  "entry",
+  "inclusion_proof",
+  "leaf_index",
+  "server_key",
+  "signature",
+  "tracking_code",
+  "tree_head",
+  "version",
+];
+
+export function receiptMessage(receipt) {
+  const body = {};
+  for (const [k, v] of Object.entries(receipt)) if (k !== "signature") body[k] = v;
+  return encodeParts(RECEIPT_TAG, canonicalJson(body));
+}
+
+function isObject(v) {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+/**
+ * Check a receipt on its own; returns its signed tree head. `serverKey` (32
+ * bytes) pins the expected key; without it the receipt's own key is used, which
+ * proves integrity but not origin.
+ */
+export function verifyReceipt(receipt, { serverKey } = {}) {
+  if (!isObject(receipt) || Object.keys(receipt).sort().join(",") !== RECEIPT_FIELDS.join(",")) {
+    throw new ReceiptError(`a receipt is an object with exactly ${RECEIPT_FIELDS.join(", ")}`);
+  }
+  if (receipt.version !== RECEIPT_VERSION) throw new ReceiptError("unsupported receipt version");
+  let keyBytes;
+  let signature;
+  try {
+    keyBytes = fromHex(receipt.server_key, 32, ReceiptError, "server_key");
+    signature = fromHex(receipt.signature, 64, ReceiptError, "signature");
+  } catch {
+    throw new ReceiptError("server_key and signature must be hex");
+  }
+  if (serverKey && fromHexOrBytes(serverKey).some((b, i) => b !== keyBytes[i])) {
+    throw new ReceiptError("the receipt was signed by another server key");
+  }
+  let ok = false;
+  try {
+    ok = ed25519.verify(signature, receiptMessage(receipt), keyBytes, { zip215: false });
+  } catch (exc) {
+    if (exc instanceof CryptoError) throw new ReceiptError(`the receipt is not canonical JSON: ${exc.message}`);
+    ok = false;
+  }
+  if (!ok) throw new ReceiptError("the server's signature on the receipt does not verify");
+  const sth = signedTreeHeadFromJson(receipt.tree_head);
+  verifyTreeHead(keyBytes, sth);
+  const entry = receipt.entry;
+  if (
+    !isObject(entry) ||
+    entry.kind !== "ballot" ||
+    entry.index !== receipt.leaf_index ||
+    entry.election_id !== receipt.election_id ||
+    !isObject(entry.body) ||
+    entry.body.tracking_code !== receipt.tracking_code
+  ) {
+    throw new ReceiptError("the receipt's board entry is not this ballot");
+  }
+  if (sth.head.logId !== receipt.election_id) throw new ReceiptError("the tree head is for another election");
+  const proof = inclusionProofFromJson(receipt.inclusion_proof);
+  if (proof.leafIndex !== receipt.leaf_index || proof.treeSize !== sth.head.size) {
+    throw new ReceiptError("the inclusion proof does not match the tree head");
+  }
+  let leaf;
+  try {
+    leaf = leafHash(canonicalJson(entry));
+  } catch (exc) {
+    if (exc instanceof EncodingError) throw new ReceiptError(`the entry is not canonical JSON: ${exc.message}`);
+    throw exc;
+  }
+  verifyInclusion(leaf, proof.leafIndex, proof.treeSize, proof.path, sth.head.root);
+  return sth;
+}
+
+function fromHexOrBytes(key) {
+  if (key instanceof Uint8Array) {
+    if (key.length !== 32) throw new ReceiptError("a server key is 32 bytes");
+    return key;
+  }
+  return fromHex(key, 32, ReceiptError, "server key");
+}
+
+/**
+ * The receipt checks out and its head is a prefix of `newest` (a decoded signed
+ * tree head), by the consistency proof document {old_size, new_size, path}.
+ */
+export function verifyReceiptAgainst(receipt, newest, consistencyDoc, { serverKey } = {}) {
+  const sth = verifyReceipt(receipt, { serverKey });
+  const key = serverKey ? fromHexOrBytes(serverKey) : fromHex(receipt.server_key, 32);
+  verifyTreeHead(key, newest);
+  if (newest.head.logId !== sth.head.logId) throw new ReceiptError("the newest tree head is for another election");
+  const consistency = consistencyProofFromJson(consistencyDoc);
+  if (consistency.oldSize !== sth.head.size || consistency.newSize !== newest.head.size) {
+    throw new ReceiptError("the consistency proof is for other tree sizes");
+  }
+  verifyConsistency(consistency.oldSize, consistency.newSize, sth.head.root, newest.head.root, consistency.path);
+  return { receiptHead: sth, newestHead: newest };
+}
