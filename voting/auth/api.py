@@ -8,14 +8,14 @@ from voting.auth.service import Principal
 from voting.errors import Invalid
 from voting.services import Services
 
-SESSION_COOKIE = "__Host-session"
-
-
 def bearer_token(request: Request) -> str | None:
+    """Sessions travel only in the Authorization header, never in a cookie: a
+    browser never attaches it by itself, so there is nothing for a cross-site
+    request to forge (docs/web.md, "Sessions")."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip()
-    return request.cookies.get(SESSION_COOKIE)
+    return None
 
 
 async def provide_principal(request: Request, services: Services) -> Principal:
