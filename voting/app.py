@@ -15,6 +15,7 @@ from voting.board.api import BoardController
 from voting.db.engine import migrate
 from voting.elections.api import ElectionController
 from voting.errors import EXCEPTION_HANDLERS, ApiRequest
+from voting.record.api import RecordController
 from voting.services import Services
 from voting.settings import Settings
 from voting.tally.api import TallyController
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             BallotController,
             BoardController,
             TallyController,
+            RecordController,
             create_static_files_router(SWAGGER_ASSETS, directories=[swagger_ui_bundle.swagger_ui_path], include_in_schema=False),
             *WEB_HANDLERS,
         ],

@@ -1,0 +1,1350 @@
+"""Mutation testing of the verifier (issue 5): one real election's record is
+made once for the module, and each test changes one byte or one field of one
+kind of artifact in a copy held in memory; the verifier must fail, and the
+check it names must be the one that guards that artifact.
+
+Two kinds of change:
+
+* byte mutations: one character of a hash, key, signature, proof, count or
+  certificate in each file, picked at random (seeded, so reproducible);
+* field mutations: a meaningful change to each kind of artifact. Changes to
+  the board are made the way a dishonest server would: it holds the signing
+  key, so it re-signs every tree head and rewrites the views; the check of the
+  cryptography must catch what the signatures no longer can.
+
+And the ballot that ElectionGuard 1.4 let through: a 1-of-5 question voted five
+times, with a limit proof that verifies if the verifier takes the limit from
+the ballot.
+
+About 250 verifications of a 30-entry record, in this process: ~25 s."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from crypto import ca, threshold
+from crypto.ballots import (
+    LIMIT_KIND,
+    SELECTION_KIND,
+    EncryptedBallot,
+    EncryptedQuestion,
+    EncryptedSelection,
+    Manifest,
+    encrypt_ballot,
+    tracking_code,
+)
+from crypto.credentials import sign_ballot
+from crypto.elgamal import add_all, encrypt
+from crypto.group import Point, Scalar
+from crypto.proofs import prove_encrypted_value, verify_encrypted_value
+from tests.record_support import board_entries, election_run, resign
+from tests.support import fresh_database_url
+from voting.record import files as F
+from voting.record.bench import survey_manifest, synthesize
+from voting.record.verify import verify_record
+
+DER = serialization.Encoding.DER
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("mutations") / "data"
+    data_dir.mkdir(parents=True)
+    with election_run(data_dir, fresh_database_url("sqlite", data_dir)) as election:
+        yield election
+
+
+@pytest.fixture(scope="module")
+def clean(run):
+    report = verify_record(run.private, workers=1)
+    assert report.ok(strict=True)
+    return run.private
+
+
+def assert_fails(files: dict[str, bytes], expected: int, **options: object) -> None:
+    report = verify_record(files, workers=1, **options)
+    failed = report.failed()
+    assert not report.ok(), "the verifier accepted a mutated record"
+    assert expected in failed, (
+        f"expected check {expected} to fail; failed: "
+        + "; ".join(f"{c.number}: {c.first_failure}" for c in report.checks if c.status != "pass")
+    )
+    assert report.check(expected).first_failure
+
+
+# --- byte mutations ----------------------------------------------------------------------------
+
+HEX = r"[0-9a-f]"
+B64 = r"[A-Za-z0-9+/]"
+#: Per file: (regex whose group 1 spans mutable characters, the check that guards them).
+BYTE_TARGETS: dict[str, list[tuple[str, int]]] = {
+    F.RECORD: [(r'"election_id": "([^"]+)"', 1), (r'"board_size": (\d+)', 1), (r'"version": (\d+)', 1)],
+    F.MANIFEST: [(r'"(?:id|election_id)": "([^"]+)"', 1), (r'"(?:min|max)_selections": (\d+)', 1), (r'"en": "([^"]+)"', 1)],
+    F.PARAMETERS: [(r'"(?:ceremony_fingerprint|fingerprint|joint_key|server_key)": "([0-9a-f]+)"', 1), (r'"(?:threshold|trustees)": (\d+)', 1)],
+    F.TRUSTEES: [(r'"([0-9a-f]{64})"', 2), (r'"(?:index|leaf_index)": (\d+)', 2)],
+    F.BOARD: [(r'"([0-9a-f]{64,})"', 7), (r'"(?:index|count|ballots_counted)":(\d+)', 7)],
+    F.TREE_HEADS: [(r'"(?:root|signature)": "([0-9a-f]+)"', 7), (r'"(?:size|timestamp_ms)": (\d+)', 7)],
+    F.BALLOTS: [(r'"(?:tracking_code|signature|voter)": "([^"]+)"', 4), (r'"superseded_by": "([0-9a-f]+)"', 6), (r'"superseded_at": (\d+)', 6)],
+    F.AGGREGATE: [(r'"([0-9a-f]{64})"', 8), (r'"ballots_counted": (\d+)', 8)],
+    F.PARTIAL_DECRYPTIONS: [(r'"([0-9a-f]{64})"', 9), (r'"index": (\d+)', 9)],
+    F.RESULT: [(r'"count": (\d+)', 10), (r'"ballots_counted": (\d+)', 10), (r'"trustees": \[\s*(\d+)', 10)],
+    F.CERTIFICATES: [(r'"(' + B64 + r'{200,})={0,2}"', 5), (r'"tracking_code": "([0-9a-f]+)"', 5)],
+    F.ROLL: [(r'"(?:pseudonym|employee_id)": "([^"]+)"', 5)],
+    F.TRUST: [(r'"(' + B64 + r'{200,})={0,2}"', 5)],
+}
+PER_FILE = 10
+
+
+def _candidates(data: bytes, targets: list[tuple[str, int]]) -> list[tuple[int, int]]:
+    """(byte position, expected check) of every mutable ASCII character; in
+    base64 the last four characters are skipped (they may hold padding bits)."""
+    text = data.decode("utf-8")
+    offsets = [0]
+    for char in text:
+        offsets.append(offsets[-1] + len(char.encode("utf-8")))
+    found = []
+    for pattern, expected in targets:
+        for match in re.finditer(pattern, text):
+            start, end = match.span(1)
+            if "A-Z" in pattern:
+                end -= 4
+            found += [(offsets[i], expected) for i in range(start, end) if text[i].isascii() and (text[i].isalnum() or text[i] in "+/")]
+    return found
+
+
+def _other(char: str, rng: random.Random) -> str:
+    for alphabet in ("0123456789", "0123456789abcdef", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"):
+        if char in alphabet:
+            break
+    return rng.choice([c for c in alphabet if c != char])
+
+
+BYTE_CASES = [(name, k) for name in BYTE_TARGETS for k in range(PER_FILE)]
+
+
+@pytest.mark.parametrize(("name", "k"), BYTE_CASES, ids=[f"{name}-{k:02d}" for name, k in BYTE_CASES])
+def test_one_byte_changed(clean, name, k):
+    rng = random.Random(f"{name}/{k}")
+    candidates = _candidates(clean[name], BYTE_TARGETS[name])
+    assert len(candidates) >= PER_FILE, name
+    position, expected = random.Random(name).sample(candidates, PER_FILE)[k]
+    data = bytearray(clean[name])
+    data[position] = ord(_other(chr(data[position]), rng))
+    assert bytes(data) != clean[name]
+    assert_fails({**clean, name: bytes(data)}, expected)
+
+
+#: One character of one kind of board entry, changed by a server that then
+#: re-signs the board: the check of that entry's cryptography must catch it.
+RESIGNED_TARGETS: dict[str, tuple[str, int]] = {
+    "trustee-announcement": (r'"([0-9a-f]{64})"', 2),
+    "joint-key": (r'"public_shares":\{([^}]+)\}', 2),
+    "ballot": (r'"(?:alpha|beta|c|v)":"([0-9a-f]{64})"', 3),
+    "aggregate": (r'"(?:alpha|beta)":"([0-9a-f]{64})"', 8),
+    "partial-decryption": (r'"([0-9a-f]{64})"', 9),
+    "result": (r'"count":(\d+)', 10),
+}
+PER_KIND = 8
+RESIGNED_CASES = [(kind, k) for kind in RESIGNED_TARGETS for k in range(PER_KIND)]
+
+
+@pytest.mark.parametrize(("kind", "k"), RESIGNED_CASES, ids=[f"{kind}-{k:02d}" for kind, k in RESIGNED_CASES])
+def test_one_byte_of_a_board_entry_changed_and_re_signed(run, clean, kind, k):
+    rng = random.Random(f"resigned/{kind}/{k}")
+    pattern, expected = RESIGNED_TARGETS[kind]
+    lines = clean[F.BOARD].splitlines()
+    candidates = [
+        (number, position)
+        for number, line in enumerate(lines)
+        if json.loads(line)["kind"] == kind
+        for match in re.finditer(pattern, line.decode())
+        for position in range(*match.span(1))
+        if line[position : position + 1].isalnum()
+    ]
+    number, position = random.Random(kind).sample(candidates, PER_KIND)[k]
+    line = bytearray(lines[number])
+    line[position] = ord(_other(chr(line[position]), rng))
+    entries = [json.loads(x) for x in lines]
+    entries[number] = json.loads(bytes(line))
+    assert entries[number] != json.loads(lines[number])
+    assert_fails(resign(clean, entries, run.server_key), expected)
+
+
+# --- field mutations ---------------------------------------------------------------------------
+
+Mutation = Callable[["Ctx"], dict[str, bytes]]
+FIELD_CASES: dict[str, tuple[int, Mutation]] = {}
+
+
+def mutation(expected: int) -> Callable[[Mutation], Mutation]:
+    def register(function: Mutation) -> Mutation:
+        FIELD_CASES[function.__name__] = (expected, function)
+        return function
+
+    return register
+
+
+class Ctx:
+    """The clean records and what a dishonest server (or a test) holds."""
+
+    def __init__(self, run) -> None:
+        self.run = run
+        self.files = dict(run.private)
+        self.single = dict(run.single_private)
+        self.key = run.server_key
+
+    def entries(self, files: dict | None = None) -> list[dict]:
+        return board_entries(files or self.files)
+
+    def board(self, edit: Callable[[list[dict]], object], files: dict | None = None, **options: object) -> dict[str, bytes]:
+        """Edit the board entries and publish them as the server would: re-signed, views rewritten."""
+        files = dict(files or self.files)
+        entries = self.entries(files)
+        replaced = edit(entries)  # a list replaces the entries; anything else was an edit in place
+        return resign(files, replaced if isinstance(replaced, list) else entries, options.pop("key", self.key), **options)
+
+    def fingerprint(self) -> bytes:
+        return bytes.fromhex(json.loads(self.files[F.PARAMETERS])["fingerprint"])
+
+    def manifest(self) -> Manifest:
+        return Manifest.from_json(json.loads(self.files[F.MANIFEST]))
+
+    def joint_key(self) -> Point:
+        return Point.from_hex(json.loads(self.files[F.PARAMETERS])["joint_key"])
+
+    def employee_of(self, pseudonym: str, files: dict | None = None) -> str:
+        roll = json.loads((files or self.files)[F.ROLL])
+        return next(r["employee_id"] for r in roll if r["pseudonym"] == pseudonym)
+
+
+def view(files: dict[str, bytes], name: str, edit: Callable[[object], object]) -> dict[str, bytes]:
+    """Edit a JSON file in place (``edit`` mutates it, or returns a replacement of the same type)."""
+    doc = json.loads(files[name])
+    replaced = edit(doc)
+    return replace(files, name, replaced if isinstance(replaced, type(doc)) else doc)
+
+
+def replace(files: dict[str, bytes], name: str, doc: object) -> dict[str, bytes]:
+    return {**files, name: json.dumps(doc, ensure_ascii=False, indent=1).encode()}
+
+
+def of(entries: list[dict], kind: str) -> list[dict]:
+    return [e for e in entries if e["kind"] == kind]
+
+
+def other_hex(value: str) -> str:
+    return ("1" if value[0] == "0" else "0") + value[1:]
+
+
+def random_point() -> str:
+    return Point.random().hex()
+
+
+def move(entries: list[dict], entry: dict, to: int) -> list[dict]:
+    rest = [e for e in entries if e is not entry]
+    return rest[:to] + [entry] + rest[to:]
+
+
+# check 1: parameters and fingerprint ---------------------------------------------------------
+
+
+@mutation(1)
+def record_format(c: Ctx):
+    return view(c.files, F.RECORD, lambda d: d.update(format="something-else"))
+
+
+@mutation(1)
+def record_version(c: Ctx):
+    return view(c.files, F.RECORD, lambda d: d.update(version=2))
+
+
+@mutation(1)
+def record_election_id(c: Ctx):
+    return view(c.files, F.RECORD, lambda d: d.update(election_id="other-2026"))
+
+
+@mutation(1)
+def record_stage(c: Ctx):
+    return view(c.files, F.RECORD, lambda d: d.update(stage="open"))
+
+
+@mutation(1)
+def record_claims_no_auditors_part(c: Ctx):
+    return view(c.files, F.RECORD, lambda d: d.update(auditors_part=False))
+
+
+@mutation(1)
+def record_extra_member(c: Ctx):
+    return view(c.files, F.RECORD, lambda d: d.update(note="trust me"))
+
+
+@mutation(1)
+def record_missing(c: Ctx):
+    return {k: v for k, v in c.files.items() if k != F.RECORD}
+
+
+@mutation(1)
+def manifest_limit_raised(c: Ctx):
+    return view(c.files, F.MANIFEST, lambda d: d["questions"][0].update(max_selections=5))
+
+
+@mutation(1)
+def manifest_question_removed(c: Ctx):
+    return view(c.files, F.MANIFEST, lambda d: d["questions"].pop())
+
+
+@mutation(1)
+def manifest_title_changed(c: Ctx):
+    return view(c.files, F.MANIFEST, lambda d: d["title"].update(en="Another survey"))
+
+
+@mutation(1)
+def manifest_not_json(c: Ctx):
+    return {**c.files, F.MANIFEST: c.files[F.MANIFEST][:-3]}
+
+
+@mutation(1)
+def parameters_threshold(c: Ctx):
+    return view(c.files, F.PARAMETERS, lambda d: d.update(threshold=1))
+
+
+@mutation(1)
+def parameters_joint_key(c: Ctx):
+    return view(c.files, F.PARAMETERS, lambda d: d.update(joint_key=random_point()))
+
+
+@mutation(1)
+def parameters_policy(c: Ctx):
+    return view(c.files, F.PARAMETERS, lambda d: d.update(revote_policy="single"))
+
+
+@mutation(1)
+def parameters_group(c: Ctx):
+    return view(c.files, F.PARAMETERS, lambda d: d.update(group="P-256"))
+
+
+@mutation(1)
+def parameters_missing(c: Ctx):
+    return {k: v for k, v in c.files.items() if k != F.PARAMETERS}
+
+
+@mutation(1)
+def board_manifest_limit_raised(c: Ctx):
+    return c.board(lambda es: es[0]["body"]["manifest"]["questions"][0].update(max_selections=5))
+
+
+@mutation(1)
+def board_threshold_lowered(c: Ctx):
+    return c.board(lambda es: es[0]["body"].update(threshold=1))
+
+
+@mutation(1)
+def board_fingerprint_replaced(c: Ctx):
+    return c.board(lambda es: of(es, "joint-key")[0]["body"].update(fingerprint="ab" * 32))
+
+
+@mutation(1)
+def board_policy_changed(c: Ctx):
+    return c.board(lambda es: es[0]["body"]["manifest"].update(revote_policy="single"))
+
+
+@mutation(1)
+def board_created_not_first(c: Ctx):
+    return c.board(lambda es: move(es, es[0], 1))
+
+
+@mutation(1)
+def board_second_joint_key(c: Ctx):
+    def edit(es: list[dict]) -> list[dict]:
+        copy = json.loads(json.dumps(of(es, "joint-key")[0]))
+        return move(es + [copy], copy, of(es, "election-opened")[0]["index"])
+
+    return c.board(edit)
+
+
+@mutation(2)
+def board_manifest_and_ceremony_fingerprint_rewritten(c: Ctx):
+    """The server recomputes every hash it can after changing the manifest: the
+    trustees' proofs, bound to the old ceremony fingerprint, give it away."""
+    from crypto.ballots import ceremony_fingerprint, election_fingerprint
+
+    def edit(es: list[dict]) -> None:
+        created = es[0]["body"]
+        created["manifest"]["questions"][0]["max_selections"] = 5
+        manifest = Manifest.from_json(created["manifest"])
+        created["ceremony_fingerprint"] = ceremony_fingerprint(manifest, created["trustees"], created["threshold"]).hex()
+        joint = of(es, "joint-key")[0]["body"]
+        joint["fingerprint"] = election_fingerprint(manifest, Point.from_hex(joint["joint_key"])).hex()
+
+    return c.board(edit)
+
+
+def test_the_server_key_pin_catches_a_record_signed_by_someone_else(clean, run):
+    """Re-signed under another key, the whole record is self-consistent: only
+    pinning the real server's key (from a receipt) reveals it."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    other = Ed25519PrivateKey.generate()
+    raw = other.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    forged = Ctx(run).board(lambda es: es[0]["body"].update(server_key=raw.hex()), key=other)
+    assert verify_record(forged, workers=1).ok(strict=True)
+    real = bytes.fromhex(json.loads(clean[F.PARAMETERS])["server_key"])
+    assert_fails(forged, 1, server_key=real)
+    assert_fails(clean, 1, server_key=raw)
+
+
+# check 2: key ceremony --------------------------------------------------------------------------
+
+
+@mutation(2)
+def trustees_commitment_replaced(c: Ctx):
+    return view(c.files, F.TRUSTEES, lambda d: d[0]["commitments"].__setitem__(0, random_point()))
+
+
+@mutation(2)
+def trustees_public_share_replaced(c: Ctx):
+    return view(c.files, F.TRUSTEES, lambda d: d[1].update(public_share=random_point()))
+
+
+@mutation(2)
+def trustees_one_dropped(c: Ctx):
+    return view(c.files, F.TRUSTEES, lambda d: d.pop())
+
+
+@mutation(2)
+def trustees_reordered(c: Ctx):
+    return view(c.files, F.TRUSTEES, lambda d: d.reverse())
+
+
+@mutation(2)
+def board_commitment_replaced(c: Ctx):
+    return c.board(lambda es: of(es, "trustee-announcement")[1]["body"]["commitments"].__setitem__(1, random_point()))
+
+
+@mutation(2)
+def board_commitment_proof_changed(c: Ctx):
+    return c.board(lambda es: of(es, "trustee-announcement")[0]["body"]["proofs"][0].update(s="01" + "00" * 31))
+
+
+@mutation(2)
+def board_share_key_changed(c: Ctx):
+    return c.board(lambda es: of(es, "trustee-announcement")[2]["body"].update(share_public_key="09" * 32))
+
+
+@mutation(2)
+def board_joint_key_replaced(c: Ctx):
+    """A joint key whose secret the server knows, with the fingerprint recomputed."""
+    from crypto.ballots import election_fingerprint
+
+    def edit(es: list[dict]) -> None:
+        joint = of(es, "joint-key")[0]["body"]
+        point = Point.random()
+        joint["joint_key"] = point.hex()
+        joint["fingerprint"] = election_fingerprint(c.manifest(), point).hex()
+
+    return c.board(edit)
+
+
+@mutation(2)
+def board_public_share_replaced(c: Ctx):
+    return c.board(lambda es: of(es, "joint-key")[0]["body"]["public_shares"].update({"2": random_point()}))
+
+
+@mutation(2)
+def board_announcement_dropped(c: Ctx):
+    return c.board(lambda es: [e for e in es if e is not of(es, "trustee-announcement")[2]])
+
+
+@mutation(2)
+def board_announcement_after_joint_key(c: Ctx):
+    return c.board(lambda es: move(es, of(es, "trustee-announcement")[2], of(es, "joint-key")[0]["index"]))
+
+
+@mutation(2)
+def board_announcement_relabelled(c: Ctx):
+    return c.board(lambda es: of(es, "trustee-announcement")[2]["body"].update(index=2))
+
+
+# check 3: ballots ---------------------------------------------------------------------------------
+
+
+def _ballot(es: list[dict], n: int = 0) -> dict:
+    return of(es, "ballot")[n]["body"]
+
+
+@mutation(3)
+def ballot_alpha_replaced(c: Ctx):
+    return c.board(lambda es: _ballot(es, 3)["ballot"]["questions"][0]["selections"][2].update(alpha=random_point()))
+
+
+@mutation(3)
+def ballot_beta_swapped_with_another_option(c: Ctx):
+    def edit(es: list[dict]) -> None:
+        selections = _ballot(es, 4)["ballot"]["questions"][0]["selections"]
+        selections[0], selections[1] = selections[1], selections[0]
+
+    return c.board(edit)
+
+
+@mutation(3)
+def ballot_selection_proof_changed(c: Ctx):
+    return c.board(lambda es: _ballot(es, 0)["ballot"]["questions"][1]["selections"][3]["proof"][0].update(c="02" + "00" * 31))
+
+
+@mutation(3)
+def ballot_limit_proof_changed(c: Ctx):
+    return c.board(lambda es: _ballot(es, 5)["ballot"]["questions"][1]["limit_proof"][1].update(v="03" + "00" * 31))
+
+
+@mutation(3)
+def ballot_limit_proof_extra_branch(c: Ctx):
+    return c.board(lambda es: _ballot(es, 5)["ballot"]["questions"][0]["limit_proof"].append({"c": "00" * 32, "v": "00" * 32}))
+
+
+@mutation(3)
+def ballot_selection_removed(c: Ctx):
+    return c.board(lambda es: _ballot(es, 1)["ballot"]["questions"][1]["selections"].pop())
+
+
+@mutation(3)
+def ballot_extra_member(c: Ctx):
+    return c.board(lambda es: _ballot(es, 2)["ballot"].update(comment="hello"))
+
+
+@mutation(3)
+def ballot_version(c: Ctx):
+    return c.board(lambda es: _ballot(es, 2)["ballot"].update(version=2))
+
+
+@mutation(3)
+def ballot_inner_voter_changed(c: Ctx):
+    return c.board(lambda es: _ballot(es, 6)["ballot"].update(voter_id=_ballot(es, 7)["voter"]))
+
+
+@mutation(3)
+def ballot_entry_voter_changed(c: Ctx):
+    return c.board(lambda es: _ballot(es, 6).update(voter=_ballot(es, 7)["voter"]))
+
+
+@mutation(3)
+def ballot_copied_to_another_voter(c: Ctx):
+    """Replay: voter 7's ballot re-labelled as voter 0's; the proofs bind voter 7."""
+
+    def edit(es: list[dict]) -> None:
+        copied = json.loads(json.dumps(_ballot(es, 7)["ballot"]))
+        copied["voter_id"] = _ballot(es, 0)["voter"]
+        _ballot(es, 0)["ballot"] = copied
+
+    return c.board(edit)
+
+
+@mutation(3)
+def ballot_for_another_election(c: Ctx):
+    return c.board(lambda es: _ballot(es, 3)["ballot"].update(election_id="other-2026"))
+
+
+@mutation(3)
+def ballot_entry_without_signature(c: Ctx):
+    return c.board(lambda es: _ballot(es, 3).pop("signature"))
+
+
+@mutation(3)
+def ballot_identity_ciphertext(c: Ctx):
+    return c.board(lambda es: _ballot(es, 3)["ballot"]["questions"][0]["selections"][0].update(alpha="00" * 32))
+
+
+# check 4: tracking codes --------------------------------------------------------------------------
+
+
+@mutation(4)
+def board_tracking_code_changed(c: Ctx):
+    return c.board(lambda es: _ballot(es, 3).update(tracking_code=other_hex(_ballot(es, 3)["tracking_code"])))
+
+
+@mutation(4)
+def board_ballot_cast_twice(c: Ctx):
+    """The same ballot entry twice (a replayed request appended again)."""
+    return c.board(lambda es: move(es, json.loads(json.dumps(of(es, "ballot")[7])), of(es, "ballot")[7]["index"] + 1))
+
+
+@mutation(4)
+def ballots_row_dropped(c: Ctx):
+    return view(c.files, F.BALLOTS, lambda d: d.pop(4))
+
+
+@mutation(4)
+def ballots_rows_swapped(c: Ctx):
+    return view(c.files, F.BALLOTS, lambda d: d.insert(0, d.pop(1)))
+
+
+@mutation(4)
+def ballots_cast_time_changed(c: Ctx):
+    return view(c.files, F.BALLOTS, lambda d: d[3].update(cast_at="2020-01-01T00:00:00.000+00:00"))
+
+
+@mutation(4)
+def ballots_extra_column(c: Ctx):
+    return view(c.files, F.BALLOTS, lambda d: d[0].update(choice="a0"))
+
+
+@mutation(4)
+def ballots_not_a_list(c: Ctx):
+    return replace(c.files, F.BALLOTS, {"ballots": json.loads(c.files[F.BALLOTS])})
+
+
+@mutation(4)
+def ballots_missing(c: Ctx):
+    return {k: v for k, v in c.files.items() if k != F.BALLOTS}
+
+
+# check 5: eligibility (the auditors' part) --------------------------------------------------------
+
+
+def _counted_rows(c: Ctx) -> list[dict]:
+    counted = {b["tracking_code"] for b in json.loads(c.files[F.BALLOTS]) if b["counted"]}
+    return [row for row in json.loads(c.files[F.CERTIFICATES]) if row["tracking_code"] in counted]
+
+
+@mutation(5)
+def certificates_swapped(c: Ctx):
+    def edit(doc: list[dict]) -> None:
+        doc[0]["certificate_chain"], doc[1]["certificate_chain"] = doc[1]["certificate_chain"], doc[0]["certificate_chain"]
+
+    return view(c.files, F.CERTIFICATES, edit)
+
+
+@mutation(5)
+def certificates_entry_dropped(c: Ctx):
+    return view(c.files, F.CERTIFICATES, lambda d: d.pop(2))
+
+
+@mutation(5)
+def certificates_leaf_of_another_voter(c: Ctx):
+    def edit(doc: list[dict]) -> None:
+        doc[5]["certificate_chain"][0] = doc[6]["certificate_chain"][0]
+
+    return view(c.files, F.CERTIFICATES, edit)
+
+
+@mutation(5)
+def certificates_without_the_issuing_ca(c: Ctx):
+    return view(c.files, F.CERTIFICATES, lambda d: d[3].update(certificate_chain=d[3]["certificate_chain"][:1]))
+
+
+@mutation(5)
+def certificates_chain_empty(c: Ctx):
+    return view(c.files, F.CERTIFICATES, lambda d: d[3].update(certificate_chain=[]))
+
+
+@mutation(5)
+def certificates_not_base64(c: Ctx):
+    return view(c.files, F.CERTIFICATES, lambda d: d[3]["certificate_chain"].__setitem__(0, "not base64!"))
+
+
+@mutation(5)
+def roll_pseudonyms_swapped(c: Ctx):
+    def edit(doc: list[dict]) -> None:
+        doc[0]["pseudonym"], doc[1]["pseudonym"] = doc[1]["pseudonym"], doc[0]["pseudonym"]
+
+    return view(c.files, F.ROLL, edit)
+
+
+@mutation(5)
+def roll_voter_dropped(c: Ctx):
+    return view(c.files, F.ROLL, lambda d: d.pop(3))
+
+
+@mutation(5)
+def roll_employee_twice(c: Ctx):
+    return view(c.files, F.ROLL, lambda d: d.append({**d[0], "pseudonym": "v-" + "0" * 24}))
+
+
+@mutation(5)
+def roll_missing(c: Ctx):
+    return {k: v for k, v in c.files.items() if k != F.ROLL}
+
+
+@mutation(5)
+def trust_without_crls(c: Ctx):
+    return view(c.files, F.TRUST, lambda d: d.update(crls=[]))
+
+
+@mutation(5)
+def trust_another_root(c: Ctx):
+    other = ca.create_root_ca("Another Root CA", now=datetime.now(UTC) - timedelta(days=1))
+    der = base64.b64encode(other.certificate.public_bytes(DER)).decode()
+    return view(c.files, F.TRUST, lambda d: d.update(trust_anchors=[der]))
+
+
+def _crls(c: Ctx, *, now: datetime, revoked: list) -> list[str]:
+    pki = c.run.pki
+    crls = [
+        ca.build_crl(pki.root, [], now=now, next_update=now + timedelta(days=7), crl_number=90),
+        ca.build_crl(pki.issuing, [*pki.revoked, *revoked], now=now, next_update=now + timedelta(days=7), crl_number=90),
+    ]
+    return [base64.b64encode(crl.public_bytes(DER)).decode() for crl in crls]
+
+
+@mutation(5)
+def trust_crl_older_than_the_ballots(c: Ctx):
+    """A CRL from before voting cannot show a revocation during it."""
+    first_cast = min(datetime.fromisoformat(b["cast_at"]) for b in json.loads(c.files[F.BALLOTS]))
+    return view(c.files, F.TRUST, lambda d: d.update(crls=_crls(c, now=first_cast - timedelta(minutes=5), revoked=[])))
+
+
+@mutation(5)
+def trust_crl_revokes_a_voter_before_they_voted(c: Ctx):
+    ballot = json.loads(c.files[F.BALLOTS])[4]
+    certificate = c.run.credentials[c.employee_of(ballot["voter"])].certificate
+    cast = datetime.fromisoformat(ballot["cast_at"])
+    entry = ca.revoke(c.run.pki.issuing, certificate, now=cast - timedelta(seconds=5))
+    return view(c.files, F.TRUST, lambda d: d.update(crls=_crls(c, now=datetime.now(UTC), revoked=[entry])))
+
+
+@mutation(5)
+def trust_crl_signed_by_another_key(c: Ctx):
+    """A CRL under the issuing CA's name, signed with another key: not that CA's CRL."""
+    impostor = ca.create_issuing_ca(ca.create_root_ca("Impostor Root", now=datetime.now(UTC)), "Test City Issuing CA", now=datetime.now(UTC))
+    crl = ca.build_crl(impostor, [], now=datetime.now(UTC), next_update=datetime.now(UTC) + timedelta(days=1), crl_number=99)
+    assert crl.issuer == c.run.pki.issuing.certificate.subject
+    root_crl = json.loads(c.files[F.TRUST])["crls"][0]
+    return view(c.files, F.TRUST, lambda d: d.update(crls=[root_crl, base64.b64encode(crl.public_bytes(DER)).decode()]))
+
+
+def _resign_ballot_with(c: Ctx, n: int, credential) -> dict[str, bytes]:
+    """Ballot n signed by ``credential`` instead, its chain in the auditors' part."""
+    row = of(c.entries(), "ballot")[n]
+    signature = sign_ballot(credential.private_key, election_fingerprint=c.fingerprint(), tracking_code=bytes.fromhex(row["body"]["tracking_code"]))
+    files = c.board(lambda es: of(es, "ballot")[n]["body"].update(signature=signature.hex()))
+    chain = [base64.b64encode(cert.public_bytes(DER)).decode() for cert in credential.chain]
+    return view(files, F.CERTIFICATES, lambda d: next(r for r in d if r["leaf_index"] == row["index"]).update(certificate_chain=chain))
+
+
+@mutation(5)
+def ballot_signed_with_an_expired_certificate(c: Ctx):
+    """The voter's own employee id, a certificate from the right CA, but one
+    that had expired a day before the ballot was cast."""
+    voter = of(c.entries(), "ballot")[5]["body"]["voter"]
+    expired = ca.enroll_employee(c.run.pki.issuing, employee_id=c.employee_of(voter), name="expired", now=datetime.now(UTC) - timedelta(days=2), days=1)
+    return _resign_ballot_with(c, 5, expired)
+
+
+@mutation(5)
+def ballot_signed_under_another_ca(c: Ctx):
+    voter = of(c.entries(), "ballot")[6]["body"]["voter"]
+    now = datetime.now(UTC) - timedelta(hours=1)
+    root = ca.create_root_ca("Test City Root CA", now=now)
+    issuing = ca.create_issuing_ca(root, "Test City Issuing CA", now=now)
+    stranger = ca.enroll_employee(issuing, employee_id=c.employee_of(voter), name="same id, other CA", now=now)
+    return _resign_ballot_with(c, 6, stranger)
+
+
+@mutation(5)
+def ballot_signed_by_another_voter(c: Ctx):
+    """A colluding voter's key signs a ballot cast under someone else's pseudonym."""
+    other = of(c.entries(), "ballot")[7]["body"]["voter"]
+    return _resign_ballot_with(c, 0, c.run.credentials[c.employee_of(other)])
+
+
+@mutation(5)
+def board_signature_replaced(c: Ctx):
+    return c.board(lambda es: _ballot(es, 2).update(signature=_ballot(es, 3)["signature"]))
+
+
+@mutation(5)
+def board_stuffed_ballot(c: Ctx):
+    """A ballot for a pseudonym nobody on the roll holds, valid in every proof,
+    signed with a real voter's key: the roll gives it away."""
+    manifest, key, fp = c.manifest(), c.joint_key(), c.fingerprint()
+    ballot, _ = encrypt_ballot(manifest, key, fp, "v-stuffed", [[1, 0, 0, 0, 0], [0, 0, 0, 0]])
+    code = tracking_code(fp, ballot)
+    donor = c.run.credentials["E0000"]
+    signature = sign_ballot(donor.private_key, election_fingerprint=fp, tracking_code=code)
+    chain = [base64.b64encode(cert.public_bytes(DER)).decode() for cert in donor.chain]
+
+    def edit(es: list[dict]) -> list[dict]:
+        closed = of(es, "election-closed")[0]
+        entry = {**closed, "kind": "ballot", "body": {"tracking_code": code.hex(), "voter": "v-stuffed", "ballot": ballot.to_json(), "signature": signature.hex()}}
+        return move(es + [entry], entry, closed["index"])
+
+    files = c.board(edit)
+    index = next(e["index"] for e in board_entries(files) if e["body"].get("voter") == "v-stuffed")
+    return view(files, F.CERTIFICATES, lambda d: d.append({"leaf_index": index, "tracking_code": code.hex(), "certificate_chain": chain}))
+
+
+# check 6: the re-vote policy ------------------------------------------------------------------------
+
+
+@mutation(6)
+def board_supersession_dropped(c: Ctx):
+    return c.board(lambda es: [e for e in es if e is not of(es, "ballot-superseded")[0]])
+
+
+@mutation(6)
+def board_supersession_points_elsewhere(c: Ctx):
+    return c.board(lambda es: of(es, "ballot-superseded")[0]["body"].update(superseded_by=_ballot(es, 0)["tracking_code"]))
+
+
+@mutation(6)
+def board_supersession_before_its_replacement(c: Ctx):
+    def edit(es: list[dict]) -> list[dict]:
+        s = of(es, "ballot-superseded")[0]
+        replacement = next(e for e in of(es, "ballot") if e["body"]["tracking_code"] == s["body"]["superseded_by"])
+        return move(es, s, replacement["index"])
+
+    return c.board(edit)
+
+
+@mutation(6)
+def board_last_ballot_superseded(c: Ctx):
+    def edit(es: list[dict]) -> list[dict]:
+        only = _ballot(es, 0)
+        fake = {**of(es, "ballot-superseded")[0], "body": {"tracking_code": only["tracking_code"], "superseded_by": _ballot(es, 3)["tracking_code"], "voter": only["voter"]}}
+        return move(es + [fake], fake, of(es, "election-closed")[0]["index"])
+
+    return c.board(edit)
+
+
+@mutation(6)
+def board_supersession_voter_changed(c: Ctx):
+    return c.board(lambda es: of(es, "ballot-superseded")[1]["body"].update(voter=_ballot(es, 0)["voter"]))
+
+
+@mutation(6)
+def board_ballot_after_close(c: Ctx):
+    return c.board(lambda es: move(es, of(es, "ballot")[0], of(es, "election-closed")[0]["index"]))
+
+
+@mutation(6)
+def board_ballot_before_opening(c: Ctx):
+    return c.board(lambda es: move(es, of(es, "election-opened")[0], of(es, "ballot")[0]["index"]))
+
+
+@mutation(6)
+def board_opened_twice(c: Ctx):
+    def edit(es: list[dict]) -> list[dict]:
+        copy = dict(of(es, "election-opened")[0])
+        return move(es + [copy], copy, of(es, "ballot")[3]["index"])
+
+    return c.board(edit)
+
+
+@mutation(6)
+def board_closed_twice(c: Ctx):
+    def edit(es: list[dict]) -> list[dict]:
+        copy = dict(of(es, "election-closed")[0])
+        return move(es + [copy], copy, of(es, "ballot")[3]["index"])
+
+    return c.board(edit)
+
+
+@mutation(6)
+def ballots_counted_flag_flipped(c: Ctx):
+    return view(c.files, F.BALLOTS, lambda d: d[1].update(counted=not d[1]["counted"]))
+
+
+@mutation(6)
+def ballots_superseded_by_changed(c: Ctx):
+    def edit(doc: list[dict]) -> None:
+        row = next(r for r in doc if r["superseded_by"])
+        row["superseded_by"] = other_hex(row["superseded_by"])
+
+    return view(c.files, F.BALLOTS, edit)
+
+
+@mutation(6)
+def ballots_superseded_at_changed(c: Ctx):
+    def edit(doc: list[dict]) -> None:
+        next(r for r in doc if r["superseded_at"])["superseded_at"] += 1
+
+    return view(c.files, F.BALLOTS, edit)
+
+
+@mutation(6)
+def single_policy_supersession_added(c: Ctx):
+    def edit(es: list[dict]) -> list[dict]:
+        first, second = _ballot(es, 0), _ballot(es, 1)
+        fake = {**of(es, "election-closed")[0], "kind": "ballot-superseded", "body": {"tracking_code": first["tracking_code"], "superseded_by": second["tracking_code"], "voter": first["voter"]}}
+        return move(es + [fake], fake, of(es, "election-closed")[0]["index"])
+
+    return c.board(edit, c.single)
+
+
+@mutation(6)
+def single_policy_second_ballot(c: Ctx):
+    """A voter's second valid, signed ballot under the one-ballot policy (the
+    service refuses it; a dishonest one appends it)."""
+    single = c.single
+    manifest = Manifest.from_json(json.loads(single[F.MANIFEST]))
+    parameters = json.loads(single[F.PARAMETERS])
+    fp, key = bytes.fromhex(parameters["fingerprint"]), Point.from_hex(parameters["joint_key"])
+    first = of(board_entries(single), "ballot")[0]["body"]
+    ballot, _ = encrypt_ballot(manifest, key, fp, first["voter"], [[0, 1, 0, 0, 0], [0, 0, 0, 0]])
+    code = tracking_code(fp, ballot)
+    employee = c.employee_of(first["voter"], single)
+    credential = c.run.credentials[employee]
+    signature = sign_ballot(credential.private_key, election_fingerprint=fp, tracking_code=code)
+
+    def edit(es: list[dict]) -> list[dict]:
+        entry = {**of(es, "ballot")[0], "body": {"tracking_code": code.hex(), "voter": first["voter"], "ballot": ballot.to_json(), "signature": signature.hex()}}
+        return move(es + [entry], entry, of(es, "election-closed")[0]["index"])
+
+    files = c.board(edit, single)
+    index = next(e["index"] for e in board_entries(files) if e["body"].get("tracking_code") == code.hex())
+    chain = [base64.b64encode(cert.public_bytes(DER)).decode() for cert in credential.chain]
+    return view(files, F.CERTIFICATES, lambda d: d.append({"leaf_index": index, "tracking_code": code.hex(), "certificate_chain": chain}))
+
+
+# check 7: the board and its signed tree heads --------------------------------------------------------
+
+
+@mutation(7)
+def heads_newest_dropped(c: Ctx):
+    return view(c.files, F.TREE_HEADS, lambda d: d.pop())
+
+
+@mutation(7)
+def heads_one_repeated(c: Ctx):
+    return view(c.files, F.TREE_HEADS, lambda d: d.insert(5, d[5]))
+
+
+@mutation(7)
+def heads_two_swapped(c: Ctx):
+    return view(c.files, F.TREE_HEADS, lambda d: d.insert(3, d.pop(4)))
+
+
+@mutation(7)
+def heads_root_replaced(c: Ctx):
+    return view(c.files, F.TREE_HEADS, lambda d: d[10].update(root="cd" * 32))
+
+
+@mutation(7)
+def heads_log_id_changed(c: Ctx):
+    return view(c.files, F.TREE_HEADS, lambda d: d[2].update(log_id="other-2026"))
+
+
+@mutation(7)
+def heads_timestamp_changed(c: Ctx):
+    return view(c.files, F.TREE_HEADS, lambda d: d[7].update(timestamp_ms=d[7]["timestamp_ms"] + 1))
+
+
+@mutation(7)
+def heads_signature_of_another_head(c: Ctx):
+    return view(c.files, F.TREE_HEADS, lambda d: d[7].update(signature=d[8]["signature"]))
+
+
+@mutation(7)
+def heads_empty(c: Ctx):
+    return view(c.files, F.TREE_HEADS, lambda d: [])
+
+
+@mutation(7)
+def heads_missing(c: Ctx):
+    return {k: v for k, v in c.files.items() if k != F.TREE_HEADS}
+
+
+@mutation(7)
+def heads_fork(c: Ctx):
+    """A validly signed head of an existing size with another root: a fork."""
+    from crypto import log as merkle
+
+    def edit(doc: list[dict]) -> None:
+        head = merkle.TreeHead(doc[12]["log_id"], doc[12]["size"], bytes(32), doc[12]["timestamp_ms"])
+        doc.insert(13, merkle.sign_tree_head(c.key, head).to_json())
+
+    return view(c.files, F.TREE_HEADS, edit)
+
+
+@mutation(7)
+def board_last_line_dropped(c: Ctx):
+    lines = c.files[F.BOARD].splitlines(keepends=True)
+    return {**c.files, F.BOARD: b"".join(lines[:-1])}
+
+
+@mutation(7)
+def board_two_lines_swapped(c: Ctx):
+    lines = c.files[F.BOARD].splitlines(keepends=True)
+    lines[10], lines[11] = lines[11], lines[10]
+    return {**c.files, F.BOARD: b"".join(lines)}
+
+
+@mutation(7)
+def board_line_not_canonical(c: Ctx):
+    lines = c.files[F.BOARD].splitlines(keepends=True)
+    lines[1] = json.dumps(json.loads(lines[1]), indent=1).replace("\n", " ").encode() + b"\n"
+    return {**c.files, F.BOARD: b"".join(lines)}
+
+
+@mutation(7)
+def board_without_final_newline(c: Ctx):
+    return {**c.files, F.BOARD: c.files[F.BOARD].rstrip(b"\n")}
+
+
+@mutation(7)
+def board_duplicate_member(c: Ctx):
+    lines = c.files[F.BOARD].splitlines(keepends=True)
+    lines[1] = lines[1].replace(b'"kind":"admin-action"', b'"kind":"admin-action","kind":"admin-action"')
+    return {**c.files, F.BOARD: b"".join(lines)}
+
+
+@mutation(7)
+def board_missing(c: Ctx):
+    return {k: v for k, v in c.files.items() if k != F.BOARD}
+
+
+@mutation(7)
+def board_unknown_kind(c: Ctx):
+    return c.board(lambda es: es[1].update(kind="note"))
+
+
+@mutation(7)
+def board_entry_numbered_wrongly(c: Ctx):
+    return c.board(lambda es: [e for e in es if e is not es[2]], renumber=False)
+
+
+@mutation(7)
+def board_entry_time_not_iso(c: Ctx):
+    return c.board(lambda es: es[2].update(time="yesterday"))
+
+
+@mutation(7)
+def board_entry_of_another_election(c: Ctx):
+    return c.board(lambda es: es[3].update(election_id="other-2026"))
+
+
+@mutation(7)
+def board_clock_runs_backwards(c: Ctx):
+    """A ballot dated before the entries that precede it (e.g. to pass it off as
+    cast before its certificate was revoked)."""
+    return c.board(lambda es: of(es, "ballot")[6].update(time="2020-01-01T00:00:00.000+00:00"))
+
+
+@mutation(7)
+def board_float_in_an_entry(c: Ctx):
+    lines = c.files[F.BOARD].splitlines(keepends=True)
+    lines[2] = lines[2].replace(b'"added":8', b'"added":8.0')
+    return {**c.files, F.BOARD: b"".join(lines)}
+
+
+# check 8: the aggregate ----------------------------------------------------------------------------
+
+
+@mutation(8)
+def aggregate_ciphertext_replaced(c: Ctx):
+    return view(c.files, F.AGGREGATE, lambda d: d["ciphertexts"][0].update(beta=random_point()))
+
+
+@mutation(8)
+def aggregate_count_changed(c: Ctx):
+    return view(c.files, F.AGGREGATE, lambda d: d.update(ballots_counted=d["ballots_counted"] + 1))
+
+
+@mutation(8)
+def aggregate_null(c: Ctx):
+    return replace(c.files, F.AGGREGATE, None)
+
+
+@mutation(8)
+def aggregate_missing(c: Ctx):
+    return {k: v for k, v in c.files.items() if k != F.AGGREGATE}
+
+
+@mutation(8)
+def board_aggregate_with_an_extra_vote(c: Ctx):
+    """An extra encrypted vote folded into the tally: everything downstream
+    (decryptions, result) could be made consistent, the sum cannot."""
+    from crypto.elgamal import Ciphertext
+
+    extra = encrypt(c.joint_key(), 1, Scalar.random())
+
+    def edit(es: list[dict]) -> None:
+        ct = of(es, "aggregate")[0]["body"]["ciphertexts"][1]
+        ct.update((Ciphertext.from_json(ct) + extra).to_json())
+
+    return c.board(edit)
+
+
+@mutation(8)
+def board_aggregate_count_changed(c: Ctx):
+    return c.board(lambda es: of(es, "aggregate")[0]["body"].update(ballots_counted=11))
+
+
+@mutation(8)
+def board_aggregate_before_close(c: Ctx):
+    return c.board(lambda es: move(es, of(es, "aggregate")[0], of(es, "election-closed")[0]["index"]))
+
+
+@mutation(8)
+def board_aggregate_dropped(c: Ctx):
+    return c.board(lambda es: [e for e in es if e["kind"] != "aggregate"])
+
+
+@mutation(8)
+def board_aggregate_wrong_width(c: Ctx):
+    return c.board(lambda es: of(es, "aggregate")[0]["body"]["ciphertexts"].pop())
+
+
+@mutation(8)
+def board_aggregate_of_all_ballots(c: Ctx):
+    """The superseded ballots counted too, with the count adjusted."""
+    from crypto.ballots import aggregate
+
+    def edit(es: list[dict]) -> None:
+        manifest = c.manifest()
+        ballots = [EncryptedBallot.from_json(e["body"]["ballot"], manifest) for e in of(es, "ballot")]
+        body = of(es, "aggregate")[0]["body"]
+        body["ciphertexts"] = [ct.to_json() for ct in aggregate(manifest, ballots)]
+
+    return c.board(edit)
+
+
+# check 9: partial decryptions -----------------------------------------------------------------------
+
+
+@mutation(9)
+def partials_share_replaced(c: Ctx):
+    return view(c.files, F.PARTIAL_DECRYPTIONS, lambda d: d[0]["shares"].__setitem__(2, random_point()))
+
+
+@mutation(9)
+def partials_one_dropped(c: Ctx):
+    return view(c.files, F.PARTIAL_DECRYPTIONS, lambda d: d.pop())
+
+
+@mutation(9)
+def partials_missing(c: Ctx):
+    return {k: v for k, v in c.files.items() if k != F.PARTIAL_DECRYPTIONS}
+
+
+@mutation(9)
+def board_partial_share_replaced(c: Ctx):
+    return c.board(lambda es: of(es, "partial-decryption")[2]["body"]["shares"].__setitem__(0, random_point()))
+
+
+@mutation(9)
+def board_partial_proof_changed(c: Ctx):
+    return c.board(lambda es: of(es, "partial-decryption")[1]["body"]["proofs"][3].update(c="05" + "00" * 31))
+
+
+@mutation(9)
+def board_partial_relabelled_as_another_trustee(c: Ctx):
+    return c.board(lambda es: of(es, "partial-decryption")[2]["body"].update(index=1))
+
+
+@mutation(9)
+def board_partial_of_an_unknown_trustee(c: Ctx):
+    return c.board(lambda es: of(es, "partial-decryption")[2]["body"].update(index=4))
+
+
+@mutation(9)
+def board_partial_before_the_aggregate(c: Ctx):
+    return c.board(lambda es: move(es, of(es, "partial-decryption")[2], of(es, "aggregate")[0]["index"]))
+
+
+@mutation(9)
+def board_partial_one_share_short(c: Ctx):
+    def edit(es: list[dict]) -> None:
+        body = of(es, "partial-decryption")[2]["body"]
+        body["shares"].pop()
+        body["proofs"].pop()
+
+    return c.board(edit)
+
+
+@mutation(9)
+def board_partial_with_a_wrong_key_share(c: Ctx):
+    """Decrypted honestly, but with another trustee's key share: the proof is
+    valid for that share, not for this trustee's public share."""
+    from crypto.elgamal import Ciphertext
+
+    aggregate = [Ciphertext.from_json(ct, allow_identity=True) for ct in json.loads(c.files[F.AGGREGATE])["ciphertexts"]]
+    key = c.run.trustee_key("T0002")
+    wrong = threshold.TrusteeKey(key.parameters, 3, key.secret_share, key.public_share, key.joint_public_key)
+    partial = threshold.partial_decrypt(wrong, aggregate, fingerprint=c.fingerprint())
+    return c.board(lambda es: of(es, "partial-decryption")[2].update(body=partial.to_json()))
+
+
+# check 10: the result -------------------------------------------------------------------------------
+
+
+@mutation(10)
+def result_count_changed(c: Ctx):
+    return view(c.files, F.RESULT, lambda d: d["questions"][1]["options"][2].update(count=d["questions"][1]["options"][2]["count"] + 1))
+
+
+@mutation(10)
+def result_null(c: Ctx):
+    return replace(c.files, F.RESULT, None)
+
+
+@mutation(10)
+def result_missing(c: Ctx):
+    return {k: v for k, v in c.files.items() if k != F.RESULT}
+
+
+@mutation(10)
+def board_result_count_changed(c: Ctx):
+    return c.board(lambda es: of(es, "result")[0]["body"]["questions"][0]["options"][0].update(count=0))
+
+
+@mutation(10)
+def board_result_counts_moved(c: Ctx):
+    def edit(es: list[dict]) -> None:
+        options = of(es, "result")[0]["body"]["questions"][0]["options"]
+        options[0]["count"], options[1]["count"] = options[1]["count"], options[0]["count"]
+
+    return c.board(edit)
+
+
+@mutation(10)
+def board_result_option_ids_swapped(c: Ctx):
+    def edit(es: list[dict]) -> None:
+        options = of(es, "result")[0]["body"]["questions"][0]["options"]
+        options[0]["id"], options[1]["id"] = options[1]["id"], options[0]["id"]
+
+    return c.board(edit)
+
+
+@mutation(10)
+def board_result_below_threshold(c: Ctx):
+    return c.board(lambda es: of(es, "result")[0]["body"].update(trustees=[1]))
+
+
+@mutation(10)
+def board_result_unknown_trustee(c: Ctx):
+    return c.board(lambda es: of(es, "result")[0]["body"].update(trustees=[1, 4]))
+
+
+@mutation(10)
+def board_result_ballot_count_changed(c: Ctx):
+    return c.board(lambda es: of(es, "result")[0]["body"].update(ballots_counted=9))
+
+
+@mutation(10)
+def board_result_dropped_but_published(c: Ctx):
+    return c.board(lambda es: [e for e in es if e["kind"] != "result"])
+
+
+@mutation(10)
+def board_published_before_result(c: Ctx):
+    return c.board(lambda es: move(es, of(es, "election-published")[0], of(es, "result")[0]["index"]))
+
+
+@mutation(10)
+def board_result_question_missing(c: Ctx):
+    return c.board(lambda es: of(es, "result")[0]["body"]["questions"].pop())
+
+
+@mutation(10)
+def board_result_before_its_decryptions(c: Ctx):
+    return c.board(lambda es: move(es, of(es, "result")[0], of(es, "partial-decryption")[0]["index"]))
+
+
+@pytest.mark.parametrize("name", list(FIELD_CASES))
+def test_one_field_changed(run, clean, name):
+    expected, function = FIELD_CASES[name]
+    mutated = function(Ctx(run))
+    assert mutated != clean
+    assert_fails(mutated, expected)
+
+
+def test_there_are_enough_mutations():
+    assert len(BYTE_CASES) + len(RESIGNED_CASES) + len(FIELD_CASES) >= 200
+    assert {expected for expected, _ in FIELD_CASES.values()} == set(range(1, 11))
+    byte_checks = {expected for targets in BYTE_TARGETS.values() for _, expected in targets}
+    assert byte_checks | {expected for _, expected in RESIGNED_TARGETS.values()} == set(range(1, 11))
+
+
+def test_the_dishonest_server_tools_change_nothing_by_themselves(run, clean):
+    """Re-signing an unchanged board gives a record that passes: so every
+    failure above comes from the mutation, not from the re-signing."""
+    assert verify_record(Ctx(run).board(lambda es: None), workers=1).ok(strict=True)
+    assert verify_record(Ctx(run).board(lambda es: None, Ctx(run).single), workers=1).ok(strict=True)
+
+
+# --- the over-vote that ElectionGuard 1.4 accepted ------------------------------------------------------
+
+
+def _overvote(values: tuple[int, ...]):
+    """A ballot selecting all five options of the 1-of-5 question: every option
+    has a valid 0-or-1 proof, and the question a valid proof that the sum lies
+    in ``values`` (instead of the manifest's [1, 1])."""
+
+    def forge(manifest: Manifest, joint_key: Point, fingerprint: bytes, voter: str) -> EncryptedBallot:
+        question = manifest.questions[0]
+        selections, r_total = [], Scalar(0)
+        for on in range(len(question.option_ids)):
+            r = Scalar.random()
+            ct = encrypt(joint_key, 1, r)
+            proof = prove_encrypted_value(
+                ct.alpha, ct.beta, r, 1, joint_key, (0, 1),
+                kind=SELECTION_KIND, fingerprint=fingerprint, context=("ballot-selection", voter, 0, on),
+            )
+            selections.append(EncryptedSelection(ct, proof))
+            r_total = r_total + r
+        total = add_all(s.ciphertext for s in selections)
+        limit = prove_encrypted_value(
+            total.alpha, total.beta, r_total, 5, joint_key, values,
+            kind=LIMIT_KIND, fingerprint=fingerprint, context=("ballot-question", voter, 0),
+        )
+        return EncryptedBallot(manifest.election_id, voter, (EncryptedQuestion(tuple(selections), limit),))
+
+    return forge
+
+
+@pytest.mark.parametrize("values", [(5,), (0, 1, 2, 3, 4, 5)], ids=["proof-for-5..5", "proof-for-0..5"])
+def test_a_ballot_voting_five_times_on_a_1_of_5_question_fails_check_3(values):
+    manifest_doc = survey_manifest("overvote-2026")
+    manifest_doc["questions"] = manifest_doc["questions"][:1]
+    assert manifest_doc["questions"][0]["max_selections"] == 1 and len(manifest_doc["questions"][0]["options"]) == 5
+    election = synthesize(6, manifest_doc=manifest_doc, forge={2: _overvote(values)}, workers=1)
+    entries = board_entries(election.files)
+    forged = next(e for e in entries if e["kind"] == "ballot" and e["body"]["voter"] == election.pseudonyms[2])
+
+    # The proof is valid-looking: it verifies against the limits it carries.
+    parameters = json.loads(election.files[F.PARAMETERS])
+    manifest = Manifest.from_json(manifest_doc)
+    ballot = EncryptedBallot.from_json(forged["body"]["ballot"], manifest) if len(values) == 1 else None
+    if ballot is not None:
+        total = ballot.questions[0].total()
+        verify_encrypted_value(
+            total.alpha, total.beta, Point.from_hex(parameters["joint_key"]), values, ballot.questions[0].limit_proof,
+            kind=LIMIT_KIND, fingerprint=bytes.fromhex(parameters["fingerprint"]),
+            context=("ballot-question", election.pseudonyms[2], 0),
+        )
+
+    report = verify_record(election.files, workers=1)
+    assert report.failed()[0] == 3
+    assert f"entry {forged['index']}" in report.check(3).first_failure
+    assert "[1, 1]" in report.check(3).first_failure
+    assert report.check(3).failure_count == 1
+    # Everything else about the record is consistent (the server counted the
+    # ballot); the result's bounds catch it a second time. A proof with six
+    # branches does not even parse against the manifest's one, so the ballot's
+    # tracking code and the aggregate cannot be recomputed either.
+    unreadable = (4, 8) if len(values) > 1 else ()
+    consistent = [n for n in (1, 2, 4, 5, 6, 7, 8, 9) if n not in unreadable]
+    assert {n: report.check(n).status for n in consistent} == dict.fromkeys(consistent, "pass")
+    assert all("unreadable" in report.check(n).first_failure for n in unreadable)
+    assert report.check(10).status == "fail" and "outside" in report.check(10).first_failure
+
+
+def test_an_honest_synthetic_record_passes_and_matches_the_export_format(run):
+    election = synthesize(12, revoters=3, workers=1)
+    report = verify_record(election.files, workers=1)
+    assert report.ok(strict=True), [(c.number, c.failures) for c in report.checks if c.status != "pass"]
+    assert (report.ballots, report.counted) == (15, 12)
+    assert set(election.files) == set(run.private)
+    # The same events in the same order (the administrators' log aside).
+    ignored = {"ballot", "ballot-superseded", "admin-action"}
+    exported = [json.loads(line)["kind"] for line in run.private[F.BOARD].splitlines()]
+    synthetic = [json.loads(line)["kind"] for line in election.files[F.BOARD].splitlines()]
+    assert [k for k in synthetic if k not in ignored] == [k for k in exported if k not in ignored]

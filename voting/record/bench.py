@@ -1,0 +1,350 @@
+"""Benchmark: verify the record of a 10,000-ballot election.
+
+``python -m voting.record.bench`` synthesises a whole election with ``crypto/``
+alone (no server, no database): a real key ceremony among the trustees, real
+voter certificates from a pilot CA, real encrypted ballots with their proofs
+and signatures, re-votes, a real Merkle board with a signed tree head after
+every entry, the aggregate, the trustees' partial decryptions and the result,
+and the auditors' part. The board's entries are the service's, kind for kind,
+so the verifier sees the format an export produces. It then times
+``voting verify`` on the record, in a separate process as an auditor would
+run it, and prints the total and the time of each check.
+
+``synthesize`` is also what the record tests use for the records a real
+server would refuse to produce (a ballot voting five times on a 1-of-5
+question, with a proof that looks valid).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import multiprocessing
+import os
+import random
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from crypto import ca, threshold
+from crypto import log as merkle
+from crypto.ballots import (
+    EncryptedBallot,
+    Manifest,
+    ceremony_fingerprint,
+    election_fingerprint,
+    encrypt_ballot,
+    tracking_code,
+)
+from crypto.credentials import Credential, sign_ballot
+from crypto.elgamal import Ciphertext
+from crypto.encoding import canonical_json
+from crypto.group import Point, sum_columns
+from voting.record import files as F
+from voting.record.build import AuditorsPart, build_record
+
+DER = serialization.Encoding.DER
+
+
+def survey_manifest(election_id: str = "bench-2026", revote: str = "last") -> dict:
+    """A 1-of-5 question and a 0-to-2-of-4 question: nine encrypted options per ballot."""
+
+    def options(prefix: str, count: int) -> list[dict]:
+        return [{"id": f"{prefix}{i}", "label": {"ja": f"選択肢{i}", "en": f"option {i}"}} for i in range(count)]
+
+    return {
+        "election_id": election_id,
+        "title": {"ja": "職員アンケート（性能測定）", "en": "Staff survey (benchmark)"},
+        "revote_policy": revote,
+        "questions": [
+            {"id": "q1", "text": {"ja": "一つ選択", "en": "Choose one"}, "min_selections": 1, "max_selections": 1, "options": options("a", 5)},
+            {"id": "q2", "text": {"ja": "二つまで", "en": "Up to two"}, "min_selections": 0, "max_selections": 2, "options": options("b", 4)},
+        ],
+    }
+
+
+def random_choices(manifest: Manifest, rng: random.Random) -> list[list[int]]:
+    rows = []
+    for q in manifest.questions:
+        k = rng.randint(q.min_selections, q.max_selections)
+        chosen = set(rng.sample(range(len(q.option_ids)), k))
+        rows.append([1 if o in chosen else 0 for o in range(len(q.option_ids))])
+    return rows
+
+
+class _Board:
+    """The service's board, in memory: entries as it writes them, a signed head per append."""
+
+    def __init__(self, election_id: str, key: Ed25519PrivateKey) -> None:
+        self.election_id = election_id
+        self.key = key
+        self.log = merkle.MemoryLog()
+        self.lines: list[bytes] = []
+        self.heads: list[dict] = []
+
+    def append(self, kind: str, body: dict) -> dict:
+        now = datetime.now(UTC)
+        entry = {
+            "election_id": self.election_id,
+            "index": len(self.lines),
+            "kind": kind,
+            "time": now.isoformat(timespec="milliseconds"),
+            "body": body,
+        }
+        line = canonical_json(entry)
+        self.lines.append(line)
+        self.log.append(line)
+        head = merkle.TreeHead(self.election_id, self.log.size, self.log.root(), int(now.timestamp() * 1000))
+        self.heads.append(merkle.sign_tree_head(self.key, head).to_json())
+        return entry
+
+
+# -- encrypting in worker processes ---------------------------------------------------------------
+
+_CONTEXT: tuple[Manifest, Point, bytes] | None = None
+
+
+def _init_encryptor(manifest_doc: dict, joint_key_hex: str, fingerprint_hex: str) -> None:
+    global _CONTEXT
+    _CONTEXT = (Manifest.from_json(manifest_doc), Point.from_hex(joint_key_hex), bytes.fromhex(fingerprint_hex))
+
+
+def _encrypt(items: list[tuple[str, list[list[int]]]]) -> list[tuple[dict, str]]:
+    manifest, joint_key, fingerprint = _CONTEXT  # type: ignore[misc]
+    out = []
+    for pseudonym, choices in items:
+        ballot, _ = encrypt_ballot(manifest, joint_key, fingerprint, pseudonym, choices)
+        out.append((ballot.to_json(), tracking_code(fingerprint, ballot).hex()))
+    return out
+
+
+Forge = Callable[[Manifest, Point, bytes, str], EncryptedBallot]
+"""Makes a voter's ballot instead of an honest encryption (tests of hostile records)."""
+
+
+@dataclass
+class Synthetic:
+    election_id: str
+    files: dict[str, bytes]
+    server_key: Ed25519PrivateKey
+    trustee_keys: list[threshold.TrusteeKey]
+    credentials: list[Credential]
+    pseudonyms: list[str]
+    issuing: ca.Authority
+    root: ca.Authority
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def synthesize(
+    voters: int,
+    *,
+    manifest_doc: dict | None = None,
+    trustees: int = 3,
+    threshold_t: int = 2,
+    revoters: int = 0,
+    workers: int | None = None,
+    seed: int = 2026,
+    forge: dict[int, Forge] | None = None,
+    say: Callable[[str], None] = lambda message: None,
+) -> Synthetic:
+    """A complete, published election of ``voters`` voters (the first
+    ``revoters`` of them vote twice; the last ballot counts), as a record
+    with the auditors' part. ``forge`` replaces given voters' ballots."""
+    forge = forge or {}
+    rng = random.Random(seed)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    manifest_doc = manifest_doc or survey_manifest()
+    manifest = Manifest.from_json(manifest_doc)
+    election_id = manifest.election_id
+    server_key = Ed25519PrivateKey.generate()
+    board = _Board(election_id, server_key)
+    issued_at = datetime.now(UTC) - timedelta(days=1)
+    root = ca.create_root_ca("Bench City Root CA", now=issued_at)
+    issuing = ca.create_issuing_ca(root, "Bench City Issuing CA", now=issued_at)
+
+    n, t = trustees, threshold_t
+    params = threshold.CeremonyParameters(n, t, ceremony_fingerprint(manifest, n, t))
+    server_public = server_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    board.append(
+        "election-created",
+        {"manifest": manifest_doc, "trustees": n, "threshold": t, "ceremony_fingerprint": params.ceremony_fingerprint.hex(), "server_key": server_public.hex()},
+    )
+    board.append("admin-action", {"action": "create", "by": "A0001"})
+
+    say(f"enrolling {voters} voters")
+    credentials = [ca.enroll_employee(issuing, employee_id=f"E{i:05d}", name=f"職員 {i:05d}", now=issued_at) for i in range(voters)]
+    pseudonyms = ["v-" + secrets.token_hex(12) for _ in range(voters)]
+    board.append("admin-action", {"action": "roll-import", "by": "A0001", "added": voters})
+    board.append("admin-action", {"action": "key_ceremony", "by": "A0001"})
+    timings["voters"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    started = [threshold.start_ceremony(params, i) for i in range(1, n + 1)]
+    announcements = [a for _, a in started]
+    for a in announcements:
+        board.append("trustee-announcement", a.to_json())
+    shares = {s.index: threshold.make_shares(params, s, announcements) for s, _ in started}
+    trustee_keys = [
+        threshold.finish_ceremony(params, s, announcements, [x for sent in shares.values() for x in sent if x.recipient == s.index])
+        for s, _ in started
+    ]
+    joint_key = threshold.joint_public_key(announcements)
+    fingerprint = election_fingerprint(manifest, joint_key)
+    board.append(
+        "joint-key",
+        {
+            "joint_key": joint_key.hex(),
+            "fingerprint": fingerprint.hex(),
+            "public_shares": {str(a.index): threshold.public_share(announcements, a.index).hex() for a in announcements},
+        },
+    )
+    board.append("election-opened", {"by": "A0001"})
+    timings["ceremony"] = time.perf_counter() - clock
+
+    # Who casts what, in order: everyone once, then the re-voters again.
+    casts = [(i, random_choices(manifest, rng)) for i in range(voters)]
+    casts += [(i, random_choices(manifest, rng)) for i in range(min(revoters, voters))]
+    say(f"encrypting {len(casts)} ballots")
+    clock = time.perf_counter()
+    honest = [(k, (pseudonyms[i], choices)) for k, (i, choices) in enumerate(casts) if i not in forge]
+    encrypted: dict[int, tuple[dict, str]] = {}
+    workers = workers or os.cpu_count() or 1
+    context = (manifest_doc, joint_key.hex(), fingerprint.hex())
+    chunks = [honest[j : j + 100] for j in range(0, len(honest), 100)]
+    if workers > 1 and len(honest) >= 200:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_encryptor, initargs=context) as pool:
+            for chunk, out in zip(chunks, pool.map(_encrypt, [[item for _, item in c] for c in chunks])):
+                encrypted.update((k, result) for (k, _), result in zip(chunk, out))
+    else:
+        _init_encryptor(*context)
+        for chunk in chunks:
+            encrypted.update((k, result) for (k, _), result in zip(chunk, _encrypt([item for _, item in chunk])))
+    for k, (i, _) in enumerate(casts):
+        if i in forge:
+            ballot = forge[i](manifest, joint_key, fingerprint, pseudonyms[i])
+            encrypted[k] = (ballot.to_json(), tracking_code(fingerprint, ballot).hex())
+    timings["encryption"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    certificates, last_cast, counted_code = [], {}, {}
+    for k, (i, _) in enumerate(casts):
+        ballot_doc, code = encrypted[k]
+        signature = sign_ballot(credentials[i].private_key, election_fingerprint=fingerprint, tracking_code=bytes.fromhex(code))
+        entry = board.append("ballot", {"tracking_code": code, "voter": pseudonyms[i], "ballot": ballot_doc, "signature": signature.hex()})
+        certificates.append(
+            {
+                "leaf_index": entry["index"],
+                "tracking_code": code,
+                "certificate_chain": [base64.b64encode(c.public_bytes(DER)).decode() for c in credentials[i].chain],
+            }
+        )
+        if i in counted_code:
+            board.append("ballot-superseded", {"tracking_code": counted_code[i], "superseded_by": code, "voter": pseudonyms[i]})
+        counted_code[i] = code
+        last_cast[i] = k
+    board.append("election-closed", {"by": "A0001"})
+    counted = sorted(last_cast.values())
+    width = sum(len(q.option_ids) for q in manifest.questions)
+    rows = (
+        [p for c in _ciphertexts(encrypted[k][0]) for p in (c.alpha, c.beta)]
+        for k in counted
+    )
+    sums = sum_columns(rows, 2 * width)
+    aggregate = [Ciphertext(sums[j], sums[j + 1]) for j in range(0, 2 * width, 2)]
+    board.append("aggregate", {"ballots_counted": len(counted), "ciphertexts": [c.to_json() for c in aggregate]})
+    partials = [threshold.partial_decrypt(key, aggregate, fingerprint=fingerprint) for key in trustee_keys]
+    for p in partials:
+        board.append("partial-decryption", p.to_json())
+    counts = threshold.combine(aggregate, partials[:t], threshold=t, bound=len(counted))
+    questions, position = [], 0
+    for q in manifest.questions:
+        questions.append({"id": q.question_id, "options": [{"id": o, "count": counts[position + j]} for j, o in enumerate(q.option_ids)]})
+        position += len(q.option_ids)
+    board.append("admin-action", {"action": "tally", "by": "A0001"})
+    board.append("result", {"ballots_counted": len(counted), "questions": questions, "trustees": [p.index for p in partials[:t]]})
+    board.append("election-published", {"by": "A0001"})
+    # The CA's CRLs, issued after voting closed (what the audit of check 5 needs).
+    crl_time = datetime.now(UTC) + timedelta(seconds=1)
+    crls = [ca.build_crl(authority, [], now=crl_time, next_update=crl_time + timedelta(days=7), crl_number=2) for authority in (root, issuing)]
+    roll = [{"employee_id": c.employee_id, "name": c.name, "pseudonym": p} for c, p in zip(credentials, pseudonyms)]
+    files = build_record(
+        election_id,
+        board.lines,
+        board.heads,
+        exported_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        auditors=AuditorsPart(certificates, roll, [root.certificate.public_bytes(DER)], [crl.public_bytes(DER) for crl in crls]),
+    )
+    timings["board"] = time.perf_counter() - clock
+    return Synthetic(election_id, files, server_key, trustee_keys, credentials, pseudonyms, issuing, root, timings)
+
+
+def _ciphertexts(ballot_doc: dict) -> list[Ciphertext]:
+    return [Ciphertext.from_json({"alpha": s["alpha"], "beta": s["beta"]}) for q in ballot_doc["questions"] for s in q["selections"]]
+
+
+# -- the benchmark ------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m voting.record.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ballots", type=int, default=10_000, help="voters, each casting one ballot (default 10000)")
+    parser.add_argument("--revoters", type=int, default=100, help="voters who vote a second time (default 100)")
+    parser.add_argument("--simple", action="store_true", help="one 1-of-5 question instead of the two-question survey")
+    parser.add_argument("--workers", type=int, help="processes for `voting verify` (default: all cores)")
+    parser.add_argument("--keep", type=Path, help="write the record here (and reuse it if it is already there)")
+    args = parser.parse_args(argv)
+
+    cores = os.cpu_count() or 1
+    target = args.keep or Path(tempfile.mkdtemp(prefix="record-bench-"))
+    if args.keep and (target / F.RECORD).exists():
+        print(f"reusing the record in {target}")
+    else:
+        manifest = survey_manifest()
+        if args.simple:
+            manifest["questions"] = manifest["questions"][:1]
+        clock = time.perf_counter()
+        synthetic = synthesize(args.ballots, manifest_doc=manifest, revoters=args.revoters, say=lambda m: print(m, flush=True))
+        print(f"synthesised {args.ballots} voters' election in {time.perf_counter() - clock:.1f} s "
+              f"({', '.join(f'{k} {v:.1f} s' for k, v in synthetic.timings.items())})")
+        F.write_record(synthetic.files, target)
+    size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
+    print(f"record: {target} ({size / 1e6:.1f} MB)")
+
+    command = [sys.executable, "-c", "from voting.cli import main; main()", "verify", str(target), "--json"]
+    if args.workers:
+        command += ["--workers", str(args.workers)]
+    clock = time.perf_counter()
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - clock
+    if completed.returncode not in (0, 1) or not completed.stdout.strip():
+        print(completed.stderr, file=sys.stderr)
+        return 2
+    report = json.loads(completed.stdout)
+    print(f"\nvoting verify: {report['ballots']} ballots ({report['counted']} counted), {report['board_size']} board entries, "
+          f"{report['workers']} processes on {cores} cores")
+    print(f"{'#':>3}  {'check':<60} {'result':<7} {'items':>7} {'wall s':>8} {'worker cpu s':>13}")
+    for c in report["checks"]:
+        print(f"{c['number']:>3}  {c['title']:<60} {c['status']:<7} {c['items']:>7} {c['seconds']:>8.2f} {c['worker_seconds']:>13.2f}")
+    print(f"\nverified in {report['seconds']:.1f} s inside the verifier; `voting verify` took {wall:.1f} s wall-clock "
+          f"(target: 60 s) — {'all checks passed' if report['ok'] else 'NOT all checks passed'}")
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(target, ignore_errors=True)
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

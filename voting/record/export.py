@@ -1,0 +1,135 @@
+"""Exporting an election's record from the database (docs/election-record.md).
+
+The public part is the bulletin board exactly as stored (each leaf's bytes),
+every signed tree head, and the views ``build`` derives from them. The
+auditors-only part adds, per ballot, the certificate chain that signed it, the
+roll (pseudonym <-> employee), the login trust anchors and the CRLs as they are
+now, so that the verifier can check every certificate at its ballot's cast
+time. Any state of the election can be exported; the record of an election
+still open simply ends where its board ends.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voting.auth.trust import TrustSource
+from voting.board.service import signed_head
+from voting.db.models import Ballot, BoardEntry, Election, RollEntry, TreeHead
+from voting.errors import NotFound
+from voting.record.build import AuditorsPart, build_record
+from voting.settings import Settings
+
+log = logging.getLogger("voting.record")
+
+#: Rows read per query, so a large board is read in pieces.
+PAGE = 5000
+
+
+async def export_record(
+    db: AsyncSession, election_id: str, *, settings: Settings | None = None, private: bool = False
+) -> dict[str, bytes]:
+    """The record's files (path -> bytes); with ``private``, the auditors' part
+    too, which needs ``settings`` for the trust anchor and the CRL location."""
+    if await db.get(Election, election_id) is None:
+        raise NotFound(f"no election {election_id!r}", code="election_not_found")
+    # Casts may commit while this reads (PostgreSQL reads each statement at its
+    # own moment): everything else is cut at the board as read, whose every
+    # entry was committed with its tree head and its ballot row.
+    board = await _board(db, election_id)
+    heads = await _tree_heads(db, election_id, len(board))
+    auditors = await _auditors_part(db, election_id, len(board), settings) if private else None
+    if private:
+        log.info("exported the auditors' part of the record of %s", election_id)
+    return build_record(
+        election_id,
+        board,
+        heads,
+        exported_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        auditors=auditors,
+    )
+
+
+async def _board(db: AsyncSession, election_id: str) -> list[bytes]:
+    """Every leaf's bytes, in order: the stored canonical text, never re-encoded."""
+    lines: list[bytes] = []
+    while True:
+        rows = (
+            await db.scalars(
+                select(BoardEntry.data)
+                .where(BoardEntry.election_id == election_id, BoardEntry.leaf_index >= len(lines))
+                .order_by(BoardEntry.leaf_index)
+                .limit(PAGE)
+            )
+        ).all()
+        lines += [text.encode("utf-8") for text in rows]
+        if len(rows) < PAGE:
+            return lines
+
+
+async def _tree_heads(db: AsyncSession, election_id: str, board_size: int) -> list[dict]:
+    heads: list[dict] = []
+    size = 0
+    while True:
+        rows = (
+            await db.scalars(
+                select(TreeHead)
+                .where(TreeHead.election_id == election_id, TreeHead.size > size, TreeHead.size <= board_size)
+                .order_by(TreeHead.size)
+                .limit(PAGE)
+            )
+        ).all()
+        heads += [signed_head(row, election_id).to_json() for row in rows]
+        if rows:
+            size = rows[-1].size
+        if len(rows) < PAGE:
+            return heads
+
+
+async def _auditors_part(db: AsyncSession, election_id: str, board_size: int, settings: Settings | None) -> AuditorsPart:
+    ballots = (
+        await db.execute(
+            select(Ballot.leaf_index, Ballot.tracking_code, Ballot.certificate_chain)
+            .where(Ballot.election_id == election_id, Ballot.leaf_index < board_size)
+            .order_by(Ballot.leaf_index)
+        )
+    ).all()
+    roll = (
+        await db.execute(
+            select(RollEntry.employee_id, RollEntry.name, RollEntry.pseudonym)
+            .where(RollEntry.election_id == election_id)
+            .order_by(RollEntry.employee_id)
+        )
+    ).all()
+    anchors, crls = _trust(settings or Settings.from_env())
+    return AuditorsPart(
+        certificates=[
+            {"leaf_index": index, "tracking_code": code, "certificate_chain": json.loads(chain)}
+            for index, code, chain in ballots
+        ],
+        roll=[{"employee_id": e, "name": n, "pseudonym": p} for e, n, p in roll],
+        trust_anchors=anchors,
+        crls=crls,
+    )
+
+
+def _trust(settings: Settings) -> tuple[list[bytes], list[bytes]]:
+    """The trust anchors and the CRLs as of now: read afresh (a refresh period
+    of 0), not from the login path's cache, because the verifier needs a CRL
+    issued after the last ballot."""
+    source = TrustSource(settings.trust_anchor_path, settings.crl_location, 0)
+    der = serialization.Encoding.DER
+    return (
+        [root.public_bytes(der) for root in source.store().roots],
+        [crl.public_bytes(der) for crl in source.crls()],
+    )
+
+
+def record_filename(election_id: str, *, private: bool) -> str:
+    return f"{election_id}-record{'-auditors' if private else ''}.zip"

@@ -1,0 +1,1425 @@
+"""The independent verifier of a published election record
+(docs/election-record.md, "Checks").
+
+It needs nothing but ``crypto/`` and the record's files: never the database,
+never the service's code (a test scans its imports). The bulletin board
+(``board.jsonl``, the exact bytes of every leaf) is authenticated by the
+server's signed tree heads; every other public file is a view of the board and
+must say exactly what the board says; the cryptography is then re-checked from
+the board alone. Every limit comes from the manifest, never from a ballot.
+
+``verify_record`` takes the files as a mapping (path -> bytes), so a record
+held in memory is checked without touching the disk. Ballot proofs and
+certificates are checked in worker processes (all cores); a small record is
+checked in this process. The result is a ``Report``: one ``CheckResult`` per
+numbered check, with its status and its first failing items.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import itertools
+import json
+import multiprocessing
+import os
+import re
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
+
+from crypto import log as merkle
+from crypto import threshold
+from crypto.ballots import (
+    EncryptedBallot,
+    Manifest,
+    ceremony_fingerprint,
+    election_fingerprint,
+    selection_ciphertexts,
+    tracking_code,
+    verify_ballot,
+)
+from crypto.credentials import (
+    TrustStore,
+    certificate_fingerprint,
+    employee_id_of,
+    verify_ballot_signature,
+)
+from crypto.elgamal import Ciphertext
+from crypto.encoding import canonical_json
+from crypto.errors import CryptoError, DecryptionError
+from crypto.group import Point, sum_columns
+from crypto.receipts import verify_receipt, verify_receipt_against
+from voting.record import files as F
+
+# --- the checks ----------------------------------------------------------------------------
+
+CHECKS: dict[int, tuple[str, str, str]] = {
+    # number: (title, short title, short title in Japanese)
+    1: ("Parameters and the election fingerprint", "Parameters, fingerprint", "パラメータと指紋"),
+    2: ("Key ceremony: trustee proofs and the joint key", "Key ceremony, joint key", "鍵生成と共同公開鍵"),
+    3: ("Ballots: well-formed, every proof, limits from the manifest", "Ballot proofs, limits", "投票の証明と上限"),
+    4: ("Tracking codes: unique and matching the ballots", "Tracking codes", "追跡コード"),
+    5: ("Eligibility: distinct certificates, valid and unrevoked when cast", "Eligibility at cast time", "投票資格"),
+    6: ("Re-vote policy: which ballots count", "Re-vote policy", "再投票規則"),
+    7: ("Bulletin board: Merkle roots, signed tree heads, consistency", "Board, signed tree heads", "掲示板と署名"),
+    8: ("Aggregate: the sum of the counted ballots", "Aggregate = sum", "集計暗号文"),
+    9: ("Partial decryptions: every trustee's proofs", "Partial decryptions", "部分復号"),
+    10: ("Result: the combined decryption, counts within bounds", "Result, bounds", "結果と範囲"),
+}
+
+PASS, FAIL, SKIP, BLOCKED = "pass", "fail", "skip", "blocked"
+MAX_LISTED = 20
+#: Below this many ballots, starting worker processes costs more than it saves.
+PARALLEL_FROM = 200
+CHUNK = 50
+
+ENTRY_KEYS = {"election_id", "index", "kind", "time", "body"}
+RECORD_KEYS = {"format", "version", "election_id", "exported_at", "board_size", "stage", "auditors_part"}
+ENTRY_KINDS = frozenset(
+    {
+        "election-created",
+        "trustee-announcement",
+        "joint-key",
+        "election-opened",
+        "ballot",
+        "ballot-superseded",
+        "election-closed",
+        "aggregate",
+        "partial-decryption",
+        "result",
+        "election-published",
+        "admin-action",
+    }
+)
+REVOTE_POLICIES = ("single", "last")
+#: How far an entry's time may precede an earlier entry's (app servers' clocks differ a little).
+CLOCK_TOLERANCE = timedelta(seconds=2)
+GROUP = "ristretto255"
+_HEX = re.compile(r"[0-9a-f]*")
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``; called as work completes."""
+
+
+class Bad(Exception):
+    """One item of the record fails a check; the message says which and why."""
+
+
+#: What ``load`` gives for a file that is missing or not valid JSON (``null``
+#: is a valid view: no aggregate yet).
+UNUSABLE = object()
+
+
+@dataclass
+class CheckResult:
+    number: int
+    title: str
+    short: str
+    short_ja: str
+    status: str = PASS
+    items: int = 0
+    """how many things were checked (ballots, heads, proofs…)"""
+    failures: list[str] = field(default_factory=list)
+    """the first failing items, in record order"""
+    failure_count: int = 0
+    note: str = ""
+    """why it was skipped or blocked, or what it covered"""
+    seconds: float = 0.0
+    """wall-clock time of this check"""
+    worker_seconds: float = 0.0
+    """CPU time its worker processes spent (parallel checks only)"""
+
+    def fail(self, message: str) -> None:
+        self.failure_count += 1
+        if len(self.failures) < MAX_LISTED:
+            self.failures.append(message)
+        self.status = FAIL
+
+    def skip(self, reason: str) -> None:
+        if self.status == PASS:
+            self.status = SKIP
+            self.note = reason
+
+    def block(self, reason: str) -> None:
+        if self.status == PASS:
+            self.status = BLOCKED
+            self.note = reason
+
+    @property
+    def first_failure(self) -> str:
+        return self.failures[0] if self.failures else ""
+
+    def to_json(self) -> dict:
+        return {
+            "number": self.number,
+            "title": self.title,
+            "status": self.status,
+            "items": self.items,
+            "failure_count": self.failure_count,
+            "failures": self.failures,
+            "note": self.note,
+            "seconds": round(self.seconds, 3),
+            "worker_seconds": round(self.worker_seconds, 3),
+        }
+
+
+@dataclass
+class Report:
+    election_id: str | None
+    stage: str
+    board_size: int
+    ballots: int
+    counted: int
+    auditors_part: bool
+    checks: list[CheckResult]
+    seconds: float = 0.0
+    workers: int = 1
+
+    def ok(self, *, strict: bool = False) -> bool:
+        """Every check passed (``strict``: a skipped check counts as not passed)."""
+        allowed = {PASS} if strict else {PASS, SKIP}
+        return all(c.status in allowed for c in self.checks)
+
+    def check(self, number: int) -> CheckResult:
+        return next(c for c in self.checks if c.number == number)
+
+    def failed(self) -> list[int]:
+        return [c.number for c in self.checks if c.status == FAIL]
+
+    def to_json(self) -> dict:
+        return {
+            "election_id": self.election_id,
+            "stage": self.stage,
+            "board_size": self.board_size,
+            "ballots": self.ballots,
+            "counted": self.counted,
+            "auditors_part": self.auditors_part,
+            "ok": self.ok(),
+            "seconds": round(self.seconds, 3),
+            "workers": self.workers,
+            "checks": [c.to_json() for c in self.checks],
+        }
+
+
+# --- small strict parsers --------------------------------------------------------------------
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    doc = {}
+    for key, value in pairs:
+        if key in doc:
+            raise Bad(f"duplicate member {key!r}")
+        doc[key] = value
+    return doc
+
+
+def _no_float(text: str) -> object:
+    raise Bad(f"a number with a fraction or exponent ({text}); the record has integers only")
+
+
+def _no_constant(text: str) -> object:
+    raise Bad(f"{text} is not JSON")
+
+
+def strict_json(data: bytes, what: str) -> object:
+    """JSON with no duplicate members, no floats, no NaN: one text, one meaning."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Bad(f"{what} is not UTF-8") from None
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_float=_no_float, parse_constant=_no_constant)
+    except Bad as exc:
+        raise Bad(f"{what}: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise Bad(f"{what} is not valid JSON: {exc}") from None
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal as JSON (``true`` is not ``1``, unlike Python's ``==``)."""
+    try:
+        return canonical_json(a) == canonical_json(b)
+    except CryptoError:
+        return False
+
+
+def _obj(value: object, keys: set[str], what: str) -> dict:
+    if not isinstance(value, dict):
+        raise Bad(f"{what} must be an object")
+    if set(value) != keys:
+        missing, extra = sorted(keys - set(value)), sorted(set(value) - keys)
+        raise Bad(f"{what}: missing {missing}, unexpected {extra}")
+    return value
+
+
+def _int(value: object, what: str, low: int = 0) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise Bad(f"{what} must be an integer >= {low}")
+    return value
+
+
+def _hex(value: object, what: str, nbytes: int | None = None) -> bytes:
+    if not isinstance(value, str) or len(value) % 2 or not _HEX.fullmatch(value):
+        raise Bad(f"{what} must be lowercase hexadecimal")
+    if nbytes is not None and len(value) != 2 * nbytes:
+        raise Bad(f"{what} must be {nbytes} bytes ({2 * nbytes} hex characters)")
+    return bytes.fromhex(value)
+
+
+def _time(value: object, what: str) -> datetime:
+    if not isinstance(value, str):
+        raise Bad(f"{what} must be an ISO 8601 time")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise Bad(f"{what} is not an ISO 8601 time: {value!r}") from None
+    if moment.utcoffset() is None:
+        raise Bad(f"{what} has no time zone: {value!r}")
+    return moment
+
+
+def _short(code: str) -> str:
+    return code[:12] + "…" if isinstance(code, str) and len(code) > 12 else str(code)
+
+
+def _b64(value: object, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise Bad(f"{what} must be base64 text")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise Bad(f"{what} is not base64") from None
+
+
+# --- the board, as parsed ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Ballot:
+    index: int
+    tracking_code: str
+    voter: str
+    signature: str
+    time: str
+    line: bytes
+
+
+@dataclass(frozen=True)
+class _Supersession:
+    index: int
+    tracking_code: str
+    superseded_by: str
+    voter: str
+
+
+# --- worker processes ------------------------------------------------------------------------------
+
+# Each worker (or this process, for a small record) is set up once with what
+# every task needs; tasks then carry only their own items.
+_BALLOT_CONTEXT: tuple[Manifest, Point, bytes, int] | None = None
+_ELIGIBILITY_CONTEXT: tuple[TrustStore, list, bytes] | None = None
+
+
+def _init_worker(ballot_context: tuple | None, eligibility_context: tuple | None) -> None:
+    global _BALLOT_CONTEXT, _ELIGIBILITY_CONTEXT
+    if ballot_context is not None:
+        manifest_doc, joint_key_hex, fingerprint_hex = ballot_context
+        manifest = Manifest.from_json(manifest_doc)
+        width = sum(len(q.option_ids) for q in manifest.questions)
+        _BALLOT_CONTEXT = (manifest, Point.from_hex(joint_key_hex), bytes.fromhex(fingerprint_hex), width)
+    if eligibility_context is not None:
+        anchors, crls, fingerprint_hex = eligibility_context
+        store = TrustStore.from_der(anchors)
+        loaded = [x509.load_der_x509_crl(der) for der in crls]
+        _ELIGIBILITY_CONTEXT = (store, loaded, bytes.fromhex(fingerprint_hex))
+
+
+def _verify_ballots(items: Sequence[tuple[int, bytes, bool]]) -> tuple[list, list[str], int, list[int], float]:
+    """Checks 3 and 4 for a chunk of ballot entries, and the sum of the counted
+    ones for check 8. Returns (per ballot: index, error or None, recomputed
+    tracking code or None), the column sums (hex), how many were summed, the
+    counted ballots that could not be read, and the seconds spent."""
+    start = time.process_time()
+    manifest, joint_key, fingerprint, width = _BALLOT_CONTEXT  # type: ignore[misc]
+    results, rows, unreadable = [], [], []
+    for index, line, counted in items:
+        body = json.loads(line)["body"]
+        try:
+            ballot = EncryptedBallot.from_json(body["ballot"], manifest)
+        except Exception as exc:  # noqa: BLE001 - hostile input: any failure is this ballot's
+            results.append((index, f"malformed ballot: {exc}", None))
+            if counted:
+                unreadable.append(index)
+            continue
+        code = tracking_code(fingerprint, ballot).hex()
+        error = None
+        try:
+            verify_ballot(manifest, joint_key, fingerprint, body["voter"], ballot)
+        except Exception as exc:  # noqa: BLE001
+            error = str(exc) or type(exc).__name__
+        results.append((index, error, code))
+        if counted:
+            rows.append([p for c in selection_ciphertexts(ballot) for p in (c.alpha, c.beta)])
+    sums = [p.hex() for p in sum_columns(rows, 2 * width)]
+    return results, sums, len(rows), unreadable, time.process_time() - start
+
+
+def _check_eligibility(items: Sequence[tuple[int, str, str, str, list]]) -> tuple[list, float]:
+    """Check 5 for a chunk of ballots: (index, error or None, certificate
+    fingerprint, employee id) each."""
+    start = time.process_time()
+    store, crls, fingerprint = _ELIGIBILITY_CONTEXT  # type: ignore[misc]
+    results = []
+    for index, code, signature, cast_at, chain in items:
+        try:
+            results.append((index, None, *_eligible(store, crls, fingerprint, code, signature, cast_at, chain)))
+        except Bad as exc:
+            results.append((index, str(exc), None, None))
+        except Exception as exc:  # noqa: BLE001 - hostile input
+            results.append((index, f"{type(exc).__name__}: {exc}", None, None))
+    return results, time.process_time() - start
+
+
+def _eligible(
+    store: TrustStore, crls: list, fingerprint: bytes, code: str, signature: str, cast_at: str, chain: object
+) -> tuple[str, str]:
+    if not isinstance(chain, list) or not 1 <= len(chain) <= 4:
+        raise Bad("certificate_chain must list 1 to 4 certificates, leaf first")
+    try:
+        certificates = [x509.load_der_x509_certificate(_b64(c, "a certificate")) for c in chain]
+    except ValueError as exc:
+        raise Bad(f"a certificate cannot be read: {exc}") from None
+    leaf = certificates[0]
+    at = _time(cast_at, "the cast time")
+    try:
+        built = store.verify_chain(leaf, certificates[1:], at)
+    except CryptoError as exc:
+        raise Bad(f"the certificate was not valid when the ballot was cast ({cast_at}): {exc}") from None
+    _check_usage(leaf)
+    _check_revoked_at(built, crls, at)
+    try:
+        employee = employee_id_of(leaf)
+        verify_ballot_signature(
+            leaf, _hex(signature, "the signature"), election_fingerprint=fingerprint, tracking_code=bytes.fromhex(code)
+        )
+    except CryptoError as exc:
+        raise Bad(str(exc)) from None
+    return certificate_fingerprint(leaf), employee
+
+
+def _check_usage(leaf: x509.Certificate) -> None:
+    """digitalSignature and clientAuth, as at login (the chain verifier checks neither)."""
+    try:
+        usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
+        eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except (x509.ExtensionNotFound, ValueError) as exc:
+        raise Bad(f"the certificate lacks key usage or extended key usage: {exc}") from None
+    if not usage.digital_signature or ExtendedKeyUsageOID.CLIENT_AUTH not in eku:
+        raise Bad("the certificate is not for digital signatures and client authentication")
+
+
+#: (CRL, issuer certificate) -> whether the issuer's key signed the CRL: every
+#: ballot's chain meets the same few CRLs, and a signature check costs more
+#: than the rest of a revocation check.
+_CRL_SIGNATURES: dict[tuple[bytes, bytes], bool] = {}
+
+
+def _signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> bool:
+    key = (crl.fingerprint(hashes.SHA256()), issuer.fingerprint(hashes.SHA256()))
+    if key not in _CRL_SIGNATURES:
+        _CRL_SIGNATURES[key] = crl.is_signature_valid(issuer.public_key())
+    return _CRL_SIGNATURES[key]
+
+
+_UNSUPPORTED_CRL_EXTENSIONS = (ExtensionOID.ISSUING_DISTRIBUTION_POINT, ExtensionOID.DELTA_CRL_INDICATOR)
+
+
+def _check_revoked_at(chain: Sequence[x509.Certificate], crls: list, at: datetime) -> None:
+    """Revocation *at cast time*, from CRLs issued after it. Unlike a login,
+    which needs a CRL current now, an audit long after the election needs a
+    CRL that was issued after the ballot: any revocation dated up to the cast
+    is then on it. Times are compared to the second (X.509's precision),
+    conservatively: a revocation in the same second as the cast counts."""
+    at = at.replace(microsecond=0)
+    for certificate, issuer in itertools.pairwise(chain):
+        name = issuer.subject.rfc4514_string()
+        signed = [crl for crl in crls if crl.issuer == issuer.subject and _signed_by(crl, issuer)]
+        if not signed:
+            raise Bad(f"no CRL signed by {name}: revocation cannot be checked")
+        for crl in signed:
+            for extension in crl.extensions:
+                if extension.oid in _UNSUPPORTED_CRL_EXTENSIONS or (
+                    extension.critical and isinstance(extension.value, x509.UnrecognizedExtension)
+                ):
+                    raise Bad(f"the CRL from {name} is partial or delta ({extension.oid.dotted_string})")
+        newest = max(signed, key=lambda crl: crl.last_update_utc)
+        if newest.last_update_utc < at:
+            raise Bad(
+                f"the newest CRL from {name} (thisUpdate {newest.last_update_utc:%Y-%m-%d %H:%M:%S}) predates the "
+                f"ballot ({at:%Y-%m-%d %H:%M:%S}); export the record with a CRL issued after voting closed"
+            )
+        for crl in signed:
+            entry = crl.get_revoked_certificate_by_serial_number(certificate.serial_number)
+            if entry is not None and entry.revocation_date_utc <= at:
+                raise Bad(
+                    f"the certificate {certificate.subject.rfc4514_string()} was revoked on "
+                    f"{entry.revocation_date_utc:%Y-%m-%d %H:%M:%S}, before the ballot was cast"
+                )
+
+
+# --- the verifier ---------------------------------------------------------------------------------
+
+
+class _Verifier:
+    def __init__(
+        self,
+        files: Mapping[str, bytes],
+        *,
+        server_key: bytes | None,
+        workers: int | None,
+        progress: Progress | None,
+    ) -> None:
+        self.files = files
+        self.pinned_key = server_key
+        self.workers_wanted = workers
+        self.progress = progress or (lambda stage, done, total: None)
+        self.results = {n: CheckResult(n, *CHECKS[n]) for n in CHECKS}
+        # What the checks establish for the ones after them.
+        self.entries: list[dict | None] = []
+        self.lines: list[bytes] = []
+        self.times: list[datetime | None] = []
+        self.election_id: str | None = None
+        self.manifest: Manifest | None = None
+        self.manifest_doc: dict | None = None
+        self.params: threshold.CeremonyParameters | None = None
+        self.policy: str | None = None
+        self.server_key: bytes | None = None
+        self.joint_key: Point | None = None
+        self.fingerprint: bytes | None = None
+        self.announcements: list[threshold.Announcement] | None = None
+        self.ballots: list[_Ballot] = []
+        self.counted: list[_Ballot] = []
+        self.aggregate: list[Ciphertext] | None = None
+        self.aggregate_count: int | None = None
+        self.valid_partials: dict[int, tuple[int, threshold.PartialDecryption]] = {}
+        self.ballots_view: object = UNUSABLE
+        self.recomputed: dict[int, str | None] = {}
+        self.sums: list[Point] | None = None
+        self.summed = 0
+        self.unreadable_counted: list[int] = []
+        self.pool: ProcessPoolExecutor | None = None
+        self.workers = 1
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def check(self, number: int) -> CheckResult:
+        return self.results[number]
+
+    def load(self, name: str, result: CheckResult) -> object:
+        """A JSON file of the record, or UNUSABLE after recording why."""
+        data = self.files.get(name)
+        if data is None:
+            result.fail(f"{name} is missing from the record")
+            return UNUSABLE
+        try:
+            return strict_json(data, name)
+        except Bad as exc:
+            result.fail(str(exc))
+            return UNUSABLE
+
+    def compare_view(self, name: str, expected: object, result: CheckResult, source: str) -> None:
+        """A view file must say exactly what the board says."""
+        view = self.load(name, result)
+        if view is not UNUSABLE and not _same(view, expected):
+            result.fail(f"{name} differs from {source}")
+
+    def of_kind(self, kind: str) -> list[dict]:
+        return [e for e in self.entries if e is not None and e["kind"] == kind]
+
+    def timed(self, number: int, work: Callable[[], None]) -> None:
+        """Run one check's work; whatever a hostile record makes it raise is a
+        failure of that check, never a crash of the verifier."""
+        start = time.perf_counter()
+        try:
+            work()
+        except Exception as exc:  # noqa: BLE001
+            self.results[number].fail(f"the check could not finish: {type(exc).__name__}: {exc}")
+        finally:
+            self.results[number].seconds += time.perf_counter() - start
+
+    # -- the run ----------------------------------------------------------------------------
+
+    def run(self) -> Report:
+        start = time.perf_counter()
+        self.timed(7, self.parse_board)
+        self.timed(1, self.check_parameters)
+        self.timed(2, self.check_ceremony)
+        self.timed(7, self.check_board)
+        self.timed(6, self.check_revote)
+        eligibility = self.eligibility_context()
+        try:
+            self.start_workers(eligibility)
+            self.timed(3, self.check_ballots)
+            self.timed(4, self.check_tracking_codes)
+            self.timed(5, lambda: self.check_eligibility(eligibility))
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown()
+        self.timed(8, self.check_aggregate)
+        self.timed(9, self.check_partial_decryptions)
+        self.timed(10, self.check_result)
+        return Report(
+            election_id=self.election_id,
+            stage=self.stage(),
+            board_size=len(self.lines),
+            ballots=len(self.ballots),
+            counted=len(self.counted),
+            auditors_part=F.has_auditors_part(self.files),
+            checks=[self.results[n] for n in sorted(self.results)],
+            seconds=time.perf_counter() - start,
+            workers=self.workers,
+        )
+
+    def stage(self) -> str:
+        kinds = {e["kind"] for e in self.entries if e is not None}
+        for kind, stage in (
+            ("election-published", "published"),
+            ("result", "tallied"),
+            ("election-closed", "closed"),
+            ("election-opened", "open"),
+            ("joint-key", "keys_ready"),
+            ("trustee-announcement", "key_ceremony"),
+            ("election-created", "created"),
+        ):
+            if kind in kinds:
+                return stage
+        return "empty"
+
+    def start_workers(self, eligibility: tuple | None) -> None:
+        wanted = self.workers_wanted
+        if wanted is None:
+            wanted = (os.cpu_count() or 1) if len(self.ballots) >= PARALLEL_FROM else 1
+        ballot_context = None
+        if self.manifest_doc is not None and self.joint_key is not None and self.fingerprint is not None:
+            ballot_context = (self.manifest_doc, self.joint_key.hex(), self.fingerprint.hex())
+        if wanted <= 1:
+            _init_worker(ballot_context, eligibility)
+            return
+        self.workers = wanted
+        self.pool = ProcessPoolExecutor(
+            max_workers=wanted,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(ballot_context, eligibility),
+        )
+
+    def run_chunks(self, stage: str, function: Callable, items: list, on_result: Callable) -> float:
+        """Apply ``function`` to chunks of ``items`` (in the pool when there is
+        one); ``on_result`` gets each chunk's result in completion order.
+        Returns the CPU seconds the work took."""
+        chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
+        done, cpu = 0, 0.0
+        self.progress(stage, 0, len(items))
+        if self.pool is None:
+            outcomes: Iterable = (function(chunk) for chunk in chunks)
+            sized = zip(chunks, outcomes)
+        else:
+            futures = {self.pool.submit(function, chunk): chunk for chunk in chunks}
+            sized = ((futures[f], f.result()) for f in as_completed(futures))
+        for chunk, outcome in sized:
+            cpu += outcome[-1]
+            on_result(outcome)
+            done += len(chunk)
+            self.progress(stage, done, len(items))
+        return cpu
+
+    # -- check 7, part 1: reading the board (every other check stands on it) -------------------
+
+    def parse_board(self) -> None:
+        c = self.check(7)
+        data = self.files.get(F.BOARD)
+        if data is None:
+            c.fail(f"{F.BOARD} is missing from the record")
+            return
+        if not data:
+            c.fail(f"{F.BOARD} is empty")
+            return
+        lines = data.split(b"\n")
+        if lines[-1] != b"":
+            c.fail(f"{F.BOARD} must end with a newline")
+        else:
+            lines.pop()
+        self.lines = lines
+        self.times = [None] * len(lines)
+        first_id = None
+        for index, line in enumerate(lines):
+            try:
+                entry = strict_json(line, f"entry {index}")
+                if canonical_json(entry) != line:
+                    raise Bad(f"entry {index} is not in canonical JSON (the exact bytes its leaf hashes)")
+                _obj(entry, ENTRY_KEYS, f"entry {index}")
+                if entry["index"] != index or isinstance(entry["index"], bool):
+                    raise Bad(f"entry {index} says it is entry {entry['index']!r}")
+                if first_id is None:
+                    first_id = entry["election_id"]
+                if not isinstance(entry["election_id"], str) or entry["election_id"] != first_id:
+                    raise Bad(f"entry {index} belongs to election {entry['election_id']!r}, not {first_id!r}")
+                if entry["kind"] not in ENTRY_KINDS:
+                    raise Bad(f"entry {index} has an unknown kind {entry['kind']!r}")
+                if not isinstance(entry["body"], dict):
+                    raise Bad(f"entry {index}: body must be an object")
+                self.times[index] = _time(entry["time"], f"entry {index}: time")
+            except (Bad, CryptoError, TypeError) as exc:  # TypeError: e.g. an unhashable kind
+                c.fail(str(exc) if not isinstance(exc, TypeError) else f"entry {index} is malformed: {exc}")
+                entry = None
+            self.entries.append(entry)
+        self.election_id = first_id
+
+    # -- check 1 ------------------------------------------------------------------------------
+
+    def check_parameters(self) -> None:
+        c = self.check(1)
+        record = self.load(F.RECORD, c)
+        if record is not UNUSABLE:
+            try:
+                if not isinstance(record, dict) or record.get("format") != F.FORMAT:
+                    raise Bad(f"{F.RECORD}: not a {F.FORMAT}")
+                _obj(record, RECORD_KEYS, F.RECORD)
+                _time(record["exported_at"], f"{F.RECORD}: exported_at")
+                if record["stage"] != self.stage():
+                    raise Bad(f"{F.RECORD} says the election is {record['stage']!r}; its board shows {self.stage()!r}")
+                if record["auditors_part"] is not F.has_auditors_part(self.files):
+                    raise Bad(f"{F.RECORD} says auditors_part is {record['auditors_part']!r}, which the files contradict")
+                if record.get("version") != F.VERSION or isinstance(record.get("version"), bool):
+                    raise Bad(f"{F.RECORD}: unsupported version {record.get('version')!r} (this verifier reads {F.VERSION})")
+                if record.get("election_id") != self.election_id:
+                    raise Bad(f"{F.RECORD} names election {record.get('election_id')!r}, the board {self.election_id!r}")
+                if record.get("board_size") != len(self.lines) or isinstance(record.get("board_size"), bool):
+                    raise Bad(f"{F.RECORD} says the board has {record.get('board_size')!r} entries, it has {len(self.lines)}")
+            except Bad as exc:
+                c.fail(str(exc))
+        first = self.entries[0] if self.entries else None
+        if first is None or first["kind"] != "election-created":
+            c.fail("the board does not start with an election-created entry")
+            return
+        try:
+            body = _obj(first["body"], {"manifest", "trustees", "threshold", "ceremony_fingerprint", "server_key"}, "election-created")
+            manifest = Manifest.from_json(body["manifest"])
+            n, t = _int(body["trustees"], "trustees", 1), _int(body["threshold"], "threshold", 1)
+            claimed = _hex(body["ceremony_fingerprint"], "ceremony_fingerprint", 32)
+            params = threshold.CeremonyParameters(n, t, claimed)
+            server_key = _hex(body["server_key"], "server_key", 32)
+        except (Bad, CryptoError) as exc:
+            c.fail(f"election-created (entry 0): {exc}")
+            return
+        # What the other checks stand on is established; what follows can fail
+        # without stopping them.
+        self.manifest, self.manifest_doc, self.params, self.server_key = manifest, manifest.document, params, server_key
+        policy = manifest.document.get("revote_policy")
+        if policy in REVOTE_POLICIES:
+            self.policy = policy
+        else:
+            c.fail(f"election-created (entry 0): the manifest's revote_policy {policy!r} is not one of {REVOTE_POLICIES}")
+        if manifest.election_id != self.election_id:
+            c.fail(f"election-created (entry 0): the manifest is for election {manifest.election_id!r}, the board for {self.election_id!r}")
+        if ceremony_fingerprint(manifest, n, t) != claimed:
+            c.fail("election-created (entry 0): the ceremony fingerprint is not SHA-256 of this manifest, n and t")
+        if self.pinned_key is not None and server_key != self.pinned_key:
+            c.fail("the record's server key is not the one you gave (--server-key): another server signed it")
+            self.server_key = self.pinned_key  # the tree heads must carry the pinned key's signatures
+        c.items = 1
+        joints = self.of_kind("joint-key")
+        if len(joints) > 1:
+            c.fail(f"{len(joints)} joint-key entries; there must be one")
+        joint_body: dict = {}
+        if joints:
+            joint_body = joints[0]["body"]
+            try:
+                body = _obj(joint_body, {"joint_key", "fingerprint", "public_shares"}, "joint-key")
+                joint_key = Point.from_hex(body["joint_key"])
+                # The fingerprint every proof must be bound to, whatever the board claims.
+                self.joint_key, self.fingerprint = joint_key, election_fingerprint(manifest, joint_key)
+                c.items += 1
+                if _hex(body["fingerprint"], "fingerprint", 32) != self.fingerprint:
+                    raise Bad("the election fingerprint is not SHA-256 of the manifest and the joint key")
+            except (Bad, CryptoError) as exc:
+                c.fail(f"joint-key (entry {joints[0]['index']}): {exc}")
+        # The views: manifest.json and parameters.json say what the board says.
+        self.compare_view(F.MANIFEST, manifest.document, c, "the manifest on the board (entry 0)")
+        expected = {
+            "election_id": manifest.election_id,
+            "group": GROUP,
+            "trustees": n,
+            "threshold": t,
+            "ceremony_fingerprint": claimed.hex(),
+            "joint_key": joint_body.get("joint_key"),
+            "fingerprint": joint_body.get("fingerprint"),
+            "revote_policy": policy,
+            "server_key": server_key.hex(),
+        }
+        self.compare_view(F.PARAMETERS, expected, c, "the board's election-created and joint-key entries")
+
+    # -- check 2 ------------------------------------------------------------------------------
+
+    def check_ceremony(self) -> None:
+        c = self.check(2)
+        if self.params is None:
+            c.block("needs the parameters of check 1")
+            return
+        entries = self.of_kind("trustee-announcement")
+        joints = self.of_kind("joint-key")
+        if not entries and not joints:
+            c.skip("the key ceremony has not started")
+            return
+        announcements = []
+        for entry in entries:
+            try:
+                announcements.append(threshold.Announcement.from_json(entry["body"]))
+            except CryptoError as exc:
+                c.fail(f"trustee announcement (entry {entry['index']}): {exc}")
+        indices = [a.index for a in announcements]
+        if len(announcements) == len(entries) and len(set(indices)) == len(indices):
+            self.announcements = sorted(announcements, key=lambda a: a.index)
+        c.items = len(entries)
+        try:
+            ordered = threshold.verify_announcements(self.params, announcements)
+        except CryptoError as exc:
+            c.fail(f"the trustees' announcements: {exc}")
+            ordered = None
+        public_shares: dict[str, str] = {}
+        if ordered is not None:
+            public_shares = {str(a.index): threshold.public_share(ordered, a.index).hex() for a in ordered}
+        if not joints:
+            c.skip("the joint key is not on the board yet")
+        elif ordered is not None:
+            joint = joints[0]
+            late = [e["index"] for e in entries if e["index"] > joint["index"]]
+            if late:
+                c.fail(f"trustee announcements at entries {late} come after the joint key (entry {joint['index']})")
+            body = joint["body"]
+            try:
+                if body.get("joint_key") != threshold.joint_public_key(ordered).hex():
+                    raise Bad("the joint key is not the product of the trustees' first commitments")
+                if not _same(body.get("public_shares"), public_shares):
+                    raise Bad("the trustees' public shares are not the ones their commitments give")
+            except (Bad, CryptoError) as exc:
+                c.fail(f"joint-key (entry {joint['index']}): {exc}")
+        claimed = joints[0]["body"].get("public_shares") if joints else None
+        claimed = claimed if isinstance(claimed, dict) else {}
+        expected = [
+            {"leaf_index": e["index"], **e["body"], "public_share": claimed.get(str(e["body"].get("index")))}
+            for e in entries
+        ]
+        self.compare_view(F.TRUSTEES, expected, c, "the trustee announcements and the joint key on the board")
+
+    # -- check 7, part 2: the tree heads ------------------------------------------------------------
+
+    def check_board(self) -> None:
+        c = self.check(7)
+        docs = self.load(F.TREE_HEADS, c)
+        if docs is UNUSABLE:
+            return
+        if not isinstance(docs, list) or not docs:
+            c.fail(f"{F.TREE_HEADS} must be a non-empty list of signed tree heads")
+            return
+        heads: list[merkle.SignedTreeHead] = []
+        for number, doc in enumerate(docs):
+            try:
+                heads.append(merkle.SignedTreeHead.from_json(doc))
+            except CryptoError as exc:
+                c.fail(f"tree head {number}: {exc}")
+        sizes = [h.head.size for h in heads]
+        if any(b <= a for a, b in itertools.pairwise(sizes)):
+            c.fail("the tree heads are not in strictly increasing order of size (a repeated size is a fork)")
+        if sizes and sizes[-1] != len(self.lines):
+            c.fail(f"the newest signed tree head covers {sizes[-1]} entries; the board has {len(self.lines)}")
+        key = self.server_key
+        if key is None:
+            c.block("needs the server key (check 1) to check the tree heads' signatures")
+        self.progress("tree heads", 0, len(heads))
+        for number, sth in enumerate(heads):
+            if sth.head.log_id != self.election_id:
+                c.fail(f"tree head of size {sth.head.size} is for log {sth.head.log_id!r}")
+            if key is not None:
+                try:
+                    merkle.verify_tree_head(key, sth)
+                except CryptoError as exc:
+                    c.fail(f"tree head of size {sth.head.size}: {exc}")
+            if number % 1000 == 999:
+                self.progress("tree heads", number + 1, len(heads))
+        self.progress("tree heads", len(heads), len(heads))
+        # Every head's root against the root recomputed from the board's leaves.
+        log = merkle.MemoryLog()
+        for sth in sorted(heads, key=lambda h: h.head.size):
+            size = sth.head.size
+            if size > len(self.lines):
+                c.fail(f"tree head of size {size} is beyond the board's {len(self.lines)} entries")
+                continue
+            while log.size < size:
+                log.append(self.lines[log.size])
+            if log.root() != sth.head.root:
+                c.fail(f"tree head of size {size}: its root is not the Merkle root of the board's first {size} entries")
+        # And pairwise, as a receipt holder checks them: each head extends the one before.
+        ordered = sorted((h for h in heads if h.head.size <= len(self.lines)), key=lambda h: h.head.size)
+        for old, new in itertools.pairwise(ordered):
+            if old.head.size == 0 or old.head.size == new.head.size:
+                continue
+            proof = log.consistency_proof(old.head.size, new.head.size)
+            try:
+                merkle.verify_consistency(old.head.size, new.head.size, old.head.root, new.head.root, proof)
+            except CryptoError as exc:
+                c.fail(f"tree heads of sizes {old.head.size} and {new.head.size} are not consistent: {exc}")
+        # The entries' times are the cast times check 5 judges certificates by:
+        # the board's clock must not run backwards (beyond the skew between
+        # the clocks of several app servers).
+        latest: tuple[datetime, int] | None = None
+        for index, moment in enumerate(self.times):
+            if moment is None:
+                continue
+            if latest is not None and moment < latest[0] - CLOCK_TOLERANCE:
+                c.fail(f"entry {index} is dated {moment.isoformat()}, before entry {latest[1]} ({latest[0].isoformat()}): the board's clock ran backwards")
+            if latest is None or moment > latest[0]:
+                latest = (moment, index)
+        c.items = len(self.lines) + len(heads)
+
+    # -- check 6 (before the ballots: which of them count is needed by check 8) --------------------
+
+    def collect_ballots(self) -> None:
+        """The ballot entries in a usable shape (a malformed one fails check 3),
+        and ballots.json, the view of them that checks 4 and 6 compare."""
+        c3 = self.check(3)
+        self.ballots_view = self.load(F.BALLOTS, self.check(4))
+        if self.ballots_view is not UNUSABLE and not (
+            isinstance(self.ballots_view, list) and all(isinstance(row, dict) for row in self.ballots_view)
+        ):
+            self.check(4).fail(f"{F.BALLOTS} must be a list of objects, one per ballot")
+            self.ballots_view = UNUSABLE
+        for entry in self.of_kind("ballot"):
+            try:
+                body = _obj(entry["body"], {"tracking_code", "voter", "ballot", "signature"}, "ballot entry")
+                _hex(body["tracking_code"], "tracking_code", 32)
+                if not isinstance(body["voter"], str) or not 1 <= len(body["voter"]) <= 128:
+                    raise Bad("voter must be a pseudonym of 1 to 128 characters")
+                if not isinstance(body["signature"], str) or len(body["signature"]) > 1024:
+                    raise Bad("signature must be hex text")
+            except Bad as exc:
+                c3.fail(f"ballot (entry {entry['index']}): {exc}")
+                continue
+            self.ballots.append(
+                _Ballot(entry["index"], body["tracking_code"], body["voter"], body["signature"], entry["time"], self.lines[entry["index"]])
+            )
+
+    def check_revote(self) -> None:
+        self.collect_ballots()
+        c = self.check(6)
+        if self.policy is None:
+            c.block("needs the manifest's re-vote policy (check 1)")
+            return
+        opened = [e["index"] for e in self.of_kind("election-opened")]
+        closed = [e["index"] for e in self.of_kind("election-closed")]
+        supersessions: list[_Supersession] = []
+        for entry in self.of_kind("ballot-superseded"):
+            try:
+                body = _obj(entry["body"], {"tracking_code", "superseded_by", "voter"}, "ballot-superseded")
+                if not all(isinstance(body[k], str) for k in body):
+                    raise Bad("tracking codes and voter must be text")
+                supersessions.append(_Supersession(entry["index"], body["tracking_code"], body["superseded_by"], body["voter"]))
+            except Bad as exc:
+                c.fail(f"entry {entry['index']}: {exc}")
+        if not self.ballots and not supersessions and not opened:
+            c.skip("voting has not opened")
+        if len(opened) > 1:
+            c.fail(f"the election was opened {len(opened)} times (entries {opened})")
+        if len(closed) > 1:
+            c.fail(f"the election was closed {len(closed)} times (entries {closed})")
+        if opened and (self.of_kind("joint-key") and opened[0] < self.of_kind("joint-key")[0]["index"]):
+            c.fail("the election was opened before its joint key was published")
+        open_at = opened[0] if opened else None
+        close_at = closed[0] if closed else None
+        for item, what in [(b, "ballot") for b in self.ballots] + [(s, "supersession") for s in supersessions]:
+            if open_at is None or item.index < open_at:
+                c.fail(f"{what} at entry {item.index} comes before the election opened")
+            elif close_at is not None and item.index > close_at:
+                c.fail(f"{what} at entry {item.index} comes after the election closed (entry {close_at})")
+        by_code: dict[str, _Ballot] = {}
+        for ballot in self.ballots:
+            by_code.setdefault(ballot.tracking_code, ballot)
+        by_voter: dict[str, list[_Ballot]] = defaultdict(list)
+        for ballot in self.ballots:
+            by_voter[ballot.voter].append(ballot)
+        claimed: dict[str, _Supersession] = {}
+        for s in supersessions:
+            if s.tracking_code in claimed:
+                c.fail(f"entry {s.index} supersedes ballot {_short(s.tracking_code)} a second time")
+            claimed.setdefault(s.tracking_code, s)
+        if self.policy == "single":
+            for s in supersessions:
+                c.fail(f"entry {s.index} supersedes a ballot, but the policy is one ballot per voter")
+            for voter, ballots in by_voter.items():
+                if len(ballots) > 1:
+                    c.fail(f"voter {voter} has {len(ballots)} ballots (entries {[b.index for b in ballots]}) under the one-ballot policy")
+        else:
+            for voter, ballots in by_voter.items():
+                for earlier, later in itertools.pairwise(ballots):
+                    s = claimed.get(earlier.tracking_code)
+                    where = f"voter {voter}'s ballot at entry {earlier.index}"
+                    if s is None:
+                        c.fail(f"{where} was followed by entry {later.index} but never marked superseded")
+                    elif s.superseded_by != later.tracking_code:
+                        c.fail(f"{where} is marked superseded by {_short(s.superseded_by)}, not by their next ballot (entry {later.index})")
+                    elif s.index < later.index:
+                        c.fail(f"{where} is marked superseded (entry {s.index}) before its replacement was cast")
+                    elif s.voter != voter:
+                        c.fail(f"entry {s.index} names voter {s.voter}, the ballots are {voter}'s")
+            for code, s in claimed.items():
+                ballot = by_code.get(code)
+                if ballot is None:
+                    c.fail(f"entry {s.index} supersedes {_short(code)}, which is not a ballot on the board")
+                elif by_voter[ballot.voter][-1] is ballot:
+                    c.fail(f"entry {s.index} supersedes voter {ballot.voter}'s last ballot (entry {ballot.index})")
+        self.counted = [b for b in self.ballots if b.tracking_code not in claimed]
+        c.items = len(self.ballots) + len(supersessions)
+        # The status columns of ballots.json.
+        view = self.ballots_view
+        if view is UNUSABLE:
+            c.fail(f"{F.BALLOTS} is unusable (see check 4)")
+            return
+        expected = [
+            {
+                "counted": b.tracking_code not in claimed,
+                "superseded_by": claimed[b.tracking_code].superseded_by if b.tracking_code in claimed else None,
+                "superseded_at": claimed[b.tracking_code].index if b.tracking_code in claimed else None,
+            }
+            for b in self.ballots
+        ]
+        try:
+            shown = [{k: row[k] for k in ("counted", "superseded_by", "superseded_at")} for row in view]
+        except (TypeError, KeyError):
+            c.fail(f"{F.BALLOTS} does not list each ballot's status (counted, superseded_by, superseded_at)")
+            return
+        if not _same(shown, expected):
+            c.fail(f"{F.BALLOTS} shows other ballots as counted or superseded than the board does")
+
+    # -- checks 3 and 4 --------------------------------------------------------------------------
+
+    def check_ballots(self) -> None:
+        c3 = self.check(3)
+        if self.manifest is None or self.fingerprint is None:
+            if self.manifest is not None and not self.of_kind("ballot"):
+                c3.skip("the key ceremony has not finished: no ballots yet")
+            else:
+                c3.block("needs the manifest and the election fingerprint (check 1)")
+            return
+        counted = {b.index for b in self.counted}
+        items = [(b.index, b.line, b.index in counted) for b in self.ballots]
+        recomputed = self.recomputed
+        sums: list[list[Point]] = []
+
+        def collect(outcome: tuple) -> None:
+            results, chunk_sums, summed, unreadable, _ = outcome
+            for index, error, code in results:
+                if error:
+                    c3.fail(f"ballot at entry {index}: {error}")
+                recomputed[index] = code
+            sums.append([Point.from_hex(h, allow_identity=True) for h in chunk_sums])
+            self.summed += summed
+            self.unreadable_counted += unreadable
+
+        c3.worker_seconds = self.run_chunks("ballot proofs", _verify_ballots, items, collect)
+        c3.items = len(items)
+        width = sum(len(q.option_ids) for q in self.manifest.questions)
+        self.sums = sum_columns(sums, 2 * width) if sums else None
+        if not self.ballots:
+            c3.note = "no ballots were cast"
+
+    def check_tracking_codes(self) -> None:
+        c = self.check(4)
+        ready = self.check(3).status not in (SKIP, BLOCKED)
+        seen: dict[str, int] = {}
+        for ballot in self.ballots:
+            code = self.recomputed.get(ballot.index)
+            if not ready:
+                pass
+            elif code is None:
+                c.fail(f"ballot at entry {ballot.index}: unreadable, so its tracking code cannot be recomputed")
+            elif code != ballot.tracking_code:
+                c.fail(f"ballot at entry {ballot.index}: tracking code {_short(ballot.tracking_code)} is not the hash of the ballot ({_short(code)})")
+            if ballot.tracking_code in seen:
+                c.fail(f"ballot at entry {ballot.index} repeats the tracking code of entry {seen[ballot.tracking_code]}")
+            seen.setdefault(ballot.tracking_code, ballot.index)
+        c.items = len(self.ballots)
+        view = self.ballots_view
+        if view is not UNUSABLE:
+            expected = [
+                {"leaf_index": b.index, "tracking_code": b.tracking_code, "voter": b.voter, "signature": b.signature, "cast_at": b.time}
+                for b in self.ballots
+            ]
+            keys = ("leaf_index", "tracking_code", "voter", "signature", "cast_at")
+            status = ("counted", "superseded_by", "superseded_at")
+            try:
+                if any(set(row) != set(keys + status) for row in view):
+                    raise TypeError
+                shown = [{k: row[k] for k in keys} for row in view]
+            except (TypeError, KeyError, AttributeError):
+                c.fail(f"{F.BALLOTS} must list, per ballot, exactly {sorted(keys + status)}")
+                return
+            if not _same(shown, expected):
+                c.fail(f"{F.BALLOTS} differs from the ballots on the board (index, tracking code, voter, signature, time)")
+        if not ready:
+            (c.skip if self.check(3).status == SKIP else c.block)("the ballots could not be recomputed (check 3)")
+
+    # -- check 5 ---------------------------------------------------------------------------------
+
+    def eligibility_context(self) -> tuple | None:
+        """The auditors' trust anchors and CRLs, or None (check 5 then skips or fails)."""
+        c = self.check(5)
+        start = time.perf_counter()
+        try:
+            present = [name for name in F.AUDITOR_FILES if name in self.files]
+            if not present:
+                c.skip("no auditors' part in this record (certificates, roll, CRLs)")
+                return None
+            missing = [name for name in F.AUDITOR_FILES if name not in self.files]
+            if missing:
+                c.fail(f"the auditors' part is incomplete: {', '.join(missing)} missing")
+                return None
+            if self.fingerprint is None:
+                c.block("needs the election fingerprint (check 1)")
+                return None
+            trust = self.load(F.TRUST, c)
+            if trust is UNUSABLE:
+                return None
+            try:
+                trust = _obj(trust, {"trust_anchors", "crls"}, F.TRUST)
+                anchors = [_b64(a, "a trust anchor") for a in trust["trust_anchors"]]
+                crls = [_b64(a, "a CRL") for a in trust["crls"]]
+                TrustStore.from_der(anchors)
+                for der in crls:
+                    x509.load_der_x509_crl(der)
+            except (Bad, CryptoError, ValueError, TypeError) as exc:
+                c.fail(f"{F.TRUST}: {exc}")
+                return None
+            return (anchors, crls, self.fingerprint.hex())
+        finally:
+            c.seconds += time.perf_counter() - start
+
+    def check_eligibility(self, context: tuple | None) -> None:
+        c = self.check(5)
+        if context is None:
+            return
+        roll_doc = self.load(F.ROLL, c)
+        certificates = self.load(F.CERTIFICATES, c)
+        if roll_doc is UNUSABLE or certificates is UNUSABLE:
+            return
+        roll: dict[str, str] = {}
+        try:
+            if not isinstance(roll_doc, list):
+                raise Bad(f"{F.ROLL} must be a list")
+            pseudonyms: set[str] = set()
+            for row in roll_doc:
+                row = _obj(row, {"employee_id", "name", "pseudonym"}, f"{F.ROLL} entry")
+                if row["employee_id"] in roll or row["pseudonym"] in pseudonyms:
+                    raise Bad(f"{F.ROLL}: employee {row['employee_id']} or pseudonym {row['pseudonym']} appears twice")
+                roll[row["employee_id"]] = row["pseudonym"]
+                pseudonyms.add(row["pseudonym"])
+        except (Bad, TypeError) as exc:
+            c.fail(str(exc))
+            return
+        by_index = {b.index: b for b in self.ballots}
+        items = []
+        try:
+            if not isinstance(certificates, list):
+                raise Bad(f"{F.CERTIFICATES} must be a list")
+            listed = set()
+            for row in certificates:
+                row = _obj(row, {"leaf_index", "tracking_code", "certificate_chain"}, f"{F.CERTIFICATES} entry")
+                ballot = by_index.get(row["leaf_index"])
+                if ballot is None or ballot.tracking_code != row["tracking_code"] or row["leaf_index"] in listed:
+                    raise Bad(f"{F.CERTIFICATES} lists entry {row['leaf_index']!r}, which is not a ballot or is listed twice")
+                listed.add(ballot.index)
+                items.append((ballot.index, ballot.tracking_code, ballot.signature, ballot.time, row["certificate_chain"]))
+            unlisted = sorted(set(by_index) - listed)
+            if unlisted:
+                raise Bad(f"no certificate chain for the ballots at entries {unlisted[:10]}")
+        except (Bad, TypeError) as exc:  # TypeError: e.g. a list where an index belongs
+            c.fail(str(exc))
+            return
+        outcomes: dict[int, tuple] = {}
+
+        def collect(outcome: tuple) -> None:
+            for index, error, fingerprint, employee in outcome[0]:
+                outcomes[index] = (error, fingerprint, employee)
+
+        c.worker_seconds = self.run_chunks("certificates", _check_eligibility, items, collect)
+        counted = {b.index for b in self.counted}
+        seen_certificates: dict[str, int] = {}
+        seen_employees: dict[str, int] = {}
+        for ballot in self.ballots:
+            error, fingerprint, employee = outcomes[ballot.index]
+            if error:
+                c.fail(f"ballot at entry {ballot.index}: {error}")
+                continue
+            if employee not in roll:
+                c.fail(f"ballot at entry {ballot.index}: signed by {employee}, who is not on the roll")
+            elif roll[employee] != ballot.voter:
+                c.fail(f"ballot at entry {ballot.index}: signed by {employee}, whose pseudonym is not {ballot.voter}")
+            if ballot.index in counted:
+                if fingerprint in seen_certificates:
+                    c.fail(f"counted ballots at entries {seen_certificates[fingerprint]} and {ballot.index} were signed with one certificate")
+                if employee in seen_employees:
+                    c.fail(f"counted ballots at entries {seen_employees[employee]} and {ballot.index} were both cast by {employee}")
+                seen_certificates.setdefault(fingerprint, ballot.index)
+                seen_employees.setdefault(employee, ballot.index)
+        c.items = len(items)
+
+    # -- check 8 ----------------------------------------------------------------------------------
+
+    def check_aggregate(self) -> None:
+        c = self.check(8)
+        entries = self.of_kind("aggregate")
+        self.compare_view(
+            F.AGGREGATE, {"leaf_index": entries[0]["index"], **entries[0]["body"]} if entries else None, c,
+            "the aggregate on the board",
+        )
+        if not entries and not self.of_kind("election-closed"):
+            c.skip("voting has not closed")
+            return
+        if len(entries) != 1:
+            c.fail(f"{len(entries)} aggregate entries; a closed election has exactly one")
+            return
+        entry = entries[0]
+        closed = self.of_kind("election-closed")
+        if not closed or entry["index"] < closed[0]["index"]:
+            c.fail(f"the aggregate (entry {entry['index']}) comes before the election closed")
+        if self.manifest is None:
+            c.block("needs the manifest (check 1)")
+            return
+        width = sum(len(q.option_ids) for q in self.manifest.questions)
+        try:
+            body = _obj(entry["body"], {"ballots_counted", "ciphertexts"}, "aggregate")
+            count = _int(body["ballots_counted"], "ballots_counted")
+            if not isinstance(body["ciphertexts"], list) or len(body["ciphertexts"]) != width:
+                raise Bad(f"the aggregate must have {width} ciphertexts, one per option")
+            ciphertexts = [Ciphertext.from_json(ct, allow_identity=True) for ct in body["ciphertexts"]]
+        except (Bad, CryptoError) as exc:
+            c.fail(f"aggregate (entry {entry['index']}): {exc}")
+            return
+        self.aggregate, self.aggregate_count = ciphertexts, count
+        c.items = width
+        if count != len(self.counted):
+            c.fail(f"the aggregate claims {count} ballots counted; the board has {len(self.counted)} counted ballots")
+        if self.unreadable_counted:
+            c.fail(f"cannot recompute the aggregate: counted ballots at entries {self.unreadable_counted[:10]} are unreadable")
+        elif self.sums is None and self.counted:
+            c.block("needs the ballots (check 3)")
+        else:
+            points = self.sums or [Point.from_hex("00" * 32, allow_identity=True)] * (2 * width)
+            for position, ct in enumerate(ciphertexts):
+                if ct.alpha != points[2 * position] or ct.beta != points[2 * position + 1]:
+                    c.fail(f"aggregate ciphertext {position} ({self._option_name(position)}) is not the sum of the counted ballots")
+
+    def _option_name(self, position: int) -> str:
+        assert self.manifest is not None
+        for q in self.manifest.questions:
+            if position < len(q.option_ids):
+                return f"{q.question_id}/{q.option_ids[position]}"
+            position -= len(q.option_ids)
+        return "?"
+
+    # -- check 9 ----------------------------------------------------------------------------------
+
+    def check_partial_decryptions(self) -> None:
+        c = self.check(9)
+        entries = self.of_kind("partial-decryption")
+        if not entries and self.aggregate is None:
+            c.skip("there is no aggregate to decrypt yet")
+        elif self.aggregate is None and not self.of_kind("aggregate"):
+            c.fail("partial decryptions on the board, but no aggregate")
+        elif self.aggregate is None:
+            c.block("needs the aggregate (check 8)")
+        elif self.announcements is None or self.fingerprint is None:
+            c.block("needs the trustees' announcements (check 2) and the fingerprint (check 1)")
+        else:
+            aggregate_at = self.of_kind("aggregate")[0]["index"]
+            seen: set[int] = set()
+            for entry in entries:
+                try:
+                    partial = threshold.PartialDecryption.from_json(entry["body"])
+                    if entry["index"] < aggregate_at:
+                        raise Bad("it comes before the aggregate")
+                    if partial.index in self.valid_partials or partial.index in seen:
+                        raise Bad(f"trustee {partial.index} decrypted twice")
+                    seen.add(partial.index)
+                    threshold.verify_partial_decryption(self.announcements, self.aggregate, partial, fingerprint=self.fingerprint)
+                except (Bad, CryptoError) as exc:
+                    c.fail(f"partial decryption (entry {entry['index']}): {exc}")
+                    continue
+                self.valid_partials[partial.index] = (entry["index"], partial)
+            c.items = len(entries)
+        expected = [{"leaf_index": e["index"], **e["body"]} for e in entries]
+        self.compare_view(F.PARTIAL_DECRYPTIONS, expected, c, "the partial decryptions on the board")
+
+    # -- check 10 ---------------------------------------------------------------------------------
+
+    def check_result(self) -> None:
+        c = self.check(10)
+        entries = self.of_kind("result")
+        published = self.of_kind("election-published")
+        self.compare_view(
+            F.RESULT, {"leaf_index": entries[0]["index"], **entries[0]["body"]} if entries else None, c,
+            "the result on the board",
+        )
+        if not entries:
+            if published:
+                c.fail("the election was published without a result")
+            else:
+                c.skip("the election has not been tallied")
+            return
+        if len(entries) > 1:
+            c.fail(f"{len(entries)} result entries; there must be one")
+        entry = entries[0]
+        for p in published:
+            if p["index"] < entry["index"]:
+                c.fail(f"the election was published (entry {p['index']}) before its result")
+        if self.aggregate is None or self.manifest is None or self.params is None:
+            c.block("needs the aggregate (check 8)")
+            return
+        if self.check(9).status == BLOCKED:
+            c.block("needs the partial decryptions (check 9)")
+            return
+        try:
+            body = _obj(entry["body"], {"ballots_counted", "questions", "trustees"}, "result")
+            n = _int(body["ballots_counted"], "ballots_counted")
+            if n != self.aggregate_count:
+                raise Bad(f"it counts {n} ballots; the aggregate {self.aggregate_count}")
+            trustees = body["trustees"]
+            if (
+                not isinstance(trustees, list)
+                or not all(isinstance(i, int) and not isinstance(i, bool) for i in trustees)
+                or len(set(trustees)) != len(trustees)
+                or len(trustees) < self.params.t
+            ):
+                raise Bad(f"it must name at least {self.params.t} distinct trustees whose partial decryptions it combined")
+            missing = [i for i in trustees if i not in self.valid_partials]
+            if missing:
+                raise Bad(f"trustees {missing} have no valid partial decryption (check 9)")
+            late = [self.valid_partials[i][0] for i in trustees if self.valid_partials[i][0] > entry["index"]]
+            if late:
+                raise Bad(f"it combines partial decryptions published after it (entries {late})")
+            used = [self.valid_partials[i][1] for i in trustees]
+            try:
+                counts = threshold.combine(self.aggregate, used, threshold=self.params.t, bound=n)
+            except DecryptionError:
+                raise Bad(f"a combined count is not in [0, {n}]: the aggregate does not decrypt to a valid tally") from None
+            expected_questions, position = [], 0
+            for q in self.manifest.questions:
+                options = []
+                for oid in q.option_ids:
+                    options.append({"id": oid, "count": counts[position]})
+                    position += 1
+                expected_questions.append({"id": q.question_id, "options": options})
+            if not _same(body["questions"], expected_questions):
+                raise Bad("its counts are not the combined decryption of the aggregate")
+            position = 0
+            for q in self.manifest.questions:
+                total = sum(counts[position : position + len(q.option_ids)])
+                position += len(q.option_ids)
+                if not q.min_selections * n <= total <= q.max_selections * n:
+                    raise Bad(
+                        f"question {q.question_id}: {total} selections from {n} ballots is outside "
+                        f"[{q.min_selections * n}, {q.max_selections * n}] ({q.min_selections} to {q.max_selections} each)"
+                    )
+        except (Bad, CryptoError) as exc:
+            c.fail(f"result (entry {entry['index']}): {exc}")
+            return
+        c.items = sum(len(q.option_ids) for q in self.manifest.questions)
+
+
+def verify_record(
+    files: Mapping[str, bytes],
+    *,
+    server_key: bytes | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Run every check on a record (path -> bytes, as ``files.read_record`` gives).
+
+    ``server_key`` pins the server's Ed25519 key (from a receipt, or published
+    out of band); without it the record's own key is used, which proves the
+    record is self-consistent but not who signed it. ``workers``: processes for
+    ballot proofs and certificates (default: all cores for a large record, none
+    for a small one).
+    """
+    return _Verifier(files, server_key=server_key, workers=workers, progress=progress).run()
+
+
+# --- receipts -------------------------------------------------------------------------------------
+
+
+def verify_receipt_in_record(receipt: object, files: Mapping[str, bytes], *, server_key: bytes | None = None) -> dict:
+    """Check one voter's receipt against a record: the server's signatures, the
+    entry's inclusion under the receipt's tree head, that the record's board
+    holds exactly that entry at that index, and that the record's newest head
+    is consistent with the receipt's (the ballot was never removed). This does
+    not verify the whole record: ``verify_record`` does. Raises ``Bad`` or a
+    ``CryptoError``; returns what was established."""
+    board, heads_data = files.get(F.BOARD), files.get(F.TREE_HEADS)
+    if board is None or heads_data is None:
+        raise Bad(f"the record needs {F.BOARD} and {F.TREE_HEADS}")
+    lines = board.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    created = strict_json(lines[0], "entry 0") if lines else None
+    if not isinstance(created, dict) or created.get("kind") != "election-created" or not isinstance(created.get("body"), dict):
+        raise Bad("the record's board does not start with election-created")
+    record_key = _hex(created["body"].get("server_key"), "the record's server_key", 32)
+    key = server_key or record_key
+    if key != record_key:
+        raise Bad("the record was signed by another server key than the one given")
+    if not isinstance(receipt, dict):
+        raise Bad("a receipt is a JSON object")
+    sth = verify_receipt(receipt, server_key=key)
+    if receipt["election_id"] != created.get("election_id"):
+        raise Bad(f"the receipt is for election {receipt['election_id']!r}, the record for {created.get('election_id')!r}")
+    heads = strict_json(heads_data, F.TREE_HEADS)
+    if not isinstance(heads, list) or not heads:
+        raise Bad(f"{F.TREE_HEADS} has no tree heads")
+    newest = merkle.SignedTreeHead.from_json(heads[-1])
+    merkle.verify_tree_head(key, newest)
+    if newest.head.log_id != created.get("election_id") or newest.head.size != len(lines):
+        raise Bad(f"the record's newest tree head covers {newest.head.size} entries, its board has {len(lines)}")
+    if sth.head.size > newest.head.size:
+        raise Bad(f"the receipt (tree size {sth.head.size}) is newer than the record (size {newest.head.size}): export it again")
+    index = receipt["leaf_index"]
+    if canonical_json(receipt["entry"]) != lines[index]:
+        raise Bad(f"the record's entry {index} is not the ballot on the receipt")
+    log = merkle.MemoryLog()
+    for line in lines:
+        log.append(line)
+    if log.root() != newest.head.root:
+        raise Bad("the record's newest tree head is not the root of its board")
+    path = tuple(log.consistency_proof(sth.head.size, newest.head.size))
+    verify_receipt_against(receipt, newest, merkle.ConsistencyProof(sth.head.size, newest.head.size, path), server_key=key)
+    superseded_by = None
+    for line in lines[index + 1 :]:
+        entry = strict_json(line, "a board entry")
+        body = entry.get("body") if isinstance(entry, dict) else None
+        if entry.get("kind") == "ballot-superseded" and isinstance(body, dict) and body.get("tracking_code") == receipt["tracking_code"]:
+            superseded_by = body.get("superseded_by")
+    return {
+        "election_id": receipt["election_id"],
+        "tracking_code": receipt["tracking_code"],
+        "leaf_index": index,
+        "receipt_tree_size": sth.head.size,
+        "newest_tree_size": newest.head.size,
+        "counted": superseded_by is None,
+        "superseded_by": superseded_by,
+    }
