@@ -14,8 +14,9 @@ from voting.ballots.api import BallotController
 from voting.board.api import BoardController
 from voting.db.engine import migrate
 from voting.elections.api import ElectionController
-from voting.errors import EXCEPTION_HANDLERS, ApiRequest
+from voting.errors import EXCEPTION_HANDLERS, ApiRequest, document_problems
 from voting.record.api import RecordController
+from voting.security import add_security_headers, refuse_nul_characters
 from voting.services import Services
 from voting.settings import Settings
 from voting.tally.api import TallyController
@@ -45,7 +46,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def shutdown() -> None:
         await services.database.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             health,
             server_key,
@@ -64,6 +65,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         },
         exception_handlers=EXCEPTION_HANDLERS,
         request_class=ApiRequest,
+        before_request=refuse_nul_characters,
+        before_send=[add_security_headers],
         on_startup=[startup],
         on_shutdown=[shutdown],
         request_max_body_size=MAX_BODY_BYTES,
@@ -83,3 +86,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             ],
         ),
     )
+    document_problems(app)
+    return app

@@ -288,12 +288,19 @@ def trustee_ceremony_step(client: Client, election_id: str, state_path: Path) ->
 
 
 def trustee_decrypt(client: Client, election_id: str, state_path: Path) -> dict:
-    """Decrypt the published aggregate with this trustee's key share and submit it."""
+    """Decrypt the published aggregate with this trustee's key share and submit it.
+
+    Resumable: the partial decryption is saved in the trustee's file before it is
+    sent, and a re-run sends the saved one again. (Its proofs are randomized, so a
+    fresh one would differ, and the server keeps the first one it accepted.)"""
     state = json.loads(state_path.read_text())
     if "key" not in state:
         raise RuntimeError("this trustee file has no finished key; complete the ceremony first")
-    key = threshold.TrusteeKey.from_json(state["key"])
-    aggregate = client.aggregate(election_id)
-    ciphertexts = [Ciphertext.from_json(c, allow_identity=True) for c in aggregate["ciphertexts"]]
-    partial = threshold.partial_decrypt(key, ciphertexts, fingerprint=bytes.fromhex(aggregate["fingerprint"]))
-    return client.post(f"/api/elections/{election_id}/partial-decryptions", partial.to_json())
+    if "partial_decryption" not in state:
+        key = threshold.TrusteeKey.from_json(state["key"])
+        aggregate = client.aggregate(election_id)
+        ciphertexts = [Ciphertext.from_json(c, allow_identity=True) for c in aggregate["ciphertexts"]]
+        partial = threshold.partial_decrypt(key, ciphertexts, fingerprint=bytes.fromhex(aggregate["fingerprint"]))
+        state = {**state, "partial_decryption": partial.to_json()}
+        _write_private(state_path, state)  # save before sending
+    return client.post(f"/api/elections/{election_id}/partial-decryptions", state["partial_decryption"])

@@ -8,10 +8,13 @@ here too, by their own ``code``.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
-from litestar import Request, Response
+from litestar import Litestar, Request, Response
 from litestar.exceptions import ClientException, HTTPException, NotFoundException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.routes import HTTPRoute
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from crypto.errors import BallotSignatureError, CredentialError, CryptoError
@@ -78,7 +81,47 @@ class TooManyRequests(ServiceError):
     code = "rate_limited"
 
 
-def problem(status: int, code: str, detail: str, extra: dict | None = None) -> Response:
+@dataclass
+class ProblemDetail:
+    """An RFC 9457 problem detail, as every refusal is sent (some add members,
+    e.g. ``election_status`` or a roll's per-line ``errors``)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+
+
+#: What any API operation may answer besides its success, for the OpenAPI document.
+PROBLEM_STATUSES = {
+    400: "Malformed request (not JSON, wrong JSON type, bad parameter)",
+    401: "Not logged in, or the login or session was refused",
+    403: "The employee lacks the role or is not on the roll",
+    404: "No such election, entry or ballot",
+    409: "Not in this state of the election, or already done",
+    413: "The body is too large",
+    422: "The content is refused (proof, signature, manifest, roll)",
+    429: "Too many login attempts",
+    500: "Internal error; nothing was acknowledged",
+    503: "Not recorded; send it again",
+}
+
+
+def document_problems(app: Litestar) -> None:
+    """Declare the problem details in the OpenAPI document of every API operation
+    (Litestar's default 400 response describes another body)."""
+    responses = {
+        status: ResponseSpec(data_container=ProblemDetail, description=text, media_type=PROBLEM_JSON, generate_examples=False)
+        for status, text in PROBLEM_STATUSES.items()
+    }
+    for route in app.routes:
+        if isinstance(route, HTTPRoute):
+            for handler in route.route_handlers:
+                handler.responses = {**responses, **(handler.responses or {})}
+
+
+def problem(status: int, code: str, detail: str, extra: dict | None = None, headers: dict | None = None) -> Response:
     return Response(
         {
             **(extra or {}),  # first: never overrides the RFC 9457 members
@@ -90,6 +133,7 @@ def problem(status: int, code: str, detail: str, extra: dict | None = None) -> R
         },
         status_code=status,
         media_type=PROBLEM_JSON,
+        headers=headers,
     )
 
 
@@ -115,7 +159,8 @@ def _http_error(_: Request, exc: HTTPException) -> Response:
     code = {400: "malformed_request", 405: "method_not_allowed", 413: "payload_too_large", 429: "rate_limited"}.get(
         exc.status_code, "http_error"
     )
-    return problem(exc.status_code, code, str(exc.detail))
+    # exc.headers: e.g. the Allow header a 405 must carry (RFC 9110, 15.5.6).
+    return problem(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
 
 def _unexpected(request: Request, exc: Exception) -> Response:

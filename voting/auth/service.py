@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, exists, literal_column, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.credentials import verify_login_token
@@ -197,12 +197,17 @@ class AuthService:
     # -- rosters --------------------------------------------------------------------
 
     async def roles_of(self, db: AsyncSession, employee_id: str) -> set[str]:
-        roles = set(await db.scalars(select(Role.role).where(Role.employee_id == employee_id)))
-        if await db.scalar(select(Trustee.index).where(Trustee.employee_id == employee_id).limit(1)) is not None:
-            roles.add(TRUSTEE)
-        if await db.scalar(select(RollEntry.pseudonym).where(RollEntry.employee_id == employee_id).limit(1)):
-            roles.add("voter")
-        return roles
+        # One query (it runs on every authenticated request): the global roles,
+        # then "trustee" and "voter" if any election names the employee so.
+        return set(await db.scalars(_ROLES, {"employee_id": employee_id}))
+
+
+#: Built once (building a statement costs about 0.1 ms).
+_ROLES = union_all(
+    select(Role.role).where(Role.employee_id == bindparam("employee_id")),
+    select(literal_column(f"'{TRUSTEE}'")).where(exists().where(Trustee.employee_id == bindparam("employee_id"))),
+    select(literal_column("'voter'")).where(exists().where(RollEntry.employee_id == bindparam("employee_id"))),
+)
 
 
 def _session_key(session_id: str) -> str:

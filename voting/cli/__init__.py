@@ -25,6 +25,7 @@ COMMANDS = {
     "demo": "voting.cli.demo:demo",
     "verify": "voting.cli.record:verify",
     "verify-receipt": "voting.cli.record:verify_receipt",
+    "loadtest": "voting.cli.loadtest:loadtest",
 }
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import sqlite3
+import weakref
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
+import aiosqlite
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
@@ -25,12 +29,68 @@ SQLITE_PRAGMAS = (
 )
 
 
+#: Engines whose SQLite connections run inline (Database.session relies on it).
+_INLINE_ENGINES: weakref.WeakSet = weakref.WeakSet()
+
+
+class InlineSqliteConnection(aiosqlite.Connection):
+    """aiosqlite's connection, but every call except the commit runs at once on
+    the event loop's thread, without aiosqlite's worker thread.
+
+    Handing each call to aiosqlite's worker thread and back costs two GIL
+    hand-offs, and SQLAlchemy makes about four calls per statement: some 0.3 ms
+    per statement, against about 0.1 ms inline (docs/loadtest.md). The embedded
+    SQLite serves one app process whose writes are serialized by
+    ``Database.write_lock``, and WAL readers never wait, so a statement holds
+    the loop only for its own work (or while another process, an operator
+    command, holds the write lock: ``busy_timeout``). A commit waits for its
+    fsync (``synchronous=FULL``), so it runs in a worker thread while the loop
+    serves other requests; the write lock stays held until it returns.
+    """
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection], iter_chunk_size: int = 64) -> None:
+        super().__init__(connector, iter_chunk_size)
+
+    def __await__(self):  # noqa: ANN204 - aiosqlite's signature
+        return self._connect().__await__()
+
+    async def _connect(self) -> InlineSqliteConnection:
+        if self._connection is None:
+            self._connection = self._connector()
+        return self
+
+    async def _execute(self, fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - aiosqlite's signature
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        if fn == self._connection.commit:
+            # A commit waits for fsync (synchronous=FULL): the loop works meanwhile.
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        return fn(*args, **kwargs)
+
+    def stop(self) -> None:
+        self._running = False
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        if path and path != ":memory:" and "?" not in path and hasattr(aiosqlite.Connection, "_execute"):
+
+            async def connect() -> aiosqlite.Connection:
+                return await InlineSqliteConnection(partial(sqlite3.connect, path, timeout=30, check_same_thread=False))
+
+            # Sessions give their connection back in a task of its own (SQLAlchemy's
+            # cleanup on exit), so under load many are briefly out at once: a
+            # pool smaller than that opens and closes connections all the time.
+            engine = create_async_engine(url, async_creator=connect, pool_size=32, max_overflow=32)
+            _INLINE_ENGINES.add(engine.sync_engine)
+        else:
+            engine = create_async_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_connection, _record):  # noqa: ANN001 - DBAPI hook
@@ -40,7 +100,7 @@ def make_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_async_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
 
 
 class Database:
@@ -50,24 +110,54 @@ class Database:
     once (SQLITE_BUSY_SNAPSHOT) when another write commits in between. Taking
     this lock around every write transaction avoids both. On PostgreSQL the
     row locks taken inside the transactions keep several processes correct,
-    and the lock only orders a process's own writes.
+    and they keep one process's concurrent transactions correct the same way:
+    ``write`` takes no lock there (the cast path's group commit still uses
+    ``write_lock`` to gather a process's casts into one transaction).
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.write_lock = asyncio.Lock()
+        self.inline = engine.sync_engine in _INLINE_ENGINES
+        self.serialize_writes = engine.dialect.name == "sqlite"
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session, closed (rolled back unless committed) before this returns.
+
+        SQLAlchemy's own ``async with`` closes in a task of its own, so the
+        caller resumes only on a later turn of the event loop; on the inline
+        SQLite nothing in the close waits, and closing directly gives the
+        connection back (and ``write`` the lock) without that turn.
+        """
+        if not self.inline:
+            async with self.sessions() as session:
+                yield session
+            return
+        session = self.sessions()
+        try:
+            yield session
+        finally:
+            await session.close()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session:
+        async with self.session() as session:
             yield session
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A session for one write transaction; the caller commits (or the
-        transaction is rolled back on exit)."""
-        async with self.write_lock, self.sessions() as session:
+        transaction is rolled back on exit). Serialized by ``write_lock`` on
+        SQLite; on PostgreSQL the transactions' own row locks order them, as
+        they must across processes anyway, and concurrent commits share the
+        server's WAL flushes."""
+        if not self.serialize_writes:
+            async with self.session() as session:
+                yield session
+            return
+        async with self.write_lock, self.session() as session:
             yield session
 
     async def close(self) -> None:

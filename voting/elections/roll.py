@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from dataclasses import dataclass
 
 from crypto.credentials import is_valid_employee_id
 
 HEADER = ["employee_id", "name", "department"]
 MAX_ROWS = 100_000
+
+
+#: Control, format (e.g. bidirectional overrides) and line-separator characters:
+#: never part of a name, and PostgreSQL text cannot even hold NUL.
+_CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def _has_control_characters(text: str) -> bool:
+    return any(unicodedata.category(ch) in _CONTROL_CATEGORIES for ch in text)
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,8 @@ def parse_roll(text: str, existing: set[str]) -> tuple[list[RollRow], list[dict]
                 errors.append({"line": line, "error": "the name must be 1 to 200 characters"})
             elif len(department) > 200:
                 errors.append({"line": line, "error": "the department must be at most 200 characters"})
+            elif _has_control_characters(name + department):
+                errors.append({"line": line, "error": "the name and the department must not contain control characters"})
             else:
                 seen.add(employee_id)
                 rows.append(RollRow(employee_id, name, department))

@@ -103,6 +103,8 @@ class TallyService:
         result = self._result(election, counts, aggregate_doc["ballots_counted"], [p.index for p in partials])
         election.result = canonical_json(result).decode()
         lifecycle.advance(election, lifecycle.TALLIED)
+        # The result names no one: who ran the tally goes to the administrators' log.
+        await self.board.append(db, election_id, "admin-action", {"action": "tally", "by": admin.employee_id})
         await self.board.append(db, election_id, "result", result)
         await db.commit()
         return result
