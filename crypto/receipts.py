@@ -16,6 +16,24 @@ from crypto import log as merkle
 from crypto.encoding import canonical_json, encode_parts
 from crypto.errors import EncodingError, LogError
 
+#: The kinds of bulletin-board entries (docs/parts/service-protocol.md, "Board entries").
+BOARD_ENTRY_KINDS = frozenset(
+    {
+        "election-created",
+        "trustee-announcement",
+        "joint-key",
+        "election-opened",
+        "ballot",
+        "ballot-superseded",
+        "election-closed",
+        "aggregate",
+        "partial-decryption",
+        "result",
+        "election-published",
+        "admin-action",
+    }
+)
+
 RECEIPT_TAG = "votingpilot/v1/receipt"
 RECEIPT_VERSION = 1
 RECEIPT_FIELDS = {

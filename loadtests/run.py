@@ -14,7 +14,6 @@ reconciles. Exits 1 when a pass criterion fails.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import resource
@@ -171,38 +170,6 @@ def cpu_seconds(pid: int) -> float:
 
 
 # --- databases -------------------------------------------------------------------------------
-
-
-def create_database(base_url: str) -> str:
-    """A fresh PostgreSQL database next to the one ``base_url`` names."""
-    import asyncpg
-
-    name = "loadtest_" + secrets.token_hex(6)
-
-    async def create() -> None:
-        conn = await asyncpg.connect(base_url)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
-    return base_url.rsplit("/", 1)[0] + "/" + name
-
-
-def drop_database(base_url: str, url: str) -> None:
-    import asyncpg
-
-    name = url.rsplit("/", 1)[1]
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(base_url)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(drop())
 
 
 # --- Locust -------------------------------------------------------------------------------------
@@ -376,7 +343,7 @@ def run(args: argparse.Namespace) -> dict:
     say(f"run directory {run_dir}")
 
     database_url = (
-        f"sqlite:///{data_dir / 'voting.sqlite3'}" if args.backend == "sqlite" else create_database(args.database_url)
+        f"sqlite:///{data_dir / 'voting.sqlite3'}" if args.backend == "sqlite" else operator.create_postgres_database(args.database_url, "loadtest")
     )
     server: Server | None = None
     try:
@@ -460,7 +427,7 @@ def run(args: argparse.Namespace) -> dict:
         if server is not None:
             server.stop()
         if args.backend == "postgresql" and not args.keep_database:
-            drop_database(args.database_url, database_url)
+            operator.drop_postgres_database(args.database_url, database_url)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,7 @@ process on a loopback port."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -83,20 +81,7 @@ def fresh_database_url(backend: str, data_dir: Path) -> str:
     """An empty database for one test: a new SQLite file, or a new PostgreSQL database."""
     if backend == "sqlite":
         return f"sqlite:///{data_dir / 'voting.sqlite3'}"
-    import asyncpg
-
-    base = os.environ[PG_ENV]
-    name = "t_" + secrets.token_hex(6)
-
-    async def create() -> None:
-        conn = await asyncpg.connect(base)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
-    return base.rsplit("/", 1)[0] + "/" + name
+    return operator.create_postgres_database(os.environ[PG_ENV], "t")
 
 
 @dataclass

@@ -51,3 +51,38 @@ def list_roles(settings: Settings) -> list[tuple[str, str]]:
             return [tuple(r) for r in rows]
 
     return asyncio.run(_with_database(settings, work))
+
+
+def create_postgres_database(base_url: str, prefix: str) -> str:
+    """A new, empty PostgreSQL database beside the one ``base_url`` names (for
+    tests and load tests); returns its URL."""
+    import secrets
+
+    import asyncpg
+
+    name = f"{prefix}_{secrets.token_hex(6)}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(base_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return base_url.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_postgres_database(base_url: str, url: str) -> None:
+    import asyncpg
+
+    name = url.rsplit("/", 1)[1]
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(base_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())

@@ -23,27 +23,11 @@ from sqlalchemy.orm import Session as SyncSession
 
 from crypto import log as merkle
 from crypto.encoding import canonical_json
+from crypto.receipts import BOARD_ENTRY_KINDS as ENTRY_KINDS
 from voting.db.models import BoardEntry, BoardNode, BoardState, TreeHead
 from voting.errors import Invalid, NotFound
 from voting.keys import ServerKey
 
-#: The kinds of board entries, in the words of docs/election-record.md.
-ENTRY_KINDS = frozenset(
-    {
-        "election-created",
-        "trustee-announcement",
-        "joint-key",
-        "election-opened",
-        "ballot",
-        "ballot-superseded",
-        "election-closed",
-        "aggregate",
-        "partial-decryption",
-        "result",
-        "election-published",
-        "admin-action",
-    }
-)
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ from crypto.encoding import canonical_json
 from crypto.errors import CryptoError, DecryptionError
 from crypto.group import Point, sum_columns
 from crypto.receipts import verify_receipt, verify_receipt_against
+from crypto.receipts import BOARD_ENTRY_KINDS as ENTRY_KINDS
 from voting.record import files as F
 
 # --- the checks ----------------------------------------------------------------------------
@@ -83,22 +84,6 @@ CHUNK = 50
 
 ENTRY_KEYS = {"election_id", "index", "kind", "time", "body"}
 RECORD_KEYS = {"format", "version", "election_id", "exported_at", "board_size", "stage", "auditors_part"}
-ENTRY_KINDS = frozenset(
-    {
-        "election-created",
-        "trustee-announcement",
-        "joint-key",
-        "election-opened",
-        "ballot",
-        "ballot-superseded",
-        "election-closed",
-        "aggregate",
-        "partial-decryption",
-        "result",
-        "election-published",
-        "admin-action",
-    }
-)
 REVOTE_POLICIES = ("single", "last")
 #: How far an entry's time may precede an earlier entry's (app servers' clocks differ a little).
 CLOCK_TOLERANCE = timedelta(seconds=2)
