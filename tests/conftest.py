@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from tests.support import database_backends, fresh_database_url, make_pki
+from tests.support import CREATED_DATABASES, PG_ENV, database_backends, fresh_database_url, make_pki
+from voting import operator
 
 
 @pytest.fixture(params=database_backends())
@@ -27,3 +30,14 @@ def database_url(backend, data_dir):
 @pytest.fixture
 def pki(data_dir):
     return make_pki(data_dir)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_databases():
+    """Leave the PostgreSQL server as the run found it."""
+    yield
+    for url in CREATED_DATABASES:
+        try:
+            operator.drop_postgres_database(os.environ[PG_ENV], url)
+        except Exception:  # noqa: BLE001 - a server process may still hold it; not a test failure
+            pass

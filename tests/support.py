@@ -22,6 +22,8 @@ from voting import operator
 from voting.settings import Settings
 
 PG_ENV = "VOTING_TEST_DATABASE_URL"
+#: PostgreSQL databases made by this test run, dropped when it ends (tests/conftest.py).
+CREATED_DATABASES: list[str] = []
 
 
 @dataclass
@@ -81,7 +83,9 @@ def fresh_database_url(backend: str, data_dir: Path) -> str:
     """An empty database for one test: a new SQLite file, or a new PostgreSQL database."""
     if backend == "sqlite":
         return f"sqlite:///{data_dir / 'voting.sqlite3'}"
-    return operator.create_postgres_database(os.environ[PG_ENV], "t")
+    url = operator.create_postgres_database(os.environ[PG_ENV], "t")
+    CREATED_DATABASES.append(url)
+    return url
 
 
 @dataclass
