@@ -10,9 +10,8 @@ newest tree head. Every acknowledged cast is written to acks-<worker>.jsonl for
 the reconciliation. Auditors read the board: heads, consistency between the
 heads they saw, and pages of entries.
 
-Run by ``python -m loadtests.run``; to run it by hand, prepare a run directory
-with that command's ``--prepare-only`` and set LOADTEST_RUN_DIR (and the other
-LOADTEST_* variables of loadtests/common.py).
+Run by ``python -m loadtests.run`` (``voting loadtest``), which prepares the run
+directory and sets the LOADTEST_* variables of loadtests/common.py.
 """
 
 from __future__ import annotations

@@ -236,7 +236,7 @@ def start_profiler(server: Server, out: Path, seconds: float) -> subprocess.Pope
         return None
     return subprocess.Popen(
         [py_spy, "record", "--pid", str(server.process.pid), "--subprocesses", "--format", "raw",
-         "--rate", "250", "--duration", str(int(seconds)), "--output", str(out), "--nonblocking"],
+         "--rate", "250", "--threads", "--duration", str(int(seconds)), "--output", str(out), "--nonblocking"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
 
@@ -244,40 +244,49 @@ def start_profiler(server: Server, out: Path, seconds: float) -> subprocess.Pope
 #: Frames that name what a sample was doing: an HTTP handler, the principal
 #: lookup every authenticated request makes, or the cast path's group commit.
 _HANDLER_PREFIXES = ("AuthController.", "ElectionController.", "BallotController.", "BoardController.",
-                     "TallyController.", "provide_principal", "CastService._write_pending", "_verify")
+                     "TallyController.", "provide_principal", "CastService._write_pending")
 
 
 def profile_top(path: Path, top: int = 15) -> str:
-    """Where the sampled server time went (py-spy's collapsed stacks): the share
-    of each handler, and the functions with the most samples of their own."""
+    """Where the sampled server time went (py-spy's collapsed stacks, with
+    threads): the share of each thread, then within the event loop's thread
+    (MainThread) the share of each handler and the functions with the most
+    samples of their own. The loop's thread is the one a process cannot
+    spread over more cores."""
     if not path.exists():
         return "no profile was written"
+    threads: Counter[str] = Counter()
     handlers: Counter[str] = Counter()
     own: Counter[str] = Counter()
-    total = 0
+    total = main = 0
     for line in path.read_text(encoding="utf-8").splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
         n = int(count)
         parts = [f for f in stack.split(";") if not f.startswith("process ")]  # py-spy's process label
-        if not parts:
-            continue
-        stack = ";".join(parts)
-        frames = [f.split(" (")[0] for f in parts]
+        thread = parts.pop(0).split(": ", 1)[-1] if parts and parts[0].startswith("thread (") else "?"
         total += n
+        threads[thread] += n
+        if thread != "MainThread" or not parts:
+            continue
+        main += n
+        frames = [f.split(" (")[0] for f in parts]
         named = [f for f in frames if f.startswith(_HANDLER_PREFIXES)]
         if named:
-            handlers[named[-1] if named[-1] in ("provide_principal", "_verify") else named[0]] += n
-        elif any("greenlet" in f or "sqlalchemy" in f for f in stack.split(";")):
+            handlers[named[0]] += n
+        elif any("greenlet" in f or "sqlalchemy" in f for f in parts):
             handlers["(SQLAlchemy, in greenlets it cannot attribute)"] += n
         else:
             handlers["(HTTP, event loop, other)"] += n
-        own[frames[-1] + " (" + stack.split(";")[-1].split(" (")[-1].split(":")[0].rstrip(")") + ")"] += n
-    lines = [f"{total} samples; share by handler:"]
-    lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in handlers.most_common()]
-    lines += ["functions with the most samples of their own:"]
-    lines += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in own.most_common(top)]
+        own[frames[-1] + " (" + parts[-1].split(" (")[-1].split(":")[0].rstrip(")") + ")"] += n
+    if not main:
+        return f"{total} samples, none in the event loop's thread"
+    lines = [f"{total} samples: " + ", ".join(f"{name} {100 * n / total:.0f}%" for name, n in threads.most_common(4))]
+    lines += ["the event loop's thread, by handler:"]
+    lines += [f"  {100 * n / main:5.1f}%  {name}" for name, n in handlers.most_common()]
+    lines += ["the event loop's thread, functions with the most samples of their own:"]
+    lines += [f"  {100 * n / main:5.1f}%  {frame}" for frame, n in own.most_common(top)]
     return "\n".join(lines)
 
 
