@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -48,7 +49,7 @@ class RollEntry(Base):
     """One eligible voter of one election; ``pseudonym`` is what the board shows."""
 
     __tablename__ = "roll"
-    __table_args__ = (UniqueConstraint("election_id", "pseudonym"),)
+    __table_args__ = (UniqueConstraint("election_id", "pseudonym"), Index("ix_roll_employee_id", "employee_id"))
 
     election_id: Mapped[str] = mapped_column(ForeignKey("elections.id"), primary_key=True)
     employee_id: Mapped[str] = mapped_column(String(64), primary_key=True)
