@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from voting.origin import origin_of
+
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"VOTING_{name}", default)
@@ -23,6 +25,16 @@ def _env_int(name: str, default: int) -> int:
         raise SystemExit(f"VOTING_{name} must be an integer, got {raw!r}") from None
 
 
+def _env_origin(name: str) -> str:
+    raw = _env(name, "")
+    try:
+        return origin_of(raw) if raw else ""
+    except ValueError as exc:
+        raise SystemExit(
+            f"VOTING_{name} must be the address employees type, e.g. https://vote.city.example: {exc}"
+        ) from None
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("var")
@@ -32,7 +44,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str = ""
-    """The audience login tokens must name; empty means ``http://<host>:<port>``."""
+    """The address employees type, e.g. ``https://vote.city.example``: its origin
+    is the audience login tokens must name; empty means ``http://<host>:<port>``."""
     trust_anchor: Path | None = None
     """PEM file of the root CA(s) trusted for logins; default ``<data_dir>/ca/root.pem``."""
     crl_source: str = ""
@@ -43,7 +56,8 @@ class Settings:
     session_idle_s: int = 900
     nonce_ttl_s: int = 120
     login_rate_per_minute: int = 30
-    """Login attempts per client address and per certificate; 0 disables (load tests)."""
+    """Login attempts per client address, and logins per certificate (counted once the
+    token's signature verified, so others cannot use up a victim's); 0 disables (load tests)."""
     workers: int = 1
 
     @classmethod
@@ -54,7 +68,7 @@ class Settings:
             database_url=_env("DATABASE_URL", ""),
             host=_env("HOST", "127.0.0.1"),
             port=_env_int("PORT", 8000),
-            public_url=_env("PUBLIC_URL", ""),
+            public_url=_env_origin("PUBLIC_URL"),
             trust_anchor=Path(p) if (p := _env("TRUST_ANCHOR", "")) else None,
             crl_source=_env("CRL", ""),
             crl_refresh_s=_env_int("CRL_REFRESH_S", 300),
@@ -78,7 +92,10 @@ class Settings:
 
     @property
     def audience(self) -> str:
-        return self.public_url or f"http://{self.host}:{self.port}"
+        """The origin clients connect to, normalised as voting.origin does (and as
+        the browser's ``location.origin``): the clients refuse to sign for any other."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return origin_of(self.public_url or f"http://{host}:{self.port}")
 
     @property
     def trust_anchor_path(self) -> Path:

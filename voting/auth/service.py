@@ -103,7 +103,7 @@ class AuthService:
 
     async def login(self, db: AsyncSession, token: str, client: str) -> dict:
         self.by_address.hit(client)
-        self.by_certificate.hit(_token_certificate_key(token))
+        await self.trust.refresh(db)
         seen: list[str] = []
 
         def remember(nonce: str) -> bool:
@@ -118,6 +118,8 @@ class AuthService:
             now=now_utc(),
             consume_nonce=remember,
         )
+        if self.trust.learn(login.chain):
+            await self.trust.refresh(db)  # the first login under a CA: keep its CRL now
         # The single-use check is one conditional UPDATE, atomic across processes.
         consumed = await db.execute(
             update(LoginNonce)
@@ -127,6 +129,14 @@ class AuthService:
         if consumed.rowcount != 1:
             await db.rollback()
             raise NonceError("the login challenge is unknown, expired or already used; start the login again")
+        # Counted only now, once the certificate's own key signed this token for
+        # this service and a fresh challenge: anyone can send tokens that carry a
+        # victim's certificate, and must not lock the victim out with them.
+        try:
+            self.by_certificate.hit(login.fingerprint)
+        except TooManyRequests:
+            await db.rollback()
+            raise
         session_id = secrets.token_urlsafe(32)
         now = now_utc()
         chain = [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in login.chain[:-1]]
@@ -177,7 +187,12 @@ class AuthService:
             raise Unauthorized("the session has expired; log in again", code="session_expired")
         if _aware(row.last_seen) + timedelta(seconds=self.settings.session_idle_s) <= now:
             raise Unauthorized("the session timed out after inactivity; log in again", code="session_idle")
-        if self.trust.is_revoked(x509.load_der_x509_certificate(row.certificate)):
+        # The whole chain: revoking the issuing CA ends its employees' sessions too.
+        chain = [x509.load_der_x509_certificate(base64.b64decode(c)) for c in json.loads(row.certificate_chain)]
+        if self.trust.learn(chain) or self.trust.due():
+            async with database.write() as db:
+                await self.trust.refresh(db)
+        if self.trust.is_revoked(chain):
             async with database.write() as db:
                 await db.execute(update(Session).where(Session.id == row.id).values(revoked=True))
                 await db.commit()
@@ -213,14 +228,3 @@ _ROLES = union_all(
 def _session_key(session_id: str) -> str:
     """The database keeps a hash, so a copy of it holds no usable session."""
     return hashlib.sha256(session_id.encode()).hexdigest()
-
-
-def _token_certificate_key(token: str) -> str:
-    """Rate-limit key for the certificate in an (unverified) token: its x5c leaf hash."""
-    try:
-        header = token.split(".", 1)[0]
-        raw = base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))
-        leaf = json.loads(raw)["x5c"][0]
-        return hashlib.sha256(str(leaf).encode()).hexdigest()
-    except Exception:  # noqa: BLE001 - malformed tokens are rejected right after
-        return "malformed"

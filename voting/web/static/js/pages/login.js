@@ -56,6 +56,13 @@ form.addEventListener("submit", (event) => {
       }
       say(status, t("login.signing"));
       const challenge = await post("/api/auth/challenge", undefined, { auth: false });
+      // Sign only for the address this page was opened at: a phishing site that
+      // relays the real server's challenge must not get a token the server accepts.
+      if (challenge.audience !== location.origin) {
+        say(status, "");
+        const audience = String(challenge.audience).slice(0, 120);
+        return say(error, t("login.wrong_server", { audience, origin: location.origin }));
+      }
       const token = await makeLoginToken(credential, { nonce: challenge.nonce, audience: challenge.audience });
       const result = await post("/api/auth/login", { token }, { auth: false });
       pinInput.value = "";
