@@ -41,6 +41,8 @@ LIMIT_KIND = "selection-limit"
 _ID = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 MAX_QUESTIONS = 50
 MAX_OPTIONS = 50
+DEFAULT_MIN_TALLY_BALLOTS = 5
+MAX_MIN_TALLY_BALLOTS = 1_000_000
 
 
 # --- manifest --------------------------------------------------------------------
@@ -71,6 +73,12 @@ class Manifest:
     questions: tuple[Question, ...]
     document: dict
 
+    @property
+    def min_tally_ballots(self) -> int:
+        """Trustees refuse to decrypt an aggregate of fewer counted ballots: with
+        one ballot, the tally would be that voter's vote (default 5)."""
+        return self.document.get("min_tally_ballots", DEFAULT_MIN_TALLY_BALLOTS)
+
     @classmethod
     def from_json(cls, doc: object) -> Manifest:
         if not isinstance(doc, dict):
@@ -96,6 +104,9 @@ class Manifest:
                 raise ManifestError(f"question {number}: duplicate id {question.question_id!r}")
             seen.add(question.question_id)
             questions.append(question)
+        minimum = doc.get("min_tally_ballots", DEFAULT_MIN_TALLY_BALLOTS)
+        if type(minimum) is not int or not 1 <= minimum <= MAX_MIN_TALLY_BALLOTS:
+            raise ManifestError(f"min_tally_ballots must be an integer from 1 to {MAX_MIN_TALLY_BALLOTS}")
         return cls(election_id, tuple(questions), doc)
 
 
@@ -443,6 +454,12 @@ def format_tracking_code(code: bytes) -> str:
         raise EncodingError("a tracking code is 32 bytes")
     text = base64.b32encode(code[:10]).decode("ascii")
     return "-".join(text[i : i + 4] for i in range(0, 16, 4))
+
+
+def format_fingerprint(fingerprint: bytes) -> str:
+    """The election fingerprint's short form, printed on the election notice and
+    shown before voting, in the tracking code's groups (compare by eye)."""
+    return format_tracking_code(fingerprint)
 
 
 def selection_ciphertexts(ballot: EncryptedBallot) -> list[Ciphertext]:

@@ -43,6 +43,7 @@ from crypto.encoding import canonical_json, encode_parts
 from crypto.errors import (
     AudienceError,
     BallotSignatureError,
+    EndorsementError,
     CertificateError,
     CertificateRevoked,
     CredentialError,
@@ -87,6 +88,7 @@ _MAX_NUMERIC_DATE = 2**53 - 1  # exact in JavaScript too
 # --- ballot signatures and the credential file ----------------------------------
 
 BALLOT_SIGNATURE_TAG = "votingpilot/v1/ballot-signature"
+ENDORSEMENT_TAG = "votingpilot/v1/joint-key-endorsement"
 CREDENTIAL_FILE_TAG = "votingpilot/v1/credential-file"
 CREDENTIAL_FORMAT = "votingpilot-credential"
 CREDENTIAL_VERSION = 1
@@ -744,6 +746,89 @@ def verify_ballot_signature(
         raise BallotSignatureError(
             "the ballot signature does not verify with the voter's certificate"
         )
+
+
+# --- trustees' endorsements of the joint key -------------------------------------------
+
+
+def endorsement_message(*, election_id: str, joint_key: bytes, fingerprint: bytes) -> bytes:
+    """What a trustee signs once the ceremony is over: the election, its joint key
+    and its fingerprint (which covers the manifest). Voters accept a joint key only
+    with every trustee's endorsement, so a server cannot hand out a key of its own."""
+    if not isinstance(election_id, str) or not election_id:
+        raise ValueError("election_id must be a non-empty string")
+    for label, value in (("joint_key", joint_key), ("fingerprint", fingerprint)):
+        if not isinstance(value, bytes) or len(value) != 32:
+            raise ValueError(f"{label} must be 32 bytes")
+    return encode_parts(ENDORSEMENT_TAG, election_id, joint_key, fingerprint)
+
+
+def sign_endorsement(
+    credential: Credential, *, election_id: str, joint_key: bytes, fingerprint: bytes
+) -> dict[str, object]:
+    """The endorsement as it goes on the board: the signature (hex, JWS form)
+    and the trustee's certificate chain (base64 DER, leaf first, no root)."""
+    message = endorsement_message(election_id=election_id, joint_key=joint_key, fingerprint=fingerprint)
+    return {
+        "chain": [
+            base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode("ascii")
+            for c in credential.chain
+            if c.issuer != c.subject
+        ],
+        "signature": _sign(credential.private_key, message).hex(),
+    }
+
+
+@dataclass(frozen=True)
+class Endorsement:
+    """A parsed endorsement whose signature verified with its leaf certificate."""
+
+    employee_id: str
+    name: str
+    chain: tuple[x509.Certificate, ...]
+
+
+def verify_endorsement(
+    doc: object,
+    *,
+    election_id: str,
+    joint_key: bytes,
+    fingerprint: bytes,
+    employee_id: str,
+    trust_store: TrustStore | None = None,
+    now: datetime | None = None,
+) -> Endorsement:
+    """The endorsement's signature verifies with its leaf, which names
+    ``employee_id``; with a trust store, the chain verifies to one of its roots
+    at ``now`` (revocation is the caller's: see ``check_revocation``)."""
+    if not isinstance(doc, Mapping) or set(doc) != {"chain", "signature"}:
+        raise EndorsementError("an endorsement must be {chain, signature}")
+    chain_b64, signature_hex = doc["chain"], doc["signature"]
+    if not isinstance(chain_b64, list) or not 1 <= len(chain_b64) <= MAX_CHAIN_LENGTH:
+        raise EndorsementError(f"an endorsement's chain must hold 1 to {MAX_CHAIN_LENGTH} certificates")
+    chain = tuple(
+        _load_der_certificate(_b64_decode(item, "an endorsement certificate", EndorsementError), EndorsementError)
+        for item in chain_b64
+    )
+    if not isinstance(signature_hex, str) or not re.fullmatch(r"(?:[0-9a-f]{2}){64,512}", signature_hex):
+        raise EndorsementError("an endorsement's signature must be lowercase hex")
+    leaf = chain[0]
+    try:
+        check_key(leaf.public_key())
+        signer = employee_id_of(leaf)
+    except (CredentialError, ValueError) as exc:
+        raise EndorsementError(f"the endorsement's certificate is not an employee certificate: {exc}") from None
+    if signer != employee_id:
+        raise EndorsementError(f"the endorsement is signed by {signer}, not by trustee {employee_id}")
+    message = endorsement_message(election_id=election_id, joint_key=joint_key, fingerprint=fingerprint)
+    if not _signature_valid(leaf.public_key(), bytes.fromhex(signature_hex), message):
+        raise EndorsementError(f"trustee {employee_id}'s endorsement does not verify for this joint key and election")
+    if trust_store is not None:
+        try:
+            chain = trust_store.verify_chain(leaf, chain[1:], now if now is not None else datetime.now(timezone.utc))
+        except CertificateError as exc:
+            raise EndorsementError(f"trustee {employee_id}'s certificate is not trusted: {exc}") from None
+    return Endorsement(signer, display_name_of(leaf), chain)
 
 
 # --- credential file -------------------------------------------------------------------

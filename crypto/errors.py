@@ -214,3 +214,10 @@ class BallotSignatureError(CredentialError):
     """A voter's signature over a ballot's tracking code does not verify."""
 
     code = "ballot_signature_invalid"
+
+
+class EndorsementError(CredentialError):
+    """A trustee's endorsement of the joint key is missing, malformed, signed by
+    someone else, or does not verify."""
+
+    code = "endorsement_invalid"

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from crypto.credentials import Credential
 from crypto.log import SignedTreeHead
+from tests.mitm_support import Mitm
 from tests.support import Pki, ServerProcess, roll_csv, start_server
 from voting.client import ApiError, Client, trustee_ceremony_step, trustee_decrypt
 from voting.db.models import Base
@@ -24,16 +25,19 @@ TRUSTEES = ("T0001", "T0002", "T0003")
 ADMIN = "A0001"
 
 #: Columns that legitimately move on any authenticated request (activity time).
+#: Written when the server first reads a newly published CRL, not by the request under test.
+VOLATILE_TABLES = {"crl_state"}
 VOLATILE_COLUMNS = {("sessions", "last_seen")}
 
 
-def two_question_manifest(election_id: str, revote: str = "last") -> dict:
-    """A staff survey with a 1-of-4 and a 0-to-2-of-4 question (Japanese and English)."""
+def two_question_manifest(election_id: str, revote: str = "last", *, min_tally_ballots: int | None = None) -> dict:
+    """A staff survey with a 1-of-4 and a 0-to-2-of-4 question (Japanese and English).
+    ``min_tally_ballots``: for a test that tallies fewer ballots than the default minimum (5)."""
 
     def options(prefix: str, labels: list[tuple[str, str]]) -> list[dict]:
         return [{"id": f"{prefix}{i}", "label": {"ja": ja, "en": en}} for i, (ja, en) in enumerate(labels)]
 
-    return {
+    doc = {
         "election_id": election_id,
         "title": {"ja": "働き方に関する職員アンケート", "en": "Staff survey on ways of working"},
         "revote_policy": revote,
@@ -54,6 +58,9 @@ def two_question_manifest(election_id: str, revote: str = "last") -> dict:
             },
         ],
     }
+    if min_tally_ballots is not None:
+        doc["min_tally_ballots"] = min_tally_ballots
+    return doc
 
 
 # --- the database, read directly ------------------------------------------------------
@@ -69,6 +76,8 @@ def snapshot(database_url: str) -> dict[str, tuple[int, str]]:
             result = {}
             async with engine.connect() as conn:
                 for table in Base.metadata.sorted_tables:
+                    if table.name in VOLATILE_TABLES:
+                        continue
                     columns = [c for c in table.columns if (table.name, c.name) not in VOLATILE_COLUMNS]
                     rows = (await conn.execute(select(*columns).order_by(*table.primary_key.columns))).all()
                     digest = hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()
@@ -135,10 +144,12 @@ class Pilot:
     trustee_credentials: dict[str, Credential]
     trustees: dict[str, Client] = field(default_factory=dict)
     clients: list[Client] = field(default_factory=list)
+    front_url: str | None = None
+    """The origin clients use when the server sits behind a proxy (its VOTING_PUBLIC_URL)."""
 
     @property
     def url(self) -> str:
-        return self.server.url
+        return self.front_url or self.server.url
 
     def client(self) -> Client:
         client = Client(self.url)
@@ -223,15 +234,23 @@ class Pilot:
         self.server.stop()
 
 
-def start_pilot(pki: Pki, data_dir: Path, database_url: str, **settings: str) -> Pilot:
-    """A server on a loopback port with A0001 as administrator and T0001-T0003 enrolled."""
+def start_pilot(pki: Pki, data_dir: Path, database_url: str, *, front: Mitm | None = None, **settings: str) -> Pilot:
+    """A server on a loopback port with A0001 as administrator and T0001-T0003 enrolled.
+
+    With ``front`` (a started malicious server stand-in) the server's public URL
+    is the stand-in's, as behind a reverse proxy, and every client goes through it."""
+    if front is not None:
+        settings["public_url"] = front.url
     admin_credential = pki.enroll(ADMIN)
     trustee_credentials = {t: pki.enroll(t) for t in TRUSTEES}
     server = start_server(data_dir, database_url, admins=[ADMIN], **settings)
-    admin = Client(server.url)
+    if front is not None:
+        front.upstream = server.url
+    front_url = front.url if front is not None else None
+    admin = Client(front_url or server.url)
     try:
         admin.login(admin_credential)
     except Exception:
         server.stop()
         raise
-    return Pilot(pki, data_dir, database_url, server, admin, trustee_credentials)
+    return Pilot(pki, data_dir, database_url, server, admin, trustee_credentials, front_url=front_url)

@@ -33,7 +33,7 @@ ELECTION = "record-2026"
 SINGLE = "record-single"
 
 
-def record_manifest(election_id: str = ELECTION, revote: str = "last") -> dict:
+def record_manifest(election_id: str = ELECTION, revote: str = "last", min_tally_ballots: int = 5) -> dict:
     """A 1-of-5 question and a 0-to-2-of-4 question, in Japanese and English."""
 
     def options(prefix: str, count: int) -> list[dict]:
@@ -43,6 +43,7 @@ def record_manifest(election_id: str = ELECTION, revote: str = "last") -> dict:
         "election_id": election_id,
         "title": {"ja": "記録検証のための職員アンケート", "en": "Staff survey for the record tests"},
         "revote_policy": revote,
+        "min_tally_ballots": min_tally_ballots,
         "questions": [
             {
                 "id": "q1",
@@ -112,8 +113,9 @@ def election_run(data_dir: Path, database_url: str) -> Iterator[ElectionRun]:
             trustees = {t: Client(url) for t in TRUSTEES}
             for t, client in trustees.items():
                 client.login(credentials[t])
-            for election_id, revote, roll in ((ELECTION, "last", voters), (SINGLE, "single", voters[:3])):
-                admin.create_election(record_manifest(election_id, revote), list(TRUSTEES), THRESHOLD)
+            # record-single tallies three ballots: its manifest lowers the minimum.
+            for election_id, revote, roll, minimum in ((ELECTION, "last", voters, 5), (SINGLE, "single", voters[:3], 3)):
+                admin.create_election(record_manifest(election_id, revote, minimum), list(TRUSTEES), THRESHOLD)
                 admin.import_roll(election_id, roll_csv(roll))
                 admin.start_ceremony(election_id)
                 for _ in range(4):

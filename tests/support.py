@@ -159,9 +159,13 @@ def start_server(data_dir: Path, database_url: str, admins: list[str] = (), audi
     return ServerProcess(settings, env).start()
 
 
-def manifest(election_id: str = "survey-2026", *, options: int = 5, revote: str = "last", max_selections: int = 1, min_selections: int = 1) -> dict:
-    """A staff survey in Japanese and English."""
-    return {
+def manifest(
+    election_id: str = "survey-2026", *, options: int = 5, revote: str = "last", max_selections: int = 1, min_selections: int = 1,
+    min_tally_ballots: int | None = None,
+) -> dict:
+    """A staff survey in Japanese and English. ``min_tally_ballots``: for a test
+    that tallies fewer ballots than the default minimum (5)."""
+    doc = {
         "election_id": election_id,
         "title": {"ja": "テレワークに関する職員アンケート", "en": "Staff survey on remote work"},
         "revote_policy": revote,
@@ -177,6 +181,9 @@ def manifest(election_id: str = "survey-2026", *, options: int = 5, revote: str 
             }
         ],
     }
+    if min_tally_ballots is not None:
+        doc["min_tally_ballots"] = min_tally_ballots
+    return doc
 
 
 def roll_csv(employee_ids: list[str]) -> str:

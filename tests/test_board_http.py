@@ -30,7 +30,7 @@ def run_small_election(pilot: Pilot, pki, election_id: str) -> list[dict]:  # no
     a board with every kind of entry. Returns the receipts."""
     voter_ids = ["E0001", "E0002", "E0003", "E0004"]
     credentials = {v: pki.enroll(v) for v in voter_ids}
-    pilot.open_election(two_question_manifest(election_id, revote="last"), voter_ids)
+    pilot.open_election(two_question_manifest(election_id, revote="last", min_tally_ballots=4), voter_ids)
     receipts = []
     for employee_id, days in [("E0001", "d0"), ("E0002", "d1"), ("E0001", "d2"), ("E0003", "d3"), ("E0004", "d3")]:
         voter = pilot.login(credentials[employee_id])

@@ -9,6 +9,12 @@ the receipt and checks it; the administrator closes, tallies and publishes;
 an auditor explores the board and checks the receipt. Every page is saved as
 a screenshot in test-artifacts/browser/. A missing chromium fails the test.
 
+Attacks, with tests/mitm_support.py's Mitm between the browser and the real
+server: a server that hands the ballot page an election key of its own (the
+page refuses it: the trustees did not endorse it, or it is not the fingerprint
+pinned from the election notice), and a module changed on the way (its
+integrity hash stops it).
+
 Also measured (printed, not asserted): in-browser encryption time of a
 1-of-5 ballot, median of 20.
 """
@@ -24,8 +30,14 @@ from pathlib import Path
 
 import pytest
 
-from crypto.credentials import seal_credential
-from tests.support import fresh_database_url, make_pki, roll_csv, start_server
+from datetime import UTC, datetime, timedelta
+
+from crypto import ca
+from crypto.ballots import Manifest, election_fingerprint, format_fingerprint
+from crypto.credentials import seal_credential, sign_endorsement
+from crypto.elgamal import KeyPair
+from tests.mitm_support import Mitm, Reply
+from tests.support import fresh_database_url, make_pki, manifest, roll_csv, start_server
 from voting.client import Client, trustee_ceremony_step, trustee_decrypt
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +55,7 @@ LAUNCH_ARGS = [
 PIN = "246810"
 MESSAGES = json.loads((ROOT / "voting" / "web" / "messages.json").read_text(encoding="utf-8"))
 TRUSTEES = ("T0001", "T0002", "T0003")
-VOTERS = ("E0001", "E0002", "E0003", "E0004")
+VOTERS = ("E0001", "E0002", "E0003", "E0004", "E0005")
 TIMEOUT_MS = 20_000
 
 
@@ -291,6 +303,17 @@ def voter_audits_and_casts(s: Session, election_id: str) -> Path:
     s.ready()
     assert s.t("ballot.rule_exactly", n=1) in page.locator("#q0-rule").inner_text()
 
+    # Before choosing: the trustees who endorsed the key, and the fingerprint to compare with the notice.
+    with Client(s.pilot.url) as client:
+        fingerprint = bytes.fromhex(client.status(election_id)["fingerprint"])
+    key_box = page.locator("#election-key")
+    assert key_box.is_visible()
+    assert page.locator("#fingerprint-short").inner_text() == format_fingerprint(fingerprint)
+    assert s.t("ballot.fingerprint_compare") in key_box.inner_text()
+    assert page.locator("#trustee-list li").all_inner_texts() == [
+        s.t("ballot.trustee", index=i, name=f"鍵管理 {t}", id=t) for i, t in enumerate(TRUSTEES, start=1)
+    ]
+
     # Nothing chosen on a choose-exactly-one question: refused before any encryption.
     page.click("#encrypt-button")
     page.wait_for_selector("#q0-error:visible")
@@ -438,11 +461,13 @@ def test_whole_election_in_the_browser(pilot, browser, lang):
     if lang == "en":
         voter.context.add_cookies([{"name": "lang", "value": "en", "url": pilot.url}])
     receipt_path = voter_audits_and_casts(voter, election_id)
-    # Three more voters, from the Python client, so that the result has a shape.
+    # Four more voters, from the Python client, so that the result has a shape
+    # (and the tally has the manifest's default minimum of 5 ballots).
     # (Option ids are numbered from 1 by the creation form: q1-o3 is the third option.)
     _cast_by_client(pilot, election_id, "E0002", {"q1": ["q1-o3"], "q2": ["q2-o2"]})
     _cast_by_client(pilot, election_id, "E0003", {"q1": ["q1-o5"], "q2": []})
     _cast_by_client(pilot, election_id, "E0004", {"q1": ["q1-o2"], "q2": ["q2-o1", "q2-o3"]})
+    _cast_by_client(pilot, election_id, "E0005", {"q1": ["q1-o1"], "q2": []})
     # The voter votes again (the last ballot counts): the list says so.
     voter.goto("/vote")
     voter.page.wait_for_selector(".voted:visible")
@@ -457,7 +482,7 @@ def test_whole_election_in_the_browser(pilot, browser, lang):
 
     with Client(pilot.url) as client:
         counts = [[o["count"] for o in q["options"]] for q in client.result(election_id)["questions"]]
-    assert counts == [[0, 1, 2, 0, 1], [2, 1, 2]]
+    assert counts == [[1, 1, 2, 0, 1], [2, 1, 2]]
     for session in (admin, voter, auditor):
         session.close()
 
@@ -501,3 +526,168 @@ def test_encryption_time_in_chromium(pilot, browser):
           f"(first run {timings['first']:.1f} ms, min {min(timings['times']):.1f}, max {max(timings['times']):.1f})")
     assert len(timings["times"]) == 20 and all(t > 0 for t in timings["times"])
     context.close()
+
+
+# --- a dishonest server: its own election key, a changed module -----------------------------
+
+
+def _open_survey(pilot: Pilot, election_id: str) -> dict:
+    """An election opened from the Python clients (administrator and trustees); its status."""
+    with Client(pilot.url) as admin:
+        admin.login(pilot.credentials["A0001"])
+        admin.create_election(manifest(election_id), list(TRUSTEES), 2)
+        admin.import_roll(election_id, roll_csv(list(VOTERS)))
+        admin.start_ceremony(election_id)
+        _ceremony(pilot, election_id)
+        admin.open(election_id)
+        return admin.status(election_id)
+
+
+def _voter(browser, pilot: Pilot, employee_id: str, lang: str, base_url: str) -> Session:
+    """A voter's browser already logged in (the session and the sealed credential
+    file in sessionStorage, as the login page leaves them), at any origin."""
+    with Client(pilot.url) as client:
+        client.login(pilot.credentials[employee_id])
+        session = client.session
+    credential = json.loads(pilot.files[employee_id].read_text(encoding="utf-8"))
+    s = Session(browser, pilot, lang, "voter")
+    s.context.add_cookies([{"name": "lang", "value": lang, "url": base_url}])
+    s.context.add_init_script(
+        "if (!sessionStorage.getItem('voting.session')) {"
+        f" sessionStorage.setItem('voting.session', {json.dumps(json.dumps(session))});"
+        f" sessionStorage.setItem('voting.credential', {json.dumps(json.dumps(credential, ensure_ascii=False))}); }}"
+    )
+    return s
+
+
+def _substitute_key(election_id: str, key: str, fingerprint: bytes, endorsements: list[dict] | None = None):
+    """A Mitm hook: the board's joint-key entry and the status reply name the
+    attacker's key and its recomputed fingerprint (and, if given, endorsements)."""
+
+    def on_response(request, reply: Reply) -> Reply:
+        base = f"/api/elections/{election_id}"
+        if request.path == base and reply.status == 200:
+            return reply.with_json({**reply.json(), "joint_key": key, "fingerprint": fingerprint.hex()})
+        if request.path == f"{base}/board/entries" and reply.status == 200:
+            doc = reply.json()
+            for entry in doc["entries"]:
+                if entry["kind"] == "joint-key":
+                    entry["body"].update(joint_key=key, fingerprint=fingerprint.hex())
+                    if endorsements is not None:
+                        entry["body"]["endorsements"] = endorsements
+            return reply.with_json(doc)
+        return reply
+
+    return on_response
+
+
+def _nothing_cast(pilot: Pilot, election_id: str, mitm: Mitm) -> None:
+    assert not [r for r in mitm.requests if r.method == "POST" and "/ballots" in r.path]
+    with Client(pilot.url) as client:
+        assert client.status(election_id)["ballots_counted"] == 0
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_page_refuses_a_key_the_trustees_did_not_endorse(pilot, browser, lang):
+    """Attack 3 of "a dishonest server learns no vote": the server hands the page
+    its own key with a fingerprint it recomputed, so that key and fingerprint
+    agree and the status reply says the same. The trustees never signed that
+    key: the page says so and shows no ballot; nothing is cast."""
+    election_id = f"mitm-key-{lang}"
+    status = _open_survey(pilot, election_id)
+    attacker = KeyPair.generate().public
+    fingerprint = election_fingerprint(Manifest.from_json(status["manifest"]), attacker)
+    with Mitm(pilot.url, on_response=_substitute_key(election_id, attacker.hex(), fingerprint)) as mitm:
+        s = _voter(browser, pilot, "E0001", lang, mitm.url)
+        s.page.goto(f"{mitm.url}/vote/{election_id}")
+        s.ready()
+        error = s.page.locator("#ballot-error")
+        assert error.is_visible()
+        reason = s.t("ballot.key_reason.endorsement", index=1, id="T0001")
+        assert error.inner_text() == s.t("ballot.key_refused", reason=reason)
+        assert s.page.locator("#step-choose, #encrypt-button, #election-key").count() == 0, "no ballot, no key shown"
+        assert "T0001" in s.page.locator("#key-refusal-detail").inner_text()
+        assert any(r.path.endswith("/board/entries") for r in mitm.requests), "the page read the (rewritten) board"
+        s.shot("refused-substituted-key")
+        _nothing_cast(pilot, election_id, mitm)
+        s.close()
+
+
+def test_page_refuses_a_fingerprint_other_than_the_notices(pilot, browser):
+    """The same server, now endorsing its key with certificates from a CA of its
+    own that name the same trustees. Without a trust anchor the page cannot tell
+    (docs/threat-model.md): it shows the key, with a fingerprint that differs
+    from the election notice's. With the notice's fingerprint in the link
+    (#fp=…) it refuses; the honest server's page accepts that link."""
+    election_id = "mitm-pinned"
+    status = _open_survey(pilot, election_id)
+    honest = bytes.fromhex(status["fingerprint"])
+    attacker = KeyPair.generate().public
+    fingerprint = election_fingerprint(Manifest.from_json(status["manifest"]), attacker)
+    now = datetime.now(UTC) - timedelta(hours=1)
+    own_ca = ca.create_issuing_ca(ca.create_root_ca("Not the City Root CA", now=now), "Not the City Issuing CA", now=now)
+    endorsements = [
+        {"index": i, **sign_endorsement(
+            ca.enroll_employee(own_ca, employee_id=t, name=f"鍵管理 {t}", now=now),
+            election_id=election_id, joint_key=attacker.to_bytes(), fingerprint=fingerprint,
+        )}
+        for i, t in enumerate(TRUSTEES, start=1)
+    ]
+    with Mitm(pilot.url, on_response=_substitute_key(election_id, attacker.hex(), fingerprint, endorsements)) as mitm:
+        s = _voter(browser, pilot, "E0001", "ja", mitm.url)
+        s.page.goto(f"{mitm.url}/vote/{election_id}")
+        s.ready()
+        shown = s.page.locator("#fingerprint-short").inner_text()
+        assert shown == format_fingerprint(fingerprint) != format_fingerprint(honest), "what the voter compares with the notice"
+        s.shot("minted-endorsements-unpinned")
+
+        s.page.goto(f"{mitm.url}/vote/{election_id}#fp={format_fingerprint(honest)}")
+        s.page.reload()  # a new fragment alone does not load the page again
+        s.ready()
+        reason = s.t("ballot.key_reason.pinned", actual=format_fingerprint(fingerprint), pinned=format_fingerprint(honest))
+        assert s.page.locator("#ballot-error").inner_text() == s.t("ballot.key_refused", reason=reason)
+        assert s.page.locator("#step-choose").count() == 0
+        s.shot("refused-pinned-fingerprint")
+        _nothing_cast(pilot, election_id, mitm)
+
+    # The honest server, with the notice's fingerprint pinned (query or fragment): the ballot is shown.
+    for suffix in (f"?fp={format_fingerprint(honest)}", f"#fp={honest.hex()}"):
+        s.page.goto(f"{pilot.url}/vote/{election_id}{suffix}")
+        s.page.reload()
+        s.ready()
+        assert s.page.locator("#fingerprint-pinned").inner_text() == s.t("ballot.fingerprint_pinned", fp=format_fingerprint(honest) if "?" in suffix else honest.hex())
+        assert s.page.locator("#step-choose").is_visible()
+    # A mistyped pin refuses rather than silently checking nothing.
+    s.page.goto(f"{pilot.url}/vote/{election_id}#fp=ABCD-EFGH")
+    s.page.reload()
+    s.ready()
+    reason = s.t("ballot.key_reason.pin_malformed", value="ABCD-EFGH")
+    assert s.page.locator("#ballot-error").inner_text() == s.t("ballot.key_refused", reason=reason)
+    s.close()
+
+
+def test_a_module_changed_on_the_way_is_not_run(pilot, browser):
+    """A relay that changes one module that the ballot page imports (not the
+    page's own script): the import map's integrity hash stops it, so the page's
+    code never runs and the ballot, hidden until the key is checked, stays hidden."""
+    election_id = "mitm-module"
+    _open_survey(pilot, election_id)
+
+    def on_response(request, reply: Reply) -> Reply:
+        if request.path == "/static/js/encoding.js":
+            headers = {k: v for k, v in reply.headers.items() if k.lower() != "etag"}
+            return Reply(reply.status, headers, reply.body + b"\n// changed on the way\n")
+        return reply
+
+    with Mitm(pilot.url, on_response=on_response) as mitm:
+        s = _voter(browser, pilot, "E0001", "ja", mitm.url)
+        messages = []
+        s.page.on("console", lambda m: messages.append(m.text))
+        s.page.goto(f"{mitm.url}/vote/{election_id}")
+        s.page.wait_for_load_state("networkidle")
+        assert any(r.path == "/static/js/encoding.js" for r in mitm.requests)
+        assert any("integrity" in m for m in messages), messages
+        assert s.page.locator("body[data-ready]").count() == 0
+        assert not s.page.locator("#step-choose").is_visible()
+        assert s.page.is_disabled("#encrypt-button")
+        s.context.close()  # its console has the integrity error this test expects

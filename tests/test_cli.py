@@ -154,7 +154,7 @@ def test_whole_election_through_the_cli(data_dir: Path, database_url: str, tmp_p
         as_admin = ("--credential", credential(data_dir, "A0001"))
         election = "cli-survey"
         manifest_path = tmp_path / "manifest.json"
-        manifest_path.write_text(json.dumps({**DEMO_MANIFEST, "election_id": election}, ensure_ascii=False), encoding="utf-8")
+        manifest_path.write_text(json.dumps({**DEMO_MANIFEST, "election_id": election, "min_tally_ballots": 3}, ensure_ascii=False), encoding="utf-8")
         assert "not_admin" in refused(
             "election", "create", manifest_path, "--trustees", "T0001,T0002,T0003", "--threshold", "2",
             "--credential", credential(data_dir, "E0001"), env=http,
@@ -180,11 +180,14 @@ def test_whole_election_through_the_cli(data_dir: Path, database_url: str, tmp_p
         run("election", "ceremony-start", election, *as_admin, env=http)
         waiting = [
             subprocess.Popen(
-                [sys.executable, "-m", "voting.cli", *map(str, trustee(t)), "--interval", "0.2", "--timeout", "120"],
+                [sys.executable, "-m", "voting.cli", *map(str, trustee(t)), "--yes", "--interval", "0.2", "--timeout", "120"],
                 env={**os.environ, **http}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             )
             for t in ("T0001", "T0002")
         ]
+        # T0003 is shown n, t and its co-trustees from the signed board and confirms.
+        first = run(*trustee("T0003"), "--no-wait", input="y\n", env=http).output
+        assert "2 of 3 trustees" in first and "you are trustee 3" in first and "1: T0001, 2: T0002" in first
         for _ in range(300):
             if "confirmed my key share" in run(*trustee("T0003"), "--no-wait", env=http).output:
                 break
@@ -329,7 +332,7 @@ def test_demo_runs_on_a_fresh_machine_and_the_readme_walk_through_works(
         assert "Audit passed" in "".join(outputs) and "FAIL" not in "".join(outputs)
         result = httpx.get(f"{url}/api/elections/{DEMO_ELECTION}/result").json()
         days = {o["id"]: o["count"] for o in result["questions"][0]["options"]}
-        assert (result["ballots_counted"], days["one"], days["two"]) == (2, 1, 1)
+        assert (result["ballots_counted"], days["one"], days["two"], days["three-plus"]) == (5, 2, 1, 1)
     finally:
         returncode = _stop(process, signal.SIGINT)  # as Ctrl-C
     assert returncode == 0 and "Server stopped" in log.read_text(encoding="utf-8")

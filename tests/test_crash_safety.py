@@ -254,7 +254,7 @@ def test_trustee_steps_resume_after_client_crashes(pki, data_dir, database_url):
         voters = {v: pilot.login(credentials[v]) for v in voter_ids}
         for step in (1, 2, 3):
             election_id = f"resume-{step}"
-            pilot.create(manifest(election_id, options=3, revote="single"), voter_ids, threshold=2)
+            pilot.create(manifest(election_id, options=3, revote="single", min_tally_ballots=3), voter_ids, threshold=2)
             pilot.admin.start_ceremony(election_id)
             crashes = {"T0001": (step, "before"), "T0002": (step, "after"), "T0003": (step, "after")}
             first_secrets: dict[str, list[str]] = {}
@@ -321,7 +321,7 @@ def test_tally_resumes_after_server_kills(pki, data_dir, database_url, backend):
     try:
         voter_ids = ["E0001", "E0002", "E0003", "E0004"]
         credentials = {v: pki.enroll(v) for v in voter_ids}
-        election_id = pilot.open_election(manifest("tally-crash-2026", options=3, revote="single"), voter_ids)
+        election_id = pilot.open_election(manifest("tally-crash-2026", options=3, revote="single", min_tally_ballots=4), voter_ids)
         for v, option in zip(voter_ids, ["o1", "o1", "o0", "o2"]):
             voter = pilot.login(credentials[v])
             voter.cast(voter.prepare_ballot(election_id, {"q1": [option]}))

@@ -129,7 +129,7 @@ def test_single_ballot_policy(pki, data_dir, database_url):
     try:
         voter_ids = ["E0001", "E0002", "E0003"]
         credentials = {v: pki.enroll(v) for v in voter_ids}
-        election_id = pilot.open_election(two_question_manifest("single-2026", revote="single"), voter_ids)
+        election_id = pilot.open_election(two_question_manifest("single-2026", revote="single", min_tally_ballots=3), voter_ids)
         voters = {v: pilot.login(credentials[v]) for v in voter_ids}
 
         first = voters["E0001"].prepare_ballot(election_id, {"days": ["d1"], "tools": ["s0"]})
@@ -163,7 +163,7 @@ def test_last_ballot_counts_policy(pki, data_dir, database_url):
     try:
         voter_ids = ["E0001", "E0002", "E0003"]
         credentials = {v: pki.enroll(v) for v in voter_ids}
-        election_id = pilot.open_election(two_question_manifest("last-2026", revote="last"), voter_ids)
+        election_id = pilot.open_election(two_question_manifest("last-2026", revote="last", min_tally_ballots=3), voter_ids)
         voters = {v: pilot.login(credentials[v]) for v in voter_ids}
         board = f"/api/elections/{election_id}/board"
 

@@ -104,7 +104,7 @@ def test_database_holds_no_trustee_secret(pki, data_dir, database_url):
     pilot = start_pilot(pki, data_dir, database_url)
     try:
         voter_ids = ["E0001", "E0002", "E0003"]
-        election_id = pilot.create(two_question_manifest("secrets-2026"), voter_ids)
+        election_id = pilot.create(two_question_manifest("secrets-2026", min_tally_ballots=3), voter_ids)
         pilot.admin.start_ceremony(election_id)
         secrets: set[bytes] = set()
         for _ in range(4):
@@ -148,7 +148,7 @@ def test_administrator_actions_are_on_the_board(pki, data_dir, database_url):
     only grew (each head consistent with the one before)."""
     pilot = start_pilot(pki, data_dir, database_url)
     try:
-        election_id = pilot.open_election(two_question_manifest("admin-log-2026"), ["E0001"])
+        election_id = pilot.open_election(two_question_manifest("admin-log-2026", min_tally_ballots=1), ["E0001"])
         voter = pilot.login(pki.enroll("E0001"))
         voter.cast(voter.prepare_ballot(election_id, {"days": ["d3"], "tools": []}))
         pilot.admin.close_election(election_id)

@@ -41,11 +41,11 @@ from crypto.ballots import (
     encrypt_ballot,
     tracking_code,
 )
-from crypto.credentials import sign_ballot
+from crypto.credentials import sign_ballot, sign_endorsement
 from crypto.elgamal import add_all, encrypt
 from crypto.group import Point, Scalar
 from crypto.proofs import prove_encrypted_value, verify_encrypted_value
-from tests.record_support import board_entries, election_run, resign
+from tests.record_support import TRUSTEES, board_entries, election_run, resign
 from tests.support import fresh_database_url
 from voting.record import files as F
 from voting.record.bench import survey_manifest, synthesize
@@ -370,6 +370,53 @@ def board_second_joint_key(c: Ctx):
     return c.board(edit)
 
 
+@mutation(1)
+def board_trustee_ids_missing(c: Ctx):
+    return c.board(lambda es: es[0]["body"].pop("trustee_ids") and None)
+
+
+@mutation(1)
+def board_trustee_ids_one_short(c: Ctx):
+    return c.board(lambda es: es[0]["body"]["trustee_ids"].pop())
+
+
+@mutation(1)
+def board_trustee_ids_duplicate(c: Ctx):
+    """One person holding two of the three shares: two of them decrypt alone."""
+    return c.board(lambda es: es[0]["body"]["trustee_ids"].__setitem__(1, es[0]["body"]["trustee_ids"][0]))
+
+
+@mutation(1)
+def board_trustee_id_invalid(c: Ctx):
+    return c.board(lambda es: es[0]["body"]["trustee_ids"].__setitem__(2, "not an id"))
+
+
+@mutation(1)
+def board_trustee_is_an_acting_admin(c: Ctx):
+    """A trustee who also runs the election (here: created it)."""
+    return c.board(lambda es: of(es, "admin-action")[0]["body"].update(by=es[0]["body"]["trustee_ids"][1]))
+
+
+@mutation(1)
+def board_trustee_opens_the_election(c: Ctx):
+    return c.board(lambda es: of(es, "election-opened")[0]["body"].update(by=es[0]["body"]["trustee_ids"][2]))
+
+
+@mutation(1)
+def board_trustee_publishes_the_result(c: Ctx):
+    return c.board(lambda es: of(es, "election-published")[0]["body"].update(by=es[0]["body"]["trustee_ids"][0]))
+
+
+@mutation(1)
+def board_manifest_minimum_invalid(c: Ctx):
+    return c.board(lambda es: es[0]["body"]["manifest"].update(min_tally_ballots=0))
+
+
+@mutation(1)
+def parameters_trustee_ids(c: Ctx):
+    return view(c.files, F.PARAMETERS, lambda d: d["trustee_ids"].reverse())
+
+
 @mutation(2)
 def board_manifest_and_ceremony_fingerprint_rewritten(c: Ctx):
     """The server recomputes every hash it can after changing the manifest: the
@@ -471,6 +518,71 @@ def board_announcement_after_joint_key(c: Ctx):
 @mutation(2)
 def board_announcement_relabelled(c: Ctx):
     return c.board(lambda es: of(es, "trustee-announcement")[2]["body"].update(index=2))
+
+
+def _endorsements(es: list[dict]) -> list[dict]:
+    return of(es, "joint-key")[0]["body"]["endorsements"]
+
+
+def _endorse(c: Ctx, credential, *, joint_key: bytes | None = None) -> dict:  # noqa: ANN001 - a Credential
+    """``credential``'s valid signature over this election's joint key (or another key)."""
+    return sign_endorsement(
+        credential, election_id=c.entries()[0]["election_id"], joint_key=joint_key or c.joint_key().to_bytes(), fingerprint=c.fingerprint()
+    )
+
+
+@mutation(2)
+def board_endorsement_dropped(c: Ctx):
+    return c.board(lambda es: _endorsements(es).pop())
+
+
+@mutation(2)
+def board_endorsements_missing(c: Ctx):
+    return c.board(lambda es: of(es, "joint-key")[0]["body"].pop("endorsements") and None)
+
+
+@mutation(2)
+def board_endorsement_signature_forged(c: Ctx):
+    return c.board(lambda es: _endorsements(es)[1].update(signature=other_hex(_endorsements(es)[1]["signature"])))
+
+
+@mutation(2)
+def board_endorsement_by_another_employee(c: Ctx):
+    """A valid signature over the right key and fingerprint, by someone who is not trustee 2."""
+    forged = _endorse(c, c.run.credentials["E0000"])
+    return c.board(lambda es: _endorsements(es)[1].update(forged))
+
+
+@mutation(2)
+def board_endorsement_of_another_joint_key(c: Ctx):
+    """Trustee 1's own signature, but over a key the server chose."""
+    forged = _endorse(c, c.run.credentials[TRUSTEES[0]], joint_key=Point.random().to_bytes())
+    return c.board(lambda es: _endorsements(es)[0].update(forged))
+
+
+@mutation(2)
+def board_endorsement_under_another_ca(c: Ctx):
+    """Trustee 3's employee id in a certificate from a CA the auditors do not trust."""
+    now = datetime.now(UTC) - timedelta(hours=1)
+    issuing = ca.create_issuing_ca(ca.create_root_ca("Test City Root CA", now=now), "Test City Issuing CA", now=now)
+    stranger = ca.enroll_employee(issuing, employee_id=TRUSTEES[2], name="same id, other CA", now=now)
+    forged = _endorse(c, stranger)
+    return c.board(lambda es: _endorsements(es)[2].update(forged))
+
+
+@mutation(2)
+def board_endorsements_swapped(c: Ctx):
+    def edit(es: list[dict]) -> None:
+        first, second = _endorsements(es)[0], _endorsements(es)[1]
+        for key in ("chain", "signature"):
+            first[key], second[key] = second[key], first[key]
+
+    return c.board(edit)
+
+
+@mutation(2)
+def board_endorsement_index_changed(c: Ctx):
+    return c.board(lambda es: _endorsements(es)[2].update(index=1))
 
 
 # check 3: ballots ---------------------------------------------------------------------------------
@@ -1335,6 +1447,53 @@ def test_a_ballot_voting_five_times_on_a_1_of_5_question_fails_check_3(values):
     assert {n: report.check(n).status for n in consistent} == dict.fromkeys(consistent, "pass")
     assert all("unreadable" in report.check(n).first_failure for n in unreadable)
     assert report.check(10).status == "fail" and "outside" in report.check(10).first_failure
+
+
+# --- the election policy, on honest synthetic records (a real server refuses to make them) -------------
+
+
+def test_a_threshold_of_one_fails_check_1():
+    """A real ceremony with t = 1: every proof verifies, but one trustee alone
+    could decrypt any ballot."""
+    report = verify_record(synthesize(6, threshold_t=1, workers=1).files, workers=1)
+    assert report.failed() == [1]
+    assert "at least 2 trustees must decrypt" in report.check(1).first_failure
+
+
+def test_a_result_below_the_minimum_fails_check_10():
+    """Four ballots tallied under the default minimum of five: everything else
+    about the record is right."""
+    election = synthesize(4, workers=1)
+    assert Manifest.from_json(json.loads(election.files[F.MANIFEST])).min_tally_ballots == 5
+    report = verify_record(election.files, workers=1)
+    assert report.failed() == [10]
+    assert "4 ballots" in report.check(10).first_failure and "fewer than 5" in report.check(10).first_failure
+    lowered = {**survey_manifest("four-2026"), "min_tally_ballots": 4}
+    assert verify_record(synthesize(4, manifest_doc=lowered, workers=1).files, workers=1).ok(strict=True)
+
+
+def test_endorsements_are_checked_against_the_trust_anchors_only_with_the_auditors_part():
+    """An endorsement from a CA nobody trusts: the public record cannot tell
+    (it has no trust anchors); the auditors' part can."""
+    election = synthesize(6, workers=1)
+    now = datetime.now(UTC) - timedelta(hours=1)
+    issuing = ca.create_issuing_ca(ca.create_root_ca("Bench City Root CA", now=now), "Bench City Issuing CA", now=now)
+    stranger = ca.enroll_employee(issuing, employee_id="T0002", name="same id, other CA", now=now)
+    entries = board_entries(election.files)
+    joint = of(entries, "joint-key")[0]["body"]
+    joint["endorsements"][1].update(
+        sign_endorsement(
+            stranger, election_id=election.election_id, joint_key=bytes.fromhex(joint["joint_key"]),
+            fingerprint=bytes.fromhex(joint["fingerprint"]),
+        )
+    )
+    forged = resign(election.files, entries, election.server_key)
+    report = verify_record(forged, workers=1)
+    assert report.failed() == [2] and "T0002" in report.check(2).first_failure
+    public = {k: v for k, v in forged.items() if not k.startswith("auditors/")}
+    public[F.RECORD] = json.dumps({**json.loads(forged[F.RECORD]), "auditors_part": False}).encode()
+    report = verify_record(public, workers=1)
+    assert report.ok() and "not checked against trust anchors" in report.check(2).note
 
 
 def test_an_honest_synthetic_record_passes_and_matches_the_export_format(run):

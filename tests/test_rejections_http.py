@@ -37,6 +37,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 
 from crypto import threshold
 from crypto.ballots import (
@@ -45,17 +46,21 @@ from crypto.ballots import (
     EncryptedBallot,
     EncryptedQuestion,
     EncryptedSelection,
+    Manifest,
     _limit_context,
     _selection_context,
+    ceremony_fingerprint,
     tracking_code,
 )
 from crypto.credentials import Credential, make_login_token, sign_ballot
 from crypto.elgamal import Ciphertext, add_all, encrypt
 from crypto.group import Scalar
 from crypto.proofs import prove_encrypted_value
-from tests.http_support import Pilot, problem, start_pilot, two_question_manifest
+from tests.http_support import Pilot, board_entries, problem, start_pilot, two_question_manifest
 from tests.support import ServerProcess, make_pki, roll_csv, server_settings
+from voting import operator
 from voting.client import ElectionInfo, prepare_ballot
+from voting.errors import ServiceError
 
 # --- helpers ------------------------------------------------------------------------------
 
@@ -331,7 +336,7 @@ def test_wrong_election_state(pki, data_dir, database_url):
         voter_ids = ["E0001", "E0002"]
         credentials = {v: pki.enroll(v) for v in voter_ids}
         admin = pilot.admin
-        election_id = pilot.create(two_question_manifest("state-2026", revote="single"), voter_ids)
+        election_id = pilot.create(two_question_manifest("state-2026", revote="single", min_tally_ballots=1), voter_ids)
         alice, bob = (pilot.login(credentials[v]) for v in voter_ids)
         t1 = pilot.trustees["T0001"] = pilot.login(pilot.trustee_credentials["T0001"])  # used by ceremony_steps too
         placeholder = {"ballot": {}, "signature": "00"}
@@ -439,6 +444,89 @@ def test_roles_come_from_the_rosters(pki, data_dir, database_url):
         pilot.stop()
 
 
+# --- the election policy ---------------------------------------------------------------------------
+
+
+def test_election_policy_at_creation(pki, data_dir, database_url):
+    """At least two trustees must decrypt, and no trustee is an administrator or
+    an auditor: no one person can decrypt, nor run the server and decrypt."""
+    pilot = start_pilot(pki, data_dir, database_url)
+    try:
+        settings = pilot.server.settings
+        operator.add_role(settings, "A0002", "admin")
+        operator.add_role(settings, "U0001", "auditor")
+        create = lambda trustees, t, doc=None: lambda: pilot.admin.create_election(  # noqa: E731
+            doc or two_question_manifest("policy-2026"), trustees, t
+        )
+        pilot.refused(create(["T0001", "T0002"], 1), 422, "invalid_threshold")
+        pilot.refused(create(["T0001", "T0002"], 3), 422, "invalid_threshold")
+        pilot.refused(create(["T0001"], 1), 422, "invalid_trustees")
+        pilot.refused(create(["T0001", "T0001"], 2), 422, "invalid_trustees")
+        pilot.refused(create(["T0001", "not an id"], 2), 422, "invalid_trustees")
+        pilot.refused(create([f"T{i:04d}" for i in range(1, 7)], 2), 422, "invalid_trustees")
+        error = pilot.refused(create(["T0001", "A0001"], 2), 422, "trustee_is_admin")
+        assert "you (A0001)" in error.body["detail"]
+        error = pilot.refused(create(["A0002", "T0001"], 2), 422, "trustee_is_admin")
+        assert "A0002 is an administrator" in error.body["detail"]
+        error = pilot.refused(create(["T0001", "U0001"], 2), 422, "trustee_is_auditor")
+        assert "U0001 is an auditor" in error.body["detail"]
+        for bad in (0, -1, "5", 5.0, True, 1_000_001):
+            doc = {**two_question_manifest("policy-2026"), "min_tally_ballots": bad}
+            pilot.refused(create(["T0001", "T0002"], 2, doc), 422, "invalid_manifest")
+
+        # Accepted: the board names the trustees in index order, and the signed
+        # manifest states the minimum to tally (the default, 5, when left out).
+        pilot.admin.create_election(two_question_manifest("policy-2026"), ["T0003", "T0001"], 2)
+        created = board_entries(pilot.client(), "policy-2026")[0]
+        assert created["kind"] == "election-created"
+        assert created["body"]["trustee_ids"] == ["T0003", "T0001"] and created["body"]["trustees"] == 2
+        assert created["body"]["manifest"]["min_tally_ballots"] == 5
+        manifest = Manifest.from_json(created["body"]["manifest"])
+        assert created["body"]["ceremony_fingerprint"] == ceremony_fingerprint(manifest, 2, 2).hex()
+        assert pilot.admin.status("policy-2026")["manifest"]["min_tally_ballots"] == 5
+        pilot.admin.create_election(two_question_manifest("policy-2027", min_tally_ballots=12), ["T0001", "T0002"], 2)
+        assert board_entries(pilot.client(), "policy-2027")[0]["body"]["manifest"]["min_tally_ballots"] == 12
+
+        # A trustee of an election not yet published cannot become an administrator or an auditor.
+        for role in ("admin", "auditor"):
+            with pytest.raises(ServiceError, match="T0001 is a trustee of policy-2026, policy-2027") as refused:
+                operator.add_role(settings, "T0001", role)
+            assert refused.value.code == "trustee_of_unpublished_election"
+        assert ("T0001", "admin") not in operator.list_roles(settings)
+        operator.add_role(settings, "E0042", "auditor")  # anyone else may
+        assert ("E0042", "auditor") in operator.list_roles(settings)
+    finally:
+        pilot.stop()
+
+
+def test_too_few_ballots_are_not_decrypted(pki, data_dir, database_url):
+    """With fewer counted ballots than the manifest's minimum (here the default,
+    5), closing works but the server takes no partial decryption and no tally."""
+    pilot = start_pilot(pki, data_dir, database_url)
+    try:
+        voter_ids = ["E0001", "E0002"]
+        credentials = {v: pki.enroll(v) for v in voter_ids}
+        election_id = pilot.open_election(two_question_manifest("few-2026"), voter_ids)
+        for v in voter_ids:
+            voter = pilot.login(credentials[v])
+            voter.cast(voter.prepare_ballot(election_id, {"days": ["d1"], "tools": []}))
+        pilot.admin.close_election(election_id)
+        aggregate = pilot.admin.aggregate(election_id)
+        assert aggregate["ballots_counted"] == 2
+        ciphertexts = [Ciphertext.from_json(c, allow_identity=True) for c in aggregate["ciphertexts"]]
+        key = threshold.TrusteeKey.from_json(json.loads(pilot.trustee_file("T0001", election_id).read_text())["key"])
+        partial = threshold.partial_decrypt(key, ciphertexts, fingerprint=bytes.fromhex(aggregate["fingerprint"]))
+        error = pilot.refused(
+            lambda: pilot.trustees["T0001"].post(f"/api/elections/{election_id}/partial-decryptions", partial.to_json()),
+            409, "too_few_ballots",
+        )
+        assert "only 2 ballots were counted" in error.body["detail"] and "at least 5" in error.body["detail"]
+        pilot.refused(lambda: pilot.admin.tally(election_id), 409, "too_few_ballots")
+        assert pilot.admin.status(election_id)["status"] == "closed"
+    finally:
+        pilot.stop()
+
+
 # --- ceremony and tally messages ----------------------------------------------------------------
 
 
@@ -447,7 +535,7 @@ def test_bad_ceremony_and_decryption_messages(pki, data_dir, database_url):
     try:
         voter_ids = ["E0001", "E0002"]
         credentials = {v: pki.enroll(v) for v in voter_ids}
-        election_id = pilot.create(two_question_manifest("messages-2026"), voter_ids)
+        election_id = pilot.create(two_question_manifest("messages-2026", min_tally_ballots=2), voter_ids)
         pilot.admin.start_ceremony(election_id)
         e = f"/api/elections/{election_id}"
         t = {name: pilot.login(c) for name, c in pilot.trustee_credentials.items()}

@@ -9,13 +9,13 @@ from voting.client import Client, trustee_ceremony_step, trustee_decrypt
 def test_small_election_end_to_end(pki, data_dir, database_url):
     admin_cred = pki.enroll("A0001")
     trustees = {t: pki.enroll(t) for t in ("T0001", "T0002", "T0003")}
-    voters = {f"E{i:04d}": pki.enroll(f"E{i:04d}") for i in range(4)}
+    voters = {f"E{i:04d}": pki.enroll(f"E{i:04d}") for i in range(5)}  # the default minimum to tally
     server = start_server(data_dir, database_url, admins=["A0001"])
     try:
         admin = Client(server.url)
         admin.login(admin_cred)
         admin.create_election(manifest(), list(trustees), 2)
-        assert admin.import_roll("survey-2026", roll_csv(list(voters)))["total"] == 4
+        assert admin.import_roll("survey-2026", roll_csv(list(voters)))["total"] == 5
         admin.start_ceremony("survey-2026")
         clients = {t: Client(server.url) for t in trustees}
         for t, c in clients.items():

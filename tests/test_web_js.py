@@ -9,14 +9,22 @@ build); a missing one fails these tests rather than skipping them.
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.x509.name import _ASN1Type
+from cryptography.x509.oid import NameOID
 
 from crypto import ca
 from crypto import log as merkle
@@ -25,6 +33,7 @@ from crypto.ballots import (
     EncryptedBallot,
     Manifest,
     election_fingerprint,
+    format_fingerprint,
     format_tracking_code,
     tracking_code,
     verify_audit_opening,
@@ -33,7 +42,10 @@ from crypto.ballots import (
 from crypto.credentials import (
     MemoryNonceRegistry,
     TrustStore,
+    employee_uri,
+    endorsement_message,
     seal_credential,
+    sign_endorsement,
     verify_ballot_signature,
     verify_login_token,
 )
@@ -41,6 +53,7 @@ from crypto.elgamal import KeyPair
 from crypto.encoding import canonical_json
 from crypto.receipts import make_receipt
 from tests.support import manifest as survey_manifest
+from voting.client import KeyRefusal, endorsed_election
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE = ROOT / "voting" / "web" / "static" / "vendor" / "noble.js"
@@ -217,3 +230,172 @@ def test_javascript_checks_receipts_made_by_python():
     cases, expected = _receipts()
     verdicts = run_tool("receipts", {"cases": cases})
     assert [v["error"] for v in verdicts] == expected, verdicts
+
+
+# --- the trustees' endorsements of the election key (the ballot page's check) -----------
+
+
+def _raw_signature(key, message: bytes) -> bytes:
+    """A signature in the endorsement's form for any key, even one the service
+    refuses (crypto.credentials signs only with accepted keys)."""
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        r, s = decode_dss_signature(key.sign(message, ec.ECDSA(hashes.SHA256())))
+        size = (key.curve.key_size + 7) // 8
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    if isinstance(key, rsa.RSAPrivateKey):
+        return key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+    return key.sign(message)
+
+
+def _der_b64(certificate: x509.Certificate) -> str:
+    return base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode()
+
+
+def _custom_leaf(pki: _Pki, key, *, uris: list[str], serials=(), names=("鍵管理 特別",), others=(), name_type=None):
+    """A leaf issued by the test CA with exactly the subject and SAN given."""
+    subject = x509.Name(
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "City Hall")]
+        + [x509.NameAttribute(NameOID.SERIAL_NUMBER, s) for s in serials]
+        + [x509.NameAttribute(NameOID.COMMON_NAME, n, _type=name_type) if name_type else x509.NameAttribute(NameOID.COMMON_NAME, n) for n in names]
+    )
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(pki.issuing.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(pki.now)
+        .not_valid_after(pki.now + timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(u) for u in uris] + list(others)), critical=False)
+        .sign(pki.issuing.key, hashes.SHA256())
+    )
+
+
+def _endorsement_cases(pki: _Pki) -> list[dict]:
+    """Board entries as the ballot page reads them, honest and attacked: each
+    case says what the page must conclude (a reason of refusal, or None)."""
+    election_id = "key-js"
+    document = survey_manifest(election_id, options=3)
+    manifest = Manifest.from_json(document)
+    joint = KeyPair.generate().public
+    fingerprint = election_fingerprint(manifest, joint)
+    ids = ["T0101", "T0102", "T0103"]
+    trustees = {
+        e: ca.enroll_employee(pki.issuing, employee_id=e, name=f"鍵管理 {e}", now=pki.now, key_type=k)
+        for e, k in zip(ids, KEY_TYPES, strict=True)
+    }
+    message = endorsement_message(election_id=election_id, joint_key=joint.to_bytes(), fingerprint=fingerprint)
+
+    def endorse(credential, *, key=joint, fp=fingerprint, eid=election_id):
+        return sign_endorsement(credential, election_id=eid, joint_key=key.to_bytes(), fingerprint=fp)
+
+    def honest() -> list[dict]:
+        return [endorse(trustees[e]) for e in ids]
+
+    def board(docs=None, *, key=joint, fp=fingerprint, trustee_ids=ids) -> list[dict]:
+        docs = honest() if docs is None else docs
+        return [
+            {"election_id": election_id, "index": 0, "kind": "election-created",
+             "body": {"manifest": document, "trustees": len(trustee_ids), "trustee_ids": trustee_ids, "threshold": 2}},
+            {"election_id": election_id, "index": 1, "kind": "joint-key",
+             "body": {"joint_key": key.hex(), "fingerprint": fp.hex(), "public_shares": {},
+                      "endorsements": [{"index": i, **d} for i, d in enumerate(docs, start=1)]}},
+        ]
+
+    def first(**change) -> list[dict]:
+        docs = honest()
+        docs[0] = {**docs[0], **change}
+        return board(docs)
+
+    def custom(key, **leaf) -> list[dict]:
+        docs = honest()
+        certificate = _custom_leaf(pki, key, **leaf)
+        docs[0] = {"chain": [_der_b64(certificate), _der_b64(pki.issuing.certificate)], "signature": _raw_signature(key, message).hex()}
+        return board(docs)
+
+    p256 = ec.generate_private_key(ec.SECP256R1())
+    uri = employee_uri("T0101")
+    attacker = KeyPair.generate().public
+    attacker_fp = election_fingerprint(manifest, attacker)
+    # Someone else's CA, with certificates naming the same trustees: no anchor on the page.
+    mint = _Pki()
+    minted = [
+        sign_endorsement(
+            ca.enroll_employee(mint.issuing, employee_id=e, name=f"鍵管理 {e}", now=mint.now),
+            election_id=election_id, joint_key=attacker.to_bytes(), fingerprint=attacker_fp,
+        )
+        for e in ids
+    ]
+    swapped = honest()
+    swapped[0], swapped[1] = swapped[1], swapped[0]
+    wrong_index = board()
+    wrong_index[1]["body"]["endorsements"][0]["index"] = 2
+    leaf_der = base64.b64decode(honest()[0]["chain"][0])
+    der_signature = trustees["T0101"].private_key.sign(message, ec.ECDSA(hashes.SHA256())).hex()
+    short = format_fingerprint(fingerprint)
+    issuing_as_leaf = {"chain": [_der_b64(pki.issuing.certificate)], "signature": _raw_signature(pki.issuing.key, message).hex()}
+    cases = [
+        ("honest: P-256, RSA-2048 and Ed25519 trustees", board(), None, None),
+        ("pinned short form", board(), short, None),
+        ("pinned short form, lower case without dashes", board(), short.lower().replace("-", ""), None),
+        ("pinned full form", board(), fingerprint.hex(), None),
+        ("pinned fingerprint differs", board(), format_fingerprint(attacker_fp), "pinned"),
+        ("pinned fingerprint malformed", board(), "ABCD-EFGH", "pin_malformed"),
+        ("no joint-key entry yet", board()[:1], None, "no_key"),
+        ("server's key, fingerprint recomputed, trustees' endorsements kept", board(key=attacker, fp=attacker_fp), None, "endorsement"),
+        ("server's key, fingerprint not recomputed", board(key=attacker), None, "fingerprint"),
+        ("server's key endorsed by certificates of another CA", board(minted, key=attacker, fp=attacker_fp), None, None),
+        ("the same, with the notice's fingerprint pinned", board(minted, key=attacker, fp=attacker_fp), short, "pinned"),
+        ("signature changed", first(signature=honest()[0]["signature"][:-1] + ("0" if honest()[0]["signature"][-1] != "0" else "1")), None, "endorsement"),
+        ("signature in upper case", first(signature=honest()[0]["signature"].upper()), None, "endorsement"),
+        ("ES256 signature in DER form", first(signature=der_signature), None, "endorsement"),
+        ("endorsement made for another election", board([endorse(trustees["T0101"], eid="other-election"), *honest()[1:]]), None, "endorsement"),
+        ("endorsements of trustees 1 and 2 swapped", board(swapped), None, "endorsement"),
+        ("another trustee named on election-created", board(trustee_ids=["T0101", "T0199", "T0103"]), None, "endorsement"),
+        ("an endorsement missing", board(honest()[:2]), None, "endorsements"),
+        ("an endorsement's index wrong", wrong_index, None, "endorsement"),
+        ("an extra member", first(extra=1), None, "endorsement"),
+        ("empty chain", first(chain=[]), None, "endorsement"),
+        ("chain of five", first(chain=honest()[0]["chain"] * 5), None, "endorsement"),
+        ("chain not base64", first(chain=[honest()[0]["chain"][0] + "\n"]), None, "endorsement"),
+        ("leaf not a certificate", first(chain=[base64.b64encode(b"\x30\x03\x02\x01\x01").decode()]), None, "endorsement"),
+        ("leaf with a trailing byte", first(chain=[base64.b64encode(leaf_der + b"\x00").decode()]), None, "endorsement"),
+        ("the issuing CA's certificate as leaf (no SAN)", board([issuing_as_leaf, *honest()[1:]]), None, "endorsement"),
+        ("leaf naming two employees", custom(p256, uris=[uri, employee_uri("T0199")]), None, "endorsement"),
+        ("leaf serialNumber differs", custom(p256, uris=[uri], serials=["T0199"]), None, "endorsement"),
+        ("leaf without a common name", custom(p256, uris=[uri], names=()), None, "endorsement"),
+        ("leaf with two common names", custom(p256, uris=[uri], names=("甲", "乙")), None, "endorsement"),
+        ("leaf with a P-384 key", custom(ec.generate_private_key(ec.SECP384R1()), uris=[uri]), None, "endorsement"),
+        ("leaf with an RSA-1024 key", custom(rsa.generate_private_key(public_exponent=65537, key_size=1024), uris=[uri]), None, "endorsement"),
+        ("leaf with other names, a serialNumber and a BMPString name",
+         custom(p256, uris=["https://city.example/staff", uri], serials=["T0101"],
+                others=[x509.RFC822Name("t0101@city.example"), x509.DNSName("city.example")], name_type=_ASN1Type.BMPString),
+         None, None),
+    ]
+    return [{"name": n, "entries": e, "election_id": election_id, "pinned": p, "want": w} for n, e, p, w in cases]
+
+
+def test_javascript_checks_the_election_key_as_python_does(pki):
+    """The ballot page's check of the trustees' endorsements (endorsements.js)
+    against voting.client.endorsed_election, the Python voter's: the same
+    verdict on honest boards, attacked boards and odd certificates, and the same
+    trustees and fingerprint when both accept."""
+    cases = _endorsement_cases(pki)
+    verdicts = run_tool("endorsements", {"cases": [{k: c[k] for k in ("entries", "election_id", "pinned")} for c in cases]})
+    for case, verdict in zip(cases, verdicts, strict=True):
+        name, want = case["name"], case["want"]
+        assert verdict.get("reason") == want, (name, verdict)
+        pinned = case["pinned"]
+        if pinned is not None and not re.fullmatch(r"[0-9a-f]{64}", pinned):
+            continue  # Python pins the full fingerprint only
+        try:
+            python = endorsed_election(
+                case["entries"], case["election_id"], fingerprint=bytes.fromhex(pinned) if pinned else None
+            )
+        except KeyRefusal as exc:
+            assert not verdict["valid"], (name, str(exc))
+            continue
+        assert verdict["valid"], (name, verdict)
+        assert verdict["fingerprint"] == python.info.fingerprint.hex(), name
+        assert verdict["short"] == python.short_fingerprint, name
+        assert [tuple(t) for t in verdict["trustees"]] == list(python.trustees), name

@@ -6,8 +6,12 @@ The browser itself is tests/test_browser.py.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -29,6 +33,7 @@ DYNAMIC_KEYS = {
     "lang.switch_to_": list(LANGUAGES),
     "manage.did.": ["ceremony/start", "open", "close", "tally", "publish"],
     "check.step_": [f"{step}_bad" for step in ("receipt", "head", "inclusion", "newest", "consistency")],
+    "ballot.key_reason.": ["no_key", "malformed", "fingerprint", "endorsements", "endorsement", "pinned", "pin_malformed", "form"],
     "board.kind.": sorted(
         ["election-created", "trustee-announcement", "joint-key", "election-opened", "ballot", "ballot-superseded",
          "election-closed", "aggregate", "partial-decryption", "result", "election-published", "admin-action"]
@@ -50,7 +55,7 @@ def site(tmp_path_factory):
         admin = Client(server.url)
         admin.login(admin_cred)
         for election_id in (ELECTION, "pages-open"):
-            admin.create_election(manifest(election_id), list(trustees), 2)
+            admin.create_election(manifest(election_id, min_tally_ballots=1), list(trustees), 2)
             admin.import_roll(election_id, roll_csv(["E0001"]))
             admin.start_ceremony(election_id)
             clients = {t: Client(server.url) for t in trustees}
@@ -94,9 +99,16 @@ def pages(receipt: dict) -> list[str]:
 
 
 def assert_strict(html: str, path: str) -> None:
-    """No inline script or style, no event-handler attributes, nothing from elsewhere."""
+    """No inline script or style, no event-handler attributes, nothing from elsewhere.
+    The one inline script is the import map of integrity hashes, which the CSP
+    allows by its SHA-256 alone."""
     for tag in re.findall(r"<script\b[^>]*>", html):
-        assert "src=" in tag or 'type="application/json"' in tag, f"{path}: inline script {tag}"
+        assert "src=" in tag or 'type="application/json"' in tag or tag == '<script type="importmap">', f"{path}: inline script {tag}"
+    maps = re.findall(r'<script type="importmap">(.*?)</script>', html, re.S)
+    assert len(maps) == 1, f"{path}: {len(maps)} import maps"
+    digest = base64.b64encode(hashlib.sha256(maps[0].encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in CONTENT_SECURITY_POLICY, f"{path}: the import map is not the one the CSP allows"
+    assert list(json.loads(maps[0])) == ["integrity"], f"{path}: the import map maps nothing, it only pins hashes"
     for block in re.findall(r'<script type="application/json"[^>]*>(.*?)</script>', html, re.S):
         json.loads(block)  # a data block, never code
         assert "</" not in block
@@ -268,3 +280,55 @@ def test_palette_meets_wcag_aa_contrast():
     assert contrast(palette["border"], "#ffffff") >= 3
     for name in ("primary", "header", "primary-dark"):
         assert contrast("#ffffff", palette[name]) >= 4.5, name
+
+
+# --- Subresource Integrity and the web bundle's published hash --------------------------------
+
+
+def test_every_script_and_stylesheet_carries_its_integrity(site):
+    """Each <script src> and stylesheet of every page names the SHA-384 of what
+    the server serves there, and the import map names one for every ES module
+    (those a page's module imports included): a changed file is not run."""
+    url, receipt = site
+    modules = sorted("/" + p.relative_to(WEB).as_posix() for p in (WEB / "static").rglob("*.js"))
+    with httpx.Client(base_url=url) as http:
+        served = {}
+
+        def sha384(path: str) -> str:
+            if path not in served:
+                response = http.get(path)
+                assert response.status_code == 200, path
+                served[path] = "sha384-" + base64.b64encode(hashlib.sha384(response.content).digest()).decode()
+            return served[path]
+
+        for path in pages(receipt):
+            html = http.get(path).text
+            tags = re.findall(r"<script\b[^>]*\bsrc=[^>]*>|<link\b[^>]*rel=\"stylesheet\"[^>]*>", html)
+            assert len(tags) >= 3, path  # two stylesheets and common.js at least
+            for tag in tags:
+                target = re.search(r'(?:src|href)="([^"]+)"', tag).group(1)
+                integrity = re.search(r'integrity="([^"]+)"', tag)
+                assert integrity and integrity.group(1) == sha384(target), f"{path}: {tag}"
+            pinned = json.loads(re.search(r'<script type="importmap">(.*?)</script>', html, re.S).group(1))["integrity"]
+            assert sorted(pinned) == modules, path
+            assert all(pinned[m] == sha384(m) for m in modules), path
+
+
+def test_the_web_bundle_hash_is_published_and_recomputable(site):
+    """GET /api/web-bundle-hash lists every static file's SHA-384 and the hash of
+    the listing, which an auditor recomputes from a release with one shell line
+    (docs/web.md)."""
+    url, _ = site
+    published = httpx.get(url + "/api/web-bundle-hash").json()
+    files = sorted(p for p in (WEB / "static").rglob("*") if p.is_file())
+    assert published["algorithm"] == "sha384"
+    assert published["files"] == {p.relative_to(WEB).as_posix(): hashlib.sha384(p.read_bytes()).hexdigest() for p in files}
+    listing = "".join(f"{digest}  {name}\n" for name, digest in sorted(published["files"].items()))
+    assert published["bundle"] == hashlib.sha384(listing.encode()).hexdigest()
+    if shutil.which("sha384sum"):
+        line = "find static -type f | LC_ALL=C sort | xargs sha384sum | sha384sum"
+        output = subprocess.run(["sh", "-c", line], cwd=WEB, capture_output=True, text=True, check=True).stdout
+        assert output.split()[0] == published["bundle"]
+    page = httpx.get(url + "/").text
+    importmap = re.search(r'<script type="importmap">(.*?)</script>', page, re.S).group(1)
+    assert published["import_map_sha256"] == base64.b64encode(hashlib.sha256(importmap.encode()).digest()).decode()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,17 +22,33 @@ from crypto.ballots import (
     AuditOpening,
     EncryptedBallot,
     Manifest,
+    ceremony_fingerprint,
     choices_from_ids,
     election_fingerprint,
     encrypt_ballot,
+    format_fingerprint,
     format_tracking_code,
     tracking_code,
 )
-from crypto.credentials import Credential, make_login_token, sign_ballot
+from crypto.credentials import (
+    Credential,
+    TrustStore,
+    is_valid_employee_id,
+    make_login_token,
+    sign_ballot,
+    sign_endorsement,
+    verify_endorsement,
+)
+from crypto.encoding import canonical_json
+from crypto.errors import CryptoError
 from crypto.elgamal import Ciphertext
 from crypto.group import Point
-from crypto.log import ConsistencyProof, SignedTreeHead
+from crypto.log import ConsistencyProof, InclusionProof, SignedTreeHead, leaf_hash, verify_tree_head
 from crypto.receipts import verify_receipt, verify_receipt_against
+from voting.origin import origin_of
+
+
+BOARD_PAGE = 500
 
 
 class ApiError(Exception):
@@ -64,6 +81,80 @@ class ElectionInfo:
         return cls(status["election_id"], manifest, joint, fingerprint)
 
 
+class KeyRefusal(Exception):
+    """The voter's client will not encrypt to this election key: it is not the
+    key every trustee endorsed, or not the fingerprint the voter pinned."""
+
+
+@dataclass(frozen=True)
+class EndorsedElection:
+    """An election key the voter's client checked on the board: every trustee
+    named in ``election-created`` signed this joint key and fingerprint."""
+
+    info: ElectionInfo
+    trustees: tuple[tuple[int, str, str], ...]
+    """(index, employee id, name from the certificate)"""
+    anchored: bool
+    """whether the trustees' certificates were checked against a pinned trust anchor"""
+
+    @property
+    def short_fingerprint(self) -> str:
+        return format_fingerprint(self.info.fingerprint)
+
+
+def endorsed_election(
+    entries: list[dict],
+    election_id: str,
+    *,
+    trust_store: TrustStore | None = None,
+    fingerprint: bytes | None = None,
+    now: datetime | None = None,
+) -> EndorsedElection:
+    """Check the election key from the board's ``election-created`` and
+    ``joint-key`` entries: the fingerprint recomputes from the manifest and the
+    key, every named trustee endorsed both (certificates chaining to
+    ``trust_store`` when given), and it equals the pinned ``fingerprint``."""
+    created = entries[0] if entries and entries[0].get("kind") == "election-created" else None
+    joint = next((e for e in entries if e.get("kind") == "joint-key"), None)
+    if created is None or joint is None:
+        raise KeyRefusal("the board has no election-created or joint-key entry: the key ceremony is not finished")
+    try:
+        manifest = Manifest.from_json(created["body"]["manifest"])
+        ids = created["body"]["trustee_ids"]
+        key = Point.from_hex(joint["body"]["joint_key"])
+        endorsements = joint["body"]["endorsements"]
+        computed = election_fingerprint(manifest, key)
+    except (CryptoError, KeyError, TypeError) as exc:
+        raise KeyRefusal(f"the board's election entries are malformed: {exc}") from None
+    if manifest.election_id != election_id or joint["body"].get("fingerprint") != computed.hex():
+        raise KeyRefusal("the board's fingerprint does not recompute from its manifest and joint key")
+    if not isinstance(ids, list) or not ids or not isinstance(endorsements, list) or len(endorsements) != len(ids):
+        raise KeyRefusal("the joint key does not carry one endorsement per trustee")
+    trustees = []
+    for index, (employee_id, doc) in enumerate(zip(ids, endorsements, strict=True), start=1):
+        if not isinstance(doc, dict) or doc.get("index") != index:
+            raise KeyRefusal(f"the endorsement of trustee {index} is missing")
+        try:
+            checked = verify_endorsement(
+                {k: v for k, v in doc.items() if k != "index"},
+                election_id=election_id,
+                joint_key=key.to_bytes(),
+                fingerprint=computed,
+                employee_id=employee_id,
+                trust_store=trust_store,
+                now=now or datetime.now(UTC),
+            )
+        except CryptoError as exc:
+            raise KeyRefusal(f"the election key is not endorsed by trustee {index} ({employee_id}): {exc}") from None
+        trustees.append((index, employee_id, checked.name))
+    if fingerprint is not None and fingerprint != computed:
+        raise KeyRefusal(
+            f"the election's fingerprint {format_fingerprint(computed)} is not the one you pinned "
+            f"({format_fingerprint(fingerprint)}): do not vote; tell the election administrators"
+        )
+    return EndorsedElection(ElectionInfo(election_id, manifest, key, computed), tuple(trustees), trust_store is not None)
+
+
 @dataclass(frozen=True)
 class PreparedBallot:
     """An encrypted ballot before casting: cast it, or audit it (then never cast it)."""
@@ -82,9 +173,38 @@ class PreparedBallot:
         return {"ballot": self.ballot.to_json(), "signature": self.signature.hex()}
 
 
+def check_audience(audience: object, server_url: str) -> None:
+    """The challenge must name the origin we connected to (docs/parts/credentials.md,
+    "Login token"); refused before anything is signed."""
+    expected = origin_of(server_url)
+    if audience != expected:
+        shown = repr(audience)[:120]
+        raise ApiError(
+            0,
+            "audience_mismatch",
+            f"接続先のサーバーは {shown} と名乗っていますが、接続したのは {expected} です。"
+            "フィッシングのおそれがあるため署名しませんでした。アドレスを確認してください。 / "
+            f"this server calls itself {shown} but you connected to {expected}: possible phishing, "
+            "nothing was signed; check the address",
+        )
+
+
 class Client:
-    def __init__(self, base_url: str, *, timeout: float = 60.0, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+        trust_store: TrustStore | None = None,
+        fingerprint: bytes | None = None,
+    ) -> None:
+        """``trust_store`` (the city's root CA, pinned by the user) and
+        ``fingerprint`` (from the election notice) are what the client checks
+        an election key against before it encrypts to it."""
         self.base_url = base_url.rstrip("/")
+        self.trust_store = trust_store
+        self.fingerprint = fingerprint
         self.http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
         self.credential: Credential | None = None
         self.session: dict | None = None
@@ -123,7 +243,12 @@ class Client:
     # -- login ----------------------------------------------------------------------
 
     def login(self, credential: Credential) -> dict:
+        """Sign the server's challenge, for the address this client connected to
+        only: a phishing server that relays the real server's challenge would
+        otherwise get a token the real server accepts, and log in as us."""
         challenge = self.post("/api/auth/challenge")
+        audience = challenge.get("audience") if isinstance(challenge, dict) else None
+        check_audience(audience, str(self.http.base_url))  # where the requests really go
         token = make_login_token(
             credential.private_key,
             credential.chain,
@@ -175,13 +300,32 @@ class Client:
     # -- voting -----------------------------------------------------------------------
 
     def election_info(self, election_id: str) -> ElectionInfo:
-        return ElectionInfo.from_status(self.status(election_id))
+        return self.endorsed_election(election_id).info
 
-    def prepare_ballot(self, election_id: str, selected: dict[str, list[str]] | list[list[int]]) -> PreparedBallot:
-        """Encrypt and sign on this machine; nothing is sent yet."""
+    def endorsed_election(self, election_id: str) -> EndorsedElection:
+        """The election key from the board, checked against the trustees'
+        endorsements and the pinned trust anchor and fingerprint: the server's
+        own status reply is never what a ballot is encrypted to."""
+        return endorsed_election(
+            self.board_until(election_id, "joint-key"), election_id, trust_store=self.trust_store, fingerprint=self.fingerprint
+        )
+
+    def board_until(self, election_id: str, kind: str) -> list[dict]:
+        """The board's entries from the first up to the first of ``kind`` (or all)."""
+        entries: list[dict] = []
+        while True:
+            page = self.get(f"/api/elections/{election_id}/board/entries", start=len(entries), limit=BOARD_PAGE)
+            entries.extend(page["entries"])
+            if any(e.get("kind") == kind for e in page["entries"]) or not page["entries"] or len(entries) >= page["size"]:
+                return entries
+
+    def prepare_ballot(
+        self, election_id: str, selected: dict[str, list[str]] | list[list[int]], *, info: ElectionInfo | None = None
+    ) -> PreparedBallot:
+        """Encrypt and sign on this machine, to the endorsed election key; nothing is sent yet."""
         if self.credential is None:
             raise RuntimeError("log in first")
-        info = self.election_info(election_id)
+        info = info or self.election_info(election_id)
         pseudonym = self.get(f"/api/elections/{election_id}/voter")["pseudonym"]
         choices = choices_from_ids(info.manifest, selected) if isinstance(selected, dict) else selected
         return prepare_ballot(info, pseudonym, choices, self.credential)
@@ -241,26 +385,133 @@ def _write_private(path: Path, doc: dict) -> None:
     os.replace(tmp, path)
 
 
-def trustee_ceremony_step(client: Client, election_id: str, state_path: Path) -> str:
+class TrusteeRefusal(Exception):
+    """The trustee's client will not act on what the server showed it: the
+    message says what was wrong and that the election's officials must be told."""
+
+
+@dataclass(frozen=True)
+class CeremonyView:
+    """The ceremony as the signed ``election-created`` entry fixes it, never as
+    the server's ceremony reply says: n, t, the trustees and this one's index."""
+
+    params: threshold.CeremonyParameters
+    manifest: Manifest
+    trustee_ids: tuple[str, ...]
+    index: int
+
+    @property
+    def co_trustees(self) -> list[tuple[int, str]]:
+        return [(i, e) for i, e in enumerate(self.trustee_ids, start=1) if i != self.index]
+
+
+def _load_state(state_path: Path) -> dict:
+    return json.loads(state_path.read_text(encoding="utf-8")) if state_path.exists() else {}
+
+
+def pinned_head(client: Client, election_id: str, state: dict) -> SignedTreeHead:
+    """The board's newest head, signed by the server key this trustee pinned at
+    first contact and consistent with the newest head it saw before (both kept in
+    ``state``, which the caller saves). A server that rolls its board back, forks
+    it, or changes its key is refused."""
+    if "server_key" not in state:
+        state["server_key"] = client.get("/api/server-key")["server_key"]
+    server_key = bytes.fromhex(state["server_key"])
+    doc = client.get(f"/api/elections/{election_id}/board/head")
+    head = SignedTreeHead.from_json({k: v for k, v in doc.items() if k != "server_key"})
+    try:
+        verify_tree_head(server_key, head)
+    except CryptoError:
+        raise TrusteeRefusal(
+            "the board's tree head is not signed by the server key pinned in the state file; "
+            "the server's key changed or the head is forged"
+        ) from None
+    if head.head.log_id != election_id:
+        raise TrusteeRefusal(f"the server sent the board of {head.head.log_id!r}, not of {election_id!r}")
+    if "seen_head" in state:
+        seen = SignedTreeHead.from_json(state["seen_head"])
+        if head.head.size < seen.head.size:
+            raise TrusteeRefusal(
+                f"the board shrank from {seen.head.size} to {head.head.size} entries since this trustee last saw it"
+            )
+        if head.head.size > seen.head.size:
+            reply = client.get(
+                f"/api/elections/{election_id}/board/consistency", old=seen.head.size, new=head.head.size
+            )
+            try:
+                ConsistencyProof.from_json(reply["proof"]).verify(seen.head.root, head.head.root)
+            except CryptoError:
+                raise TrusteeRefusal(
+                    "the board is not an extension of the board this trustee saw before (a forked board)"
+                ) from None
+        elif head.head.root != seen.head.root:
+            raise TrusteeRefusal("the board changed without growing (a forked board)")
+    state["seen_head"] = head.to_json()
+    return head
+
+
+def ceremony_view(client: Client, election_id: str, state: dict) -> CeremonyView:
+    """n, t, the trustees and this trustee's index from the ``election-created``
+    entry, proven on the pinned board; the ceremony fingerprint recomputed."""
+    head = pinned_head(client, election_id, state)
+    reply = client.get(f"/api/elections/{election_id}/board/inclusion", index=0, size=head.head.size)
+    try:
+        leaf = reply["entry"].encode("utf-8") if isinstance(reply["entry"], str) else canonical_json(reply["entry"])
+        InclusionProof.from_json(reply["proof"]).verify(leaf_hash(leaf), head.head.root)
+        entry = json.loads(leaf)
+    except (CryptoError, ValueError, KeyError, TypeError, AttributeError):
+        raise TrusteeRefusal("the election-created entry is not on the signed board") from None
+    body = entry.get("body") if isinstance(entry, dict) else None
+    if entry.get("kind") != "election-created" or entry.get("index") != 0 or not isinstance(body, dict):
+        raise TrusteeRefusal("the board's first entry is not the election-created entry")
+    manifest = Manifest.from_json(body.get("manifest"))
+    ids, n, t = body.get("trustee_ids"), body.get("trustees"), body.get("threshold")
+    if not isinstance(ids, list) or len(ids) != n or len(set(ids)) != len(ids) or not all(map(is_valid_employee_id, ids)):
+        raise TrusteeRefusal("the election-created entry does not name its trustees properly")
+    if not isinstance(t, int) or isinstance(t, bool) or not 2 <= t <= n:
+        raise TrusteeRefusal(f"the election's threshold {t!r} of {n} trustees is not allowed (2 <= t <= n)")
+    fp = ceremony_fingerprint(manifest, n, t)
+    if body.get("ceremony_fingerprint") != fp.hex() or manifest.election_id != election_id:
+        raise TrusteeRefusal("the election-created entry's ceremony fingerprint does not recompute")
+    me = client.credential.employee_id if client.credential else None
+    if me not in ids:
+        raise TrusteeRefusal(f"{me} is not among the trustees the board names: {', '.join(ids)}")
+    return CeremonyView(threshold.CeremonyParameters(n, t, fp), manifest, tuple(ids), ids.index(me) + 1)
+
+
+def trustee_ceremony_step(
+    client: Client, election_id: str, state_path: Path, *, confirm: Callable[[CeremonyView], bool] | None = None
+) -> str:
     """Advance this trustee's part of the key ceremony as far as it can go now.
 
-    Idempotent and resumable: the state file records what is done. Returns one
-    of "announced", "waiting_for_announcements", "shares_sent",
-    "waiting_for_shares", "confirmed".
+    The parameters come from the signed board, never from the server's ceremony
+    reply (which must agree with it); ``confirm`` is shown them once, before
+    anything leaves this machine, and may decline. Idempotent and resumable: the
+    state file records what is done. Returns one of "announced",
+    "waiting_for_announcements", "shares_sent", "waiting_for_shares", "confirmed".
     """
+    state = _load_state(state_path)
+    view = ceremony_view(client, election_id, state)
     info = client.ceremony(election_id)
-    params = threshold.CeremonyParameters.from_json(info["parameters"])
-    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    if info["index"] != view.index or info["parameters"] != view.params.to_json():
+        raise TrusteeRefusal(
+            f"the server's ceremony (trustee {info['index']}, {info['parameters']}) differs from the signed "
+            f"election-created entry (trustee {view.index} of n={view.params.n}, t={view.params.t})"
+        )
+    params = view.params
     if "secrets" not in state and "key" not in state:
-        secrets, announcement = threshold.start_ceremony(params, info["index"])
-        state = {"election_id": election_id, "secrets": secrets.to_json()}
+        if confirm is not None and not confirm(view):
+            raise TrusteeRefusal("the trustee declined the ceremony's parameters")
+        secrets, announcement = threshold.start_ceremony(params, view.index)
+        state.update(election_id=election_id, secrets=secrets.to_json())
         _write_private(state_path, state)  # save before publishing
         client.post(f"/api/elections/{election_id}/ceremony/announcement", announcement.to_json())
         return "announced"
+    _write_private(state_path, state)  # the newest head seen
     if "key" in state:
-        key = threshold.TrusteeKey.from_json(state["key"])
         if info["joint_key"] is None:
-            client.post(f"/api/elections/{election_id}/ceremony/confirm", {"public_share": key.public_share.hex()})
+            key = threshold.TrusteeKey.from_json(state["key"])
+            client.post(f"/api/elections/{election_id}/ceremony/confirm", _confirmation(client, view, key, info))
         return "confirmed"
     secrets = threshold.TrusteeSecrets.from_json(state["secrets"])
     own = [a for a in info["announcements"] if a["index"] == secrets.index]
@@ -273,6 +524,8 @@ def trustee_ceremony_step(client: Client, election_id: str, state_path: Path) ->
     if len(info["announcements"]) < params.n:
         return "waiting_for_announcements"
     announcements = [threshold.Announcement.from_json(a) for a in info["announcements"]]
+    if sorted(a.index for a in announcements) != list(range(1, params.n + 1)):
+        raise TrusteeRefusal(f"the server relayed announcements of trustees {[a.index for a in announcements]}, not 1..{params.n}")
     if info["shares_sent"] == 0:
         shares = threshold.make_shares(params, secrets, announcements)
         client.post(f"/api/elections/{election_id}/ceremony/shares", [s.to_json() for s in shares])
@@ -281,26 +534,98 @@ def trustee_ceremony_step(client: Client, election_id: str, state_path: Path) ->
         return "waiting_for_shares"
     shares = [threshold.EncryptedShare.from_json(s) for s in info["shares_for_me"]]
     key = threshold.finish_ceremony(params, secrets, announcements, shares)
-    state = {"election_id": election_id, "key": key.to_json()}
+    state = {**{k: v for k, v in state.items() if k != "secrets"}, "key": key.to_json()}
     _write_private(state_path, state)
-    client.post(f"/api/elections/{election_id}/ceremony/confirm", {"public_share": key.public_share.hex()})
+    client.post(f"/api/elections/{election_id}/ceremony/confirm", _confirmation(client, view, key, info))
     return "confirmed"
 
 
-def trustee_decrypt(client: Client, election_id: str, state_path: Path) -> dict:
-    """Decrypt the published aggregate with this trustee's key share and submit it.
+def _confirmation(client: Client, view: CeremonyView, key: threshold.TrusteeKey, info: dict) -> dict:
+    """The public share, and the endorsement of the joint key this trustee
+    computes itself from the announcements it verified (never the server's)."""
+    announcements = [threshold.Announcement.from_json(a) for a in info["announcements"]]
+    threshold.verify_announcements(view.params, announcements)
+    joint = threshold.joint_public_key(announcements)
+    if threshold.public_share(announcements, view.index) != key.public_share:
+        raise TrusteeRefusal("the announcements the server relays now differ from those this trustee's key came from")
+    fingerprint = election_fingerprint(view.manifest, joint)
+    endorsement = sign_endorsement(
+        client.credential, election_id=view.manifest.election_id, joint_key=joint.to_bytes(), fingerprint=fingerprint
+    )
+    return {"public_share": key.public_share.hex(), "endorsement": endorsement}
+
+
+@dataclass(frozen=True)
+class VerifiedAggregate:
+    """The aggregate a trustee may decrypt: recomputed from the counted ballots
+    of a board that ``voting verify`` passes."""
+
+    ciphertexts: list[Ciphertext]
+    fingerprint: bytes
+    ballots_counted: int
+    minimum: int
+    board_size: int
+
+
+#: The checks that must pass before a trustee decrypts (docs/election-record.md).
+REQUIRED_CHECKS = (1, 2, 3, 4, 6, 7, 8)
+
+
+def verified_aggregate(client: Client, election_id: str, state: dict, progress: object = None) -> VerifiedAggregate:
+    """Download the public record and verify it as an auditor would, under the
+    pinned server key and consistent with every head seen; take the aggregate
+    from the board, never from the server's word."""
+    from voting.record import files as F
+    from voting.record.files import read_record_zip
+    from voting.record.verify import verify_record
+
+    head = pinned_head(client, election_id, state)
+    response = client.http.get(f"/api/elections/{election_id}/record/")
+    if response.status_code >= 400:
+        raise ApiError(response.status_code, "record_unavailable", "the public record cannot be downloaded")
+    files = read_record_zip(response.content)
+    report = verify_record(files, server_key=bytes.fromhex(state["server_key"]), progress=progress)
+    failed = [n for n in REQUIRED_CHECKS if report.check(n).status != "pass"]
+    if failed:
+        reasons = "; ".join(f"check {n}: {report.check(n).first_failure or report.check(n).status}" for n in failed)
+        raise TrusteeRefusal(f"the board does not verify, so nothing is decrypted: {reasons}")
+    entries = [json.loads(line) for line in files[F.BOARD].splitlines() if line.strip()]
+    heads = {h["size"]: h for h in json.loads(files[F.TREE_HEADS])}
+    if heads.get(head.head.size, {}).get("root") != head.head.root.hex():
+        raise TrusteeRefusal("the record's board is not the board whose signed head this trustee checked")
+    aggregates = [e for e in entries if e["kind"] == "aggregate"]
+    joint = [e for e in entries if e["kind"] == "joint-key"]
+    if len(aggregates) != 1 or len(joint) != 1:
+        raise TrusteeRefusal("the board has no single aggregate: is the election closed?")
+    manifest = Manifest.from_json(entries[0]["body"]["manifest"])
+    body = aggregates[0]["body"]
+    ciphertexts = [Ciphertext.from_json(c, allow_identity=True) for c in body["ciphertexts"]]
+    if len(ciphertexts) != sum(len(q.option_ids) for q in manifest.questions):
+        raise TrusteeRefusal("the aggregate does not hold exactly one ciphertext per option of the manifest")
+    if body["ballots_counted"] < manifest.min_tally_ballots:
+        raise TrusteeRefusal(
+            f"only {body['ballots_counted']} ballot(s) are counted; the manifest requires at least "
+            f"{manifest.min_tally_ballots} before the tally may be decrypted (a smaller tally would reveal votes)"
+        )
+    return VerifiedAggregate(
+        ciphertexts, bytes.fromhex(joint[0]["body"]["fingerprint"]), body["ballots_counted"], manifest.min_tally_ballots, len(entries)
+    )
+
+
+def trustee_decrypt(client: Client, election_id: str, state_path: Path, *, progress: object = None) -> dict:
+    """Verify the board, then decrypt its aggregate with this trustee's key share
+    and submit the partial decryption.
 
     Resumable: the partial decryption is saved in the trustee's file before it is
     sent, and a re-run sends the saved one again. (Its proofs are randomized, so a
     fresh one would differ, and the server keeps the first one it accepted.)"""
-    state = json.loads(state_path.read_text())
+    state = _load_state(state_path)
     if "key" not in state:
         raise RuntimeError("this trustee file has no finished key; complete the ceremony first")
     if "partial_decryption" not in state:
         key = threshold.TrusteeKey.from_json(state["key"])
-        aggregate = client.aggregate(election_id)
-        ciphertexts = [Ciphertext.from_json(c, allow_identity=True) for c in aggregate["ciphertexts"]]
-        partial = threshold.partial_decrypt(key, ciphertexts, fingerprint=bytes.fromhex(aggregate["fingerprint"]))
-        state = {**state, "partial_decryption": partial.to_json()}
+        checked = verified_aggregate(client, election_id, state, progress)
+        partial = threshold.partial_decrypt(key, checked.ciphertexts, fingerprint=checked.fingerprint)
+        state = {**state, "partial_decryption": partial.to_json(), "ballots_counted": checked.ballots_counted}
         _write_private(state_path, state)  # save before sending
     return client.post(f"/api/elections/{election_id}/partial-decryptions", state["partial_decryption"])

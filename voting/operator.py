@@ -9,8 +9,10 @@ import asyncio
 from sqlalchemy import delete, select
 
 from voting.db.engine import Database, make_engine, migrate
-from voting.db.models import Role
+from voting.db.models import Election, Role, Trustee
+from voting.elections import lifecycle
 from voting.elections.service import set_role
+from voting.errors import Conflict
 from voting.settings import Settings
 
 
@@ -28,8 +30,26 @@ def upgrade(settings: Settings) -> None:
 
 
 def add_role(settings: Settings, employee_id: str, role: str) -> None:
+    """Refused for a trustee of an election not yet published: the rule that no
+    trustee is an administrator or auditor (checked when the election is
+    created) must hold until the election is over."""
+
     async def work(database: Database) -> None:
         async with database.write() as db:
+            elections = list(
+                await db.scalars(
+                    select(Trustee.election_id)
+                    .join(Election, Election.id == Trustee.election_id)
+                    .where(Trustee.employee_id == employee_id, Election.status != lifecycle.PUBLISHED)
+                    .order_by(Trustee.election_id)
+                )
+            )
+            if elections:
+                raise Conflict(
+                    f"{employee_id} is a trustee of {', '.join(elections)}, not yet published; "
+                    f"give the {role} role to someone else, or after publication",
+                    code="trustee_of_unpublished_election",
+                )
             await set_role(db, employee_id, role)
 
     asyncio.run(_with_database(settings, work))

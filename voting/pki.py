@@ -47,6 +47,8 @@ from crypto.credentials import (
 )
 
 ROOT_CERT = "root.pem"
+TRUST_ANCHOR_FILE = "root.pem"
+"""Beside the credential files: the root CA certificate the clients pin."""
 ROOT_KEY = "root-key.pem"
 ISSUING_CERT = "issuing.pem"
 ISSUING_KEY = "issuing-key.pem"
@@ -385,6 +387,9 @@ def issue(
     start = _now(now) - BACKDATE
     issued: list[IssuedCredential] = []
     superseded = False
+    # The trust anchor goes out with the credentials: the voter's and trustee's
+    # clients check trustees' certificates against it, never against the server.
+    write_file(out_dir / TRUST_ANCHOR_FILE, certificate_to_pem(pilot.root.certificate))
     try:
         for entry in entries:
             for old in pilot.registry.active_for(entry.employee_id):

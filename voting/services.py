@@ -32,7 +32,7 @@ class Services:
         key = load_or_create(settings.signing_key_path)
         trust = TrustSource(settings.trust_anchor_path, settings.crl_location, settings.crl_refresh_s)
         board = Board(key)
-        elections = ElectionService(board)
+        elections = ElectionService(board, trust)
         return cls(
             settings=settings,
             database=database,

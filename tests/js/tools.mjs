@@ -1,6 +1,6 @@
 // Command-line entry to the browser's modules for the Python tests
 // (tests/test_web_js.py): read one JSON request on stdin, write the answer on
-// stdout. `node tests/js/tools.mjs ballot|token|receipts < request.json`
+// stdout. `node tests/js/tools.mjs ballot|token|receipts|endorsements < request.json`
 import { JS } from "./support.mjs";
 
 const { fromHex, toHex } = await import(JS + "bytes.js");
@@ -9,6 +9,7 @@ const ballots = await import(JS + "ballots.js");
 const credentials = await import(JS + "credentials.js");
 const receipts = await import(JS + "receipts.js");
 const merkle = await import(JS + "merkle.js");
+const endorsements = await import(JS + "endorsements.js");
 
 async function readStdin() {
   const chunks = [];
@@ -53,6 +54,27 @@ const commands = {
         return { valid: false, error: exc.name, code: exc.code ?? null, message: exc.message };
       }
     });
+  },
+
+  /** Check the election key of board entries as the ballot page does; report each verdict. */
+  async endorsements(req) {
+    const out = [];
+    for (const c of req.cases) {
+      try {
+        const pins = c.pinned ? [endorsements.parsePinned(c.pinned)] : [];
+        const e = await endorsements.endorsedElection(c.entries, c.election_id, { pins });
+        out.push({
+          valid: true,
+          fingerprint: toHex(e.fingerprint),
+          short: ballots.formatFingerprint(e.fingerprint),
+          trustees: e.trustees.map((t) => [t.index, t.employeeId, t.name]),
+        });
+      } catch (exc) {
+        if (!(exc instanceof endorsements.KeyRefusal)) throw exc;
+        out.push({ valid: false, reason: exc.reason, message: exc.message });
+      }
+    }
+    return out;
   },
 };
 

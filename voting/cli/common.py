@@ -13,9 +13,10 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from crypto.credentials import Credential, open_credential
+from crypto.credentials import Credential, TrustStore, open_credential
 from crypto.errors import CredentialError, CryptoError
-from voting.client import ApiError, Client
+from voting.client import ApiError, Client, KeyRefusal, TrusteeRefusal
+from voting.pki import TRUST_ANCHOR_FILE
 from voting.settings import Settings
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
@@ -48,6 +49,11 @@ def handle_user_errors() -> Iterator[None]:
         raise
     except ApiError as exc:
         raise click.ClickException(describe_api_error(exc)) from None
+    except (TrusteeRefusal, KeyRefusal) as exc:
+        raise click.ClickException(
+            f"REFUSED: {exc}. Nothing was decrypted, signed or sent; tell the election administrators and "
+            "the other trustees. / 検証に失敗したため処理を中止しました。"
+        ) from None
     except httpx.RequestError as exc:
         url = exc.request.url if exc.request else "the server"
         raise click.ClickException(
@@ -105,8 +111,17 @@ def server_option(function: Callable) -> Callable:
 
 
 def login_options(function: Callable) -> Callable:
-    """--server, --credential and --pin; the command receives a ``login`` callable
-    that returns a logged-in Client."""
+    """--server, --credential, --pin and --trust-anchor; the command receives a
+    ``login`` callable that returns a logged-in Client."""
+
+    @click.option(
+        "--trust-anchor",
+        envvar="VOTING_TRUST_ANCHOR",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="The city's root CA certificate (ルート証明書), PEM: trustees' certificates are checked against it, "
+        "never against the server's word. Default: root.pem beside the credential file, as 'voting ca issue' "
+        "hands it out (env VOTING_TRUST_ANCHOR).",
+    )
 
     @click.option(
         "--pin",
@@ -124,8 +139,11 @@ def login_options(function: Callable) -> Callable:
     )
     @server_option
     @functools.wraps(function)
-    def wrapper(*args: object, server: str, credential: Path, pin: str | None, **kwargs: object) -> object:
-        return function(*args, login=functools.partial(login, server, credential, pin), **kwargs)
+    def wrapper(
+        *args: object, server: str, credential: Path, pin: str | None, trust_anchor: Path | None, **kwargs: object
+    ) -> object:
+        anchor = trust_anchor or credential.parent / TRUST_ANCHOR_FILE
+        return function(*args, login=functools.partial(login, server, credential, pin, anchor), **kwargs)
 
     return wrapper
 
@@ -147,9 +165,20 @@ def read_credential(path: Path, pin: str | None) -> Credential:
     raise AssertionError("unreachable")
 
 
-def login(server: str, credential_path: Path, pin: str | None) -> Client:
+def read_trust_anchor(path: Path) -> TrustStore | None:
+    """The pinned root CA, or None when there is no file (commands that check a
+    trustee's certificate then refuse with a message saying what to do)."""
+    if not path.exists():
+        return None
+    try:
+        return TrustStore.from_pem(path.read_bytes())
+    except (CryptoError, ValueError) as exc:
+        raise click.ClickException(f"{path} is not a root CA certificate (PEM): {exc}") from None
+
+
+def login(server: str, credential_path: Path, pin: str | None, trust_anchor: Path | None = None) -> Client:
     credential = read_credential(credential_path, pin)
-    client = Client(server)
+    client = Client(server, trust_store=read_trust_anchor(trust_anchor) if trust_anchor else None)
     try:
         client.login(credential)
     except BaseException:

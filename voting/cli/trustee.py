@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from voting.cli.common import console, login_options
-from voting.client import trustee_ceremony_step, trustee_decrypt
+from voting.client import CeremonyView, trustee_ceremony_step, trustee_decrypt
 
 STEP_TEXT = {
     "announced": "published my commitments",
@@ -43,25 +43,44 @@ def trustee() -> None:
 @click.argument("election_id")
 @state_option
 @click.option("--no-wait", is_flag=True, help="Do what can be done now, once, and exit (run again later).")
+@click.option("--yes", "-y", is_flag=True, help="Accept the ceremony's parameters without asking (they are still checked and printed).")
 @click.option("--interval", type=click.FloatRange(0.1, 60), default=1.0, show_default=True, help="Seconds between polls.")
 @click.option("--timeout", type=click.FloatRange(1), default=3600, show_default=True, help="Give up waiting after this many seconds.")
 @login_options
-def ceremony(login, election_id: str, state_path: Path, no_wait: bool, interval: float, timeout: float) -> None:  # noqa: ANN001
+def ceremony(login, election_id: str, state_path: Path, no_wait: bool, yes: bool, interval: float, timeout: float) -> None:  # noqa: ANN001, PLR0913
     """Take part in ELECTION's key ceremony (鍵生成の儀式) until this trustee's key
     share is confirmed.
 
     Resumable: the state file records every step, so after an interruption
     just run the same command again. The other trustees run it at the same
     time on their machines; this one waits for them.
+
+    The number of trustees, the threshold and your co-trustees are read from
+    the board's signed election-created entry (the server key is pinned in
+    the state file at first contact) and shown for your confirmation before
+    anything leaves this machine.
     """
     deadline = time.monotonic() + timeout
-    with login() as client, console.status("Key ceremony / 鍵生成…") as spinner:
+    spinner = console.status("Key ceremony / 鍵生成…")
+
+    def confirm(view: CeremonyView) -> bool:
+        spinner.stop()
+        console.print(
+            f"Election {view.manifest.election_id}: {view.params.t} of {view.params.n} trustees decrypt "
+            f"(閾値 {view.params.t}/{view.params.n}); you are trustee {view.index}."
+        )
+        console.print("Your co-trustees / 他の管理委員: " + ", ".join(f"{i}: {e}" for i, e in view.co_trustees))
+        accepted = yes or click.confirm("Are these the trustees and threshold you were told? / この内容で参加しますか", default=False)
+        spinner.start()
+        return accepted
+
+    with login() as client, spinner:
         while True:
             if client.ceremony(election_id)["status"] == "draft":
                 step = "not_started"
                 spinner.update("Waiting for the administrator to start the key ceremony…")
             else:
-                step = trustee_ceremony_step(client, election_id, state_path)
+                step = trustee_ceremony_step(client, election_id, state_path, confirm=confirm)
                 spinner.update(f"Key ceremony: {STEP_TEXT.get(step, step)}…")
                 if step in ("announced", "shares_sent"):
                     console.print(f"  ✓ {STEP_TEXT[step]}")
@@ -86,9 +105,15 @@ def ceremony(login, election_id: str, state_path: Path, no_wait: bool, interval:
 @state_option
 @login_options
 def decrypt(login, election_id: str, state_path: Path) -> None:  # noqa: ANN001
-    """Decrypt ELECTION's encrypted tally (部分復号) with this trustee's key share
-    and submit it with its proof. Only the aggregate is ever decrypted, never a
-    single ballot."""
+    """Verify the board, then decrypt ELECTION's encrypted tally (部分復号) with
+    this trustee's key share and submit it with its proof.
+
+    Before decrypting, the whole public record is verified as an auditor would
+    ('voting verify'), under the server key pinned at the ceremony and
+    consistent with every board this trustee saw: the aggregate is recomputed
+    from the counted ballots, and fewer than the manifest's minimum number of
+    ballots is refused. Only that aggregate is ever decrypted, never a single
+    ballot or anything the server merely says is the aggregate."""
     if not state_path.exists():
         raise click.ClickException(f"no trustee state file at {state_path}")
     state = json.loads(state_path.read_text(encoding="utf-8"))
@@ -104,4 +129,6 @@ def decrypt(login, election_id: str, state_path: Path) -> None:  # noqa: ANN001
                 f"but your credential is trustee {mine}'s: use your own state file"
             )
         reply = trustee_decrypt(client, election_id, state_path)
+    counted = json.loads(state_path.read_text(encoding="utf-8")).get("ballots_counted")
+    console.print(f"✓ The board verifies; the aggregate of {counted} counted ballots was decrypted. 掲示板を検証しました。")
     console.print(f"Partial decryption of trustee {reply['index']} accepted. 部分復号を送信しました。")

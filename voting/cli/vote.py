@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import click
@@ -10,6 +11,7 @@ from rich.table import Table
 
 from crypto.ballots import verify_audit_opening
 from voting.cli.common import console, login_options, shown_path, text
+from voting.client import Client, EndorsedElection, KeyRefusal
 
 
 def _limits(question: dict) -> str:
@@ -99,11 +101,24 @@ def choices_table(manifest: dict, selected: dict[str, list[str]], title: str) ->
 )
 @click.option("--yes", "-y", is_flag=True, help="Cast without asking for confirmation.")
 @click.option(
+    "--fingerprint", metavar="XXXX-XXXX-XXXX-XXXX",
+    help="The election fingerprint printed on the election notice (選挙の指紋): refuse to vote if the "
+    "server's election key does not have it. Its short form or the full 64 hex digits.",
+)
+@click.option(
     "--receipt", "receipt_path", type=click.Path(dir_okay=False, path_type=Path),
     help="Where to save the receipt [default: receipt-<election>-<tracking code>.json].",
 )
 @login_options
-def vote(login, election_id: str, choose: tuple[str, ...], audit: bool, yes: bool, receipt_path: Path | None) -> None:  # noqa: ANN001
+def vote(  # noqa: PLR0913
+    login,  # noqa: ANN001
+    election_id: str,
+    choose: tuple[str, ...],
+    audit: bool,
+    yes: bool,
+    fingerprint: str | None,
+    receipt_path: Path | None,
+) -> None:
     """Vote in ELECTION (投票): your ballot is encrypted and signed on this
     machine; the server never sees your choices.
 
@@ -112,10 +127,16 @@ def vote(login, election_id: str, choose: tuple[str, ...], audit: bool, yes: boo
     bulletin board ('voting receipt check').
     """
     with login() as client:
+        if client.trust_store is None:
+            raise click.ClickException(
+                "no trust anchor: give --trust-anchor, the city's root CA certificate (root.pem) that came "
+                "with your credential file / ルート証明書を --trust-anchor で指定してください"
+            )
         status = client.status(election_id)
-        manifest = status["manifest"]
         if status["status"] != "open":
             raise click.ClickException(f"election {election_id} is {status['status']}: voting is not open")
+        election = endorsed_or_fail(client, election_id, fingerprint)
+        manifest = election.info.manifest.document
         voter = client.get(f"/api/elections/{election_id}/voter")
         earlier = [b for b in voter["ballots"] if not b["superseded"]]
         if earlier and manifest["revote_policy"] == "single" and not audit:
@@ -124,11 +145,11 @@ def vote(login, election_id: str, choose: tuple[str, ...], audit: bool, yes: boo
         selected = parse_choices(manifest, choose) if choose else ask_choices(manifest)
         console.print(choices_table(manifest, selected, "Your ballot / 投票内容"))
         with console.status("Encrypting your ballot on this machine / 暗号化中…"):
-            prepared = client.prepare_ballot(election_id, selected)
+            prepared = client.prepare_ballot(election_id, selected, info=election.info)
         console.print(f"Tracking code / 受付番号: [bold]{prepared.short_code}[/bold]")
         console.print(f"  (full: {prepared.tracking_code.hex()})")
         if audit:
-            info = client.election_info(election_id)
+            info = election.info
             revealed = verify_audit_opening(info.manifest, info.joint_key, prepared.ballot, prepared.opening)
             opened = {
                 q.question_id: [oid for oid, m in zip(q.option_ids, row) if m]
@@ -154,6 +175,45 @@ def vote(login, election_id: str, choose: tuple[str, ...], audit: bool, yes: boo
     console.print(f"Receipt saved to {shown_path(path)}; check it any time:")
     console.print(f"  voting receipt check {shown_path(path)}", soft_wrap=True)
 
+
+
+def endorsed_or_fail(client: Client, election_id: str, fingerprint: str | None) -> EndorsedElection:
+    """The election key every trustee endorsed (checked against the pinned trust
+    anchor), shown with its fingerprint to compare with the election notice."""
+    pinned = None
+    if fingerprint:
+        pinned = parse_fingerprint(fingerprint)
+    client.fingerprint = None  # compared below, by short or full form
+    try:
+        election = client.endorsed_election(election_id)
+    except KeyRefusal as exc:
+        raise click.ClickException(
+            f"DO NOT VOTE: {exc}. 選挙の鍵を確認できません。投票せず、選挙管理者に連絡してください。"
+        ) from None
+    computed = election.info.fingerprint
+    if pinned is not None and pinned not in (computed.hex(), election.short_fingerprint):
+        raise click.ClickException(
+            f"DO NOT VOTE: the election fingerprint is {election.short_fingerprint}, not {fingerprint} as on your "
+            "notice. 選挙の指紋がお知らせと一致しません。投票せず、選挙管理者に連絡してください。"
+        )
+    names = ", ".join(f"{name} ({employee_id})" for _, employee_id, name in election.trustees)
+    console.print(f"Election key endorsed by every trustee / 全管理委員が署名した選挙鍵: {names}")
+    console.print(
+        f"Election fingerprint / 選挙の指紋: [bold]{election.short_fingerprint}[/bold]"
+        + (" ✓ as pinned / 指定どおり" if pinned else " — compare it with the election notice / お知らせと照合してください")
+    )
+    return election
+
+
+def parse_fingerprint(value: str) -> str:
+    """The short form (XXXX-XXXX-XXXX-XXXX, any case, spaces allowed) or 64 hex digits."""
+    cleaned = value.strip().replace(" ", "")
+    if re.fullmatch(r"[0-9a-fA-F]{64}", cleaned):
+        return cleaned.lower()
+    cleaned = cleaned.upper().replace("-", "")
+    if not re.fullmatch(r"[A-Z2-7]{16}", cleaned):
+        raise click.BadParameter("write the fingerprint as on the notice: XXXX-XXXX-XXXX-XXXX", param_hint="--fingerprint")
+    return "-".join(cleaned[i : i + 4] for i in range(0, 16, 4))
 
 
 def _in_order(manifest: dict, selected: dict[str, list[str]]) -> dict[str, list[str]]:

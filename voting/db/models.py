@@ -77,6 +77,8 @@ class Trustee(Base):
     employee_id: Mapped[str] = mapped_column(String(64))
     announcement: Mapped[str | None] = mapped_column(Text)
     public_share_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    endorsement: Mapped[str | None] = mapped_column(Text)
+    """{chain, signature}: the trustee's certificate signature over the joint key."""
     partial_decryption: Mapped[str | None] = mapped_column(Text)
 
 
@@ -174,3 +176,25 @@ class TreeHead(Base):
     root: Mapped[bytes] = mapped_column(LargeBinary(32))
     timestamp_ms: Mapped[int] = mapped_column(BigInteger)
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+
+
+class CrlState(Base):
+    """The newest CRL seen from each CA, so that an older one read later (an old
+    file put back, an old CRL replayed at the URL) never replaces it: not after a
+    restart, nor in another app process. Only CRLs whose signature verified are
+    kept (voting/auth/trust.py)."""
+
+    __tablename__ = "crl_state"
+
+    issuer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """SHA-256 (hex) of the issuer name's DER and the signing CA's public key (SPKI DER)"""
+    issuer_name: Mapped[str] = mapped_column(Text)
+    """RFC 4514, for people reading the table"""
+    sort_key: Mapped[str] = mapped_column(String(80))
+    """CRL number (49 digits, zero-padded; dashes when absent), a space, thisUpdate
+    (YYYYMMDDTHHMMSSZ): a newer CRL of the same CA has a larger key, as text"""
+    crl: Mapped[bytes] = mapped_column(LargeBinary)
+    """DER of the CRL"""
+    signer: Mapped[bytes] = mapped_column(LargeBinary)
+    """DER of the CA certificate whose key verified the CRL"""
+    stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from crypto.ballots import Manifest
+from crypto.ballots import DEFAULT_MIN_TALLY_BALLOTS, Manifest
 from crypto.errors import ManifestError
 from voting.errors import Invalid
 
@@ -26,11 +26,14 @@ def _text(value: object, where: str, *, required: bool = True) -> None:
 
 
 def validate_manifest(doc: object) -> Manifest:
+    """The manifest as it will be stored and signed. ``min_tally_ballots`` is
+    always written out (the default when absent), so the signed manifest, which
+    trustees and the verifier read, states the minimum itself."""
     try:
         manifest = Manifest.from_json(doc)
     except ManifestError as exc:
         raise Invalid(str(exc), code="invalid_manifest") from None
-    allowed = {"election_id", "title", "description", "questions", "revote_policy", "schedule", "version"}
+    allowed = {"election_id", "title", "description", "questions", "revote_policy", "schedule", "version", "min_tally_ballots"}
     extra = set(manifest.document) - allowed
     if extra:
         raise Invalid(f"unknown manifest fields: {sorted(extra)}", code="invalid_manifest")
@@ -49,6 +52,10 @@ def validate_manifest(doc: object) -> Manifest:
             if set(option) - {"id", "label"}:
                 raise Invalid(f"question {qn}, option {on}: unknown fields", code="invalid_manifest")
             _text(option.get("label"), f"question {qn}, option {on} label")
+    if "min_tally_ballots" not in manifest.document:
+        # From the completed document: Manifest.from_json keeps its own copy,
+        # and the fingerprints hash that copy.
+        manifest = Manifest.from_json({**manifest.document, "min_tally_ballots": DEFAULT_MIN_TALLY_BALLOTS})
     return manifest
 
 

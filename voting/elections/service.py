@@ -16,9 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto import threshold
 from crypto.ballots import Manifest, ceremony_fingerprint, election_fingerprint
-from crypto.credentials import is_valid_employee_id
+from crypto.credentials import check_revocation, is_valid_employee_id, verify_endorsement
+from crypto.errors import CredentialError
+from crypto.group import Point
 from crypto.encoding import canonical_json
 from voting.auth.service import ADMIN, AUDITOR, Principal
+from voting.auth.trust import TrustSource
 from voting.board.service import Board
 from voting.db.models import Ballot, CeremonyShare, Election, Role, RollEntry, Trustee
 from voting.elections import lifecycle
@@ -64,8 +67,9 @@ async def set_role(db: AsyncSession, employee_id: str, role: str) -> None:
 
 
 class ElectionService:
-    def __init__(self, board: Board) -> None:
+    def __init__(self, board: Board, trust: TrustSource) -> None:
         self.board = board
+        self.trust = trust
 
     async def get(self, db: AsyncSession, election_id: str, *, for_update: bool = False) -> Election:
         election = await db.get(Election, election_id, with_for_update=for_update, populate_existing=for_update)
@@ -94,15 +98,33 @@ class ElectionService:
             raise Invalid("send {manifest, trustees: [employee ids], threshold}", code="invalid_request")
         manifest = validate_manifest(body["manifest"])
         trustees, t = body["trustees"], body["threshold"]
+        # Policy (docs/parts/service-protocol.md, "Election policy"): at least two
+        # trustees must decrypt, and no trustee also runs or audits the election,
+        # so no single person can decrypt, nor both run the server and decrypt.
         if (
             not isinstance(trustees, list)
-            or not 1 <= len(trustees) <= MAX_TRUSTEES
+            or not 2 <= len(trustees) <= MAX_TRUSTEES
             or len(set(trustees)) != len(trustees)
             or not all(is_valid_employee_id(e) for e in trustees)
         ):
-            raise Invalid(f"trustees must be 1 to {MAX_TRUSTEES} distinct employee ids", code="invalid_trustees")
-        if not isinstance(t, int) or isinstance(t, bool) or not 1 <= t <= len(trustees):
-            raise Invalid("threshold must be between 1 and the number of trustees", code="invalid_trustees")
+            raise Invalid(f"trustees must be 2 to {MAX_TRUSTEES} distinct employee ids", code="invalid_trustees")
+        if not isinstance(t, int) or isinstance(t, bool) or not 2 <= t <= len(trustees):
+            raise Invalid("threshold must be at least 2 and at most the number of trustees", code="invalid_threshold")
+        if admin.employee_id in trustees:
+            raise Invalid(
+                f"you ({admin.employee_id}) cannot be a trustee of an election you create: name other employees",
+                code="trustee_is_admin",
+            )
+        rostered = (
+            await db.execute(select(Role.employee_id, Role.role).where(Role.employee_id.in_(trustees), Role.role.in_((ADMIN, AUDITOR))))
+        ).all()
+        if rostered:
+            employee_id, role = sorted(rostered)[0]
+            raise Invalid(
+                f"trustee {employee_id} is an {'administrator' if role == ADMIN else 'auditor'}: "
+                "name trustees who hold no admin or auditor role",
+                code="trustee_is_admin" if role == ADMIN else "trustee_is_auditor",
+            )
         if await db.get(Election, manifest.election_id) is not None:
             raise Conflict(f"election {manifest.election_id!r} already exists", code="election_exists")
         fp = ceremony_fingerprint(manifest, len(trustees), t)
@@ -127,6 +149,7 @@ class ElectionService:
             {
                 "manifest": manifest.document,
                 "trustees": len(trustees),
+                "trustee_ids": list(trustees),
                 "threshold": t,
                 "ceremony_fingerprint": fp.hex(),
                 "server_key": self.board.key.public_bytes.hex(),
@@ -229,6 +252,25 @@ class ElectionService:
             "result": json.loads(election.result) if election.result else None,
         }
 
+    def check_endorsement(self, election_id: str, trustee: Trustee, joint: Point, fingerprint: bytes, doc: object) -> dict:
+        """The trustee's certificate signed this joint key and fingerprint; its
+        chain is trusted and unrevoked now (as at login)."""
+        now = datetime.now(UTC)
+        try:
+            checked = verify_endorsement(
+                doc,
+                election_id=election_id,
+                joint_key=joint.to_bytes(),
+                fingerprint=fingerprint,
+                employee_id=trustee.employee_id,
+                trust_store=self.trust.store(),
+                now=now,
+            )
+            check_revocation(checked.chain, self.trust.crls(), now=now)
+        except CredentialError as exc:
+            raise Invalid(f"the endorsement of the joint key is not acceptable: {exc}", code="endorsement_invalid") from None
+        return {"chain": doc["chain"], "signature": doc["signature"]}
+
     # -- key ceremony (trustees) --------------------------------------------------------
 
     async def trustee_of(self, db: AsyncSession, principal: Principal, election_id: str) -> Trustee:
@@ -305,7 +347,9 @@ class ElectionService:
 
     async def confirm(self, db: AsyncSession, principal: Principal, election_id: str, body: object) -> dict:
         """A trustee confirms that it opened every share and holds the public share
-        the commitments predict; when all have, the joint key is published."""
+        the commitments predict, and endorses the joint key with its certificate;
+        when all have, the joint key is published with every endorsement (voters
+        accept no joint key without them)."""
         election = await self.get(db, election_id, for_update=True)
         trustee = await self.trustee_of(db, principal, election_id)
         lifecycle.require(election, lifecycle.KEY_CEREMONY, action="confirm the ceremony")
@@ -314,13 +358,22 @@ class ElectionService:
             raise Conflict("not every trustee has announced yet", code="ceremony_unfinished")
         announcements = [threshold.Announcement.from_json(json.loads(t.announcement)) for t in trustees]
         expected = threshold.public_share(announcements, trustee.index)
-        if not isinstance(body, dict) or body.get("public_share") != expected.hex():
+        if not isinstance(body, dict):
+            raise Invalid("send {public_share, endorsement}", code="invalid_request")
+        if body.get("public_share") != expected.hex():
             raise Invalid("the public share does not match the commitments", code="public_share_mismatch")
+        if set(body) != {"public_share", "endorsement"}:
+            raise Invalid("send {public_share, endorsement}", code="invalid_request")
+        joint = threshold.joint_public_key(announcements)
+        fingerprint = election_fingerprint(manifest_of(election), joint)
+        endorsement = self.check_endorsement(election_id, trustee, joint, fingerprint, body["endorsement"])
+        if trustee.public_share_confirmed:
+            return {"confirmed": True, "joint_key": election.joint_key}
         trustee.public_share_confirmed = True
+        trustee.endorsement = canonical_json(endorsement).decode()
         if all(t.public_share_confirmed for t in trustees) and election.joint_key is None:
-            joint = threshold.joint_public_key(announcements)
             election.joint_key = joint.hex()
-            election.fingerprint = election_fingerprint(manifest_of(election), joint).hex()
+            election.fingerprint = fingerprint.hex()
             await self.board.append(
                 db,
                 election_id,
@@ -329,6 +382,7 @@ class ElectionService:
                     "joint_key": joint.hex(),
                     "fingerprint": election.fingerprint,
                     "public_shares": {str(a.index): threshold.public_share(announcements, a.index).hex() for a in announcements},
+                    "endorsements": [{"index": t.index, **json.loads(t.endorsement)} for t in trustees],
                 },
             )
         await db.commit()

@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from crypto import ca, threshold
 from crypto import log as merkle
 from crypto.ballots import (
+    DEFAULT_MIN_TALLY_BALLOTS,
     EncryptedBallot,
     Manifest,
     ceremony_fingerprint,
@@ -47,7 +48,7 @@ from crypto.ballots import (
     encrypt_ballot,
     tracking_code,
 )
-from crypto.credentials import Credential, sign_ballot
+from crypto.credentials import Credential, sign_ballot, sign_endorsement
 from crypto.elgamal import Ciphertext
 from crypto.encoding import canonical_json
 from crypto.group import Point, sum_columns
@@ -143,6 +144,8 @@ class Synthetic:
     pseudonyms: list[str]
     issuing: ca.Authority
     root: ca.Authority
+    trustee_credentials: list[Credential] = field(default_factory=list)
+    """trustee i's credential at position i-1 (its employee id is trustee_ids[i-1])"""
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -165,7 +168,8 @@ def synthesize(
     rng = random.Random(seed)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    manifest_doc = manifest_doc or survey_manifest()
+    # As the service stores it: the minimum to tally is always written out.
+    manifest_doc = {"min_tally_ballots": DEFAULT_MIN_TALLY_BALLOTS, **(manifest_doc or survey_manifest())}
     manifest = Manifest.from_json(manifest_doc)
     election_id = manifest.election_id
     server_key = Ed25519PrivateKey.generate()
@@ -177,9 +181,19 @@ def synthesize(
     n, t = trustees, threshold_t
     params = threshold.CeremonyParameters(n, t, ceremony_fingerprint(manifest, n, t))
     server_public = server_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    trustee_credentials = [
+        ca.enroll_employee(issuing, employee_id=f"T{i:04d}", name=f"立会人 {i}", now=issued_at) for i in range(1, n + 1)
+    ]
     board.append(
         "election-created",
-        {"manifest": manifest_doc, "trustees": n, "threshold": t, "ceremony_fingerprint": params.ceremony_fingerprint.hex(), "server_key": server_public.hex()},
+        {
+            "manifest": manifest.document,
+            "trustees": n,
+            "trustee_ids": [c.employee_id for c in trustee_credentials],
+            "threshold": t,
+            "ceremony_fingerprint": params.ceremony_fingerprint.hex(),
+            "server_key": server_public.hex(),
+        },
     )
     board.append("admin-action", {"action": "create", "by": "A0001"})
 
@@ -202,12 +216,17 @@ def synthesize(
     ]
     joint_key = threshold.joint_public_key(announcements)
     fingerprint = election_fingerprint(manifest, joint_key)
+    endorsements = [
+        {"index": i, **sign_endorsement(c, election_id=election_id, joint_key=joint_key.to_bytes(), fingerprint=fingerprint)}
+        for i, c in enumerate(trustee_credentials, start=1)
+    ]
     board.append(
         "joint-key",
         {
             "joint_key": joint_key.hex(),
             "fingerprint": fingerprint.hex(),
             "public_shares": {str(a.index): threshold.public_share(announcements, a.index).hex() for a in announcements},
+            "endorsements": endorsements,
         },
     )
     board.append("election-opened", {"by": "A0001"})
@@ -287,7 +306,7 @@ def synthesize(
         auditors=AuditorsPart(certificates, roll, [root.certificate.public_bytes(DER)], [crl.public_bytes(DER) for crl in crls]),
     )
     timings["board"] = time.perf_counter() - clock
-    return Synthetic(election_id, files, server_key, trustee_keys, credentials, pseudonyms, issuing, root, timings)
+    return Synthetic(election_id, files, server_key, trustee_keys, credentials, pseudonyms, issuing, root, trustee_credentials, timings)
 
 
 def _ciphertexts(ballot_doc: dict) -> list[Ciphertext]:

@@ -108,6 +108,7 @@ def derive_views(entries: Sequence[dict]) -> dict[str, object]:
         "election_id": manifest["election_id"],
         "group": GROUP,
         "trustees": created["trustees"],
+        "trustee_ids": created["trustee_ids"],
         "threshold": created["threshold"],
         "ceremony_fingerprint": created["ceremony_fingerprint"],
         "joint_key": joint["body"]["joint_key"] if joint else None,

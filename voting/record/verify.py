@@ -50,7 +50,9 @@ from crypto.credentials import (
     TrustStore,
     certificate_fingerprint,
     employee_id_of,
+    is_valid_employee_id,
     verify_ballot_signature,
+    verify_endorsement,
 )
 from crypto.elgamal import Ciphertext
 from crypto.encoding import canonical_json
@@ -83,6 +85,12 @@ PARALLEL_FROM = 200
 CHUNK = 50
 
 ENTRY_KEYS = {"election_id", "index", "kind", "time", "body"}
+CREATED_KEYS = {"manifest", "trustees", "trustee_ids", "threshold", "ceremony_fingerprint", "server_key"}
+JOINT_KEY_KEYS = {"joint_key", "fingerprint", "public_shares", "endorsements"}
+#: The entries whose ``by`` is the administrator who acted: it must never be a trustee.
+ADMIN_KINDS = ("admin-action", "election-opened", "election-closed", "election-published")
+#: At least this many trustees must decrypt: with one, a single person could.
+MIN_THRESHOLD = 2
 RECORD_KEYS = {"format", "version", "election_id", "exported_at", "board_size", "stage", "auditors_part"}
 REVOTE_POLICIES = ("single", "last")
 #: How far an entry's time may precede an earlier entry's (app servers' clocks differ a little).
@@ -427,8 +435,8 @@ def _signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate) ->
 _UNSUPPORTED_CRL_EXTENSIONS = (ExtensionOID.ISSUING_DISTRIBUTION_POINT, ExtensionOID.DELTA_CRL_INDICATOR)
 
 
-def _check_revoked_at(chain: Sequence[x509.Certificate], crls: list, at: datetime) -> None:
-    """Revocation *at cast time*, from CRLs issued after it. Unlike a login,
+def _check_revoked_at(chain: Sequence[x509.Certificate], crls: list, at: datetime, event: str = "the ballot was cast") -> None:
+    """Revocation *at cast time* (or at the time of ``event``), from CRLs issued after it. Unlike a login,
     which needs a CRL current now, an audit long after the election needs a
     CRL that was issued after the ballot: any revocation dated up to the cast
     is then on it. Times are compared to the second (X.509's precision),
@@ -449,14 +457,14 @@ def _check_revoked_at(chain: Sequence[x509.Certificate], crls: list, at: datetim
         if newest.last_update_utc < at:
             raise Bad(
                 f"the newest CRL from {name} (thisUpdate {newest.last_update_utc:%Y-%m-%d %H:%M:%S}) predates the "
-                f"ballot ({at:%Y-%m-%d %H:%M:%S}); export the record with a CRL issued after voting closed"
+                f"time {event} ({at:%Y-%m-%d %H:%M:%S}); export the record with a CRL issued after voting closed"
             )
         for crl in signed:
             entry = crl.get_revoked_certificate_by_serial_number(certificate.serial_number)
             if entry is not None and entry.revocation_date_utc <= at:
                 raise Bad(
                     f"the certificate {certificate.subject.rfc4514_string()} was revoked on "
-                    f"{entry.revocation_date_utc:%Y-%m-%d %H:%M:%S}, before the ballot was cast"
+                    f"{entry.revocation_date_utc:%Y-%m-%d %H:%M:%S}, before {event}"
                 )
 
 
@@ -485,6 +493,7 @@ class _Verifier:
         self.manifest: Manifest | None = None
         self.manifest_doc: dict | None = None
         self.params: threshold.CeremonyParameters | None = None
+        self.trustee_ids: tuple[str, ...] | None = None
         self.policy: str | None = None
         self.server_key: bytes | None = None
         self.joint_key: Point | None = None
@@ -696,7 +705,7 @@ class _Verifier:
             c.fail("the board does not start with an election-created entry")
             return
         try:
-            body = _obj(first["body"], {"manifest", "trustees", "threshold", "ceremony_fingerprint", "server_key"}, "election-created")
+            body = _obj(first["body"], CREATED_KEYS, "election-created")
             manifest = Manifest.from_json(body["manifest"])
             n, t = _int(body["trustees"], "trustees", 1), _int(body["threshold"], "threshold", 1)
             claimed = _hex(body["ceremony_fingerprint"], "ceremony_fingerprint", 32)
@@ -720,6 +729,7 @@ class _Verifier:
         if self.pinned_key is not None and server_key != self.pinned_key:
             c.fail("the record's server key is not the one you gave (--server-key): another server signed it")
             self.server_key = self.pinned_key  # the tree heads must carry the pinned key's signatures
+        self.check_policy(c, body["trustee_ids"], n, t)
         c.items = 1
         joints = self.of_kind("joint-key")
         if len(joints) > 1:
@@ -728,7 +738,7 @@ class _Verifier:
         if joints:
             joint_body = joints[0]["body"]
             try:
-                body = _obj(joint_body, {"joint_key", "fingerprint", "public_shares"}, "joint-key")
+                body = _obj(joint_body, JOINT_KEY_KEYS, "joint-key")
                 joint_key = Point.from_hex(body["joint_key"])
                 # The fingerprint every proof must be bound to, whatever the board claims.
                 self.joint_key, self.fingerprint = joint_key, election_fingerprint(manifest, joint_key)
@@ -743,6 +753,7 @@ class _Verifier:
             "election_id": manifest.election_id,
             "group": GROUP,
             "trustees": n,
+            "trustee_ids": first["body"]["trustee_ids"],
             "threshold": t,
             "ceremony_fingerprint": claimed.hex(),
             "joint_key": joint_body.get("joint_key"),
@@ -751,6 +762,31 @@ class _Verifier:
             "server_key": server_key.hex(),
         }
         self.compare_view(F.PARAMETERS, expected, c, "the board's election-created and joint-key entries")
+
+    def check_policy(self, c: CheckResult, trustee_ids: object, n: int, t: int) -> None:
+        """The election policy (docs/parts/service-protocol.md): at least two
+        trustees must decrypt, the trustees are n distinct employees, and none of
+        them acted as an administrator on this board."""
+        if t < MIN_THRESHOLD:
+            c.fail(f"election-created (entry 0): threshold {t}: at least {MIN_THRESHOLD} trustees must decrypt")
+        try:
+            if not isinstance(trustee_ids, list) or len(trustee_ids) != n:
+                raise Bad(f"trustee_ids must list the {n} trustees' employee ids")
+            invalid = [e for e in trustee_ids if not is_valid_employee_id(e)]
+            if invalid:
+                raise Bad(f"trustee_ids holds {_short(str(invalid[0]))!r}, which is not an employee id")
+            if len(set(trustee_ids)) != n:
+                raise Bad("trustee_ids names an employee twice: the trustees must be n distinct people")
+            self.trustee_ids = tuple(trustee_ids)
+        except Bad as exc:
+            c.fail(f"election-created (entry 0): {exc}")
+        named = {e: i for i, e in enumerate(trustee_ids, start=1) if isinstance(e, str)} if isinstance(trustee_ids, list) else {}
+        for entry in self.entries:
+            if entry is None or entry["kind"] not in ADMIN_KINDS:
+                continue
+            by = entry["body"].get("by")
+            if isinstance(by, str) and by in named:
+                c.fail(f"{entry['kind']} (entry {entry['index']}) is by {by}, who is trustee {named[by]}: a trustee must not administer the election")
 
     # -- check 2 ------------------------------------------------------------------------------
 
@@ -797,6 +833,8 @@ class _Verifier:
                     raise Bad("the trustees' public shares are not the ones their commitments give")
             except (Bad, CryptoError) as exc:
                 c.fail(f"joint-key (entry {joint['index']}): {exc}")
+        if joints:
+            self.check_endorsements(c, joints[0])
         claimed = joints[0]["body"].get("public_shares") if joints else None
         claimed = claimed if isinstance(claimed, dict) else {}
         expected = [
@@ -804,6 +842,69 @@ class _Verifier:
             for e in entries
         ]
         self.compare_view(F.TRUSTEES, expected, c, "the trustee announcements and the joint key on the board")
+
+    def check_endorsements(self, c: CheckResult, joint: dict) -> None:
+        """Every trustee signed this election's joint key and fingerprint with its
+        own certificate (voters accept the key only so). With the auditors' trust
+        anchors, each certificate also chains to one of them and was not revoked
+        when the joint key was published."""
+        where = f"joint-key (entry {joint['index']})"
+        assert self.params is not None
+        n = self.params.n
+        if self.trustee_ids is None:
+            c.block("the endorsements need the trustees' employee ids (check 1)")
+            return
+        body = joint["body"]
+        endorsements = body.get("endorsements")
+        if not isinstance(endorsements, list) or len(endorsements) != n:
+            c.fail(f"{where}: endorsements must list exactly one endorsement per trustee ({n}), in index order")
+            return
+        try:
+            joint_key = _hex(body.get("joint_key"), "joint_key", 32)
+            fingerprint = _hex(body.get("fingerprint"), "fingerprint", 32)
+        except Bad as exc:
+            c.fail(f"{where}: {exc}")
+            return
+        trust = self.auditors_trust()
+        if trust is None:
+            c.note = "the trustees' certificates were not checked against trust anchors: no auditors' part"
+        at = self.times[joint["index"]]
+        for position, doc in enumerate(endorsements, start=1):
+            employee_id = self.trustee_ids[position - 1]
+            try:
+                if not isinstance(doc, dict) or doc.get("index") != position or isinstance(doc.get("index"), bool):
+                    raise Bad(f"endorsement {position} must be {{index: {position}, chain, signature}}, in index order")
+                if trust is not None and at is None:
+                    raise Bad("the entry has no valid time to judge the certificate at (check 7)")
+                endorsement = verify_endorsement(
+                    {k: v for k, v in doc.items() if k != "index"},
+                    election_id=self.election_id,
+                    joint_key=joint_key,
+                    fingerprint=fingerprint,
+                    employee_id=employee_id,
+                    trust_store=trust[0] if trust is not None else None,
+                    now=at,
+                )
+                if trust is not None:
+                    _check_usage(endorsement.chain[0])
+                    _check_revoked_at(endorsement.chain, trust[1], at, "the trustee endorsed the joint key")
+            except (Bad, CryptoError) as exc:
+                c.fail(f"{where}: trustee {position} ({employee_id}): {exc}")
+        c.items += n
+
+    def auditors_trust(self) -> tuple[TrustStore, list] | None:
+        """The trust anchors and CRLs of the auditors' part, or None without them
+        (a broken ``auditors/trust.json`` is check 5's to report)."""
+        data = self.files.get(F.TRUST)
+        if data is None:
+            return None
+        try:
+            trust = _obj(strict_json(data, F.TRUST), {"trust_anchors", "crls"}, F.TRUST)
+            store = TrustStore.from_der([_b64(a, "a trust anchor") for a in trust["trust_anchors"]])
+            crls = [x509.load_der_x509_crl(_b64(a, "a CRL")) for a in trust["crls"]]
+        except (Bad, CryptoError, ValueError, TypeError):
+            return None
+        return store, crls
 
     # -- check 7, part 2: the tree heads ------------------------------------------------------------
 
@@ -1285,6 +1386,11 @@ class _Verifier:
             n = _int(body["ballots_counted"], "ballots_counted")
             if n != self.aggregate_count:
                 raise Bad(f"it counts {n} ballots; the aggregate {self.aggregate_count}")
+            if n < self.manifest.min_tally_ballots:
+                raise Bad(
+                    f"it decrypts a tally of {n} ballots; the manifest allows no tally of fewer than "
+                    f"{self.manifest.min_tally_ballots} (min_tally_ballots): so few ballots reveal how people voted"
+                )
             trustees = body["trustees"]
             if (
                 not isinstance(trustees, list)

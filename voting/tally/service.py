@@ -30,6 +30,19 @@ def aggregate_of(election: Election) -> list[Ciphertext]:
     return [Ciphertext.from_json(c, allow_identity=True) for c in json.loads(election.aggregate)["ciphertexts"]]
 
 
+def _require_enough_ballots(election: Election) -> None:
+    """With fewer counted ballots than the manifest's minimum the tally would
+    reveal individual votes (with one ballot, that voter's): neither decrypt it
+    nor combine it. Trustees' clients and the verifier apply the same rule."""
+    counted = json.loads(election.aggregate)["ballots_counted"]
+    minimum = manifest_of(election).min_tally_ballots
+    if counted < minimum:
+        raise Conflict(
+            f"only {counted} ballots were counted; the manifest requires at least {minimum} to decrypt the tally",
+            code="too_few_ballots",
+        )
+
+
 class TallyService:
     def __init__(self, board: Board, elections: ElectionService) -> None:
         self.board = board
@@ -63,6 +76,7 @@ class TallyService:
         election = await self.elections.get(db, election_id, for_update=True)
         trustee = await self.elections.trustee_of(db, principal, election_id)
         lifecycle.require(election, lifecycle.CLOSED, action="submit a partial decryption")
+        _require_enough_ballots(election)
         partial = threshold.PartialDecryption.from_json(doc)
         if partial.index != trustee.index:
             raise Invalid(f"you are trustee {trustee.index}", code="wrong_trustee_index")
@@ -84,6 +98,7 @@ class TallyService:
         admin.require(ADMIN)
         election = await self.elections.get(db, election_id, for_update=True)
         lifecycle.require(election, lifecycle.CLOSED, action="tally")
+        _require_enough_ballots(election)
         trustees = list(await db.scalars(select(Trustee).where(Trustee.election_id == election_id).order_by(Trustee.index)))
         partials = [
             threshold.PartialDecryption.from_json(json.loads(t.partial_decryption))

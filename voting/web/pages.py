@@ -3,11 +3,15 @@ renders one template, and leaves everything that needs the employee's key or
 session to the page's ES module (docs/web.md, "Pages").
 
 Every response carries a strict Content-Security-Policy: scripts and styles
-come only from this origin's static files, never inline.
+come only from this origin's static files, never inline (the one exception, the
+import map of Subresource Integrity hashes, is allowed by its own hash).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import logging
 import re
 from pathlib import Path
@@ -34,10 +38,53 @@ PAGE_SIZE = 50
 _ELECTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _LOCAL_PATH = re.compile(r"/(?![/\\])[\x21-\x7e]*")
 
+
+# --- Subresource Integrity and the published hash of the web bundle -------------------------
+#
+# Read once at startup (restart after changing a static file). Each script and
+# stylesheet tag carries its file's SHA-384, and the import map gives one for
+# every ES module, including those imported by other modules, which an
+# integrity attribute on the page's own <script> does not cover. The listing is
+# what auditors compare with a release (docs/web.md, "The web bundle's hash").
+
+
+def _sri(data: bytes) -> str:
+    return "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode("ascii")
+
+
+def _bundle(static: Path) -> dict[str, bytes]:
+    """Every static file by its URL path, in byte order of the path."""
+    files = {f"/static/{p.relative_to(static).as_posix()}": p.read_bytes() for p in static.rglob("*") if p.is_file()}
+    return dict(sorted(files.items()))
+
+
+_BUNDLE = _bundle(STATIC)
+INTEGRITY = {path: _sri(data) for path, data in _BUNDLE.items()}
+#: The lines `sha384sum` prints for the files, from voting/web (`<hex>  static/…`);
+#: BUNDLE_HASH is the SHA-384 of them, which this shell line recomputes from a release:
+#: cd voting/web && find static -type f | LC_ALL=C sort | xargs sha384sum | sha384sum
+BUNDLE_LISTING = "".join(f"{hashlib.sha384(data).hexdigest()}  {path[1:]}\n" for path, data in _BUNDLE.items())
+BUNDLE_HASH = hashlib.sha384(BUNDLE_LISTING.encode("utf-8")).hexdigest()
+IMPORT_MAP = json.dumps(
+    {"integrity": {path: sri for path, sri in INTEGRITY.items() if path.endswith(".js")}},
+    separators=(",", ":"),
+    sort_keys=True,
+).replace("<", "\\u003c")  # nothing can close the <script> element
+IMPORT_MAP_CSP = "'sha256-" + base64.b64encode(hashlib.sha256(IMPORT_MAP.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+def sri(path: str) -> str:
+    """The integrity attribute of a static file the templates load ("/static/…")."""
+    try:
+        return INTEGRITY[path]
+    except KeyError:
+        raise RuntimeError(f"{path} is not a static file (run make install for the vendor bundle)") from None
+
+
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
-        "script-src 'self'",
+        f"script-src 'self' {IMPORT_MAP_CSP}",
         "style-src 'self'",
         "img-src 'self'",
         "font-src 'self'",
@@ -81,6 +128,8 @@ def render(request: Request, template: str, *, title: str, section: str = "", st
         section=section,
         here=quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""), safe="/"),
         messages=messages_for(lang),
+        sri=sri,
+        import_map=IMPORT_MAP,
         **context,
     )
     return Response(
@@ -243,6 +292,19 @@ class PageController(Controller):
         )
 
 
+@get("/api/web-bundle-hash", tags=["service"], summary="SHA-384 of every file of the web pages' code, and of the whole bundle")
+async def web_bundle_hash() -> dict:
+    """What auditors compare with the hashes of a release (docs/web.md, "Subresource
+    Integrity and the web bundle's hash"). A server could answer this honestly and
+    serve voters other code, so auditors also fetch the pages as voters do."""
+    return {
+        "algorithm": "sha384",
+        "bundle": BUNDLE_HASH,
+        "files": {path[1:]: hashlib.sha384(data).hexdigest() for path, data in _BUNDLE.items()},
+        "import_map_sha256": IMPORT_MAP_CSP.strip("'").removeprefix("sha256-"),
+    }
+
+
 def _static_headers(response: Response) -> Response:
     response.headers.update(SECURITY_HEADERS)
     return response
@@ -250,6 +312,7 @@ def _static_headers(response: Response) -> Response:
 
 WEB_HANDLERS = [
     PageController,
+    web_bundle_hash,
     create_static_files_router(
         "/static",
         directories=[STATIC],

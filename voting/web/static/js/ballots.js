@@ -328,6 +328,11 @@ export function formatTrackingCode(code) {
   return [0, 4, 8, 12].map((i) => text.slice(i, i + 4)).join("-");
 }
 
+/** The election fingerprint's short form (as printed on the election notice): the tracking code's groups. */
+export function formatFingerprint(fingerprint) {
+  return formatTrackingCode(fingerprint);
+}
+
 export function shortCodeFromHex(hex) {
   return formatTrackingCode(fromHex(hex, 32, EncodingError, "tracking code"));
 }

@@ -36,3 +36,4 @@ export class ReceiptError extends LogError { static code = "receipt_invalid"; }
 
 export class CredentialError extends CryptoError { static code = "credential_invalid"; }
 export class WeakKeyError extends CredentialError { static code = "weak_key"; }
+export class EndorsementError extends CredentialError { static code = "endorsement_invalid"; }

@@ -2,22 +2,26 @@
 // browser, see the tracking code, then audit (Benaloh: reveal, check, discard,
 // prepare a new one) or cast (sign the tracking code with the credential key).
 // The server never sees a plaintext vote.
-import { ApiError, credentialFile, get, post, requireLogin } from "../api.js";
+//
+// Before the ballot is shown, the election key is taken from the board and
+// checked (endorsements.js): every trustee signed it, and it matches the
+// fingerprint pinned in the link (#fp=…), if any. The voter sees the trustees'
+// names and the short fingerprint to compare with the election notice.
+import { ApiError, credentialFile, get, post, session } from "../api.js";
 import {
   auditOpeningFromJson,
   ballotFromJson,
-  electionFingerprint,
   encryptBallot,
+  formatFingerprint,
   formatTrackingCode,
-  parseManifest,
   trackingCode,
   verifyAuditOpening,
 } from "../ballots.js";
 import { toHex } from "../bytes.js";
 import { openCredential, signBallot } from "../credentials.js";
 import { $, $$, busy, jsonDownload, pageData, ready, say, show } from "../dom.js";
-import { Point } from "../group.js";
-import { errorText, t } from "../i18n.js";
+import { KeyRefusal, endorsedElection, pinnedFromUrl } from "../endorsements.js";
+import { errorText, loc, t } from "../i18n.js";
 
 const { election_id: electionId, status: electionStatus } = pageData();
 const base = `/api/elections/${encodeURIComponent(electionId)}`;
@@ -25,8 +29,9 @@ const statusBox = $("#ballot-status");
 const errorBox = $("#ballot-error");
 const form = $("#ballot-form");
 const questions = $$("fieldset.question");
+const BOARD_PAGE = 500;
 
-let election = null; // {manifest, key, fingerprint, pseudonym}
+let election = null; // {manifest, key, fingerprint, trustees, pseudonym}: only once the key is verified
 let prepared = null; // {ballot, opening, code, choices}
 let credential = null; // opened with the PIN at the first cast
 const spoiled = new Set();
@@ -101,17 +106,78 @@ for (const fieldset of questions) {
   updateCounter(fieldset);
 }
 
-async function loadElection() {
-  if (election) return election;
-  const status = await get(base, { auth: false });
-  const manifest = parseManifest(status.manifest);
-  const key = Point.fromHex(status.joint_key).precompute();
-  const fingerprint = electionFingerprint(manifest, key);
-  if (toHex(fingerprint) !== status.fingerprint) {
-    throw new ApiError(0, "fingerprint_mismatch", "the election's fingerprint does not match its manifest and key");
+// --- the election key, from the board (never from the server's status reply) --------------
+
+/** The board's entries from the first up to the first joint-key entry (or all of them). */
+async function boardUntilJointKey() {
+  const entries = [];
+  for (;;) {
+    const page = await get(`${base}/board/entries?start=${entries.length}&limit=${BOARD_PAGE}`, { auth: false });
+    entries.push(...page.entries);
+    if (page.entries.some((e) => e.kind === "joint-key") || !page.entries.length || entries.length >= page.size) return entries;
   }
-  const voter = await get(`${base}/voter`);
-  election = { manifest, key, fingerprint, pseudonym: voter.pseudonym };
+}
+
+/** The form the server rendered must be the manifest on the board: same questions, limits, options and labels. */
+function checkForm(manifest) {
+  const same =
+    questions.length === manifest.questions.length &&
+    questions.every((fieldset, q) => {
+      const spec = manifest.questions[q];
+      const options = manifest.document.questions[q].options;
+      const inputs = inputsOf(fieldset);
+      return (
+        Number(fieldset.dataset.min) === spec.minSelections &&
+        Number(fieldset.dataset.max) === spec.maxSelections &&
+        inputs.length === spec.optionIds.length &&
+        inputs.every((input, o) => input.value === spec.optionIds[o] && input.dataset.label === loc(options[o].label))
+      );
+    });
+  if (!same) throw new KeyRefusal("form", {}, "the ballot form on this page is not the manifest on the board");
+}
+
+function showKey(checked, pins) {
+  $("#fingerprint-short").textContent = formatFingerprint(checked.fingerprint);
+  $("#fingerprint-full").textContent = toHex(checked.fingerprint);
+  if (pins.length) say($("#fingerprint-pinned"), t("ballot.fingerprint_pinned", { fp: pins[0].display }));
+  $("#trustees-lead").textContent = t("ballot.key_lead", { count: checked.trustees.length });
+  $("#trustee-list").replaceChildren(
+    ...checked.trustees.map((trustee) => {
+      const item = document.createElement("li");
+      item.textContent = t("ballot.trustee", { index: trustee.index, name: trustee.name, id: trustee.employeeId });
+      return item;
+    }),
+  );
+  show($("#election-key"));
+}
+
+/** No ballot without a verified key: the steps are removed, and the voter is told why and whom to tell. */
+function refuse(exc) {
+  for (const id of ["step-choose", "step-review", "step-audit", "election-key"]) $(`#${id}`)?.remove();
+  say(statusBox, "");
+  const reason = exc instanceof KeyRefusal ? t("ballot.key_reason." + exc.reason, exc.params) : exc instanceof ApiError ? errorText(exc) : "";
+  say(errorBox, t("ballot.key_refused", { reason }));
+  say($("#key-refusal-detail"), t("ballot.key_detail", { detail: exc.message || String(exc) }));
+}
+
+async function checkElectionKey() {
+  say(statusBox, t("ballot.key_checking"));
+  try {
+    const pins = pinnedFromUrl(new URL(location.href));
+    const checked = await endorsedElection(await boardUntilJointKey(), electionId, { pins });
+    checkForm(checked.manifest);
+    election = { ...checked, key: checked.key.precompute() };
+    showKey(checked, pins);
+    say(statusBox, "");
+    show($("#step-choose"));
+  } catch (exc) {
+    refuse(exc);
+  }
+}
+
+async function loadElection() {
+  if (!election) throw new KeyRefusal("no_key", {}, "the election key has not been verified");
+  if (!election.pseudonym) election.pseudonym = (await get(`${base}/voter`)).pseudonym;
   return election;
 }
 
@@ -135,7 +201,6 @@ form?.addEventListener("submit", (event) => {
   if (!choices) return say(errorBox, t("ballot.fix_choices"));
   busy($("#encrypt-button"), async () => {
     try {
-      say(statusBox, t("ballot.loading"));
       const { manifest, key, fingerprint, pseudonym } = await loadElection();
       say(statusBox, t("ballot.encrypting"));
       await new Promise((resolve) => setTimeout(resolve, 0)); // let the status be announced
@@ -256,5 +321,11 @@ $("#cast-form")?.addEventListener("submit", (event) => {
   });
 });
 
-if (electionStatus === "open") requireLogin();
-ready();
+if (electionStatus !== "open") {
+  ready();
+} else if (!session()) {
+  // To the login page and back, keeping a pinned fingerprint (#fp=…) in the address.
+  location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search + location.hash)}`);
+} else {
+  checkElectionKey().then(ready);
+}
