@@ -221,3 +221,9 @@ class EndorsementError(CredentialError):
     someone else, or does not verify."""
 
     code = "endorsement_invalid"
+
+
+class AnnouncementSignatureError(EndorsementError):
+    """A trustee's announcement is not signed by the trustee the election names."""
+
+    code = "announcement_signature_invalid"

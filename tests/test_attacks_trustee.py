@@ -159,6 +159,38 @@ def test_trustee_refuses_an_election_created_entry_that_is_not_on_the_signed_boa
     assert not [r for r in front.requests if r.path.endswith("/ceremony/announcement")]
 
 
+def test_trustee_makes_no_share_for_an_announcement_the_server_made_up(pilot, front):
+    """The share theft: just when a trustee is about to make its shares, the
+    server shows it announcements of its own for the co-trustees (keeping their
+    signature fields), so the shares would be encrypted to keys it holds and,
+    with t = 2, reveal the trustee's whole polynomial. Co-trustees' announcements
+    must be signed by the trustees the board names."""
+    election_id = pilot.create(manifest(), VOTERS)
+    pilot.admin.start_ceremony(election_id)
+    fakes: dict[int, threshold.TrusteeSecrets] = {}
+
+    def substitute(request: Request, reply: Reply) -> Reply:
+        if request.method == "GET" and request.path.endswith("/ceremony") and reply.status == 200:
+            doc = reply.json()
+            params = threshold.CeremonyParameters.from_json(doc["parameters"])
+            if len(doc["announcements"]) == params.n and doc["shares_sent"] == 0:
+                shown = []
+                for a in doc["announcements"]:
+                    if a["index"] != doc["index"]:
+                        fakes.setdefault(a["index"], threshold.start_ceremony(params, a["index"])[0])
+                        a = {**threshold.make_announcement(params, fakes[a["index"]]).to_json(), "signature": a["signature"]}
+                    shown.append(a)
+                return reply.with_json({**doc, "announcements": shown})
+        return reply
+
+    for name in pilot.trustee_credentials:  # every trustee announces, honestly relayed
+        pilot.ceremony_step(name, election_id)
+    front.on_response = substitute
+    with pytest.raises(TrusteeRefusal, match="announcement of trustee 2 \\(T0002\\) is not theirs"):
+        pilot.ceremony_step("T0001", election_id)
+    assert fakes and not [r for r in front.requests if r.path.endswith("/ceremony/shares")]
+
+
 def test_the_trustee_sees_and_may_decline_the_ceremony(pilot):
     election_id = pilot.create(manifest(), VOTERS)
     pilot.admin.start_ceremony(election_id)
@@ -245,6 +277,49 @@ def test_voter_refuses_a_key_endorsed_by_impostors_from_another_ca(pilot, front,
     # Without the pinned anchor the forged endorsements verify: the anchor is what stops it.
     unanchored = pilot.login(pilot.pki.enroll(VOTERS[1]))
     assert unanchored.endorsed_election(election_id).info.joint_key == own.public
+
+
+@pytest.mark.parametrize(
+    "trustee_ids, n, t, reason",
+    [
+        (["A0001"], 1, 1, "a threshold of 1 of 1"),
+        (["A0001", "A0001"], 2, 2, "a trustee is named twice"),
+        (["A0001", "E0001"], 3, 2, "n = 3 but 2 trustee ids"),
+    ],
+)
+def test_voter_refuses_a_key_held_by_too_few_trustees(pilot, front, trustee_ids, n, t, reason):
+    """The administrator's server names only itself (or one colluder) as trustee
+    and endorses its own key with a genuine city certificate: every signature
+    verifies against the pinned root, but the election's policy does not hold."""
+    election_id = pilot.open_election(manifest(), VOTERS)
+    signers = {e: pilot.pki.enroll(e) for e in set(trustee_ids)}
+    own = KeyPair.generate()
+    fingerprint = election_fingerprint(pilot_manifest(pilot, election_id), own.public)
+
+    def one_trustee(request: Request, reply: Reply) -> Reply:
+        if request.path.endswith("/board/entries") and reply.status == 200:
+            doc = reply.json()
+            for entry in doc["entries"]:
+                if entry["kind"] == "election-created":
+                    entry["body"].update(trustee_ids=trustee_ids, trustees=n, threshold=t)
+                if entry["kind"] == "joint-key":
+                    entry["body"].update(
+                        joint_key=own.public.hex(),
+                        fingerprint=fingerprint.hex(),
+                        endorsements=[
+                            {"index": i, **sign_endorsement(signers[e], election_id=election_id, joint_key=own.public.to_bytes(), fingerprint=fingerprint)}
+                            for i, e in enumerate(trustee_ids, start=1)
+                        ],
+                    )
+            return reply.with_json(doc)
+        return reply
+
+    front.on_response = one_trustee
+    voter = Client(pilot.url, trust_store=TrustStore((pilot.pki.root.certificate,)))
+    pilot.clients.append(voter)
+    voter.login(pilot.pki.enroll(VOTERS[0]))
+    with pytest.raises(KeyRefusal, match=f"trustees break the policy: {reason}"):
+        voter.prepare_ballot(election_id, {"q1": ["o1"]})
 
 
 def test_voter_refuses_a_fingerprint_other_than_the_pinned_one(pilot):

@@ -345,3 +345,20 @@ def test_demo_runs_on_a_fresh_machine_and_the_readme_walk_through_works(
         assert httpx.get(f"{url}/api/elections/{DEMO_ELECTION}").json()["status"] == "published"
     finally:
         assert _stop(process, signal.SIGTERM) == 0
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("[1, 2]", "not a trustee state file"),
+        ("{not json", "not a trustee state file"),
+        ('{"election_id": "e", "server_key": "zz", "key": {}}', "server_key must be 64 hex digits"),
+        ('{"election_id": "e", "seen_head": {"size": 1}, "key": {}}', "seen_head is not a signed tree head"),
+    ],
+)
+def test_a_damaged_trustee_state_file_gets_one_clear_line(tmp_path: Path, content: str, message: str) -> None:
+    state = tmp_path / "state.json"
+    state.write_text(content, encoding="utf-8")
+    credential_file = tmp_path / "T0001.credential.json"
+    credential_file.write_text("{}", encoding="utf-8")
+    assert message in refused("trustee", "decrypt", "e", "--state", state, "--credential", credential_file)

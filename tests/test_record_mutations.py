@@ -41,7 +41,7 @@ from crypto.ballots import (
     encrypt_ballot,
     tracking_code,
 )
-from crypto.credentials import sign_ballot, sign_endorsement
+from crypto.credentials import sign_announcement, sign_ballot, sign_endorsement
 from crypto.elgamal import add_all, encrypt
 from crypto.group import Point, Scalar
 from crypto.proofs import prove_encrypted_value, verify_encrypted_value
@@ -69,7 +69,8 @@ def clean(run):
     return run.private
 
 
-def assert_fails(files: dict[str, bytes], expected: int, **options: object) -> None:
+def assert_fails(files: dict[str, bytes], expected: int, says: str | None = None, **options: object) -> None:
+    """Check ``expected`` fails; with ``says``, one of its failures says so (the reason, not only a failure)."""
     report = verify_record(files, workers=1, **options)
     failed = report.failed()
     assert not report.ok(), "the verifier accepted a mutated record"
@@ -78,6 +79,9 @@ def assert_fails(files: dict[str, bytes], expected: int, **options: object) -> N
         + "; ".join(f"{c.number}: {c.first_failure}" for c in report.checks if c.status != "pass")
     )
     assert report.check(expected).first_failure
+    if says is not None:
+        failures = report.check(expected).failures
+        assert any(says in f for f in failures), f"check {expected} does not say {says!r}: {failures}"
 
 
 # --- byte mutations ----------------------------------------------------------------------------
@@ -181,12 +185,14 @@ def test_one_byte_of_a_board_entry_changed_and_re_signed(run, clean, kind, k):
 # --- field mutations ---------------------------------------------------------------------------
 
 Mutation = Callable[["Ctx"], dict[str, bytes]]
-FIELD_CASES: dict[str, tuple[int, Mutation]] = {}
+FIELD_CASES: dict[str, tuple[int, Mutation, str | None]] = {}
 
 
-def mutation(expected: int) -> Callable[[Mutation], Mutation]:
+def mutation(expected: int, says: str | None = None) -> Callable[[Mutation], Mutation]:
+    """Register a mutation that check ``expected`` must catch (with ``says``: for that reason)."""
+
     def register(function: Mutation) -> Mutation:
-        FIELD_CASES[function.__name__] = (expected, function)
+        FIELD_CASES[function.__name__] = (expected, function, says)
         return function
 
     return register
@@ -471,19 +477,43 @@ def trustees_reordered(c: Ctx):
     return view(c.files, F.TRUSTEES, lambda d: d.reverse())
 
 
-@mutation(2)
+def _announcement(es: list[dict], n: int) -> dict:
+    """The body of trustee n's announcement (n from 1)."""
+    return next(e["body"] for e in of(es, "trustee-announcement") if e["body"]["index"] == n)
+
+
+def _sign_announcement(c: Ctx, credential, body: dict) -> dict:  # noqa: ANN001 - a Credential
+    """``credential``'s valid signature over the announcement ``body`` (its fields but the signature)."""
+    fields = {k: v for k, v in body.items() if k != "signature"}
+    return sign_announcement(credential, election_id=c.entries()[0]["election_id"], announcement=fields)
+
+
+def _edit_signed(c: Ctx, n: int, edit: Callable[[dict], object]) -> dict[str, bytes]:
+    """Trustee n's announcement edited, then signed again with trustee n's own
+    key (a trustee, or whoever holds its key, signs a bad announcement): the
+    signature verifies, so the proofs must catch the change."""
+
+    def apply(es: list[dict]) -> None:
+        body = _announcement(es, n)
+        edit(body)
+        body["signature"] = _sign_announcement(c, c.run.credentials[TRUSTEES[n - 1]], body)
+
+    return c.board(apply)
+
+
+@mutation(2, says="does not verify")
 def board_commitment_replaced(c: Ctx):
-    return c.board(lambda es: of(es, "trustee-announcement")[1]["body"]["commitments"].__setitem__(1, random_point()))
+    return _edit_signed(c, 2, lambda body: body["commitments"].__setitem__(1, random_point()))
 
 
-@mutation(2)
+@mutation(2, says="trustee 1: proof for coefficient 0 does not verify")
 def board_commitment_proof_changed(c: Ctx):
-    return c.board(lambda es: of(es, "trustee-announcement")[0]["body"]["proofs"][0].update(s="01" + "00" * 31))
+    return _edit_signed(c, 1, lambda body: body["proofs"][0].update(s="01" + "00" * 31))
 
 
-@mutation(2)
+@mutation(2, says="trustee 3: proof for coefficient")
 def board_share_key_changed(c: Ctx):
-    return c.board(lambda es: of(es, "trustee-announcement")[2]["body"].update(share_public_key="09" * 32))
+    return _edit_signed(c, 3, lambda body: body.update(share_public_key="09" * 32))
 
 
 @mutation(2)
@@ -518,6 +548,92 @@ def board_announcement_after_joint_key(c: Ctx):
 @mutation(2)
 def board_announcement_relabelled(c: Ctx):
     return c.board(lambda es: of(es, "trustee-announcement")[2]["body"].update(index=2))
+
+
+# The announcements' signatures (F1: a server that slips in an announcement of
+# its own receives the co-trustees' shares for it; co-trustees, and the
+# verifier, take only announcements signed by the trustee the board names).
+
+
+@mutation(2, says="trustee 2 (T0002): the announcement is not signed")
+def board_announcement_signature_dropped(c: Ctx):
+    return c.board(lambda es: _announcement(es, 2).pop("signature"))
+
+
+@mutation(2, says="trustee 3 (T0003): trustee T0003's announcement signature does not verify")
+def board_announcement_signature_forged(c: Ctx):
+    return c.board(lambda es: _announcement(es, 3)["signature"].update(signature=other_hex(_announcement(es, 3)["signature"]["signature"])))
+
+
+@mutation(2, says="trustee 2 (T0002): the announcement signature is signed by T0001, not by trustee T0002")
+def board_announcement_signed_by_another_trustee(c: Ctx):
+    """Trustee 1's valid signature over trustee 2's very announcement."""
+
+    def edit(es: list[dict]) -> None:
+        body = _announcement(es, 2)
+        body["signature"] = _sign_announcement(c, c.run.credentials[TRUSTEES[0]], body)
+
+    return c.board(edit)
+
+
+@mutation(2, says="trustee 2 (T0002): the announcement signature is signed by E0000, not by trustee T0002")
+def board_announcement_signed_by_an_employee(c: Ctx):
+    def edit(es: list[dict]) -> None:
+        body = _announcement(es, 2)
+        body["signature"] = _sign_announcement(c, c.run.credentials["E0000"], body)
+
+    return c.board(edit)
+
+
+@mutation(2, says="trustee 1 (T0001): trustee T0001's announcement signature does not verify")
+def board_announcement_changed_after_signing(c: Ctx):
+    """F1: the server's own announcement for trustee 1 (fresh polynomial and
+    share key, every proof valid, so it would receive trustee 1's shares),
+    under trustee 1's signature of the announcement it replaced."""
+    parameters = json.loads(c.files[F.PARAMETERS])
+    params = threshold.CeremonyParameters(parameters["trustees"], parameters["threshold"], bytes.fromhex(parameters["ceremony_fingerprint"]))
+    _, substitute = threshold.start_ceremony(params, 1)
+    return c.board(lambda es: _announcement(es, 1).update(substitute.to_json()))
+
+
+@mutation(2, says="trustee 2 (T0002): trustee T0002's announcement signature does not verify")
+def board_announcement_one_member_changed_after_signing(c: Ctx):
+    return c.board(lambda es: _announcement(es, 2)["commitments"].__setitem__(0, random_point()))
+
+
+@mutation(2, says="the announcement signature is signed by T0002, not by trustee T0001")
+def board_announcement_signatures_swapped(c: Ctx):
+    def edit(es: list[dict]) -> None:
+        first, second = _announcement(es, 1), _announcement(es, 2)
+        first["signature"], second["signature"] = second["signature"], first["signature"]
+
+    return c.board(edit)
+
+
+@mutation(2, says="trustee T0003's certificate is not trusted")
+def board_announcement_signed_under_another_ca(c: Ctx):
+    """Trustee 3's employee id in a certificate from a CA the auditors do not trust."""
+    now = datetime.now(UTC) - timedelta(hours=1)
+    issuing = ca.create_issuing_ca(ca.create_root_ca("Test City Root CA", now=now), "Test City Issuing CA", now=now)
+    stranger = ca.enroll_employee(issuing, employee_id=TRUSTEES[2], name="same id, other CA", now=now)
+
+    def edit(es: list[dict]) -> None:
+        body = _announcement(es, 3)
+        body["signature"] = _sign_announcement(c, stranger, body)
+
+    return c.board(edit)
+
+
+@mutation(2, says="before the trustee announced")
+def trust_crl_revokes_a_trustee_before_it_announced(c: Ctx):
+    """Trustee 2's certificate revoked (on a CRL issued after the election) before its announcement."""
+    announced = datetime.fromisoformat(_announcement_entry(c, 2)["time"])
+    entry = ca.revoke(c.run.pki.issuing, c.run.credentials[TRUSTEES[1]].certificate, now=announced - timedelta(seconds=5))
+    return view(c.files, F.TRUST, lambda d: d.update(crls=_crls(c, now=datetime.now(UTC), revoked=[entry])))
+
+
+def _announcement_entry(c: Ctx, n: int) -> dict:
+    return next(e for e in of(c.entries(), "trustee-announcement") if e["body"]["index"] == n)
 
 
 def _endorsements(es: list[dict]) -> list[dict]:
@@ -1362,15 +1478,15 @@ def board_result_before_its_decryptions(c: Ctx):
 
 @pytest.mark.parametrize("name", list(FIELD_CASES))
 def test_one_field_changed(run, clean, name):
-    expected, function = FIELD_CASES[name]
+    expected, function, says = FIELD_CASES[name]
     mutated = function(Ctx(run))
     assert mutated != clean
-    assert_fails(mutated, expected)
+    assert_fails(mutated, expected, says)
 
 
 def test_there_are_enough_mutations():
     assert len(BYTE_CASES) + len(RESIGNED_CASES) + len(FIELD_CASES) >= 200
-    assert {expected for expected, _ in FIELD_CASES.values()} == set(range(1, 11))
+    assert {expected for expected, _, _ in FIELD_CASES.values()} == set(range(1, 11))
     byte_checks = {expected for targets in BYTE_TARGETS.values() for _, expected in targets}
     assert byte_checks | {expected for _, expected in RESIGNED_TARGETS.values()} == set(range(1, 11))
 
@@ -1490,6 +1606,27 @@ def test_endorsements_are_checked_against_the_trust_anchors_only_with_the_audito
     forged = resign(election.files, entries, election.server_key)
     report = verify_record(forged, workers=1)
     assert report.failed() == [2] and "T0002" in report.check(2).first_failure
+    public = {k: v for k, v in forged.items() if not k.startswith("auditors/")}
+    public[F.RECORD] = json.dumps({**json.loads(forged[F.RECORD]), "auditors_part": False}).encode()
+    report = verify_record(public, workers=1)
+    assert report.ok() and "not checked against trust anchors" in report.check(2).note
+
+
+def test_announcement_signatures_are_checked_against_the_trust_anchors_only_with_the_auditors_part():
+    """Trustee 2's announcement signed under a CA nobody trusts (its own
+    employee id in the certificate): only the auditors' part can tell."""
+    election = synthesize(6, workers=1)
+    now = datetime.now(UTC) - timedelta(hours=1)
+    issuing = ca.create_issuing_ca(ca.create_root_ca("Bench City Root CA", now=now), "Bench City Issuing CA", now=now)
+    stranger = ca.enroll_employee(issuing, employee_id="T0002", name="same id, other CA", now=now)
+    entries = board_entries(election.files)
+    body = next(e["body"] for e in of(entries, "trustee-announcement") if e["body"]["index"] == 2)
+    fields = {k: v for k, v in body.items() if k != "signature"}
+    body["signature"] = sign_announcement(stranger, election_id=election.election_id, announcement=fields)
+    forged = resign(election.files, entries, election.server_key)
+    report = verify_record(forged, workers=1)
+    assert report.failed() == [2]
+    assert "trustee 2 (T0002): trustee T0002's certificate is not trusted" in report.check(2).first_failure
     public = {k: v for k, v in forged.items() if not k.startswith("auditors/")}
     public[F.RECORD] = json.dumps({**json.loads(forged[F.RECORD]), "auditors_part": False}).encode()
     report = verify_record(public, workers=1)

@@ -292,11 +292,12 @@ def _endorsement_cases(pki: _Pki) -> list[dict]:
     def honest() -> list[dict]:
         return [endorse(trustees[e]) for e in ids]
 
-    def board(docs=None, *, key=joint, fp=fingerprint, trustee_ids=ids) -> list[dict]:
+    def board(docs=None, *, key=joint, fp=fingerprint, trustee_ids=ids, n=None, t=2) -> list[dict]:
         docs = honest() if docs is None else docs
+        n = len(trustee_ids) if n is None else n
         return [
             {"election_id": election_id, "index": 0, "kind": "election-created",
-             "body": {"manifest": document, "trustees": len(trustee_ids), "trustee_ids": trustee_ids, "threshold": 2}},
+             "body": {"manifest": document, "trustees": n, "trustee_ids": trustee_ids, "threshold": t}},
             {"election_id": election_id, "index": 1, "kind": "joint-key",
              "body": {"joint_key": key.hex(), "fingerprint": fp.hex(), "public_shares": {},
                       "endorsements": [{"index": i, **d} for i, d in enumerate(docs, start=1)]}},
@@ -367,6 +368,26 @@ def _endorsement_cases(pki: _Pki) -> list[dict]:
         ("leaf with two common names", custom(p256, uris=[uri], names=("甲", "乙")), None, "endorsement"),
         ("leaf with a P-384 key", custom(ec.generate_private_key(ec.SECP384R1()), uris=[uri]), None, "endorsement"),
         ("leaf with an RSA-1024 key", custom(rsa.generate_private_key(public_exponent=65537, key_size=1024), uris=[uri]), None, "endorsement"),
+        # The trustee policy: n distinct valid employee ids, n == len(trustee_ids), 2 <= t <= n.
+        ("two of two trustees", board(honest()[:2], trustee_ids=ids[:2], t=2), None, None),
+        ("three of three trustees", board(t=3), None, None),
+        ("one trustee, threshold 1", board(honest()[:1], trustee_ids=ids[:1], t=1), None, "threshold"),
+        ("one trustee, threshold 2", board(honest()[:1], trustee_ids=ids[:1], t=2), None, "threshold"),
+        ("threshold 0", board(t=0), None, "threshold"),
+        ("threshold 1 of 3", board(t=1), None, "threshold"),
+        ("threshold above n", board(t=4), None, "threshold"),
+        ("threshold negative", board(t=-1), None, "threshold"),
+        ("threshold a string", board(t="2"), None, "malformed"),
+        ("threshold true", board(t=True), None, "malformed"),
+        ("threshold missing", board(t=None), None, "malformed"),
+        ("trustees fewer than the ids", board(n=2), None, "trustees"),
+        ("trustees more than the ids", board(n=4), None, "trustees"),
+        ("trustees a string", board(n="3"), None, "malformed"),
+        ("a trustee named twice", board([*honest()[:2], endorse(trustees["T0101"])], trustee_ids=["T0101", "T0102", "T0101"]), None, "trustees"),
+        ("a trustee named twice, n counting them once",
+         board([*honest()[:2], endorse(trustees["T0101"])], trustee_ids=["T0101", "T0102", "T0101"], n=2), None, "trustees"),
+        ("an invalid employee id", board(trustee_ids=["T0101", "T 0102", "T0103"]), None, "trustees"),
+        ("no trustees at all", board([], trustee_ids=[], t=0), None, "threshold"),
         ("leaf with other names, a serialNumber and a BMPString name",
          custom(p256, uris=["https://city.example/staff", uri], serials=["T0101"],
                 others=[x509.RFC822Name("t0101@city.example"), x509.DNSName("city.example")], name_type=_ASN1Type.BMPString),
@@ -398,4 +419,5 @@ def test_javascript_checks_the_election_key_as_python_does(pki):
         assert verdict["valid"], (name, verdict)
         assert verdict["fingerprint"] == python.info.fingerprint.hex(), name
         assert verdict["short"] == python.short_fingerprint, name
+        assert verdict["threshold"] == python.threshold == case["entries"][0]["body"]["threshold"], name
         assert [tuple(t) for t in verdict["trustees"]] == list(python.trustees), name

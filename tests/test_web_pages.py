@@ -33,7 +33,7 @@ DYNAMIC_KEYS = {
     "lang.switch_to_": list(LANGUAGES),
     "manage.did.": ["ceremony/start", "open", "close", "tally", "publish"],
     "check.step_": [f"{step}_bad" for step in ("receipt", "head", "inclusion", "newest", "consistency")],
-    "ballot.key_reason.": ["no_key", "malformed", "fingerprint", "endorsements", "endorsement", "pinned", "pin_malformed", "form"],
+    "ballot.key_reason.": ["no_key", "malformed", "fingerprint", "endorsements", "endorsement", "pinned", "pin_malformed", "form", "trustees", "threshold"],
     "board.kind.": sorted(
         ["election-created", "trustee-announcement", "joint-key", "election-opened", "ballot", "ballot-superseded",
          "election-closed", "aggregate", "partial-decryption", "result", "election-published", "admin-action"]

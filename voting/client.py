@@ -8,6 +8,7 @@ holding the key share.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -35,8 +36,10 @@ from crypto.credentials import (
     TrustStore,
     is_valid_employee_id,
     make_login_token,
+    sign_announcement,
     sign_ballot,
     sign_endorsement,
+    verify_announcement_signature,
     verify_endorsement,
 )
 from crypto.encoding import canonical_json
@@ -94,6 +97,8 @@ class EndorsedElection:
     info: ElectionInfo
     trustees: tuple[tuple[int, str, str], ...]
     """(index, employee id, name from the certificate)"""
+    threshold: int
+    """t: how many of the trustees decrypt together"""
     anchored: bool
     """whether the trustees' certificates were checked against a pinned trust anchor"""
 
@@ -128,7 +133,10 @@ def endorsed_election(
         raise KeyRefusal(f"the board's election entries are malformed: {exc}") from None
     if manifest.election_id != election_id or joint["body"].get("fingerprint") != computed.hex():
         raise KeyRefusal("the board's fingerprint does not recompute from its manifest and joint key")
-    if not isinstance(ids, list) or not ids or not isinstance(endorsements, list) or len(endorsements) != len(ids):
+    policy_error = trustee_policy_error(ids, created["body"].get("trustees"), created["body"].get("threshold"))
+    if policy_error:
+        raise KeyRefusal(f"the election's trustees break the policy: {policy_error}")
+    if not isinstance(endorsements, list) or len(endorsements) != len(ids):
         raise KeyRefusal("the joint key does not carry one endorsement per trustee")
     trustees = []
     for index, (employee_id, doc) in enumerate(zip(ids, endorsements, strict=True), start=1):
@@ -152,7 +160,22 @@ def endorsed_election(
             f"the election's fingerprint {format_fingerprint(computed)} is not the one you pinned "
             f"({format_fingerprint(fingerprint)}): do not vote; tell the election administrators"
         )
-    return EndorsedElection(ElectionInfo(election_id, manifest, key, computed), tuple(trustees), trust_store is not None)
+    threshold_t = created["body"]["threshold"]
+    return EndorsedElection(ElectionInfo(election_id, manifest, key, computed), tuple(trustees), threshold_t, trust_store is not None)
+
+
+def trustee_policy_error(ids: object, n: object, t: object) -> str | None:
+    """What is wrong with an election's trustees (None if nothing): n distinct
+    valid employee ids, 2 <= t <= n. A key held by one person decrypts any ballot."""
+    if not isinstance(ids, list) or not all(is_valid_employee_id(e) for e in ids):
+        return "trustee_ids must be a list of employee ids"
+    if len(set(ids)) != len(ids):
+        return "a trustee is named twice"
+    if type(n) is not int or n != len(ids):
+        return f"n = {n!r} but {len(ids)} trustee ids are named"
+    if type(t) is not int or not 2 <= t <= n:
+        return f"a threshold of {t!r} of {n} trustees (2 <= t <= n is required)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -249,13 +272,12 @@ class Client:
         challenge = self.post("/api/auth/challenge")
         audience = challenge.get("audience") if isinstance(challenge, dict) else None
         check_audience(audience, str(self.http.base_url))  # where the requests really go
-        token = make_login_token(
-            credential.private_key,
-            credential.chain,
-            nonce=challenge["nonce"],
-            audience=challenge["audience"],
-            now=datetime.now(UTC),
-        )
+        try:
+            token = make_login_token(
+                credential.private_key, credential.chain, nonce=challenge["nonce"], audience=audience, now=datetime.now(UTC)
+            )
+        except (KeyError, TypeError, ValueError):
+            raise ApiError(0, "challenge_malformed", "the server's login challenge is malformed; nothing was signed") from None
         self.session = self.post("/api/auth/login", {"token": token})
         self.credential = credential
         self.http.headers["Authorization"] = f"Bearer {self.session['session_token']}"
@@ -405,8 +427,34 @@ class CeremonyView:
         return [(i, e) for i, e in enumerate(self.trustee_ids, start=1) if i != self.index]
 
 
-def _load_state(state_path: Path) -> dict:
-    return json.loads(state_path.read_text(encoding="utf-8")) if state_path.exists() else {}
+class StateFileError(Exception):
+    """The trustee's state file is not one this client wrote."""
+
+
+def load_trustee_state(state_path: Path) -> dict:
+    """The trustee's state file, its shape checked (a hand-edited or foreign file
+    gets a clear message, not a traceback)."""
+    if not state_path.exists():
+        return {}
+    try:
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise StateFileError(f"{state_path} is not a trustee state file (not JSON)") from None
+    if not isinstance(state, dict):
+        raise StateFileError(f"{state_path} is not a trustee state file (not a JSON object)")
+    server_key = state.get("server_key")
+    if server_key is not None and not (isinstance(server_key, str) and len(server_key) == 64 and _is_hex(server_key)):
+        raise StateFileError(f"{state_path}: server_key must be 64 hex digits; restore the file from its backup")
+    try:
+        if "seen_head" in state:
+            SignedTreeHead.from_json(state["seen_head"])
+    except CryptoError:
+        raise StateFileError(f"{state_path}: seen_head is not a signed tree head; restore the file from its backup") from None
+    return state
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text)
 
 
 def pinned_head(client: Client, election_id: str, state: dict) -> SignedTreeHead:
@@ -466,10 +514,9 @@ def ceremony_view(client: Client, election_id: str, state: dict) -> CeremonyView
         raise TrusteeRefusal("the board's first entry is not the election-created entry")
     manifest = Manifest.from_json(body.get("manifest"))
     ids, n, t = body.get("trustee_ids"), body.get("trustees"), body.get("threshold")
-    if not isinstance(ids, list) or len(ids) != n or len(set(ids)) != len(ids) or not all(map(is_valid_employee_id, ids)):
-        raise TrusteeRefusal("the election-created entry does not name its trustees properly")
-    if not isinstance(t, int) or isinstance(t, bool) or not 2 <= t <= n:
-        raise TrusteeRefusal(f"the election's threshold {t!r} of {n} trustees is not allowed (2 <= t <= n)")
+    policy_error = trustee_policy_error(ids, n, t)
+    if policy_error:
+        raise TrusteeRefusal(f"the election's trustees break the policy: {policy_error}")
     fp = ceremony_fingerprint(manifest, n, t)
     if body.get("ceremony_fingerprint") != fp.hex() or manifest.election_id != election_id:
         raise TrusteeRefusal("the election-created entry's ceremony fingerprint does not recompute")
@@ -490,7 +537,7 @@ def trustee_ceremony_step(
     state file records what is done. Returns one of "announced",
     "waiting_for_announcements", "shares_sent", "waiting_for_shares", "confirmed".
     """
-    state = _load_state(state_path)
+    state = load_trustee_state(state_path)
     view = ceremony_view(client, election_id, state)
     info = client.ceremony(election_id)
     if info["index"] != view.index or info["parameters"] != view.params.to_json():
@@ -505,27 +552,26 @@ def trustee_ceremony_step(
         secrets, announcement = threshold.start_ceremony(params, view.index)
         state.update(election_id=election_id, secrets=secrets.to_json())
         _write_private(state_path, state)  # save before publishing
-        client.post(f"/api/elections/{election_id}/ceremony/announcement", announcement.to_json())
+        _announce(client, view, announcement)
         return "announced"
     _write_private(state_path, state)  # the newest head seen
     if "key" in state:
         if info["joint_key"] is None:
             key = threshold.TrusteeKey.from_json(state["key"])
-            client.post(f"/api/elections/{election_id}/ceremony/confirm", _confirmation(client, view, key, info))
+            client.post(f"/api/elections/{election_id}/ceremony/confirm", _confirmation(client, view, key, info, state))
         return "confirmed"
     secrets = threshold.TrusteeSecrets.from_json(state["secrets"])
     own = [a for a in info["announcements"] if a["index"] == secrets.index]
     if not own:  # saved but the announcement never reached the server: send it again
-        client.post(
-            f"/api/elections/{election_id}/ceremony/announcement",
-            threshold.make_announcement(params, secrets).to_json(),
-        )
+        _announce(client, view, threshold.make_announcement(params, secrets))
         return "announced"
     if len(info["announcements"]) < params.n:
         return "waiting_for_announcements"
-    announcements = [threshold.Announcement.from_json(a) for a in info["announcements"]]
-    if sorted(a.index for a in announcements) != list(range(1, params.n + 1)):
-        raise TrusteeRefusal(f"the server relayed announcements of trustees {[a.index for a in announcements]}, not 1..{params.n}")
+    announcements = signed_announcements(client, view, info["announcements"])
+    digest = announcements_digest(announcements)
+    if state.setdefault("announcements", digest) != digest:
+        raise TrusteeRefusal("the server now relays other announcements than those this trustee made its shares for")
+    _write_private(state_path, state)  # pinned before any share is made
     if info["shares_sent"] == 0:
         shares = threshold.make_shares(params, secrets, announcements)
         client.post(f"/api/elections/{election_id}/ceremony/shares", [s.to_json() for s in shares])
@@ -536,15 +582,55 @@ def trustee_ceremony_step(
     key = threshold.finish_ceremony(params, secrets, announcements, shares)
     state = {**{k: v for k, v in state.items() if k != "secrets"}, "key": key.to_json()}
     _write_private(state_path, state)
-    client.post(f"/api/elections/{election_id}/ceremony/confirm", _confirmation(client, view, key, info))
+    client.post(f"/api/elections/{election_id}/ceremony/confirm", _confirmation(client, view, key, info, state))
     return "confirmed"
 
 
-def _confirmation(client: Client, view: CeremonyView, key: threshold.TrusteeKey, info: dict) -> dict:
+def _announce(client: Client, view: CeremonyView, announcement: threshold.Announcement) -> None:
+    signature = sign_announcement(client.credential, election_id=view.manifest.election_id, announcement=announcement.to_json())
+    client.post(
+        f"/api/elections/{view.manifest.election_id}/ceremony/announcement",
+        {"announcement": announcement.to_json(), "signature": signature},
+    )
+
+
+def signed_announcements(client: Client, view: CeremonyView, docs: list) -> list[threshold.Announcement]:
+    """Exactly one announcement per trustee 1..n, each signed by the trustee the
+    board names at that index (certificates against the pinned trust anchor when
+    the client has one), each with valid proofs: a server cannot slip in an
+    announcement of its own to receive a co-trustee's shares."""
+    if not isinstance(docs, list) or sorted(d.get("index") for d in docs if isinstance(d, dict)) != list(range(1, view.params.n + 1)):
+        raise TrusteeRefusal(f"the server did not relay exactly one announcement for each of trustees 1..{view.params.n}")
+    announcements = []
+    for doc in sorted(docs, key=lambda d: d["index"]):
+        body = {k: v for k, v in doc.items() if k != "signature"}
+        employee_id = view.trustee_ids[doc["index"] - 1]
+        try:
+            verify_announcement_signature(
+                doc.get("signature"), election_id=view.manifest.election_id, announcement=body,
+                employee_id=employee_id, trust_store=client.trust_store, now=datetime.now(UTC),
+            )
+            announcements.append(threshold.Announcement.from_json(body))
+        except CryptoError as exc:
+            raise TrusteeRefusal(f"the announcement of trustee {doc['index']} ({employee_id}) is not theirs: {exc}") from None
+    try:
+        threshold.verify_announcements(view.params, announcements)
+    except CryptoError as exc:
+        raise TrusteeRefusal(f"an announcement does not verify: {exc}") from None
+    return announcements
+
+
+def announcements_digest(announcements: list[threshold.Announcement]) -> str:
+    """What the trustee's state file pins once it makes shares: the set must never change after."""
+    return hashlib.sha256(canonical_json([a.to_json() for a in announcements])).hexdigest()
+
+
+def _confirmation(client: Client, view: CeremonyView, key: threshold.TrusteeKey, info: dict, state: dict) -> dict:
     """The public share, and the endorsement of the joint key this trustee
     computes itself from the announcements it verified (never the server's)."""
-    announcements = [threshold.Announcement.from_json(a) for a in info["announcements"]]
-    threshold.verify_announcements(view.params, announcements)
+    announcements = signed_announcements(client, view, info["announcements"])
+    if state.get("announcements") not in (None, announcements_digest(announcements)):
+        raise TrusteeRefusal("the server now relays other announcements than those this trustee made its shares for")
     joint = threshold.joint_public_key(announcements)
     if threshold.public_share(announcements, view.index) != key.public_share:
         raise TrusteeRefusal("the announcements the server relays now differ from those this trustee's key came from")
@@ -619,7 +705,7 @@ def trustee_decrypt(client: Client, election_id: str, state_path: Path, *, progr
     Resumable: the partial decryption is saved in the trustee's file before it is
     sent, and a re-run sends the saved one again. (Its proofs are randomized, so a
     fresh one would differ, and the server keeps the first one it accepted.)"""
-    state = _load_state(state_path)
+    state = load_trustee_state(state_path)
     if "key" not in state:
         raise RuntimeError("this trustee file has no finished key; complete the ceremony first")
     if "partial_decryption" not in state:

@@ -67,6 +67,7 @@ const commands = {
           valid: true,
           fingerprint: toHex(e.fingerprint),
           short: ballots.formatFingerprint(e.fingerprint),
+          threshold: e.threshold,
           trustees: e.trustees.map((t) => [t.index, t.employeeId, t.name]),
         });
       } catch (exc) {

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from crypto.credentials import Credential, TrustStore, open_credential
 from crypto.errors import CredentialError, CryptoError
-from voting.client import ApiError, Client, KeyRefusal, TrusteeRefusal
+from voting.client import ApiError, Client, KeyRefusal, StateFileError, TrusteeRefusal
 from voting.pki import TRUST_ANCHOR_FILE
 from voting.settings import Settings
 
@@ -49,6 +49,8 @@ def handle_user_errors() -> Iterator[None]:
         raise
     except ApiError as exc:
         raise click.ClickException(describe_api_error(exc)) from None
+    except StateFileError as exc:
+        raise click.ClickException(str(exc)) from None
     except (TrusteeRefusal, KeyRefusal) as exc:
         raise click.ClickException(
             f"REFUSED: {exc}. Nothing was decrypted, signed or sent; tell the election administrators and "

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from voting.cli.common import console, login_options
-from voting.client import CeremonyView, trustee_ceremony_step, trustee_decrypt
+from voting.client import CeremonyView, load_trustee_state, trustee_ceremony_step, trustee_decrypt
 
 STEP_TEXT = {
     "announced": "published my commitments",
@@ -116,19 +116,22 @@ def decrypt(login, election_id: str, state_path: Path) -> None:  # noqa: ANN001
     ballot or anything the server merely says is the aggregate."""
     if not state_path.exists():
         raise click.ClickException(f"no trustee state file at {state_path}")
-    state = json.loads(state_path.read_text(encoding="utf-8"))
+    state = load_trustee_state(state_path)
     if state.get("election_id") != election_id:
         raise click.ClickException(f"{state_path} belongs to election {state.get('election_id')!r}, not {election_id!r}")
     if "key" not in state:
         raise click.ClickException(f"{state_path} holds no finished key share: complete 'voting trustee ceremony' first")
-    with login() as client, console.status("Decrypting the tally / 部分復号…"):
+    with login() as client, console.status("Verifying the board / 掲示板を検証中…") as spinner:
         mine = client.ceremony(election_id)["index"]
         if state["key"].get("index") != mine:
             raise click.ClickException(
                 f"{state_path} holds the key share of trustee {state['key'].get('index')}, "
                 f"but your credential is trustee {mine}'s: use your own state file"
             )
-        reply = trustee_decrypt(client, election_id, state_path)
+        def progress(stage: str, done: int, total: int) -> None:
+            spinner.update(f"Verifying the board / 掲示板を検証中: {stage} {done}/{total}")
+
+        reply = trustee_decrypt(client, election_id, state_path, progress=progress)
     counted = json.loads(state_path.read_text(encoding="utf-8")).get("ballots_counted")
     console.print(f"✓ The board verifies; the aggregate of {counted} counted ballots was decrypted. 掲示板を検証しました。")
     console.print(f"Partial decryption of trustee {reply['index']} accepted. 部分復号を送信しました。")

@@ -198,6 +198,8 @@ def endorsed_or_fail(client: Client, election_id: str, fingerprint: str | None) 
         )
     names = ", ".join(f"{name} ({employee_id})" for _, employee_id, name in election.trustees)
     console.print(f"Election key endorsed by every trustee / 全管理委員が署名した選挙鍵: {names}")
+    n = len(election.trustees)
+    console.print(f"Any {election.threshold} of these {n} decrypt the tally together / {n}人中{election.threshold}人で集計を復号")
     console.print(
         f"Election fingerprint / 選挙の指紋: [bold]{election.short_fingerprint}[/bold]"
         + (" ✓ as pinned / 指定どおり" if pinned else " — compare it with the election notice / お知らせと照合してください")

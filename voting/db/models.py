@@ -76,6 +76,8 @@ class Trustee(Base):
     index: Mapped[int] = mapped_column(Integer, primary_key=True)
     employee_id: Mapped[str] = mapped_column(String(64))
     announcement: Mapped[str | None] = mapped_column(Text)
+    announcement_signature: Mapped[str | None] = mapped_column(Text)
+    """{chain, signature}: the trustee's certificate signature over its announcement."""
     public_share_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
     endorsement: Mapped[str | None] = mapped_column(Text)
     """{chain, signature}: the trustee's certificate signature over the joint key."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto import threshold
 from crypto.ballots import Manifest, ceremony_fingerprint, election_fingerprint
-from crypto.credentials import check_revocation, is_valid_employee_id, verify_endorsement
+from crypto.credentials import check_revocation, is_valid_employee_id, verify_announcement_signature, verify_endorsement
 from crypto.errors import CredentialError
 from crypto.group import Point
 from crypto.encoding import canonical_json
@@ -40,6 +41,11 @@ def ceremony_parameters(election: Election) -> threshold.CeremonyParameters:
 
 def manifest_of(election: Election) -> Manifest:
     return Manifest.from_json(json.loads(election.manifest))
+
+
+def signed_announcement(trustee: Trustee) -> dict:
+    """The announcement as the board and co-trustees see it: with its signature."""
+    return {**json.loads(trustee.announcement), "signature": json.loads(trustee.announcement_signature)}
 
 
 def public_view(election: Election) -> dict:
@@ -253,22 +259,24 @@ class ElectionService:
         }
 
     def check_endorsement(self, election_id: str, trustee: Trustee, joint: Point, fingerprint: bytes, doc: object) -> dict:
-        """The trustee's certificate signed this joint key and fingerprint; its
-        chain is trusted and unrevoked now (as at login)."""
+        """The trustee's certificate signed this joint key and fingerprint."""
+        return self.check_trustee_signature(
+            trustee,
+            doc,
+            lambda store, now: verify_endorsement(
+                doc, election_id=election_id, joint_key=joint.to_bytes(), fingerprint=fingerprint,
+                employee_id=trustee.employee_id, trust_store=store, now=now,
+            ),
+        )
+
+    def check_trustee_signature(self, trustee: Trustee, doc: object, verify: Callable) -> dict:
+        """``verify(trust_store, now)`` passed, and the chain is unrevoked now (as at login)."""
         now = datetime.now(UTC)
         try:
-            checked = verify_endorsement(
-                doc,
-                election_id=election_id,
-                joint_key=joint.to_bytes(),
-                fingerprint=fingerprint,
-                employee_id=trustee.employee_id,
-                trust_store=self.trust.store(),
-                now=now,
-            )
+            checked = verify(self.trust.store(), now)
             check_revocation(checked.chain, self.trust.crls(), now=now)
         except CredentialError as exc:
-            raise Invalid(f"the endorsement of the joint key is not acceptable: {exc}", code="endorsement_invalid") from None
+            raise Invalid(f"trustee {trustee.index}'s signature is not acceptable: {exc}", code=exc.code) from None
         return {"chain": doc["chain"], "signature": doc["signature"]}
 
     # -- key ceremony (trustees) --------------------------------------------------------
@@ -297,26 +305,39 @@ class ElectionService:
             "status": election.status,
             "parameters": ceremony_parameters(election).to_json(),
             "index": trustee.index,
-            "announcements": [json.loads(t.announcement) for t in trustees if t.announcement],
+            "announcements": [signed_announcement(t) for t in trustees if t.announcement],
             "shares_for_me": [json.loads(s.share) for s in shares],
             "shares_sent": sent,
             "joint_key": election.joint_key,
         }
 
     async def announce(self, db: AsyncSession, principal: Principal, election_id: str, doc: object) -> dict:
+        """A trustee's announcement, signed with its certificate: co-trustees
+        make shares only for announcements signed by the trustees the board names."""
         election = await self.get(db, election_id, for_update=True)
         trustee = await self.trustee_of(db, principal, election_id)
         lifecycle.require(election, lifecycle.KEY_CEREMONY, action="announce")
-        announcement = threshold.Announcement.from_json(doc)
+        if not isinstance(doc, dict) or set(doc) != {"announcement", "signature"}:
+            raise Invalid("send {announcement, signature}", code="invalid_request")
+        announcement = threshold.Announcement.from_json(doc["announcement"])
         if announcement.index != trustee.index:
             raise Invalid(f"you are trustee {trustee.index}", code="wrong_trustee_index")
         threshold.verify_announcement(ceremony_parameters(election), announcement)
+        signature = self.check_trustee_signature(
+            trustee,
+            doc["signature"],
+            lambda store, now: verify_announcement_signature(
+                doc["signature"], election_id=election_id, announcement=announcement.to_json(),
+                employee_id=trustee.employee_id, trust_store=store, now=now,
+            ),
+        )
         if trustee.announcement is not None:
             if json.loads(trustee.announcement) == announcement.to_json():
                 return {"index": trustee.index}
             raise Conflict("you have already announced", code="already_announced")
         trustee.announcement = canonical_json(announcement.to_json()).decode()
-        await self.board.append(db, election_id, "trustee-announcement", announcement.to_json())
+        trustee.announcement_signature = canonical_json(signature).decode()
+        await self.board.append(db, election_id, "trustee-announcement", signed_announcement(trustee))
         await db.commit()
         return {"index": trustee.index}
 

@@ -1,7 +1,8 @@
 """Benchmark: verify the record of a 10,000-ballot election.
 
 ``python -m voting.record.bench`` synthesises a whole election with ``crypto/``
-alone (no server, no database): a real key ceremony among the trustees, real
+alone (no server, no database): a real key ceremony among the trustees
+(their announcements and endorsements signed with their certificates), real
 voter certificates from a pilot CA, real encrypted ballots with their proofs
 and signatures, re-votes, a real Merkle board with a signed tree head after
 every entry, the aggregate, the trustees' partial decryptions and the result,
@@ -48,7 +49,7 @@ from crypto.ballots import (
     encrypt_ballot,
     tracking_code,
 )
-from crypto.credentials import Credential, sign_ballot, sign_endorsement
+from crypto.credentials import Credential, sign_announcement, sign_ballot, sign_endorsement
 from crypto.elgamal import Ciphertext
 from crypto.encoding import canonical_json
 from crypto.group import Point, sum_columns
@@ -207,8 +208,9 @@ def synthesize(
     clock = time.perf_counter()
     started = [threshold.start_ceremony(params, i) for i in range(1, n + 1)]
     announcements = [a for _, a in started]
-    for a in announcements:
-        board.append("trustee-announcement", a.to_json())
+    for a in announcements:  # each signed by its trustee, as the trustee client sends it
+        signature = sign_announcement(trustee_credentials[a.index - 1], election_id=election_id, announcement=a.to_json())
+        board.append("trustee-announcement", {**a.to_json(), "signature": signature})
     shares = {s.index: threshold.make_shares(params, s, announcements) for s, _ in started}
     trustee_keys = [
         threshold.finish_ceremony(params, s, announcements, [x for sent in shares.values() for x in sent if x.recipient == s.index])

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 FORMAT = "votingpilot-election-record"
-VERSION = 1
+VERSION = 2
 
 # -- the public part -------------------------------------------------------------------
 RECORD = "record.json"

@@ -47,10 +47,12 @@ from crypto.ballots import (
     verify_ballot,
 )
 from crypto.credentials import (
+    Endorsement,
     TrustStore,
     certificate_fingerprint,
     employee_id_of,
     is_valid_employee_id,
+    verify_announcement_signature,
     verify_ballot_signature,
     verify_endorsement,
 )
@@ -800,12 +802,19 @@ class _Verifier:
         if not entries and not joints:
             c.skip("the key ceremony has not started")
             return
+        trust = self.auditors_trust()
+        if trust is None:
+            c.note = "the trustees' certificates were not checked against trust anchors: no auditors' part"
         announcements = []
         for entry in entries:
             try:
-                announcements.append(threshold.Announcement.from_json(entry["body"]))
+                fields = {k: v for k, v in entry["body"].items() if k != "signature"}
+                announcement = threshold.Announcement.from_json(fields)
             except CryptoError as exc:
                 c.fail(f"trustee announcement (entry {entry['index']}): {exc}")
+                continue
+            announcements.append(announcement)
+            self.check_announcement_signature(c, entry, announcement, fields, trust)
         indices = [a.index for a in announcements]
         if len(announcements) == len(entries) and len(set(indices)) == len(indices):
             self.announcements = sorted(announcements, key=lambda a: a.index)
@@ -834,7 +843,7 @@ class _Verifier:
             except (Bad, CryptoError) as exc:
                 c.fail(f"joint-key (entry {joint['index']}): {exc}")
         if joints:
-            self.check_endorsements(c, joints[0])
+            self.check_endorsements(c, joints[0], trust)
         claimed = joints[0]["body"].get("public_shares") if joints else None
         claimed = claimed if isinstance(claimed, dict) else {}
         expected = [
@@ -843,7 +852,62 @@ class _Verifier:
         ]
         self.compare_view(F.TRUSTEES, expected, c, "the trustee announcements and the joint key on the board")
 
-    def check_endorsements(self, c: CheckResult, joint: dict) -> None:
+    def check_announcement_signature(
+        self, c: CheckResult, entry: dict, announcement: threshold.Announcement, fields: dict, trust: tuple[TrustStore, list] | None
+    ) -> None:
+        """The trustee the election names at this index signed this very
+        announcement (its fields without ``signature``) with its certificate
+        key: co-trustees send their shares only to such announcements, so a
+        server cannot put in one of its own and receive the shares. With the
+        auditors' trust anchors, the certificate chains to one of them and was
+        not revoked when the announcement went on the board."""
+        where = f"trustee announcement (entry {entry['index']})"
+        if self.trustee_ids is None:
+            c.block("the announcements' signatures need the trustees' employee ids (check 1)")
+            return
+        index = announcement.index
+        if not 1 <= index <= len(self.trustee_ids):
+            c.fail(f"{where}: index {index} names no trustee (1..{len(self.trustee_ids)}), so no one's signature can be checked")
+            return
+        employee_id = self.trustee_ids[index - 1]
+        try:
+            if "signature" not in entry["body"]:
+                raise Bad("the announcement is not signed; every trustee signs its announcement with its certificate")
+            self.check_trustee_signature(
+                lambda store, at: verify_announcement_signature(
+                    entry["body"]["signature"],
+                    election_id=self.election_id,
+                    announcement=fields,
+                    employee_id=employee_id,
+                    trust_store=store,
+                    now=at,
+                ),
+                trust,
+                self.times[entry["index"]],
+                "the trustee announced",
+            )
+        except (Bad, CryptoError) as exc:
+            c.fail(f"{where}: trustee {index} ({employee_id}): {exc}")
+
+    def check_trustee_signature(
+        self,
+        verify: Callable[[TrustStore | None, datetime | None], Endorsement],
+        trust: tuple[TrustStore, list] | None,
+        at: datetime | None,
+        event: str,
+    ) -> None:
+        """A trustee's signature (``verify(trust_store, at)``: an endorsement or
+        an announcement's) and, with the auditors' trust anchors, its chain at
+        the entry's time, as at login: key usage, and unrevoked then."""
+        if trust is not None and at is None:
+            raise Bad("the entry has no valid time to judge the certificate at (check 7)")
+        checked = verify(trust[0] if trust is not None else None, at)
+        if trust is not None:
+            assert at is not None
+            _check_usage(checked.chain[0])
+            _check_revoked_at(checked.chain, trust[1], at, event)
+
+    def check_endorsements(self, c: CheckResult, joint: dict, trust: tuple[TrustStore, list] | None) -> None:
         """Every trustee signed this election's joint key and fingerprint with its
         own certificate (voters accept the key only so). With the auditors' trust
         anchors, each certificate also chains to one of them and was not revoked
@@ -865,29 +929,26 @@ class _Verifier:
         except Bad as exc:
             c.fail(f"{where}: {exc}")
             return
-        trust = self.auditors_trust()
-        if trust is None:
-            c.note = "the trustees' certificates were not checked against trust anchors: no auditors' part"
         at = self.times[joint["index"]]
         for position, doc in enumerate(endorsements, start=1):
             employee_id = self.trustee_ids[position - 1]
             try:
                 if not isinstance(doc, dict) or doc.get("index") != position or isinstance(doc.get("index"), bool):
                     raise Bad(f"endorsement {position} must be {{index: {position}, chain, signature}}, in index order")
-                if trust is not None and at is None:
-                    raise Bad("the entry has no valid time to judge the certificate at (check 7)")
-                endorsement = verify_endorsement(
-                    {k: v for k, v in doc.items() if k != "index"},
-                    election_id=self.election_id,
-                    joint_key=joint_key,
-                    fingerprint=fingerprint,
-                    employee_id=employee_id,
-                    trust_store=trust[0] if trust is not None else None,
-                    now=at,
+                self.check_trustee_signature(
+                    lambda store, now, doc=doc, employee_id=employee_id: verify_endorsement(
+                        {k: v for k, v in doc.items() if k != "index"},
+                        election_id=self.election_id,
+                        joint_key=joint_key,
+                        fingerprint=fingerprint,
+                        employee_id=employee_id,
+                        trust_store=store,
+                        now=now,
+                    ),
+                    trust,
+                    at,
+                    "the trustee endorsed the joint key",
                 )
-                if trust is not None:
-                    _check_usage(endorsement.chain[0])
-                    _check_revoked_at(endorsement.chain, trust[1], at, "the trustee endorsed the joint key")
             except (Bad, CryptoError) as exc:
                 c.fail(f"{where}: trustee {position} ({employee_id}): {exc}")
         c.items += n

@@ -1,4 +1,4 @@
-"""trustees endorse the joint key with their certificate
+"""trustees sign their announcements and endorse the joint key with their certificate
 
 Revision ID: 0003
 Revises: 0002
@@ -14,8 +14,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.add_column("trustees", sa.Column("announcement_signature", sa.Text(), nullable=True))
     op.add_column("trustees", sa.Column("endorsement", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
     op.drop_column("trustees", "endorsement")
+    op.drop_column("trustees", "announcement_signature")

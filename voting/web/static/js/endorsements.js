@@ -5,6 +5,8 @@
 // * the manifest comes from the board's election-created entry and the joint key
 //   from its joint-key entry, never from the server's status reply;
 // * the fingerprint is recomputed from both;
+// * the trustees follow the policy: trustee_ids are distinct valid employee ids,
+//   `trustees` (n) is their number and 2 <= `threshold` (t) <= n;
 // * every trustee that election-created names (trustee_ids, in index order)
 //   signed this election id, joint key and fingerprint with the key of a
 //   certificate whose employee id (its urn:x-city-hall:employee: SAN URI) is
@@ -302,8 +304,8 @@ export async function verifyEndorsement(doc, { electionId, jointKey, fingerprint
 
 /**
  * The election key from the board's entries (the first must be election-created;
- * the first joint-key entry is used): {manifest, key, fingerprint, trustees:
- * [{index, employeeId, name}]}, or a KeyRefusal. `pins` (from parsePinned)
+ * the first joint-key entry is used): {manifest, key, fingerprint, threshold,
+ * trustees: [{index, employeeId, name}]}, or a KeyRefusal. `pins` (from parsePinned)
  * are fingerprints the voter brought from the election notice.
  */
 export async function endorsedElection(entries, electionId, { pins = [] } = {}) {
@@ -323,12 +325,7 @@ export async function endorsedElection(entries, electionId, { pins = [] } = {}) 
   if (manifest.electionId !== electionId || joint.body.fingerprint !== toHex(fingerprint)) {
     throw new KeyRefusal("fingerprint", {}, "the board's fingerprint does not recompute from its manifest and joint key");
   }
-  if (
-    !Array.isArray(ids) || !ids.length || !ids.every((id) => typeof id === "string" && EMPLOYEE_ID.test(id)) ||
-    new Set(ids).size !== ids.length || created.body.trustees !== ids.length
-  ) {
-    throw new KeyRefusal("malformed", {}, "the election-created entry does not name its trustees properly");
-  }
+  const threshold = trusteePolicy(created.body);
   if (!Array.isArray(endorsements) || endorsements.length !== ids.length) {
     throw new KeyRefusal("endorsements", { count: ids.length }, "the joint key does not carry one endorsement per trustee");
   }
@@ -359,7 +356,34 @@ export async function endorsedElection(entries, electionId, { pins = [] } = {}) 
       );
     }
   }
-  return { manifest, key, fingerprint, trustees };
+  return { manifest, key, fingerprint, threshold, trustees };
+}
+
+/**
+ * The election's trustees must follow the policy, as voting/client.py
+ * `endorsed_election` and the trustees' `ceremony_view` require: trustee_ids
+ * are distinct valid employee ids, `trustees` (n) is their number, and
+ * 2 <= `threshold` (t) <= n. A board that names one trustee, or lets one
+ * trustee (t < 2) or nobody (t > n) decrypt, is refused. Returns t.
+ */
+function trusteePolicy(body) {
+  const ids = body.trustee_ids;
+  const n = body.trustees;
+  const t = body.threshold;
+  if (!Array.isArray(ids) || !ids.every((id) => typeof id === "string") || !Number.isInteger(n) || !Number.isInteger(t)) {
+    throw new KeyRefusal("malformed", {}, "the election-created entry's trustee_ids, trustees or threshold is malformed");
+  }
+  if (!ids.every((id) => EMPLOYEE_ID.test(id)) || new Set(ids).size !== ids.length || n !== ids.length) {
+    throw new KeyRefusal(
+      "trustees",
+      { n, count: ids.length },
+      `the election's trustees break the policy: trustee_ids must be ${n} distinct valid employee ids, one per trustee (${ids.length} given)`,
+    );
+  }
+  if (!(2 <= t && t <= n)) {
+    throw new KeyRefusal("threshold", { t, n }, `the election's trustees break the policy: a threshold of ${t} of ${n} trustees is not allowed (2 <= t <= n)`);
+  }
+  return t;
 }
 
 // --- a fingerprint the voter pinned ----------------------------------------------------

@@ -4,9 +4,11 @@
 // The server never sees a plaintext vote.
 //
 // Before the ballot is shown, the election key is taken from the board and
-// checked (endorsements.js): every trustee signed it, and it matches the
-// fingerprint pinned in the link (#fp=…), if any. The voter sees the trustees'
-// names and the short fingerprint to compare with the election notice.
+// checked (endorsements.js): the trustees follow the policy (2 <= t <= n), every
+// trustee signed it, and it matches the fingerprint pinned in the link (#fp=…),
+// if any; the rendered form must be the board's manifest. The voter sees the
+// trustees' names, "t of n trustees", and the short fingerprint to compare with
+// the election notice.
 import { ApiError, credentialFile, get, post, session } from "../api.js";
 import {
   auditOpeningFromJson,
@@ -118,19 +120,67 @@ async function boardUntilJointKey() {
   }
 }
 
-/** The form the server rendered must be the manifest on the board: same questions, limits, options and labels. */
+/**
+ * A manifest text as the HTML parser gives it back: CR and CRLF become LF, and
+ * NUL is dropped from text or replaced (U+FFFD) in an attribute. An honest
+ * server's page must not be refused over a text with these characters.
+ */
+const asParsed = (text, attribute = false) => text.replace(/\r\n?/g, "\n").replace(/\0/g, attribute ? "\uFFFD" : "");
+
+/** A rendered text must be exactly `expected`, as plain text: no elements inside that could hide or add words. */
+const plainText = (element, expected) => !!element && element.childElementCount === 0 && element.textContent === asParsed(expected);
+
+/** The rule the template states under a question (ballot.html), from the manifest's limits. */
+function ruleText(min, max) {
+  if (min === max) return t("ballot.rule_exactly", { n: min });
+  return min === 0 ? t("ballot.rule_up_to", { max }) : t("ballot.rule_between", { min, max });
+}
+
+/** A manifest text the template renders only when Python finds it true: not null, "" or {}. */
+const present = (value) => !!value && !(typeof value === "object" && !Object.keys(value).length);
+
+/**
+ * The form the server rendered must be the manifest on the board, in the page's
+ * language (the template renders that one only): the title, the description,
+ * the re-vote policy, and each question's text, stated rule, limits, input type,
+ * options (ids and labels, the visible <label> and the data-label the summary
+ * and the audit table use). No accessible name may replace a rendered text.
+ */
 function checkForm(manifest) {
+  const doc = manifest.document;
+  const meta = $("main > p.meta");
+  const next = meta?.nextElementSibling;
+  const description = next?.tagName === "P" && !next.attributes.length ? next : null;
+  const relabelled = (element) => element.hasAttribute("aria-label") || element.hasAttribute("aria-labelledby");
   const same =
+    plainText($("main > h1"), loc(doc.title)) &&
+    (present(doc.description) ? plainText(description, loc(doc.description)) : !description) &&
+    !!meta && meta.textContent.split("·").pop().trim() === t(`revote.${doc.revote_policy}`) &&
     questions.length === manifest.questions.length &&
     questions.every((fieldset, q) => {
       const spec = manifest.questions[q];
-      const options = manifest.document.questions[q].options;
+      const { text, options } = doc.questions[q];
       const inputs = inputsOf(fieldset);
+      const type = spec.minSelections === 1 && spec.maxSelections === 1 ? "radio" : "checkbox";
       return (
+        !relabelled(fieldset) &&
+        $$("legend", fieldset).length === 1 &&
+        plainText($("legend", fieldset), `${q + 1}. ${loc(text)}`) &&
+        $(".hint", fieldset)?.textContent.trim() === ruleText(spec.minSelections, spec.maxSelections) &&
         Number(fieldset.dataset.min) === spec.minSelections &&
         Number(fieldset.dataset.max) === spec.maxSelections &&
         inputs.length === spec.optionIds.length &&
-        inputs.every((input, o) => input.value === spec.optionIds[o] && input.dataset.label === loc(options[o].label))
+        inputs.every((input, o) => {
+          const label = loc(options[o].label);
+          return (
+            input.type === type &&
+            input.value === spec.optionIds[o] &&
+            input.dataset.label === asParsed(label, true) &&
+            !relabelled(input) &&
+            input.labels.length === 1 &&
+            plainText(input.labels[0], label)
+          );
+        })
       );
     });
   if (!same) throw new KeyRefusal("form", {}, "the ballot form on this page is not the manifest on the board");
@@ -141,7 +191,15 @@ function showKey(checked, pins) {
   $("#fingerprint-full").textContent = toHex(checked.fingerprint);
   if (pins.length) say($("#fingerprint-pinned"), t("ballot.fingerprint_pinned", { fp: pins[0].display }));
   $("#trustees-lead").textContent = t("ballot.key_lead", { count: checked.trustees.length });
-  $("#trustee-list").replaceChildren(
+  const list = $("#trustee-list");
+  let threshold = $("#trustee-threshold");
+  if (!threshold) {
+    threshold = document.createElement("p");
+    threshold.id = "trustee-threshold";
+    list.after(threshold);
+  }
+  threshold.textContent = t("ballot.key_threshold", { t: checked.threshold, n: checked.trustees.length });
+  list.replaceChildren(
     ...checked.trustees.map((trustee) => {
       const item = document.createElement("li");
       item.textContent = t("ballot.trustee", { index: trustee.index, name: trustee.name, id: trustee.employeeId });
