@@ -269,7 +269,7 @@ def record_format(c: Ctx):
 
 @mutation(1)
 def record_version(c: Ctx):
-    return view(c.files, F.RECORD, lambda d: d.update(version=2))
+    return view(c.files, F.RECORD, lambda d: d.update(version=3))
 
 
 @mutation(1)

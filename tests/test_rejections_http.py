@@ -17,7 +17,8 @@ Codes observed (HTTP status):
   state        wrong_state (with ``election_status``), ceremony_unfinished,
                threshold_not_met, not_closed (409)
   roles        not_admin, not_trustee (403), checked before the state
-  ceremony     bad_encoding, wrong_trustee_index, ceremony_invalid,
+  ceremony     invalid_request, bad_encoding, announcement_signature_invalid,
+               wrong_trustee_index, ceremony_invalid, endorsement_invalid,
                invalid_shares, public_share_mismatch (422); already_announced,
                ceremony_unfinished (409)
   tally        bad_encoding, invalid_point, partial_decryption_invalid,
@@ -52,7 +53,7 @@ from crypto.ballots import (
     ceremony_fingerprint,
     tracking_code,
 )
-from crypto.credentials import Credential, make_login_token, sign_ballot
+from crypto.credentials import Credential, make_login_token, sign_announcement, sign_ballot
 from crypto.elgamal import Ciphertext, add_all, encrypt
 from crypto.group import Scalar
 from crypto.proofs import prove_encrypted_value
@@ -542,19 +543,29 @@ def test_bad_ceremony_and_decryption_messages(pki, data_dir, database_url):
         pilot.trustees.update(t)
         params = threshold.CeremonyParameters.from_json(t["T0001"].ceremony(election_id)["parameters"])
 
-        pilot.refused(lambda: t["T0001"].post(f"{e}/ceremony/announcement", {}), 422, "bad_encoding")
+        def signed(name: str, announcement) -> dict:  # noqa: ANN001 - as the trustee's client sends it
+            doc = announcement.to_json()
+            credential = pilot.trustee_credentials[name]
+            return {"announcement": doc, "signature": sign_announcement(credential, election_id=election_id, announcement=doc)}
+
+        announce = f"{e}/ceremony/announcement"
+        pilot.refused(lambda: t["T0001"].post(announce, {}), 422, "invalid_request")
+        pilot.refused(lambda: t["T0001"].post(announce, {"announcement": {}, "signature": {}}), 422, "bad_encoding")
+        _, own = threshold.start_ceremony(params, 1)
+        pilot.refused(lambda: t["T0001"].post(announce, {"announcement": own.to_json()}), 422, "invalid_request")
+        pilot.refused(lambda: t["T0001"].post(announce, signed("T0002", own)), 422, "announcement_signature_invalid")
         _, as_trustee_2 = threshold.start_ceremony(params, 2)
-        pilot.refused(lambda: t["T0001"].post(f"{e}/ceremony/announcement", as_trustee_2.to_json()), 422, "wrong_trustee_index")
+        pilot.refused(lambda: t["T0001"].post(announce, signed("T0001", as_trustee_2)), 422, "wrong_trustee_index")
         wrong_params = threshold.CeremonyParameters(3, 2, b"\x00" * 32)
         _, other_ceremony = threshold.start_ceremony(wrong_params, 1)
-        pilot.refused(lambda: t["T0001"].post(f"{e}/ceremony/announcement", other_ceremony.to_json()), 422, "ceremony_invalid")
+        pilot.refused(lambda: t["T0001"].post(announce, signed("T0001", other_ceremony)), 422, "ceremony_invalid")
         pilot.refused(lambda: t["T0001"].post(f"{e}/ceremony/shares", []), 422, "invalid_shares")
         pilot.refused(lambda: t["T0001"].post(f"{e}/ceremony/confirm", {"public_share": "00" * 32}), 409, "ceremony_unfinished")
 
         for name in t:  # everyone announces
             assert pilot.ceremony_step(name, election_id) == "announced"
         _, again = threshold.start_ceremony(params, 1)
-        pilot.refused(lambda: t["T0001"].post(f"{e}/ceremony/announcement", again.to_json()), 409, "already_announced")
+        pilot.refused(lambda: t["T0001"].post(announce, signed("T0001", again)), 409, "already_announced")
         pilot.refused(lambda: t["T0001"].post(f"{e}/ceremony/confirm", {"public_share": "00" * 32}), 422, "public_share_mismatch")
         pilot.refused(lambda: t["T0001"].post(f"{e}/ceremony/confirm", ["x"]), 400, "malformed_request")
         pilot.ceremony_steps(election_id)
