@@ -120,7 +120,6 @@ def test_trustee_refuses_an_aggregate_below_the_manifests_minimum(pilot):
 def test_trustee_takes_n_and_t_from_the_signed_board_not_the_ceremony_reply(pilot, front):
     election_id = pilot.create(manifest(), VOTERS)
     pilot.admin.start_ceremony(election_id)
-    doc = manifest()
     fake = threshold.CeremonyParameters(5, 2, ceremony_fingerprint(pilot_manifest(pilot, election_id), 5, 2))
 
     def claim_five_trustees(request: Request, reply: Reply) -> Reply:
@@ -134,7 +133,6 @@ def test_trustee_takes_n_and_t_from_the_signed_board_not_the_ceremony_reply(pilo
     assert not pilot.trustee_file("T0001", election_id).exists() or "secrets" not in json.loads(
         pilot.trustee_file("T0001", election_id).read_text()
     )
-    assert doc["election_id"] == election_id
     assert not [r for r in front.requests if r.path.endswith("/ceremony/announcement")]
 
 
@@ -247,27 +245,9 @@ def test_voter_refuses_a_key_endorsed_by_impostors_from_another_ca(pilot, front,
     from tests.support import make_pki
 
     rogue = make_pki(data_dir / "rogue")
-    impostors = {t: rogue.enroll(t) for t in pilot.trustee_credentials}
+    impostors = [rogue.enroll(t) for t in pilot.trustee_credentials]
     own = KeyPair.generate()
-    fingerprint = election_fingerprint(pilot_manifest(pilot, election_id), own.public)
-
-    def endorse_own_key(request: Request, reply: Reply) -> Reply:
-        if request.path.endswith("/board/entries") and reply.status == 200:
-            doc = reply.json()
-            for entry in doc["entries"]:
-                if entry["kind"] == "joint-key":
-                    entry["body"].update(
-                        joint_key=own.public.hex(),
-                        fingerprint=fingerprint.hex(),
-                        endorsements=[
-                            {"index": i, **sign_endorsement(c, election_id=election_id, joint_key=own.public.to_bytes(), fingerprint=fingerprint)}
-                            for i, c in enumerate(impostors.values(), start=1)
-                        ],
-                    )
-            return reply.with_json(doc)
-        return reply
-
-    front.on_response = endorse_own_key
+    front.on_response = _own_key_endorsed_by(pilot, election_id, own, impostors)
     anchor = TrustStore((pilot.pki.root.certificate,))
     voter = Client(pilot.url, trust_store=anchor)
     pilot.clients.append(voter)
@@ -294,27 +274,9 @@ def test_voter_refuses_a_key_held_by_too_few_trustees(pilot, front, trustee_ids,
     election_id = pilot.open_election(manifest(), VOTERS)
     signers = {e: pilot.pki.enroll(e) for e in set(trustee_ids)}
     own = KeyPair.generate()
-    fingerprint = election_fingerprint(pilot_manifest(pilot, election_id), own.public)
-
-    def one_trustee(request: Request, reply: Reply) -> Reply:
-        if request.path.endswith("/board/entries") and reply.status == 200:
-            doc = reply.json()
-            for entry in doc["entries"]:
-                if entry["kind"] == "election-created":
-                    entry["body"].update(trustee_ids=trustee_ids, trustees=n, threshold=t)
-                if entry["kind"] == "joint-key":
-                    entry["body"].update(
-                        joint_key=own.public.hex(),
-                        fingerprint=fingerprint.hex(),
-                        endorsements=[
-                            {"index": i, **sign_endorsement(signers[e], election_id=election_id, joint_key=own.public.to_bytes(), fingerprint=fingerprint)}
-                            for i, e in enumerate(trustee_ids, start=1)
-                        ],
-                    )
-            return reply.with_json(doc)
-        return reply
-
-    front.on_response = one_trustee
+    front.on_response = _own_key_endorsed_by(
+        pilot, election_id, own, [signers[e] for e in trustee_ids], trustee_ids=trustee_ids, trustees=n, threshold=t
+    )
     voter = Client(pilot.url, trust_store=TrustStore((pilot.pki.root.certificate,)))
     pilot.clients.append(voter)
     voter.login(pilot.pki.enroll(VOTERS[0]))
@@ -361,6 +323,29 @@ def test_the_cli_voter_refuses_the_servers_own_key(pilot, front, tmp_path):
 
 
 # --- helpers: a stand-in that holds the server's signing key -------------------------------------
+
+
+def _own_key_endorsed_by(pilot, election_id: str, own: KeyPair, signers: list, **created):
+    """A stand-in that shows the board with a joint key of its own, endorsed by
+    ``signers`` (and ``created`` changed in the election-created entry)."""
+    fingerprint = election_fingerprint(pilot_manifest(pilot, election_id), own.public)
+    endorsements = [
+        {"index": i, **sign_endorsement(c, election_id=election_id, joint_key=own.public.to_bytes(), fingerprint=fingerprint)}
+        for i, c in enumerate(signers, start=1)
+    ]
+
+    def rewrite(request: Request, reply: Reply) -> Reply:
+        if not (request.path.endswith("/board/entries") and reply.status == 200):
+            return reply
+        doc = reply.json()
+        for entry in doc["entries"]:
+            if entry["kind"] == "election-created":
+                entry["body"].update(created)
+            if entry["kind"] == "joint-key":
+                entry["body"].update(joint_key=own.public.hex(), fingerprint=fingerprint.hex(), endorsements=endorsements)
+        return reply.with_json(doc)
+
+    return rewrite
 
 
 def pilot_manifest(pilot, election_id: str):
