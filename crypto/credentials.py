@@ -50,10 +50,12 @@ from crypto.errors import (
     CredentialError,
     CrlError,
     NonceError,
+    RegistrationError,
     TokenExpired,
     TokenFormatError,
     TokenSignatureError,
     TokenSubjectError,
+    VotingCredentialError,
     WeakKeyError,
 )
 
@@ -92,6 +94,10 @@ BALLOT_SIGNATURE_TAG = "votingpilot/v1/ballot-signature"
 ENDORSEMENT_TAG = "votingpilot/v1/joint-key-endorsement"
 ANNOUNCEMENT_SIGNATURE_TAG = "votingpilot/v1/announcement-signature"
 CREDENTIAL_FILE_TAG = "votingpilot/v1/credential-file"
+CREDENTIAL_SECRET_TAG = "votingpilot/v1/credential-secret"
+VOTING_CREDENTIAL_TAG = "votingpilot/v1/voting-credential"
+REGISTRATION_TAG = "votingpilot/v1/credential-registration"
+VOTING_CREDENTIAL_PATTERN = re.compile(r"[0-9a-f]{64}")
 CREDENTIAL_FORMAT = "votingpilot-credential"
 CREDENTIAL_VERSION = 1
 DEFAULT_PBKDF2_ITERATIONS = 600_000
@@ -750,6 +756,189 @@ def verify_ballot_signature(
         )
 
 
+# --- per-election voting credentials ---------------------------------------------------
+#
+# An employee's certificate key never signs a ballot. For each election the
+# employee derives a voting credential, an Ed25519 key whose seed comes from a
+# secret of the credential file and the election id, registers its public key
+# once (signed by the certificate: the auditors' part of the record keeps that
+# registration), and signs ballots with it. The board shows only the credential:
+# nothing public verifies against a certificate, and two elections give
+# unrelated credentials. The derivation is deterministic, so the same employee
+# gets the same credential on every device.
+
+
+def credential_secret(pkcs8: bytes) -> bytes:
+    """The employee credential's secret: SHA-256 over the PKCS#8 DER of its
+    private key, exactly as sealed in the credential file."""
+    if not isinstance(pkcs8, bytes) or not pkcs8:
+        raise ValueError("pkcs8 must be non-empty bytes")
+    return hashlib.sha256(encode_parts(CREDENTIAL_SECRET_TAG, pkcs8)).digest()
+
+
+def pkcs8_of(private_key: PrivateKey) -> bytes:
+    """The PKCS#8 DER the credential file seals (and the browser decrypts)."""
+    return private_key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def voting_credential_seed(secret: bytes, election_id: str) -> bytes:
+    """The 32-byte Ed25519 seed of the voting credential for one election."""
+    if not isinstance(secret, bytes) or len(secret) != 32:
+        raise ValueError("the credential secret must be 32 bytes")
+    if not isinstance(election_id, str) or not election_id:
+        raise ValueError("election_id must be a non-empty string")
+    return hashlib.sha256(encode_parts(VOTING_CREDENTIAL_TAG, secret, election_id)).digest()
+
+
+@dataclass(frozen=True)
+class VotingCredential:
+    """A voter's Ed25519 key for one election; ``hex`` is the ballots' voter_id."""
+
+    private_key: ed25519.Ed25519PrivateKey
+    election_id: str
+
+    @classmethod
+    def derive(cls, secret: bytes, election_id: str) -> VotingCredential:
+        seed = voting_credential_seed(secret, election_id)
+        return cls(ed25519.Ed25519PrivateKey.from_private_bytes(seed), election_id)
+
+    @property
+    def public_bytes(self) -> bytes:
+        return self.private_key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+
+    @property
+    def hex(self) -> str:
+        return self.public_bytes.hex()
+
+    def sign_ballot(self, *, election_fingerprint: bytes, tracking_code: bytes) -> bytes:
+        return sign_ballot_with(
+            self, election_fingerprint=election_fingerprint, tracking_code=tracking_code
+        )
+
+
+def voting_credential(secret: bytes, election_id: str) -> VotingCredential:
+    return VotingCredential.derive(secret, election_id)
+
+
+def parse_voting_credential(value: object) -> bytes:
+    """A voting credential as sent and shown: 64 lowercase hex digits of an
+    Ed25519 public key. Returns the 32 bytes."""
+    if not isinstance(value, str) or VOTING_CREDENTIAL_PATTERN.fullmatch(value) is None:
+        raise VotingCredentialError("a voting credential is 64 lowercase hex digits")
+    raw = bytes.fromhex(value)
+    try:
+        ed25519.Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError:
+        raise VotingCredentialError("the voting credential is not an Ed25519 public key") from None
+    return raw
+
+
+def registration_message(election_id: str, credential_pub: bytes) -> bytes:
+    """What the certificate key signs to register a voting credential."""
+    if not isinstance(election_id, str) or not election_id:
+        raise ValueError("election_id must be a non-empty string")
+    if not isinstance(credential_pub, bytes) or len(credential_pub) != 32:
+        raise ValueError("the voting credential must be 32 bytes")
+    return encode_parts(REGISTRATION_TAG, election_id, credential_pub)
+
+
+def sign_registration(private_key: PrivateKey, *, election_id: str, credential_pub: bytes) -> bytes:
+    """The certificate key's signature (JWS form) registering the credential."""
+    return _sign(private_key, registration_message(election_id, credential_pub))
+
+
+def verify_registration(
+    certificate: x509.Certificate, signature: bytes, *, election_id: str, credential_pub: bytes
+) -> None:
+    """The registration was signed by this certificate's key. Whether the
+    certificate is trusted, unrevoked and on the roll is checked elsewhere."""
+    if not isinstance(signature, bytes):
+        raise RegistrationError("a registration signature must be bytes")
+    message = registration_message(election_id, credential_pub)
+    try:
+        valid = _signature_valid(certificate.public_key(), signature, message)
+    except WeakKeyError as exc:
+        raise RegistrationError(f"the registering certificate's key is not accepted: {exc}") from None
+    if not valid:
+        raise RegistrationError(
+            "the registration of the voting credential does not verify with the voter's certificate"
+        )
+
+
+def verify_registration_doc(
+    doc: object,
+    *,
+    election_id: str,
+    credential_pub: bytes,
+    trust_store: TrustStore | None = None,
+    now: datetime | None = None,
+) -> Endorsement:
+    """A stored registration ``{chain, signature, ...}`` (auditors' roll): the
+    signature verifies with its leaf, an employee certificate; with a trust store
+    the chain verifies at ``now`` (revocation is the caller's). Returns who signed."""
+    if not isinstance(doc, Mapping) or not {"chain", "signature"} <= set(doc):
+        raise RegistrationError("a registration must hold a chain and a signature")
+    chain_b64, signature_hex = doc["chain"], doc["signature"]
+    if not isinstance(chain_b64, list) or not 1 <= len(chain_b64) <= MAX_CHAIN_LENGTH:
+        raise RegistrationError(f"the registration's chain must hold 1 to {MAX_CHAIN_LENGTH} certificates")
+    chain = tuple(
+        _load_der_certificate(_b64_decode(item, "a certificate of the registration", RegistrationError), RegistrationError)
+        for item in chain_b64
+    )
+    if not isinstance(signature_hex, str) or not re.fullmatch(r"(?:[0-9a-f]{2}){64,512}", signature_hex):
+        raise RegistrationError("the registration's signature must be lowercase hex")
+    leaf = chain[0]
+    try:
+        check_key(leaf.public_key())
+        employee_id = employee_id_of(leaf)
+        name = display_name_of(leaf)
+    except (CredentialError, ValueError) as exc:
+        raise RegistrationError(f"the registration's certificate is not an employee certificate: {exc}") from None
+    verify_registration(leaf, bytes.fromhex(signature_hex), election_id=election_id, credential_pub=credential_pub)
+    if trust_store is not None:
+        try:
+            chain = trust_store.verify_chain(leaf, chain[1:], now if now is not None else datetime.now(timezone.utc))
+        except CertificateError as exc:
+            raise RegistrationError(f"the registering certificate is not trusted: {exc}") from None
+    return Endorsement(employee_id, name, chain)
+
+
+def sign_ballot_with(
+    credential: VotingCredential, *, election_fingerprint: bytes, tracking_code: bytes
+) -> bytes:
+    """The voting credential signs the tracking code of the ballot (Ed25519, 64 bytes)."""
+    message = ballot_signature_message(
+        election_fingerprint=election_fingerprint, tracking_code=tracking_code
+    )
+    return credential.private_key.sign(message)
+
+
+def verify_credential_signature(
+    credential_pub: bytes,
+    signature: bytes,
+    *,
+    election_fingerprint: bytes,
+    tracking_code: bytes,
+) -> None:
+    """The ballot was signed by this voting credential (Ed25519)."""
+    message = ballot_signature_message(
+        election_fingerprint=election_fingerprint, tracking_code=tracking_code
+    )
+    if not isinstance(signature, bytes) or len(signature) != 64:
+        raise BallotSignatureError("a ballot signature is 64 bytes (Ed25519)")
+    try:
+        key = ed25519.Ed25519PublicKey.from_public_bytes(credential_pub)
+        key.verify(signature, message)
+    except (InvalidSignature, ValueError, TypeError):
+        raise BallotSignatureError(
+            "the ballot signature does not verify with the voter's credential"
+        ) from None
+
+
 # --- trustees' endorsements of the joint key -------------------------------------------
 
 
@@ -887,10 +1076,20 @@ class Credential:
     chain: tuple[x509.Certificate, ...]
     employee_id: str
     name: str
+    #: The PKCS#8 DER exactly as sealed in the credential file (None: computed from the key).
+    pkcs8: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def certificate(self) -> x509.Certificate:
         return self.chain[0]
+
+    @property
+    def secret(self) -> bytes:
+        """The secret the per-election voting credentials derive from."""
+        return credential_secret(self.pkcs8 if self.pkcs8 is not None else pkcs8_of(self.private_key))
+
+    def voting_credential(self, election_id: str) -> VotingCredential:
+        return VotingCredential.derive(self.secret, election_id)
 
 
 def seal_credential(
@@ -1038,7 +1237,7 @@ def open_credential(doc: Mapping[str, object], pin: str) -> Credential:
         raise CredentialError("the credential file's key does not belong to its certificate")
     if employee_id_of(chain[0]) != employee_id:
         raise CredentialError("the credential file's employee id differs from its certificate")
-    return Credential(private_key=private_key, chain=chain, employee_id=employee_id, name=name)
+    return Credential(private_key=private_key, chain=chain, employee_id=employee_id, name=name, pkcs8=pkcs8)
 
 
 def _check_name(name: object) -> None:

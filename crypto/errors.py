@@ -227,3 +227,16 @@ class AnnouncementSignatureError(EndorsementError):
     """A trustee's announcement is not signed by the trustee the election names."""
 
     code = "announcement_signature_invalid"
+
+
+class RegistrationError(CredentialError):
+    """A voting credential's registration is not signed by the voter's
+    certificate, or is not a registration at all."""
+
+    code = "registration_invalid"
+
+
+class VotingCredentialError(CredentialError):
+    """A voting credential (an Ed25519 public key) is not well formed."""
+
+    code = "voting_credential_invalid"

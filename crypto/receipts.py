@@ -23,8 +23,10 @@ BOARD_ENTRY_KINDS = frozenset(
         "trustee-announcement",
         "joint-key",
         "election-opened",
+        "credential-registered",
         "ballot",
         "ballot-superseded",
+        "ballot-audited",
         "election-closed",
         "aggregate",
         "partial-decryption",
@@ -79,11 +81,15 @@ def make_receipt(
     return receipt
 
 
-def verify_receipt(receipt: object, *, server_key: bytes | None = None) -> merkle.SignedTreeHead:
+def verify_receipt(
+    receipt: object, *, server_key: bytes | None = None, kind: str = "ballot"
+) -> merkle.SignedTreeHead:
     """Check a receipt on its own: the server's signature, the tree head's
     signature, that the entry is the ballot with this tracking code at this
     index, and its inclusion under the head. Returns the head, so the caller
-    can then check consistency with a newer one. ``server_key`` pins the
+    can then check consistency with a newer one. ``kind`` is the entry's kind:
+    ``ballot`` for a cast receipt, ``ballot-audited`` for a published audit.
+    ``server_key`` pins the
     expected key (from the election record); without it the receipt's own key
     is used, which proves integrity but not origin."""
     if not isinstance(receipt, dict) or set(receipt) != RECEIPT_FIELDS:
@@ -106,7 +112,7 @@ def verify_receipt(receipt: object, *, server_key: bytes | None = None) -> merkl
     entry = receipt["entry"]
     if (
         not isinstance(entry, dict)
-        or entry.get("kind") != "ballot"
+        or entry.get("kind") != kind
         or entry.get("index") != receipt["leaf_index"]
         or entry.get("election_id") != receipt["election_id"]
         or not isinstance(entry.get("body"), dict)

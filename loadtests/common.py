@@ -42,6 +42,7 @@ ENV_CONSISTENCY_SAMPLE = "LOADTEST_CONSISTENCY_SAMPLE"  # share of voters that a
 CHALLENGE = "POST /api/auth/challenge"
 LOGIN = "POST /api/auth/login"
 ELECTION = "GET /api/elections/[id]"
+REGISTER = "POST /api/elections/[id]/credential (register)"
 CAST = "POST /api/elections/[id]/ballots/ (cast)"
 RECEIPT = "GET /api/elections/[id]/ballots/[tracking_code]"
 HEAD = "GET /api/elections/[id]/board/head"

@@ -2,8 +2,9 @@
 
 A simulated employee takes the next prepared voter of this Locust process's
 share, gets a challenge, logs in with a token signed by the employee's key
-(made now: nonces are single-use), fetches the election, casts the ballot
-prepared beforehand, checks the receipt (the server's signatures and the
+(made now: nonces are single-use), fetches the election, registers the voting
+credential (its signature made beforehand; the request is part of every voter's
+measured flow, as in the browser), casts the ballot prepared beforehand, checks the receipt (the server's signatures and the
 inclusion proof, under the server key pinned in election.json), fetches the
 stored receipt by tracking code, and on a sample checks consistency with the
 newest tree head. Every acknowledged cast is written to acks-<worker>.jsonl for
@@ -55,6 +56,7 @@ from loadtests.common import (
     HEAD,
     LOGIN,
     RECEIPT,
+    REGISTER,
     RunFiles,
     env_float,
     env_int,
@@ -77,6 +79,7 @@ class Voter:
     tracking_code: str
     body: bytes
     choice: int
+    registration: bytes
 
 
 class FlowError(Exception):
@@ -124,6 +127,7 @@ class Share:
                     doc["tracking_code"],
                     json.dumps(doc["body"], separators=(",", ":")).encode(),
                     doc["choice"],
+                    json.dumps(doc["registration"], separators=(",", ":")).encode(),
                 )
             )
         self.acks = self.files.acks(self.worker).open("a", encoding="utf-8")
@@ -194,6 +198,21 @@ class VoterUser(FastHttpUser):
         election = self._json("GET", self.base, ELECTION)
         if election["status"] != "open" or election["fingerprint"] != SHARE.election["fingerprint"]:
             raise FlowError(f"the election is {election['status']} with fingerprint {election['fingerprint']}")
+
+        with self.client.post(
+            self.base + "/credential",
+            data=voter.registration,
+            headers={**headers, "Content-Type": "application/json"},
+            name=REGISTER,
+            catch_response=True,
+        ) as response:
+            problem = _problem(response, 200)
+            if problem:
+                response.failure(problem)
+            else:
+                response.success()
+        if problem:
+            raise FlowError(f"register: {problem}")
 
         started = time.perf_counter()
         with self.client.post(

@@ -3,8 +3,10 @@ trustees, and every voter's credential and ballot prepared in advance.
 
 Encrypting a ballot costs milliseconds of CPU, which would block a Locust
 process's event loop, so it happens here, spread over every core, with a
-progress bar. The Locust processes only sign login challenges (an ES256
-signature, tens of microseconds) and check receipts.
+progress bar; so do deriving each voter's voting credential and signing its
+registration. The Locust processes only sign login challenges (an ES256
+signature, tens of microseconds), send the registration and the cast, and check
+receipts.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import select
 
 from crypto import ca
-from crypto.credentials import Credential, certificate_to_pem, crl_to_pem, private_key_to_pem
+from crypto.credentials import Credential, certificate_to_pem, crl_to_pem, private_key_to_pem, sign_registration
 from loadtests.common import RunFiles
 from voting.client import Client, ElectionInfo, prepare_ballot, trustee_ceremony_step
 from voting.db.engine import Database, make_engine
@@ -129,9 +131,10 @@ def setup_election(
 
 
 def read_pseudonyms(settings: Settings, election_id: str) -> dict[str, str]:
-    """Each voter's pseudonym, read from the roll as the operator of this
-    throw-away deployment (a browser asks ``/voter`` after logging in; here
-    that would add a second login per voter before the run)."""
+    """The roll's employees (with their internal ids), read as the operator of
+    this throw-away deployment. Ballots no longer use the pseudonym: each voter's
+    ballot is made for the voting credential derived from their credential, which
+    the Locust flow registers right before casting (as the browser does)."""
 
     async def read() -> dict[str, str]:
         database = Database(make_engine(settings.db_url))
@@ -163,10 +166,17 @@ def _prepare_chunk(jobs: list[tuple[str, str, int]]) -> list[str]:
     info: ElectionInfo = _worker_state["info"]
     lines = []
     now = datetime.now(UTC) - timedelta(minutes=5)
-    for employee_id, pseudonym, choice in jobs:
+    for employee_id, _, choice in jobs:
         credential = ca.enroll_employee(issuing, employee_id=employee_id, name=f"職員 {employee_id}", now=now)
         row = [1 if i == choice else 0 for i in range(len(info.manifest.questions[0].option_ids))]
-        prepared = prepare_ballot(info, pseudonym, [row], credential)
+        # Client-side work done ahead, like the encryption: derive the voting
+        # credential and sign its registration with the certificate key. The
+        # registration request itself is part of each voter's measured flow.
+        voting = credential.voting_credential(info.election_id)
+        registration = sign_registration(
+            credential.private_key, election_id=info.election_id, credential_pub=voting.public_bytes
+        )
+        prepared = prepare_ballot(info, None, [row], voting)
         lines.append(
             json.dumps(
                 {
@@ -176,7 +186,8 @@ def _prepare_chunk(jobs: list[tuple[str, str, int]]) -> list[str]:
                         base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode("ascii")
                         for c in credential.chain
                     ],
-                    "pseudonym": pseudonym,
+                    "credential": voting.hex,
+                    "registration": {"credential": voting.hex, "signature": registration.hex()},
                     "choice": choice,
                     "tracking_code": prepared.tracking_code.hex(),
                     "body": prepared.cast_body(),

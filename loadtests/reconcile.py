@@ -90,14 +90,21 @@ def reconcile(url: str, election_id: str, server_key: bytes, acks: list[dict], r
 
         # Ballots on the board, and acknowledged casts, as sets of tracking codes.
         board_codes = Counter(e["body"]["tracking_code"] for e in entries if e["kind"] == "ballot")
-        board_voters = Counter(e["body"]["voter"] for e in entries if e["kind"] == "ballot")
+        board_voters = Counter(e["body"]["credential"] for e in entries if e["kind"] == "ballot")
+        registered = Counter(e["body"]["credential"] for e in entries if e["kind"] == "credential-registered")
+        unregistered = set(board_voters) - set(registered)
+        if unregistered or any(n > 1 for n in registered.values()):
+            rec.problems.append(
+                f"{len(unregistered)} ballots' credentials were never registered, "
+                f"{sum(1 for n in registered.values() if n > 1)} credentials registered twice"
+            )
         rec.board_ballots = sum(board_codes.values())
         rec.superseded = sum(1 for e in entries if e["kind"] == "ballot-superseded")
         acked_codes = Counter(a["tracking_code"] for a in acks)
         rec.doubled = sorted(
             {c for c, n in board_codes.items() if n > 1}
             | {c for c, n in acked_codes.items() if n > 1}
-            | {f"voter {v}" for v, n in board_voters.items() if n > 1}
+            | {f"credential {v}" for v, n in board_voters.items() if n > 1}
         )
         rec.lost = sorted(set(acked_codes) - set(board_codes))
         rec.unacknowledged = sorted(set(board_codes) - set(acked_codes))

@@ -76,6 +76,8 @@ class ElectionRun:
     """the public record downloaded while voting was still open"""
     receipts: dict[str, list[dict]] = field(default_factory=dict)
     expected: list[list[int]] = field(default_factory=list)
+    audits: list[dict] = field(default_factory=list)
+    """the published audits' receipt-shaped documents (E0007 audits a ballot before voting)"""
 
     @property
     def server_key(self) -> Ed25519PrivateKey:
@@ -93,10 +95,17 @@ def _vote(url: str, credential: Credential, election_id: str, choices: list[list
         return voter.cast(voter.prepare_ballot(election_id, choices))
 
 
+def _audit(url: str, credential: Credential, election_id: str, choices: list[list[int]]) -> dict:
+    """Prepare a ballot and publish it as an audit (Benaloh challenge): it is never cast."""
+    with Client(url) as voter:
+        voter.login(credential)
+        return voter.publish_audit(voter.prepare_ballot(election_id, choices))
+
+
 @contextmanager
 def election_run(data_dir: Path, database_url: str) -> Iterator[ElectionRun]:
     """Two elections on one server: ``record-2026`` (re-votes: the last ballot
-    counts; one voter revoked after voting) run to publication, and
+    counts; one voter revoked after voting; one published audit) run to publication, and
     ``record-single`` (one ballot each) closed and tallied. Yields their
     records as downloaded over HTTP, the public one and the auditors' one,
     while the server still runs."""
@@ -125,6 +134,8 @@ def election_run(data_dir: Path, database_url: str) -> Iterator[ElectionRun]:
 
             receipts: dict[str, list[dict]] = {}
             expected = [[0] * 5, [0] * 4]
+            # E0007 audits a ballot first (published on the board, never cast).
+            audits = [_audit(url, credentials["E0007"], ELECTION, [[0, 1, 0, 0, 0], [1, 1, 0, 0]])]
             plan = {
                 v: [[[1 if o == i % 5 else 0 for o in range(5)], [1 if o in (i % 4, (i + 1) % 4) and i % 3 else 0 for o in range(4)]]]
                 for i, v in enumerate(voters)
@@ -162,7 +173,7 @@ def election_run(data_dir: Path, database_url: str) -> Iterator[ElectionRun]:
             auditor.login(credentials[AUDITOR])
             private = read_record_zip(_download(auditor, f"/api/elections/{ELECTION}/record/private"))
             single_private = read_record_zip(_download(auditor, f"/api/elections/{SINGLE}/record/private"))
-        yield ElectionRun(url, data_dir, pki, credentials, public, private, single_private, while_open, receipts, expected)
+        yield ElectionRun(url, data_dir, pki, credentials, public, private, single_private, while_open, receipts, expected, audits)
     finally:
         server.stop()
 
@@ -187,8 +198,8 @@ def board_entries(files: dict[str, bytes]) -> list[dict]:
 def resign(files: dict[str, bytes], entries: list[dict], key: Ed25519PrivateKey, *, renumber: bool = True) -> dict[str, bytes]:
     """The record a server holding ``key`` would publish for this board: entries
     renumbered, a signed head for every size, the views derived from the board
-    (kept as they were where the board is too broken to derive them), and the
-    auditors' certificate chains re-indexed by tracking code."""
+    (kept as they were where the board is too broken to derive them). The
+    auditors' roll needs no re-indexing: registrations are by credential."""
     out = dict(files)
     if renumber:
         entries = [{**e, "index": i} for i, e in enumerate(entries)]
@@ -212,17 +223,56 @@ def resign(files: dict[str, bytes], entries: list[dict], key: Ed25519PrivateKey,
     record = json.loads(files[F.RECORD])
     record.update(board_size=len(lines), stage=stage_of(entries))
     out[F.RECORD] = _pretty(record)
-    if F.CERTIFICATES in files:
-        chains = {c["tracking_code"]: c["certificate_chain"] for c in json.loads(files[F.CERTIFICATES])}
-        out[F.CERTIFICATES] = _pretty(
-            [
-                {"leaf_index": e["index"], "tracking_code": e["body"]["tracking_code"], "certificate_chain": chains[e["body"]["tracking_code"]]}
-                for e in entries
-                if e["kind"] == "ballot" and isinstance(e["body"], dict) and e["body"].get("tracking_code") in chains
-            ]
-        )
     return out
 
 
 def _pretty(doc: object) -> bytes:
     return (json.dumps(doc, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode("utf-8")
+
+
+# --- the same elections, synthesised with crypto/ alone (no server) ---------------------------
+
+
+@dataclass
+class SyntheticRun:
+    """``record-2026`` (8 voters and one employee on the roll who never
+    registers; E0000 and E0001 re-vote; E0006 and E0007 publish an audited
+    ballot first) and ``record-single`` (3 voters, one ballot each) of the same
+    people under one server key, as ``voting.record.bench.synthesize`` makes
+    them: the records a real export gives, without the service. The mutation
+    tests use them, so they do not depend on the server."""
+
+    private: dict[str, bytes]
+    single_private: dict[str, bytes]
+    server_key: Ed25519PrivateKey
+    pki: object
+    """``root``, ``issuing`` (``crypto.ca.Authority``) and ``revoked`` (CRL entries, none)"""
+    credentials: dict[str, Credential]
+    elections: dict[str, object]
+    """election id -> its ``Synthetic``"""
+
+    @property
+    def public(self) -> dict[str, bytes]:
+        return public_part(self.private)
+
+    def trustee_key(self, trustee: str, election_id: str = ELECTION) -> threshold.TrusteeKey:
+        return self.elections[election_id].trustee_keys[TRUSTEES.index(trustee)]
+
+
+def synthetic_run() -> SyntheticRun:
+    from types import SimpleNamespace
+
+    from voting.record.bench import synthesize
+
+    main = synthesize(8, manifest_doc=record_manifest(ELECTION, "last", 5), revoters=2, abstainers=1, audits=2, workers=1, voter_id_digits=4)
+    single = synthesize(3, manifest_doc=record_manifest(SINGLE, "single", 3), audits=0, workers=1, people=main)
+    credentials = {c.employee_id: c for c in [*main.credentials, *main.trustee_credentials]}
+    pki = SimpleNamespace(root=main.root, issuing=main.issuing, revoked=[])
+    return SyntheticRun(main.files, single.files, main.server_key, pki, credentials, {ELECTION: main, SINGLE: single})
+
+
+def public_part(files: dict[str, bytes]) -> dict[str, bytes]:
+    """The public record of a record with the auditors' part: what anyone downloads."""
+    public = {k: v for k, v in files.items() if k not in F.AUDITOR_FILES}
+    public[F.RECORD] = _pretty({**json.loads(files[F.RECORD]), "auditors_part": False})
+    return public

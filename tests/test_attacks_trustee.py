@@ -309,7 +309,7 @@ def test_the_cli_voter_refuses_the_servers_own_key(pilot, front, tmp_path):
     (tmp_path / "root.pem").write_text(certificate_to_pem(pilot.pki.root.certificate))
     args = ["vote", election_id, "-c", str(path), "--pin", "123456", "--server", pilot.url, "--choose", "q1=o1"]
     runner = CliRunner()
-    honest = runner.invoke(main, [*args, "--audit"])
+    honest = runner.invoke(main, [*args, "--audit", "--receipt", str(tmp_path / "audit.json")])
     assert honest.exit_code == 0, honest.output
     short = format_fingerprint(pilot.admin.endorsed_election(election_id).info.fingerprint)
     assert short in honest.output

@@ -38,7 +38,7 @@ from crypto.credentials import seal_credential, sign_endorsement
 from crypto.elgamal import KeyPair
 from tests.mitm_support import Mitm, Reply
 from tests.support import fresh_database_url, make_pki, manifest, roll_csv, start_server
-from voting.client import Client, trustee_ceremony_step, trustee_decrypt
+from voting.client import ApiError, Client, trustee_ceremony_step, trustee_decrypt
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -333,30 +333,35 @@ def voter_audits_and_casts(s: Session, election_id: str) -> Path:
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     s.shot("ballot-narrow")
     page.set_viewport_size({"width": 1200, "height": 900})
+    # The PIN opens the credential file: this election's voting credential is derived and registered.
+    page.fill("#ballot-pin", PIN)
     page.focus("#encrypt-button")
     page.keyboard.press("Enter")
     page.wait_for_selector("#step-review:visible")
     first_code = page.locator("#tracking-short").inner_text()
     assert re.fullmatch(r"[A-Z2-7]{4}(-[A-Z2-7]{4}){3}", first_code)
+    with Client(s.pilot.url) as client:
+        client.login(s.pilot.credentials["E0001"])
+        registered = client.get(f"/api/elections/{election_id}/voter")["credential"]
+    assert registered == s.pilot.credentials["E0001"].voting_credential(election_id).hex, "the page derives Python's credential"
+    assert page.locator("#credential-short").inner_text() == registered[:16]
     s.shot("tracking-code")
 
-    # Audit it: the randomness is revealed and checked here; the ballot is spoiled.
+    # Audit it: published on the board, never cast; the page does not judge it itself.
     page.click("#audit-button")
     page.wait_for_selector("#step-audit:visible")
-    result = page.locator("#audit-result")
-    assert "result--good" in (result.get_attribute("class") or ""), result.inner_text()
-    assert result.inner_text() == s.t("ballot.audit_ok", code=first_code)
-    assert page.locator("#audit-table tbody tr").count() == 8
+    assert page.locator("#audit-code").inner_text() == first_code
+    assert s.t("ballot.audit_elsewhere") in page.locator("#step-audit").inner_text()
     s.shot("audit")
     page.click("#new-ballot-button")
     page.wait_for_selector("#step-choose:visible")
+    assert page.locator("#pin-field").is_hidden(), "the credential stays open on this page"
     page.click("#encrypt-button")
     page.wait_for_selector("#step-review:visible")
     second_code = page.locator("#tracking-short").inner_text()
     assert second_code != first_code, "a new ballot has new randomness"
 
-    # Cast it, signing with the credential's key (the PIN is asked again).
-    page.fill("#cast-pin", PIN)
+    # Cast it, signed by the voting credential.
     page.click("#cast-button")
     page.wait_for_url(re.compile(rf".*/vote/{election_id}/receipt\?code=[0-9a-f]{{64}}$"))
     s.ready()
@@ -691,3 +696,117 @@ def test_a_module_changed_on_the_way_is_not_run(pilot, browser):
         assert not s.page.locator("#step-choose").is_visible()
         assert s.page.is_disabled("#encrypt-button")
         s.context.close()  # its console has the integrity error this test expects
+
+
+# --- a published audit, checked on another device (issue 11) ---------------------------------
+
+
+def _audit_in_browser(s: Session, election_id: str, option: int) -> tuple[Path, str]:
+    """The voter chooses option `option`, encrypts and audits: the ballot is
+    published on the board; the page shows the tracking code and sends the
+    voter to the receipt check page on another device. Returns the saved audit
+    file and the short tracking code."""
+    page = s.page
+    s.goto(f"/vote/{election_id}")
+    page.wait_for_selector("#step-choose:visible")
+    page.check(f"#q0-o{option}")
+    page.fill("#ballot-pin", PIN)
+    page.click("#encrypt-button")
+    page.wait_for_selector("#step-review:visible")
+    code = page.locator("#tracking-short").inner_text()
+    page.click("#audit-button")
+    page.wait_for_selector("#step-audit:visible")
+    text = page.locator("#step-audit").inner_text()
+    assert page.locator("#audit-code").inner_text() == code
+    assert s.t("ballot.audit_elsewhere") in text
+    for forbidden in ("audit passed", "検査に合格", s.t("check.passed", code=code)):
+        assert forbidden not in page.content(), "the voting device must not call its own audit passed"
+    assert page.locator("a#audit-check-link").get_attribute("href") == "/receipt/check"
+    s.shot("audit-published")
+    with page.expect_download() as download:
+        page.click("#audit-download")
+    path = s.pilot.data_dir / f"audit-{election_id}-{s.lang}.json"
+    download.value.save_as(path)
+    return path, code
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_audit_checked_on_another_device(pilot, browser, lang):
+    """Acceptance (issue 11): a voter audits a ballot in one browser; in a
+    second browser (another device, not logged in) the receipt check page
+    reads the audited entry from the board under the newest signed head,
+    verifies the proofs and the opening and shows the choices the ballot
+    encrypts, in Japanese and English. A changed opening in the file fails
+    there with a clear message and no choices; a credential file is "not a
+    receipt or audit file"; the audited ballot can never be cast."""
+    election_id = f"audit-{lang}"
+    status = _open_survey(pilot, election_id)
+    voter = _voter(browser, pilot, "E0002", lang, pilot.url)
+    audit_path, code = _audit_in_browser(voter, election_id, option=3)
+    audit = json.loads(audit_path.read_text(encoding="utf-8"))
+    assert audit["entry"]["kind"] == "ballot-audited"
+    credential = pilot.credentials["E0002"].voting_credential(election_id).hex
+    assert audit["entry"]["body"]["credential"] == credential
+    assert "voter" not in audit["entry"]["body"]
+
+    # The server refuses to cast the audited ballot, whoever sends it.
+    with Client(pilot.url) as client:
+        client.login(pilot.credentials["E0002"])
+        body = audit["entry"]["body"]
+        fingerprint = bytes.fromhex(status["fingerprint"])
+        signature = pilot.credentials["E0002"].voting_credential(election_id).sign_ballot(
+            election_fingerprint=fingerprint, tracking_code=bytes.fromhex(body["tracking_code"])
+        )
+        with pytest.raises(ApiError) as refused:
+            client.post(f"/api/elections/{election_id}/ballots/", {"ballot": body["ballot"], "signature": signature.hex()})
+        assert (refused.value.status, refused.value.code) == (409, "ballot_audited"), refused.value
+
+    checker = Session(browser, pilot, lang, "checker")
+    checker.context.add_cookies([{"name": "lang", "value": lang, "url": pilot.url}])
+    page = checker.page
+    checker.goto("/receipt/check")
+    page.set_input_files("#receipt-file", str(audit_path))
+    page.click("#check-button")
+    page.wait_for_selector("#check-summary.result--good, #check-summary.result--bad, #check-error:visible")
+    outcome = page.locator("#check-summary").inner_text() + page.locator("#check-error").inner_text()
+    assert "result--good" in (page.locator("#check-summary").get_attribute("class") or ""), (
+        outcome + "\n" + "\n".join(page.locator("#check-results li").all_inner_texts())
+    )
+    assert page.locator("#check-summary").inner_text() == checker.t("check.audit_passed", code=code)
+    assert page.locator("#check-results .fail").count() == 0
+    assert page.locator("#check-results .ok").count() == 6
+    choices = page.locator("#audit-choices")
+    assert choices.is_visible()
+    question = manifest(election_id)["questions"][0]
+    texts = page.locator("#audit-choice-list dd").all_inner_texts()
+    assert texts == [f"日本語: {question['options'][3]['label']['ja']}", f"English: {question['options'][3]['label']['en']}"]
+    assert page.locator("#audit-choice-list dt").inner_text() == f"{question['text']['ja']} / {question['text']['en']}"
+    checker.shot("audit-checked")
+
+    # The opening changed in the file (it now claims option 1): refused, no choices shown.
+    tampered = json.loads(json.dumps(audit))
+    selections = tampered["entry"]["body"]["opening"]["selections"][0]
+    selections[1]["m"], selections[3]["m"] = 1, 0
+    bad_path = pilot.data_dir / f"audit-{election_id}-tampered.json"
+    bad_path.write_text(json.dumps(tampered, ensure_ascii=False), encoding="utf-8")
+    page.set_input_files("#receipt-file", str(bad_path))
+    page.click("#check-button")
+    page.wait_for_selector("#check-summary.result--bad")
+    assert page.locator("#check-summary").inner_text() == checker.t("check.audit_failed")
+    failure = page.locator("#check-results li").last.inner_text()
+    assert checker.t("check.step_audit_bad", detail="").split("(")[0].split("（")[0].strip() in failure
+    assert choices.is_hidden()
+    checker.shot("audit-tampered")
+
+    # A credential file is not a receipt or audit file: said so, and no check is failed.
+    page.set_input_files("#receipt-file", str(pilot.files["E0002"]))
+    page.click("#check-button")
+    page.wait_for_selector("#check-error:visible")
+    assert page.locator("#check-error").inner_text() == checker.t(
+        "check.not_receipt", what=checker.t("check.what_credential")
+    )
+    assert page.locator("#check-results .fail").count() == 0
+    assert page.locator("#check-summary").inner_text() == ""
+    checker.shot("audit-credential-file")
+    voter.close()
+    checker.close()

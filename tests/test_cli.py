@@ -203,9 +203,15 @@ def test_whole_election_through_the_cli(data_dir: Path, database_url: str, tmp_p
         r1 = tmp_path / "r1.json"
         output = run(*vote("E0001", "--choose", "days=two", "--choose", "improve=network,paperless", "--choose", "satellite=yes", "--yes", "--receipt", r1), env=http).output
         assert "Tracking code" in output and r1.exists()
-        output = run(*vote("E0002", "--choose", "days=one", "--choose", "satellite=no", "--audit"), env=http).output
-        assert "Audit passed" in output and "NOT cast" in output
+        audit = tmp_path / "audit.json"
+        output = run(*vote("E0002", "--choose", "days=one", "--choose", "satellite=no", "--audit", "--receipt", audit), env=http).output
+        assert "NOT cast" in output and "verify-audit" in output and "Audit passed" not in output and audit.exists()
         assert Client(server.url).status(election)["ballots_cast"] == 1
+        output = run("verify-audit", audit, env=http).output
+        assert "掲示板に公開されています" in output and "週1日" in output and "NOT verify" not in output
+        forged = json.loads(audit.read_text())
+        forged["entry"]["body"]["opening"]["selections"][0][0]["m"] ^= 1
+        assert "does NOT verify" in refused("verify-audit", _write(tmp_path / "forged.json", forged), env=http)
         r2 = tmp_path / "r2.json"
         run(*vote("E0002", "--receipt", r2), input="2\n\n3\ny\n", env=http)  # days=one, no improvement, satellite=undecided
         # No PIN given: asked for, hidden; a wrong one may be retried. Then the voter declines to cast.
@@ -249,6 +255,11 @@ def test_whole_election_through_the_cli(data_dir: Path, database_url: str, tmp_p
         assert "cannot reach" in refused("election", "status", election, "--server", f"http://127.0.0.1:{free_port()}")
     finally:
         server.stop()
+
+
+def _write(path: Path, doc: dict) -> Path:
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
 
 
 # --- voting demo ------------------------------------------------------------------------------
@@ -329,7 +340,7 @@ def test_demo_runs_on_a_fresh_machine_and_the_readme_walk_through_works(
         for words in commands:
             args = [a for w in words[1:] for a in (sorted(glob.glob(w)) if "*" in w else [w])]
             outputs.append(run(*args, env=env).output)
-        assert "Audit passed" in "".join(outputs) and "FAIL" not in "".join(outputs)
+        assert "掲示板に公開されています" in "".join(outputs) and "FAIL" not in "".join(outputs)
         result = httpx.get(f"{url}/api/elections/{DEMO_ELECTION}/result").json()
         days = {o["id"]: o["count"] for o in result["questions"][0]["options"]}
         assert (result["ballots_counted"], days["one"], days["two"], days["three-plus"]) == (5, 2, 1, 1)

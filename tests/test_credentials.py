@@ -940,3 +940,98 @@ def test_vector_credential_files() -> None:
             with pytest.raises(CredentialError) as info:
                 cr.open_credential(case["file"], case["pin"])
             assert info.value.code == case["error"], case["id"]
+
+
+# --- per-election voting credentials -------------------------------------------------
+
+
+def test_vector_voting_credentials() -> None:
+    data = _load_vectors()
+    section = data["voting_credentials"]
+    fingerprint = bytes.fromhex(section["election_fingerprint"])
+    code = bytes.fromhex(section["tracking_code"])
+    assert len(section["cases"]) == 3
+    for case in section["cases"]:
+        pkcs8 = base64.b64decode(case["pkcs8"])
+        secret = cr.credential_secret(pkcs8)
+        assert secret.hex() == case["secret"], case["id"]
+        cert = cr.certificates_from_pem(data["certificates"][case["certificate"]])[0]
+        for item in case["elections"]:
+            election_id = item["election_id"]
+            assert cr.voting_credential_seed(secret, election_id).hex() == item["seed"]
+            voting = cr.VotingCredential.derive(secret, election_id)
+            assert voting.hex == item["credential"]
+            message = cr.registration_message(election_id, voting.public_bytes)
+            assert message.hex() == item["registration_message"]
+            cr.verify_registration(
+                cert, bytes.fromhex(item["registration_signature"]),
+                election_id=election_id, credential_pub=voting.public_bytes,
+            )
+            cr.verify_credential_signature(
+                voting.public_bytes, bytes.fromhex(item["ballot_signature"]),
+                election_fingerprint=fingerprint, tracking_code=code,
+            )
+
+
+def test_voting_credential_from_file_matches_the_key() -> None:
+    """The secret of an opened credential file (the sealed PKCS#8 bytes) equals
+    the one computed from the key, so the CLI and the page derive the same credential."""
+    data = _load_vectors()
+    for case in data["credential_files"][:3]:
+        opened = cr.open_credential(case["file"], case["pin"])
+        assert opened.pkcs8 is not None
+        assert opened.secret == cr.credential_secret(cr.pkcs8_of(opened.private_key))
+        assert opened.voting_credential("x").hex == cr.VotingCredential.derive(opened.secret, "x").hex
+
+
+def test_voting_credentials_are_deterministic_and_unlinked() -> None:
+    secret = hashlib.sha256(b"a").digest()
+    a1 = cr.VotingCredential.derive(secret, "election-1")
+    assert a1.hex == cr.VotingCredential.derive(secret, "election-1").hex
+    a2 = cr.VotingCredential.derive(secret, "election-2")
+    b1 = cr.VotingCredential.derive(hashlib.sha256(b"b").digest(), "election-1")
+    assert len({a1.hex, a2.hex, b1.hex}) == 3
+    assert len(a1.hex) == 64 and a1.hex == a1.hex.lower()
+    assert cr.parse_voting_credential(a1.hex) == a1.public_bytes
+    for bad in (a1.hex.upper(), a1.hex[:-2], "", None, 5, "zz" * 32):
+        with pytest.raises(CredentialError) as info:
+            cr.parse_voting_credential(bad)
+        assert info.value.code == "voting_credential_invalid"
+
+
+def test_registration_by_another_certificate_fails() -> None:
+    data = _load_vectors()
+    es = cr.certificates_from_pem(data["certificates"]["es256"])[0]
+    ed = cr.certificates_from_pem(data["certificates"]["eddsa"])[0]
+    key = vectors.fixed_key("es256")
+    voting = cr.VotingCredential.derive(hashlib.sha256(b"s").digest(), "e1")
+    signature = cr.sign_registration(key, election_id="e1", credential_pub=voting.public_bytes)
+    cr.verify_registration(es, signature, election_id="e1", credential_pub=voting.public_bytes)
+    other = cr.VotingCredential.derive(hashlib.sha256(b"s").digest(), "e2")
+    for cert, election_id, pub in (
+        (ed, "e1", voting.public_bytes),  # another certificate
+        (es, "e2", voting.public_bytes),  # another election
+        (es, "e1", other.public_bytes),  # another credential
+    ):
+        with pytest.raises(CredentialError) as info:
+            cr.verify_registration(cert, signature, election_id=election_id, credential_pub=pub)
+        assert info.value.code == "registration_invalid"
+
+
+def test_credential_ballot_signature_is_bound() -> None:
+    voting = cr.VotingCredential.derive(hashlib.sha256(b"s").digest(), "e1")
+    fp, code = hashlib.sha256(b"fp").digest(), hashlib.sha256(b"code").digest()
+    signature = voting.sign_ballot(election_fingerprint=fp, tracking_code=code)
+    assert len(signature) == 64
+    cr.verify_credential_signature(voting.public_bytes, signature, election_fingerprint=fp, tracking_code=code)
+    other = cr.VotingCredential.derive(hashlib.sha256(b"s").digest(), "e2")
+    for pub, f, c, sig in (
+        (other.public_bytes, fp, code, signature),
+        (voting.public_bytes, code, code, signature),
+        (voting.public_bytes, fp, fp, signature),
+        (voting.public_bytes, fp, code, signature[:-1]),
+        (voting.public_bytes, fp, code, bytes(64)),
+    ):
+        with pytest.raises(CredentialError) as info:
+            cr.verify_credential_signature(pub, sig, election_fingerprint=f, tracking_code=c)
+        assert info.value.code == "ballot_signature_invalid"

@@ -57,7 +57,7 @@ def test_fifty_voters_three_trustees_one_absent(pki, data_dir, database_url, bac
         prepared = []
         for employee_id in voter_ids:
             voter = pilot.login(credentials[employee_id])
-            pseudonym = voter.get(f"/api/elections/{election_id}/voter")["pseudonym"]
+            pseudonym = voter.ensure_registered(election_id).hex
             choices = random_choices(rng)
             prepared.append((voter, prepare_ballot(info, pseudonym, choices, credentials[employee_id]), choices))
 
@@ -178,8 +178,8 @@ def test_last_ballot_counts_policy(pki, data_dir, database_url):
         receipts: dict[str, list[dict]] = {v: [] for v in voter_ids}
         prepared = {}
         for employee_id, selection in casts:
+            ballot = voters[employee_id].prepare_ballot(election_id, selection)  # registers the credential first
             size_before = pilot.client().get(f"{board}/head")["size"]
-            ballot = voters[employee_id].prepare_ballot(election_id, selection)
             receipt = voters[employee_id].cast(ballot)
             prepared[receipt["tracking_code"]] = (employee_id, ballot)
             earlier = receipts[employee_id][-1] if receipts[employee_id] else None
@@ -192,7 +192,7 @@ def test_last_ballot_counts_policy(pki, data_dir, database_url):
             assert [e["kind"] for e in new_entries] == ["ballot", "ballot-superseded"]
             assert new_entries[1]["body"]["tracking_code"] == earlier["tracking_code"]
             assert new_entries[1]["body"]["superseded_by"] == receipt["tracking_code"]
-            assert new_entries[1]["body"]["voter"] == new_entries[0]["body"]["voter"]
+            assert new_entries[1]["body"]["credential"] == new_entries[0]["body"]["credential"]
             looked_up = pilot.client().get(f"/api/elections/{election_id}/ballots/{earlier['tracking_code']}")
             assert looked_up == {"receipt": earlier, "superseded": True}
 
@@ -242,7 +242,7 @@ def test_single_ballot_holds_across_two_app_processes(pki, data_dir, database_ur
             here, there = pilot.login(credentials[employee_id]), Client(second.url)
             pilot.clients.append(there)
             there.login(credentials[employee_id])
-            pseudonym = here.get(f"/api/elections/{election_id}/voter")["pseudonym"]
+            pseudonym = here.ensure_registered(election_id).hex
             ballots = [
                 prepare_ballot(info, pseudonym, [[1, 0, 0, 0], [0, 0, 0, 0]], credentials[employee_id]),
                 prepare_ballot(info, pseudonym, [[0, 1, 0, 0], [1, 0, 0, 0]], credentials[employee_id]),

@@ -70,7 +70,9 @@ IDENTITY = "00" * 32
 POINT_CODES = {"invalid_point", "identity_point", "selection_proof", "selection_limit"}
 SCALAR_CODES = {"invalid_scalar", "selection_proof", "selection_limit"}
 PROOF_CODES = {"selection_proof", "selection_limit"}
-SHAPE_CODES = {"ballot_shape", "selection_proof", "selection_limit", "invalid_ballot", "bad_encoding", "invalid_point", "invalid_scalar"}
+SHAPE_CODES = {"ballot_shape", "selection_proof", "selection_limit", "invalid_ballot", "voter_id_mismatch", "bad_encoding", "invalid_point", "invalid_scalar"}
+#: A ballot made for another voter's credential: refused before its proofs are checked.
+OTHER_VOTER = {"voter_id_mismatch"}
 SIGNATURE_CODES = {"ballot_signature_invalid", "invalid_signature_encoding"}
 BODY_CODES = {"invalid_request", "malformed_request"}
 ANY_CODES = POINT_CODES | SCALAR_CODES | SHAPE_CODES | SIGNATURE_CODES | BODY_CODES | {"payload_too_large"}
@@ -169,7 +171,7 @@ def generate(kit: Kit, rng: random.Random) -> list[Case]:
         text = body["ballot"][field]
         at = rng.randrange(len(text))
         body["ballot"][field] = text[:at] + chr(ord(text[at]) ^ (1 << rng.randrange(7))) + text[at + 1 :]
-        add("bit flip in an id", body, {"invalid_ballot"} if field == "voter_id" else {"ballot_shape"})
+        add("bit flip in an id", body, {"voter_id_mismatch", "ballot_shape"} if field == "voter_id" else {"ballot_shape"})
 
     # Bit flips in the raw JSON text (whatever still parses to the same document is skipped).
     made = 0
@@ -285,17 +287,17 @@ def generate(kit: Kit, rng: random.Random) -> list[Case]:
 
     # Proofs made for another voter or another election; ballots copied from the board.
     for prepared in kit.bob_ballots:
-        add("proofs made for another voter", prepared.cast_body(), {"invalid_ballot"})
-        add("proofs made for another voter", signed_body(kit.info, prepared.ballot, kit.alice_credential), {"invalid_ballot"})
+        add("proofs made for another voter", prepared.cast_body(), OTHER_VOTER)
+        add("proofs made for another voter", signed_body(kit.info, prepared.ballot, kit.alice_credential), OTHER_VOTER)
     other = ElectionInfo(kit.info.election_id, kit.info.manifest, kit.info.joint_key, b"\x07" * 32)
     for _ in range(20):
         prepared = prepare_ballot(other, kit.alice, [[1, 0, 0, 0], [0, 0, 0, 0]], kit.alice_credential)
         add("proofs made for another election", prepared.cast_body(), PROOF_CODES)
     for copied in kit.copied:
-        add("ballot copied from the board", copied, {"invalid_ballot"})
+        add("ballot copied from the board", copied, OTHER_VOTER)
         ballot = EncryptedBallot.from_json(copied["ballot"], kit.info.manifest)
-        add("ballot copied from the board", signed_body(kit.info, ballot, kit.alice_credential), {"invalid_ballot"})
-        add("ballot copied from the board", copied, {"invalid_ballot"}, sender="bob")
+        add("ballot copied from the board", signed_body(kit.info, ballot, kit.alice_credential), OTHER_VOTER)
+        add("ballot copied from the board", copied, OTHER_VOTER, sender="bob")
 
     # Oversized payloads.
     big = base()
@@ -373,7 +375,7 @@ def generate(kit: Kit, rng: random.Random) -> list[Case]:
     for _ in range(120):
         body = base()
         body["ballot"]["voter_id"] = trick(body["ballot"]["voter_id"])
-        add("unicode trick", body, {"invalid_ballot", "ballot_shape", "malformed_request"})
+        add("unicode trick", body, {"voter_id_mismatch", "ballot_shape", "malformed_request"})
     for _ in range(60):
         body = base()
         body["ballot"]["election_id"] = trick(body["ballot"]["election_id"])
@@ -415,8 +417,8 @@ def build_kit(pilot: Pilot, pki, election_id: str) -> tuple[Kit, dict[str, str],
     alice_credential, bob_credential = pki.enroll("E0001"), pki.enroll("E0002")
     alice, bob = pilot.login(alice_credential), pilot.login(bob_credential)
     info = pilot.admin.election_info(election_id)
-    alice_id = alice.get(f"/api/elections/{election_id}/voter")["pseudonym"]
-    bob_id = bob.get(f"/api/elections/{election_id}/voter")["pseudonym"]
+    alice_id = alice.ensure_registered(election_id).hex
+    bob_id = bob.ensure_registered(election_id).hex
     rows = [[[0, 1, 0, 0], [1, 0, 0, 0]], [[1, 0, 0, 0], [0, 0, 0, 0]], [[0, 0, 0, 1], [0, 1, 1, 0]]]
     honest = [pilot.login(pki.enroll(f"H{n:04d}")) for n in range(1, 5)]
     for client in honest:

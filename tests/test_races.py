@@ -52,7 +52,7 @@ def voters_of(pilot: Pilot, election_id: str, employee_ids: list[str], credentia
     result = []
     for employee_id in employee_ids:
         client = pilot.login(credentials[employee_id])
-        result.append((client, client.get(f"/api/elections/{election_id}/voter")["pseudonym"]))
+        result.append((client, client.ensure_registered(election_id).hex))
     return result
 
 
@@ -145,7 +145,7 @@ def test_two_processes_append_to_one_board(pki, data_dir, database_url, backend)
             clients = [pilot.login(credentials[employee_id]), Client(second.url)]
             pilot.clients.append(clients[1])
             clients[1].login(credentials[employee_id])
-            pseudonym = clients[0].get(f"/api/elections/{election_id}/voter")["pseudonym"]
+            pseudonym = clients[0].ensure_registered(election_id).hex
             ballots = [prepare_ballot(info, pseudonym, _choice(rng), credentials[employee_id]) for _ in range(casts_each)]
             plans.append((clients, ballots))
         receipts: list[dict] = []

@@ -1,4 +1,4 @@
-"""The published election record (issue 5): a real election over HTTP on each
+"""The published election record (issues 5 and 11): a real election over HTTP on each
 database backend is exported, downloaded and verified; its files match their
 JSON Schemas; the download is public but the auditors' part is not; the CLI
 exports, verifies and checks receipts; and the verifier stands apart from the
@@ -29,6 +29,7 @@ from tests.record_support import (
     board_entries,
     election_run,
     resign,
+    synthetic_run,
 )
 from tests.support import database_backends, fresh_database_url
 from voting.cli import main
@@ -57,17 +58,32 @@ def statuses(report) -> dict[int, str]:
 def test_the_auditors_record_passes_every_check(run):
     report = verify_record(run.private)
     assert report.ok(strict=True), [(c.number, c.failures) for c in report.checks if c.status != "pass"]
-    assert statuses(report) == {n: "pass" for n in range(1, 11)}
+    assert statuses(report) == {n: "pass" for n in range(1, 12)}
     assert (report.election_id, report.stage, report.ballots, report.counted) == (ELECTION, "published", 11, 8)
-    assert report.check(5).items == 11  # every ballot's certificate, the superseded ones too
+    assert report.check(5).items == 11 + 8  # every ballot (the superseded ones too) and every registered credential
+    assert not report.check(5).note
+    assert report.check(11).items == 1  # E0007's published audit
 
 
-def test_the_public_record_passes_without_the_eligibility_check(run):
+def test_the_published_audit_is_on_the_board_and_never_cast(run):
+    (audit,) = run.audits
+    entries = board_entries(run.public)
+    entry = entries[audit["leaf_index"]]
+    assert entry == audit["entry"] and entry["kind"] == "ballot-audited"
+    assert entry["body"]["tracking_code"] not in {e["body"].get("tracking_code") for e in entries if e["kind"] == "ballot"}
+    assert entry["body"]["opening"]["selections"][0][1]["m"] == 1  # the choices are public: it was never cast
+    outcome = verify_receipt_in_record(audit, run.public)
+    assert outcome["audited"] and not outcome["counted"] and outcome["leaf_index"] == audit["leaf_index"]
+
+
+def test_the_public_record_checks_the_credentials_without_the_auditors_part(run):
+    """From the public record alone: every ballot from a distinct registered
+    credential, no more credentials than the roll, every signature."""
     assert not any(name.startswith(F.AUDITORS_DIR) for name in run.public)
     report = verify_record(run.public)
-    assert report.ok() and not report.ok(strict=True)
-    assert report.check(5).status == "skip"
-    assert [c.number for c in report.checks if c.status == "pass"] == [1, 2, 3, 4, 6, 7, 8, 9, 10]
+    assert report.ok(strict=True)
+    assert report.check(5).status == "pass" and report.check(5).items == 11 + 8
+    assert "no auditors' part" in report.check(5).note
 
 
 def test_worker_processes_give_the_same_report(run):
@@ -102,7 +118,7 @@ def test_the_record_holds_the_election_as_it_happened(run):
 def test_a_record_downloaded_while_voting_is_open_verifies_so_far(run):
     report = verify_record(run.while_open)
     assert report.stage == "open" and report.ok()
-    assert {n for n, s in statuses(report).items() if s == "skip"} == {5, 8, 9, 10}
+    assert {n for n, s in statuses(report).items() if s == "skip"} == {8, 9, 10}
     # It is a prefix of the final board.
     assert run.public[F.BOARD].startswith(run.while_open[F.BOARD])
 
@@ -129,7 +145,6 @@ def _prefix(files: dict[str, bytes], size: int) -> dict[str, bytes]:
     record = json.loads(files[F.RECORD])
     record.update(board_size=size, stage=stage_of(entries))
     out[F.RECORD] = _json(record)
-    out[F.CERTIFICATES] = _json([c for c in json.loads(files[F.CERTIFICATES]) if c["leaf_index"] < size])
     return out
 
 
@@ -155,8 +170,22 @@ def test_every_schema_is_a_valid_json_schema():
 
 @pytest.mark.parametrize("which", ["private", "single_private"])
 def test_every_file_matches_its_schema(run, which):
+    _matches_the_schemas(getattr(run, which))
+
+
+def test_every_file_of_a_synthetic_record_matches_its_schema():
+    """The synthetic record has what a small live election may not: published
+    audits and a roll member who never registered."""
+    synthetic = synthetic_run()
+    kinds = {e["kind"] for e in board_entries(synthetic.private)}
+    assert {"credential-registered", "ballot-audited", "ballot-superseded"} <= kinds
+    assert any(r["credential"] is None for r in json.loads(synthetic.private[F.ROLL]))
+    _matches_the_schemas(synthetic.private)
+    _matches_the_schemas(synthetic.single_private)
+
+
+def _matches_the_schemas(files: dict[str, bytes]) -> None:
     schemas, registry = _schemas()
-    files = getattr(run, which)
     assert set(files) == set(F.ALL_FILES)
     for name, data in files.items():
         validator = Draft202012Validator(schemas[F.SCHEMAS[name]], registry=registry)
@@ -169,8 +198,7 @@ def test_every_file_matches_its_schema(run, which):
 def test_the_schemas_refuse_what_the_record_never_holds(run):
     """The schemas are not vacuous: a wrong field fails them."""
     schemas, registry = _schemas()
-    entry = board_entries(run.public)[9]
-    assert entry["kind"] == "ballot"
+    entry = next(e for e in board_entries(run.public) if e["kind"] == "ballot")
     entry["body"]["ballot"]["questions"][0]["selections"][0]["alpha"] = "00" * 32  # the identity
     board = Draft202012Validator(schemas[F.SCHEMAS[F.BOARD]], registry=registry)
     assert not board.is_valid(entry)
@@ -228,15 +256,15 @@ def test_cli_exports_and_verifies_the_record(run, tmp_path, auditor_credential):
     assert invoke("election", "export", ELECTION, out, "--server", run.url).exit_code == 1  # no silent overwrite
     result = invoke("verify", out)
     assert result.exit_code == 0, result.output
-    assert "All checks passed" in result.output and "skip" in result.output
-    assert invoke("verify", out, "--strict").exit_code == 1
+    assert "All checks passed" in result.output
+    assert invoke("verify", out, "--strict").exit_code == 0  # check 5's public part needs no auditors' part
 
     archive = tmp_path / "auditors.zip"
     result = invoke("election", "export", ELECTION, archive, "--private", "--credential", auditor_credential, "--pin", "135790", "--server", run.url)
     assert result.exit_code == 0, result.output
     result = invoke("verify", archive, "--json", "--strict", "--workers", "1")
     assert result.exit_code == 0, result.output
-    assert [c["status"] for c in json.loads(result.output)["checks"]] == ["pass"] * 10
+    assert [c["status"] for c in json.loads(result.output)["checks"]] == ["pass"] * 11
 
     assert invoke("election", "export", ELECTION, tmp_path / "x", "--private", "--server", run.url).exit_code == 1
 

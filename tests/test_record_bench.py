@@ -17,7 +17,7 @@ def test_the_benchmark_runs_and_prints_its_figures(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "synthesised 24 voters' election" in out
     assert "voting verify: 27 ballots (24 counted)" in out
-    for number in range(1, 11):
+    for number in range(1, 12):
         assert f"\n{number:>3}  " in out
     assert "`voting verify` took" in out and "all checks passed" in out
     # Run again on the kept record: it is reused, not rebuilt.
@@ -34,4 +34,6 @@ def test_a_synthetic_record_in_worker_processes():
     report = verify_record(election.files, workers=2)
     assert report.workers == 2 and report.ok(strict=True)
     assert (report.ballots, report.counted) == (215, 210)
-    assert len(json.loads(election.files[F.CERTIFICATES])) == 215
+    roll = json.loads(election.files[F.ROLL])
+    assert len(roll) == 210 and all(row["credential"] and row["registration"] for row in roll)
+    assert report.check(5).items == 215 + 210  # every ballot and every registration

@@ -1,7 +1,13 @@
-"""Mutation testing of the verifier (issue 5): one real election's record is
-made once for the module, and each test changes one byte or one field of one
-kind of artifact in a copy held in memory; the verifier must fail, and the
+"""Mutation testing of the verifier (issues 5 and 11): one election's record
+is made once for the module, and each test changes one byte or one field of
+one kind of artifact in a copy held in memory; the verifier must fail, and the
 check it names must be the one that guards that artifact.
+
+The record is synthesised with ``crypto/`` alone (``record_support.
+synthetic_run``: real certificates, registered voting credentials, ballots,
+audits, ceremony and tally, in the export's format, which
+``test_an_honest_synthetic_record_passes_and_matches_the_export_format``
+compares with a live server's export), so these tests need no server.
 
 Two kinds of change:
 
@@ -16,11 +22,17 @@ And the ballot that ElectionGuard 1.4 let through: a 1-of-5 question voted five
 times, with a limit proof that verifies if the verifier takes the limit from
 the ballot.
 
-About 250 verifications of a 30-entry record, in this process: ~25 s."""
+And the attacks of issue 11 on the voting credentials: ballot stuffing from
+made-up credentials, a credential counted twice, forged signatures, forged
+registrations, audited ballots tampered with or cast; the public ones must
+fail from the public record alone (``test_the_public_record_alone_catches``).
+
+About 300 verifications of a 50-entry record, in this process."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import random
 import re
@@ -41,11 +53,11 @@ from crypto.ballots import (
     encrypt_ballot,
     tracking_code,
 )
-from crypto.credentials import sign_announcement, sign_ballot, sign_endorsement
+from crypto.credentials import VotingCredential, sign_announcement, sign_ballot_with, sign_endorsement, sign_registration
 from crypto.elgamal import add_all, encrypt
 from crypto.group import Point, Scalar
 from crypto.proofs import prove_encrypted_value, verify_encrypted_value
-from tests.record_support import TRUSTEES, board_entries, election_run, resign
+from tests.record_support import TRUSTEES, board_entries, election_run, public_part, resign, synthetic_run
 from tests.support import fresh_database_url
 from voting.record import files as F
 from voting.record.bench import survey_manifest, synthesize
@@ -55,7 +67,13 @@ DER = serialization.Encoding.DER
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run():
+    return synthetic_run()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """A real election over HTTP (only to compare the export's format with the synthetic one)."""
     data_dir = tmp_path_factory.mktemp("mutations") / "data"
     data_dir.mkdir(parents=True)
     with election_run(data_dir, fresh_database_url("sqlite", data_dir)) as election:
@@ -96,13 +114,13 @@ BYTE_TARGETS: dict[str, list[tuple[str, int]]] = {
     F.TRUSTEES: [(r'"([0-9a-f]{64})"', 2), (r'"(?:index|leaf_index)": (\d+)', 2)],
     F.BOARD: [(r'"([0-9a-f]{64,})"', 7), (r'"(?:index|count|ballots_counted)":(\d+)', 7)],
     F.TREE_HEADS: [(r'"(?:root|signature)": "([0-9a-f]+)"', 7), (r'"(?:size|timestamp_ms)": (\d+)', 7)],
-    F.BALLOTS: [(r'"(?:tracking_code|signature|voter)": "([^"]+)"', 4), (r'"superseded_by": "([0-9a-f]+)"', 6), (r'"superseded_at": (\d+)', 6)],
+    F.BALLOTS: [(r'"(?:tracking_code|signature|credential)": "([^"]+)"', 4), (r'"superseded_by": "([0-9a-f]+)"', 6), (r'"superseded_at": (\d+)', 6)],
     F.AGGREGATE: [(r'"([0-9a-f]{64})"', 8), (r'"ballots_counted": (\d+)', 8)],
     F.PARTIAL_DECRYPTIONS: [(r'"([0-9a-f]{64})"', 9), (r'"index": (\d+)', 9)],
     F.RESULT: [(r'"count": (\d+)', 10), (r'"ballots_counted": (\d+)', 10), (r'"trustees": \[\s*(\d+)', 10)],
-    F.CERTIFICATES: [(r'"(' + B64 + r'{200,})={0,2}"', 5), (r'"tracking_code": "([0-9a-f]+)"', 5)],
-    F.ROLL: [(r'"(?:pseudonym|employee_id)": "([^"]+)"', 5)],
-    F.TRUST: [(r'"(' + B64 + r'{200,})={0,2}"', 5)],
+    F.ROLL: [(r'"(' + B64 + r'{200,})={0,2}"', 5), (r'"(?:credential|employee_id|signature)": "([^"]+)"', 5)],
+    # The CRLs (every byte is signed); a trust anchor's own serial number or signature means nothing.
+    F.TRUST: [(r'"(' + B64 + r'{200,})={0,2}"(?=[\s\S]*"trust_anchors")', 5)],
 }
 PER_FILE = 10
 
@@ -155,6 +173,8 @@ RESIGNED_TARGETS: dict[str, tuple[str, int]] = {
     "aggregate": (r'"(?:alpha|beta)":"([0-9a-f]{64})"', 8),
     "partial-decryption": (r'"([0-9a-f]{64})"', 9),
     "result": (r'"count":(\d+)', 10),
+    "credential-registered": (r'"credential":"([0-9a-f]{64})"', 5),
+    "ballot-audited": (r'"r":"([0-9a-f]{64})"', 11),
 }
 PER_KIND = 8
 RESIGNED_CASES = [(kind, k) for kind in RESIGNED_TARGETS for k in range(PER_KIND)]
@@ -226,9 +246,17 @@ class Ctx:
     def joint_key(self) -> Point:
         return Point.from_hex(json.loads(self.files[F.PARAMETERS])["joint_key"])
 
-    def employee_of(self, pseudonym: str, files: dict | None = None) -> str:
+    def employee_of(self, credential: str, files: dict | None = None) -> str:
         roll = json.loads((files or self.files)[F.ROLL])
-        return next(r["employee_id"] for r in roll if r["pseudonym"] == pseudonym)
+        return next(r["employee_id"] for r in roll if r["credential"] == credential)
+
+    def voting_credential(self, credential: str, files: dict | None = None):  # noqa: ANN201 - a VotingCredential
+        """The voting credential's private key, derived as the voter's device does."""
+        files = files or self.files
+        election_id = json.loads(files[F.RECORD])["election_id"]
+        derived = self.run.credentials[self.employee_of(credential, files)].voting_credential(election_id)
+        assert derived.hex == credential
+        return derived
 
 
 def view(files: dict[str, bytes], name: str, edit: Callable[[object], object]) -> dict[str, bytes]:
@@ -754,12 +782,12 @@ def ballot_version(c: Ctx):
 
 @mutation(3)
 def ballot_inner_voter_changed(c: Ctx):
-    return c.board(lambda es: _ballot(es, 6)["ballot"].update(voter_id=_ballot(es, 7)["voter"]))
+    return c.board(lambda es: _ballot(es, 6)["ballot"].update(voter_id=_ballot(es, 7)["credential"]))
 
 
 @mutation(3)
 def ballot_entry_voter_changed(c: Ctx):
-    return c.board(lambda es: _ballot(es, 6).update(voter=_ballot(es, 7)["voter"]))
+    return c.board(lambda es: _ballot(es, 6).update(credential=_ballot(es, 7)["credential"]))
 
 
 @mutation(3)
@@ -768,7 +796,7 @@ def ballot_copied_to_another_voter(c: Ctx):
 
     def edit(es: list[dict]) -> None:
         copied = json.loads(json.dumps(_ballot(es, 7)["ballot"]))
-        copied["voter_id"] = _ballot(es, 0)["voter"]
+        copied["voter_id"] = _ballot(es, 0)["credential"]
         _ballot(es, 0)["ballot"] = copied
 
     return c.board(edit)
@@ -833,66 +861,267 @@ def ballots_missing(c: Ctx):
     return {k: v for k, v in c.files.items() if k != F.BALLOTS}
 
 
-# check 5: eligibility (the auditors' part) --------------------------------------------------------
+# check 5: eligibility: registered credentials (public), registrations (the auditors' part) ---------
 
 
-def _counted_rows(c: Ctx) -> list[dict]:
-    counted = {b["tracking_code"] for b in json.loads(c.files[F.BALLOTS]) if b["counted"]}
-    return [row for row in json.loads(c.files[F.CERTIFICATES]) if row["tracking_code"] in counted]
+def _roll(c: Ctx, files: dict | None = None) -> list[dict]:
+    return json.loads((files or c.files)[F.ROLL])
 
 
-@mutation(5)
-def certificates_swapped(c: Ctx):
+def _registered(c: Ctx, employee: str) -> dict:
+    return next(r for r in _roll(c) if r["employee_id"] == employee)
+
+
+def _register_with(c: Ctx, employee: str, credential, *, files: dict | None = None) -> dict[str, bytes]:  # noqa: ANN001 - a Credential
+    """``employee``'s registration signed by ``credential``'s certificate instead."""
+    files = files or c.files
+    row = next(r for r in _roll(c, files) if r["employee_id"] == employee)
+    signature = sign_registration(credential.private_key, election_id=json.loads(files[F.RECORD])["election_id"], credential_pub=bytes.fromhex(row["credential"]))
+    chain = [base64.b64encode(cert.public_bytes(DER)).decode() for cert in credential.chain if cert.issuer != cert.subject]
+
     def edit(doc: list[dict]) -> None:
-        doc[0]["certificate_chain"], doc[1]["certificate_chain"] = doc[1]["certificate_chain"], doc[0]["certificate_chain"]
+        target = next(r for r in doc if r["employee_id"] == employee)
+        target["registration"].update(chain=chain, signature=signature.hex())
 
-    return view(c.files, F.CERTIFICATES, edit)
-
-
-@mutation(5)
-def certificates_entry_dropped(c: Ctx):
-    return view(c.files, F.CERTIFICATES, lambda d: d.pop(2))
+    return view(files, F.ROLL, edit)
 
 
-@mutation(5)
-def certificates_leaf_of_another_voter(c: Ctx):
+def _new_credential(label: str) -> VotingCredential:
+    """A voting credential nobody on the roll holds (a made-up one)."""
+    return VotingCredential.derive(hashlib.sha256(label.encode()).digest(), "record-2026")
+
+
+def _cast(c: Ctx, es: list[dict], voting, *, at: dict, choices=None, register: bool = True) -> list[dict]:  # noqa: ANN001
+    """A valid ballot of ``voting`` (a VotingCredential) inserted before the entry ``at``,
+    with its registration just after the election opened (``register``)."""
+    manifest, key, fp = c.manifest(), c.joint_key(), c.fingerprint()
+    ballot, _ = encrypt_ballot(manifest, key, fp, voting.hex, choices or [[1, 0, 0, 0, 0], [0, 0, 0, 0]])
+    code = tracking_code(fp, ballot)
+    signature = sign_ballot_with(voting, election_fingerprint=fp, tracking_code=code)
+    template = of(es, "ballot")[0]
+    entry = {**template, "body": {"tracking_code": code.hex(), "credential": voting.hex, "ballot": ballot.to_json(), "signature": signature.hex()}}
+    es = move(es + [entry], entry, es.index(at))
+    if register:
+        opened = of(es, "election-opened")[0]
+        registration = {**opened, "kind": "credential-registered", "body": {"credential": voting.hex}}
+        es = move(es + [registration], registration, es.index(opened) + 1)
+    return es
+
+
+# The public attacks of issue 11: each must fail check 5 (or 11) from the public record alone.
+PUBLIC_CASES: list[str] = []
+
+
+def public(expected: int, says: str | None = None) -> Callable[[Mutation], Mutation]:
+    def register(function: Mutation) -> Mutation:
+        PUBLIC_CASES.append(function.__name__)
+        return mutation(expected, says)(function)
+
+    return register
+
+
+@public(5, says="more than the 9 voters on the roll")
+def board_stuffed_ballots_beyond_the_roll(c: Ctx):
+    """The server makes up two credentials, registers them and casts a valid,
+    signed ballot from each: the board now has more credentials than the roll
+    has voters (8 registered of 9, plus 2)."""
+
+    def edit(es: list[dict]) -> list[dict]:
+        for label in ("stuffed-1", "stuffed-2"):
+            es = _cast(c, es, _new_credential(label), at=of(es, "election-closed")[0])
+        return es
+
+    return c.board(edit)
+
+
+@public(5, says="was never registered")
+def board_ballot_from_an_unregistered_credential(c: Ctx):
+    return c.board(lambda es: _cast(c, es, _new_credential("unregistered"), at=of(es, "election-closed")[0], register=False))
+
+
+@public(5, says="was registered only later")
+def board_ballot_before_its_registration(c: Ctx):
+    def edit(es: list[dict]) -> list[dict]:
+        es = _cast(c, es, _new_credential("late"), at=of(es, "election-closed")[0], register=False)
+        registration = {**of(es, "election-closed")[0], "kind": "credential-registered", "body": {"credential": _new_credential("late").hex}}
+        return move(es + [registration], registration, es.index(of(es, "election-closed")[0]))
+
+    return c.board(edit)
+
+
+@public(5, says="a voter counted twice")
+def board_credential_used_twice(c: Ctx):
+    """E0004's credential casts a second valid, signed ballot and nothing
+    supersedes the first: two counted ballots from one credential."""
+    credential = _ballot(c.entries(), 4)["credential"]
+    voting = c.voting_credential(credential)
+    return c.board(lambda es: _cast(c, es, voting, at=of(es, "election-closed")[0], register=False, choices=[[0, 1, 0, 0, 0], [0, 0, 0, 0]]))
+
+
+@public(5, says="registered a second time")
+def board_credential_registered_twice(c: Ctx):
+    def edit(es: list[dict]) -> list[dict]:
+        copy = json.loads(json.dumps(of(es, "credential-registered")[2]))
+        return move(es + [copy], copy, of(es, "credential-registered")[5]["index"])
+
+    return c.board(edit)
+
+
+@public(5, says="the ballot signature does not verify with the voter's credential")
+def board_credential_signature_forged(c: Ctx):
+    """Ballot 3's signature made by another credential (a forger without the voter's key)."""
+
+    def edit(es: list[dict]) -> None:
+        body = _ballot(es, 3)
+        forged = sign_ballot_with(_new_credential("forger"), election_fingerprint=c.fingerprint(), tracking_code=bytes.fromhex(body["tracking_code"]))
+        body["signature"] = forged.hex()
+
+    return c.board(edit)
+
+
+@public(5, says="the ballot signature does not verify")
+def board_signature_replaced(c: Ctx):
+    return c.board(lambda es: _ballot(es, 2).update(signature=_ballot(es, 3)["signature"]))
+
+
+@public(5, says="must be 64 bytes")
+def board_signature_by_the_certificate(c: Ctx):
+    """The old format: an RSA/ECDSA-sized signature is not a credential's."""
+    return c.board(lambda es: _ballot(es, 2).update(signature=_ballot(es, 2)["signature"] * 4))
+
+
+@public(5, says="roll_size")
+def board_opened_without_roll_size(c: Ctx):
+    return c.board(lambda es: of(es, "election-opened")[0]["body"].pop("roll_size"))
+
+
+@public(5, says="registered before the election opened")
+def board_registration_before_opening(c: Ctx):
+    return c.board(lambda es: move(es, of(es, "credential-registered")[0], of(es, "election-opened")[0]["index"]))
+
+
+@public(11, says="the encryption does not match")
+def board_audit_opening_tampered(c: Ctx):
+    """The audited ballot's opening says another choice than the ballot encrypts."""
+
+    def edit(es: list[dict]) -> None:
+        row = of(es, "ballot-audited")[0]["body"]["opening"]["selections"][0]
+        row[0]["m"] = 1 - row[0]["m"]
+
+    return c.board(edit)
+
+
+@public(11, says="was also cast")
+def board_audited_ballot_cast(c: Ctx):
+    """The audited ballot (its secrets public) is also cast, signed by its credential."""
+
+    def edit(es: list[dict]) -> list[dict]:
+        audited = of(es, "ballot-audited")[0]["body"]
+        voting = c.voting_credential(audited["credential"])
+        signature = sign_ballot_with(voting, election_fingerprint=c.fingerprint(), tracking_code=bytes.fromhex(audited["tracking_code"]))
+        entry = {**of(es, "ballot")[0], "body": {"tracking_code": audited["tracking_code"], "credential": audited["credential"], "ballot": audited["ballot"], "signature": signature.hex()}}
+        return move(es + [entry], entry, of(es, "ballot-audited")[0]["index"] + 1)
+
+    return c.board(edit)
+
+
+@public(11, says="is not the hash of the ballot")
+def board_audit_tracking_code_changed(c: Ctx):
+    return c.board(lambda es: of(es, "ballot-audited")[1]["body"].update(tracking_code=other_hex(of(es, "ballot-audited")[1]["body"]["tracking_code"])))
+
+
+@public(11, says="made for another voter")
+def board_audit_of_another_credential(c: Ctx):
+    return c.board(lambda es: of(es, "ballot-audited")[0]["body"].update(credential=_ballot(es, 3)["credential"]))
+
+
+@public(11, says="was not registered before it")
+def board_audit_from_an_unregistered_credential(c: Ctx):
+    def edit(es: list[dict]) -> None:
+        body = of(es, "ballot-audited")[1]["body"]
+        manifest, key, fp = c.manifest(), c.joint_key(), c.fingerprint()
+        ballot, opening = encrypt_ballot(manifest, key, fp, _new_credential("auditor").hex, [[1, 0, 0, 0, 0], [0, 0, 0, 0]])
+        body.update(credential=_new_credential("auditor").hex, ballot=ballot.to_json(), opening=opening.to_json(), tracking_code=tracking_code(fp, ballot).hex())
+
+    return c.board(edit)
+
+
+@public(11)
+def board_audit_without_opening(c: Ctx):
+    return c.board(lambda es: of(es, "ballot-audited")[0]["body"].pop("opening"))
+
+
+# The auditors' part: registrations by certificates.
+
+
+@mutation(5, says="but the roll gives the credential to")
+def roll_registrations_swapped(c: Ctx):
     def edit(doc: list[dict]) -> None:
-        doc[5]["certificate_chain"][0] = doc[6]["certificate_chain"][0]
-
-    return view(c.files, F.CERTIFICATES, edit)
-
-
-@mutation(5)
-def certificates_without_the_issuing_ca(c: Ctx):
-    return view(c.files, F.CERTIFICATES, lambda d: d[3].update(certificate_chain=d[3]["certificate_chain"][:1]))
-
-
-@mutation(5)
-def certificates_chain_empty(c: Ctx):
-    return view(c.files, F.CERTIFICATES, lambda d: d[3].update(certificate_chain=[]))
-
-
-@mutation(5)
-def certificates_not_base64(c: Ctx):
-    return view(c.files, F.CERTIFICATES, lambda d: d[3]["certificate_chain"].__setitem__(0, "not base64!"))
-
-
-@mutation(5)
-def roll_pseudonyms_swapped(c: Ctx):
-    def edit(doc: list[dict]) -> None:
-        doc[0]["pseudonym"], doc[1]["pseudonym"] = doc[1]["pseudonym"], doc[0]["pseudonym"]
+        doc[0]["registration"], doc[1]["registration"] = doc[1]["registration"], doc[0]["registration"]
 
     return view(c.files, F.ROLL, edit)
 
 
-@mutation(5)
-def roll_voter_dropped(c: Ctx):
-    return view(c.files, F.ROLL, lambda d: d.pop(3))
+@mutation(5, says="does not verify")
+def roll_credentials_swapped(c: Ctx):
+    def edit(doc: list[dict]) -> None:
+        doc[2]["credential"], doc[3]["credential"] = doc[3]["credential"], doc[2]["credential"]
+
+    return view(c.files, F.ROLL, edit)
+
+
+@mutation(5, says="has no registration")
+def roll_registration_dropped(c: Ctx):
+    return view(c.files, F.ROLL, lambda d: d[2].update(registration=None))
+
+
+@mutation(5, says="is not registered on the board")
+def roll_credential_not_on_the_board(c: Ctx):
+    """The abstainer is given a credential and a registration the board never saw."""
+    abstainer = next(r for r in _roll(c) if r["credential"] is None)
+    voting = c.run.credentials[abstainer["employee_id"]].voting_credential("record-2026")
+    files = view(c.files, F.ROLL, lambda d: next(r for r in d if r["employee_id"] == abstainer["employee_id"]).update(
+        credential=voting.hex, registration=dict(d[0]["registration"])))
+    return _register_with(c, abstainer["employee_id"], c.run.credentials[abstainer["employee_id"]], files=files)
+
+
+@mutation(5, says="no one on auditors/roll.json registered")
+def roll_registered_credential_unaccounted(c: Ctx):
+    return view(c.files, F.ROLL, lambda d: d[4].update(credential=None, registration=None))
+
+
+@mutation(5, says="certificate")
+def roll_registration_leaf_of_another_voter(c: Ctx):
+    def edit(doc: list[dict]) -> None:
+        doc[5]["registration"]["chain"][0] = doc[6]["registration"]["chain"][0]
+
+    return view(c.files, F.ROLL, edit)
+
+
+@mutation(5, says="was not valid when the credential was registered")
+def roll_registration_without_the_issuing_ca(c: Ctx):
+    return view(c.files, F.ROLL, lambda d: d[3]["registration"].update(chain=d[3]["registration"]["chain"][:1]))
 
 
 @mutation(5)
+def roll_registration_chain_empty(c: Ctx):
+    return view(c.files, F.ROLL, lambda d: d[3]["registration"].update(chain=[]))
+
+
+@mutation(5)
+def roll_registration_not_base64(c: Ctx):
+    return view(c.files, F.ROLL, lambda d: d[3]["registration"]["chain"].__setitem__(0, "not base64!"))
+
+
+@mutation(5, says="appears twice")
 def roll_employee_twice(c: Ctx):
-    return view(c.files, F.ROLL, lambda d: d.append({**d[0], "pseudonym": "v-" + "0" * 24}))
+    return view(c.files, F.ROLL, lambda d: d.append({**d[0], "credential": None, "registration": None}))
+
+
+@mutation(5, says="froze a roll of 9")
+def roll_voter_dropped(c: Ctx):
+    """The abstainer dropped from the auditors' roll: it no longer has the roll's size."""
+    return view(c.files, F.ROLL, lambda d: [r for r in d if r["credential"] is not None])
 
 
 @mutation(5)
@@ -921,91 +1150,63 @@ def _crls(c: Ctx, *, now: datetime, revoked: list) -> list[str]:
     return [base64.b64encode(crl.public_bytes(DER)).decode() for crl in crls]
 
 
-@mutation(5)
-def trust_crl_older_than_the_ballots(c: Ctx):
-    """A CRL from before voting cannot show a revocation during it."""
-    first_cast = min(datetime.fromisoformat(b["cast_at"]) for b in json.loads(c.files[F.BALLOTS]))
-    return view(c.files, F.TRUST, lambda d: d.update(crls=_crls(c, now=first_cast - timedelta(minutes=5), revoked=[])))
+def _registered_at(c: Ctx, credential: str) -> datetime:
+    entry = next(e for e in of(c.entries(), "credential-registered") if e["body"]["credential"] == credential)
+    return datetime.fromisoformat(entry["time"])
 
 
-@mutation(5)
-def trust_crl_revokes_a_voter_before_they_voted(c: Ctx):
-    ballot = json.loads(c.files[F.BALLOTS])[4]
-    certificate = c.run.credentials[c.employee_of(ballot["voter"])].certificate
-    cast = datetime.fromisoformat(ballot["cast_at"])
-    entry = ca.revoke(c.run.pki.issuing, certificate, now=cast - timedelta(seconds=5))
-    return view(c.files, F.TRUST, lambda d: d.update(crls=_crls(c, now=datetime.now(UTC), revoked=[entry])))
+@mutation(5, says="predates the time the credential was registered")
+def trust_crl_older_than_the_registrations(c: Ctx):
+    """A CRL from before the registrations cannot show a revocation up to them
+    (it is still after the trustees' announcements, so check 2 passes)."""
+    first = min(datetime.fromisoformat(e["time"]) for e in of(c.entries(), "credential-registered"))
+    return view(c.files, F.TRUST, lambda d: d.update(crls=_crls(c, now=first - timedelta(seconds=2), revoked=[])))
+
+
+@mutation(5, says="before the credential was registered")
+def trust_crl_revokes_a_voter_before_they_registered(c: Ctx):
+    """A registration signed by a certificate revoked before it: fails check 5
+    with the auditors' part (the public record cannot know)."""
+    row = _roll(c)[4]
+    certificate = c.run.credentials[row["employee_id"]].certificate
+    entry = ca.revoke(c.run.pki.issuing, certificate, now=_registered_at(c, row["credential"]) - timedelta(seconds=5))
+    return view(c.files, F.TRUST, lambda d: d.update(crls=_crls(c, now=datetime.now(UTC) + timedelta(seconds=2), revoked=[entry])))
 
 
 @mutation(5)
 def trust_crl_signed_by_another_key(c: Ctx):
     """A CRL under the issuing CA's name, signed with another key: not that CA's CRL."""
-    impostor = ca.create_issuing_ca(ca.create_root_ca("Impostor Root", now=datetime.now(UTC)), "Test City Issuing CA", now=datetime.now(UTC))
+    impostor = ca.create_issuing_ca(ca.create_root_ca("Impostor Root", now=datetime.now(UTC)), "Bench City Issuing CA", now=datetime.now(UTC))
     crl = ca.build_crl(impostor, [], now=datetime.now(UTC), next_update=datetime.now(UTC) + timedelta(days=1), crl_number=99)
     assert crl.issuer == c.run.pki.issuing.certificate.subject
     root_crl = json.loads(c.files[F.TRUST])["crls"][0]
     return view(c.files, F.TRUST, lambda d: d.update(crls=[root_crl, base64.b64encode(crl.public_bytes(DER)).decode()]))
 
 
-def _resign_ballot_with(c: Ctx, n: int, credential) -> dict[str, bytes]:
-    """Ballot n signed by ``credential`` instead, its chain in the auditors' part."""
-    row = of(c.entries(), "ballot")[n]
-    signature = sign_ballot(credential.private_key, election_fingerprint=c.fingerprint(), tracking_code=bytes.fromhex(row["body"]["tracking_code"]))
-    files = c.board(lambda es: of(es, "ballot")[n]["body"].update(signature=signature.hex()))
-    chain = [base64.b64encode(cert.public_bytes(DER)).decode() for cert in credential.chain]
-    return view(files, F.CERTIFICATES, lambda d: next(r for r in d if r["leaf_index"] == row["index"]).update(certificate_chain=chain))
-
-
-@mutation(5)
-def ballot_signed_with_an_expired_certificate(c: Ctx):
+@mutation(5, says="was not valid when the credential was registered")
+def registration_with_an_expired_certificate(c: Ctx):
     """The voter's own employee id, a certificate from the right CA, but one
-    that had expired a day before the ballot was cast."""
-    voter = of(c.entries(), "ballot")[5]["body"]["voter"]
-    expired = ca.enroll_employee(c.run.pki.issuing, employee_id=c.employee_of(voter), name="expired", now=datetime.now(UTC) - timedelta(days=2), days=1)
-    return _resign_ballot_with(c, 5, expired)
+    that had expired a day before the credential was registered."""
+    employee = _roll(c)[5]["employee_id"]
+    expired = ca.enroll_employee(c.run.pki.issuing, employee_id=employee, name="expired", now=datetime.now(UTC) - timedelta(days=2), days=1)
+    return _register_with(c, employee, expired)
 
 
-@mutation(5)
-def ballot_signed_under_another_ca(c: Ctx):
-    voter = of(c.entries(), "ballot")[6]["body"]["voter"]
+@mutation(5, says="was not valid when the credential was registered")
+def registration_signed_under_an_unknown_ca(c: Ctx):
+    """A registration by a certificate of a CA nobody trusts (the voter's own employee id)."""
+    employee = _roll(c)[6]["employee_id"]
     now = datetime.now(UTC) - timedelta(hours=1)
-    root = ca.create_root_ca("Test City Root CA", now=now)
-    issuing = ca.create_issuing_ca(root, "Test City Issuing CA", now=now)
-    stranger = ca.enroll_employee(issuing, employee_id=c.employee_of(voter), name="same id, other CA", now=now)
-    return _resign_ballot_with(c, 6, stranger)
+    root = ca.create_root_ca("Bench City Root CA", now=now)
+    issuing = ca.create_issuing_ca(root, "Bench City Issuing CA", now=now)
+    stranger = ca.enroll_employee(issuing, employee_id=employee, name="same id, other CA", now=now)
+    return _register_with(c, employee, stranger)
 
 
-@mutation(5)
-def ballot_signed_by_another_voter(c: Ctx):
-    """A colluding voter's key signs a ballot cast under someone else's pseudonym."""
-    other = of(c.entries(), "ballot")[7]["body"]["voter"]
-    return _resign_ballot_with(c, 0, c.run.credentials[c.employee_of(other)])
-
-
-@mutation(5)
-def board_signature_replaced(c: Ctx):
-    return c.board(lambda es: _ballot(es, 2).update(signature=_ballot(es, 3)["signature"]))
-
-
-@mutation(5)
-def board_stuffed_ballot(c: Ctx):
-    """A ballot for a pseudonym nobody on the roll holds, valid in every proof,
-    signed with a real voter's key: the roll gives it away."""
-    manifest, key, fp = c.manifest(), c.joint_key(), c.fingerprint()
-    ballot, _ = encrypt_ballot(manifest, key, fp, "v-stuffed", [[1, 0, 0, 0, 0], [0, 0, 0, 0]])
-    code = tracking_code(fp, ballot)
-    donor = c.run.credentials["E0000"]
-    signature = sign_ballot(donor.private_key, election_fingerprint=fp, tracking_code=code)
-    chain = [base64.b64encode(cert.public_bytes(DER)).decode() for cert in donor.chain]
-
-    def edit(es: list[dict]) -> list[dict]:
-        closed = of(es, "election-closed")[0]
-        entry = {**closed, "kind": "ballot", "body": {"tracking_code": code.hex(), "voter": "v-stuffed", "ballot": ballot.to_json(), "signature": signature.hex()}}
-        return move(es + [entry], entry, closed["index"])
-
-    files = c.board(edit)
-    index = next(e["index"] for e in board_entries(files) if e["body"].get("voter") == "v-stuffed")
-    return view(files, F.CERTIFICATES, lambda d: d.append({"leaf_index": index, "tracking_code": code.hex(), "certificate_chain": chain}))
+@mutation(5, says="but the roll gives the credential to E0000")
+def registration_signed_by_another_voter(c: Ctx):
+    """A colluding voter's certificate registers someone else's credential."""
+    return _register_with(c, "E0000", c.run.credentials["E0007"])
 
 
 # check 6: the re-vote policy ------------------------------------------------------------------------
@@ -1034,8 +1235,8 @@ def board_supersession_before_its_replacement(c: Ctx):
 @mutation(6)
 def board_last_ballot_superseded(c: Ctx):
     def edit(es: list[dict]) -> list[dict]:
-        only = _ballot(es, 0)
-        fake = {**of(es, "ballot-superseded")[0], "body": {"tracking_code": only["tracking_code"], "superseded_by": _ballot(es, 3)["tracking_code"], "voter": only["voter"]}}
+        only = _ballot(es, 3)
+        fake = {**of(es, "ballot-superseded")[0], "body": {"tracking_code": only["tracking_code"], "superseded_by": _ballot(es, 4)["tracking_code"], "credential": only["credential"]}}
         return move(es + [fake], fake, of(es, "election-closed")[0]["index"])
 
     return c.board(edit)
@@ -1043,7 +1244,7 @@ def board_last_ballot_superseded(c: Ctx):
 
 @mutation(6)
 def board_supersession_voter_changed(c: Ctx):
-    return c.board(lambda es: of(es, "ballot-superseded")[1]["body"].update(voter=_ballot(es, 0)["voter"]))
+    return c.board(lambda es: of(es, "ballot-superseded")[1]["body"].update(credential=_ballot(es, 4)["credential"]))
 
 
 @mutation(6)
@@ -1100,7 +1301,7 @@ def ballots_superseded_at_changed(c: Ctx):
 def single_policy_supersession_added(c: Ctx):
     def edit(es: list[dict]) -> list[dict]:
         first, second = _ballot(es, 0), _ballot(es, 1)
-        fake = {**of(es, "election-closed")[0], "kind": "ballot-superseded", "body": {"tracking_code": first["tracking_code"], "superseded_by": second["tracking_code"], "voter": first["voter"]}}
+        fake = {**of(es, "election-closed")[0], "kind": "ballot-superseded", "body": {"tracking_code": first["tracking_code"], "superseded_by": second["tracking_code"], "credential": first["credential"]}}
         return move(es + [fake], fake, of(es, "election-closed")[0]["index"])
 
     return c.board(edit, c.single)
@@ -1115,20 +1316,15 @@ def single_policy_second_ballot(c: Ctx):
     parameters = json.loads(single[F.PARAMETERS])
     fp, key = bytes.fromhex(parameters["fingerprint"]), Point.from_hex(parameters["joint_key"])
     first = of(board_entries(single), "ballot")[0]["body"]
-    ballot, _ = encrypt_ballot(manifest, key, fp, first["voter"], [[0, 1, 0, 0, 0], [0, 0, 0, 0]])
+    ballot, _ = encrypt_ballot(manifest, key, fp, first["credential"], [[0, 1, 0, 0, 0], [0, 0, 0, 0]])
     code = tracking_code(fp, ballot)
-    employee = c.employee_of(first["voter"], single)
-    credential = c.run.credentials[employee]
-    signature = sign_ballot(credential.private_key, election_fingerprint=fp, tracking_code=code)
+    signature = sign_ballot_with(c.voting_credential(first["credential"], single), election_fingerprint=fp, tracking_code=code)
 
     def edit(es: list[dict]) -> list[dict]:
-        entry = {**of(es, "ballot")[0], "body": {"tracking_code": code.hex(), "voter": first["voter"], "ballot": ballot.to_json(), "signature": signature.hex()}}
+        entry = {**of(es, "ballot")[0], "body": {"tracking_code": code.hex(), "credential": first["credential"], "ballot": ballot.to_json(), "signature": signature.hex()}}
         return move(es + [entry], entry, of(es, "election-closed")[0]["index"])
 
-    files = c.board(edit, single)
-    index = next(e["index"] for e in board_entries(files) if e["body"].get("tracking_code") == code.hex())
-    chain = [base64.b64encode(cert.public_bytes(DER)).decode() for cert in credential.chain]
-    return view(files, F.CERTIFICATES, lambda d: d.append({"leaf_index": index, "tracking_code": code.hex(), "certificate_chain": chain}))
+    return c.board(edit, single)
 
 
 # check 7: the board and its signed tree heads --------------------------------------------------------
@@ -1258,7 +1454,8 @@ def board_clock_runs_backwards(c: Ctx):
 @mutation(7)
 def board_float_in_an_entry(c: Ctx):
     lines = c.files[F.BOARD].splitlines(keepends=True)
-    lines[2] = lines[2].replace(b'"added":8', b'"added":8.0')
+    lines[2] = re.sub(rb'"added":(\d+)', rb'"added":\1.0', lines[2])
+    assert lines[2] != c.files[F.BOARD].splitlines(keepends=True)[2]
     return {**c.files, F.BOARD: b"".join(lines)}
 
 
@@ -1427,7 +1624,8 @@ def board_result_count_changed(c: Ctx):
 def board_result_counts_moved(c: Ctx):
     def edit(es: list[dict]) -> None:
         options = of(es, "result")[0]["body"]["questions"][0]["options"]
-        options[0]["count"], options[1]["count"] = options[1]["count"], options[0]["count"]
+        a, b = next((a, b) for a in options for b in options if a["count"] != b["count"])
+        a["count"], b["count"] = b["count"], a["count"]
 
     return c.board(edit)
 
@@ -1484,11 +1682,40 @@ def test_one_field_changed(run, clean, name):
     assert_fails(mutated, expected, says)
 
 
+@pytest.mark.parametrize("name", PUBLIC_CASES)
+def test_the_public_record_alone_catches(run, clean, name):
+    """The attacks on the voting credentials and the audits that the design
+    says anyone can see: they fail the public record's verification, without
+    the auditors' part."""
+    expected, function, says = FIELD_CASES[name]
+    mutated = public_part(function(Ctx(run)))
+    assert F.ROLL not in mutated and not json.loads(mutated[F.RECORD])["auditors_part"]
+    assert verify_record(public_part(clean), workers=1).ok()
+    assert_fails(mutated, expected, says)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["registration_signed_under_an_unknown_ca", "trust_crl_revokes_a_voter_before_they_registered", "registration_signed_by_another_voter"],
+)
+def test_a_forged_registration_passes_the_public_record_and_fails_check_5_with_the_auditors_part(run, clean, name):
+    """What only the auditors can see: a registration signed by an unknown or
+    revoked certificate, or by another employee. The public record is the
+    same as the honest one (the board shows credentials only)."""
+    expected, function, says = FIELD_CASES[name]
+    mutated = function(Ctx(run))
+    assert mutated[F.BOARD] == clean[F.BOARD]
+    assert verify_record(public_part(mutated), workers=1).ok()
+    report = verify_record(mutated, workers=1)
+    assert report.failed() == [5], report.failed()
+    assert says in report.check(5).first_failure
+
+
 def test_there_are_enough_mutations():
     assert len(BYTE_CASES) + len(RESIGNED_CASES) + len(FIELD_CASES) >= 200
-    assert {expected for expected, _, _ in FIELD_CASES.values()} == set(range(1, 11))
+    assert {expected for expected, _, _ in FIELD_CASES.values()} == set(range(1, 12))
     byte_checks = {expected for targets in BYTE_TARGETS.values() for _, expected in targets}
-    assert byte_checks | {expected for _, expected in RESIGNED_TARGETS.values()} == set(range(1, 11))
+    assert byte_checks | {expected for _, expected in RESIGNED_TARGETS.values()} == set(range(1, 12))
 
 
 def test_the_dishonest_server_tools_change_nothing_by_themselves(run, clean):
@@ -1535,7 +1762,7 @@ def test_a_ballot_voting_five_times_on_a_1_of_5_question_fails_check_3(values):
     assert manifest_doc["questions"][0]["max_selections"] == 1 and len(manifest_doc["questions"][0]["options"]) == 5
     election = synthesize(6, manifest_doc=manifest_doc, forge={2: _overvote(values)}, workers=1)
     entries = board_entries(election.files)
-    forged = next(e for e in entries if e["kind"] == "ballot" and e["body"]["voter"] == election.pseudonyms[2])
+    forged = next(e for e in entries if e["kind"] == "ballot" and e["body"]["credential"] == election.voting_credentials[2].hex)
 
     # The proof is valid-looking: it verifies against the limits it carries.
     parameters = json.loads(election.files[F.PARAMETERS])
@@ -1546,7 +1773,7 @@ def test_a_ballot_voting_five_times_on_a_1_of_5_question_fails_check_3(values):
         verify_encrypted_value(
             total.alpha, total.beta, Point.from_hex(parameters["joint_key"]), values, ballot.questions[0].limit_proof,
             kind=LIMIT_KIND, fingerprint=bytes.fromhex(parameters["fingerprint"]),
-            context=("ballot-question", election.pseudonyms[2], 0),
+            context=("ballot-question", election.voting_credentials[2].hex, 0),
         )
 
     report = verify_record(election.files, workers=1)
@@ -1559,7 +1786,7 @@ def test_a_ballot_voting_five_times_on_a_1_of_5_question_fails_check_3(values):
     # branches does not even parse against the manifest's one, so the ballot's
     # tracking code and the aggregate cannot be recomputed either.
     unreadable = (4, 8) if len(values) > 1 else ()
-    consistent = [n for n in (1, 2, 4, 5, 6, 7, 8, 9) if n not in unreadable]
+    consistent = [n for n in (1, 2, 4, 5, 6, 7, 8, 9, 11) if n not in unreadable]
     assert {n: report.check(n).status for n in consistent} == dict.fromkeys(consistent, "pass")
     assert all("unreadable" in report.check(n).first_failure for n in unreadable)
     assert report.check(10).status == "fail" and "outside" in report.check(10).first_failure
@@ -1633,14 +1860,15 @@ def test_announcement_signatures_are_checked_against_the_trust_anchors_only_with
     assert report.ok() and "not checked against trust anchors" in report.check(2).note
 
 
-def test_an_honest_synthetic_record_passes_and_matches_the_export_format(run):
+def test_an_honest_synthetic_record_passes_and_matches_the_export_format(live):
     election = synthesize(12, revoters=3, workers=1)
     report = verify_record(election.files, workers=1)
     assert report.ok(strict=True), [(c.number, c.failures) for c in report.checks if c.status != "pass"]
     assert (report.ballots, report.counted) == (15, 12)
-    assert set(election.files) == set(run.private)
+    assert report.check(11).items == 2  # the synthetic election publishes two audits
+    assert set(election.files) == set(live.private)
     # The same events in the same order (the administrators' log aside).
-    ignored = {"ballot", "ballot-superseded", "admin-action"}
-    exported = [json.loads(line)["kind"] for line in run.private[F.BOARD].splitlines()]
+    ignored = {"ballot", "ballot-superseded", "admin-action", "credential-registered", "ballot-audited"}
+    exported = [json.loads(line)["kind"] for line in live.private[F.BOARD].splitlines()]
     synthetic = [json.loads(line)["kind"] for line in election.files[F.BOARD].splitlines()]
     assert [k for k in synthetic if k not in ignored] == [k for k in exported if k not in ignored]

@@ -53,7 +53,7 @@ from crypto.ballots import (
     ceremony_fingerprint,
     tracking_code,
 )
-from crypto.credentials import Credential, make_login_token, sign_announcement, sign_ballot
+from crypto.credentials import Credential, make_login_token, sign_announcement
 from crypto.elgamal import Ciphertext, add_all, encrypt
 from crypto.group import Scalar
 from crypto.proofs import prove_encrypted_value
@@ -113,7 +113,9 @@ def signed_body(info: ElectionInfo, ballot: EncryptedBallot | dict, credential: 
         code, doc = tracking_code(info.fingerprint, ballot), ballot.to_json()
     else:
         code, doc = b"\x01" * 32, ballot
-    signature = sign_ballot(credential.private_key, election_fingerprint=info.fingerprint, tracking_code=code)
+    signature = credential.voting_credential(info.election_id).sign_ballot(
+        election_fingerprint=info.fingerprint, tracking_code=code
+    )
     return {"ballot": doc, "signature": signature.hex()}
 
 
@@ -245,8 +247,8 @@ def test_invalid_ballots(pki, data_dir, database_url):
         election_id = pilot.open_election(two_question_manifest("ballots-2026", revote="single"), voter_ids)
         info = pilot.admin.election_info(election_id)
         alice, bob = (pilot.login(credentials[v]) for v in voter_ids)
-        alice_id = alice.get(f"/api/elections/{election_id}/voter")["pseudonym"]
-        bob_id = bob.get(f"/api/elections/{election_id}/voter")["pseudonym"]
+        alice_id = alice.ensure_registered(election_id).hex
+        bob_id = bob.ensure_registered(election_id).hex
         good = prepare_ballot(info, alice_id, [[0, 1, 0, 0], [1, 0, 0, 0]], credentials["E0001"])
         good_json = good.ballot.to_json()
 
@@ -283,9 +285,9 @@ def test_invalid_ballots(pki, data_dir, database_url):
             forged = forged_ballot(info, alice_id, rows, limits)
             pilot.refused(cast(alice, signed_body(info, forged, credentials["E0001"])), 422, code)
 
-        # Another voter's ballot: as Alice sent it, and re-signed by Bob.
-        pilot.refused(cast(bob, good.cast_body()), 422, "invalid_ballot")
-        pilot.refused(cast(bob, signed_body(info, good.ballot, credentials["E0002"])), 422, "invalid_ballot")
+        # Another voter's ballot (made for Alice's credential): as Alice sent it, and re-signed by Bob.
+        pilot.refused(cast(bob, good.cast_body()), 422, "voter_id_mismatch")
+        pilot.refused(cast(bob, signed_body(info, good.ballot, credentials["E0002"])), 422, "voter_id_mismatch")
 
         # Wrong shapes.
         pilot.refused(cast(alice, tampered(lambda d: d["questions"].pop())), 422, "ballot_shape")
@@ -357,9 +359,12 @@ def test_wrong_election_state(pki, data_dir, database_url):
         pilot.refused(lambda: admin.start_ceremony(election_id), 409, "wrong_state")
         pilot.refused(lambda: admin.open(election_id), 409, "ceremony_unfinished")
         pilot.ceremony_steps(election_id)
-        ballot = alice.prepare_ballot(election_id, {"days": ["d0"], "tools": []})
+        info = alice.election_info(election_id)
+        ballot = prepare_ballot(info, None, [[1, 0, 0, 0], [0, 0, 0, 0]], credentials["E0001"])
         error = pilot.refused(lambda: alice.cast(ballot), 409, "wrong_state")
         assert error.body["election_status"] == "key_ceremony"
+        # No voting credential is registered before the election opens.
+        pilot.refused(lambda: alice.register_credential(election_id), 409, "wrong_state")
         pilot.refused(lambda: t1.post(f"/api/elections/{election_id}/partial-decryptions", {}), 409, "wrong_state")
 
         # open
@@ -368,12 +373,16 @@ def test_wrong_election_state(pki, data_dir, database_url):
             pilot.refused(lambda call=call: call(election_id), 409, "wrong_state")
         pilot.refused(lambda: admin.import_roll(election_id, roll_csv(["E0003"])), 409, "wrong_state")
         pilot.refused(lambda: t1.post(f"/api/elections/{election_id}/partial-decryptions", {}), 409, "wrong_state")
+        pilot.refused(lambda: alice.cast(ballot), 403, "credential_not_registered")
+        alice.register_credential(election_id)
         alice.cast(ballot)
 
         # closed: no casting; no tally before t = 2 trustees have decrypted
         admin.close_election(election_id)
-        late = bob.prepare_ballot(election_id, {"days": ["d1"], "tools": []})
+        late = prepare_ballot(info, None, [[0, 1, 0, 0], [0, 0, 0, 0]], credentials["E0002"])
         error = pilot.refused(lambda: bob.cast(late), 409, "wrong_state")
+        assert error.body["election_status"] == "closed"
+        error = pilot.refused(lambda: bob.register_credential(election_id), 409, "wrong_state")
         assert error.body["election_status"] == "closed"
         pilot.refused(lambda: admin.tally(election_id), 409, "threshold_not_met")
         pilot.decrypt(election_id, ["T0001"])

@@ -421,3 +421,93 @@ def test_javascript_checks_the_election_key_as_python_does(pki):
         assert verdict["short"] == python.short_fingerprint, name
         assert verdict["threshold"] == python.threshold == case["entries"][0]["body"]["threshold"], name
         assert [tuple(t) for t in verdict["trustees"]] == list(python.trustees), name
+
+
+# --- the voting credential and published audits (issue 11) ----------------------------------
+
+
+@pytest.mark.parametrize("key_type", KEY_TYPES)
+def test_voting_credential_derived_in_javascript_matches_python(pki, key_type):
+    """The ballot page opens the credential file and derives the election's
+    voting credential from the decrypted PKCS#8 bytes: the same secret, seed
+    and Ed25519 key as Python's Credential.secret / voting_credential; the
+    registration verifies with the certificate and the ballot signature with
+    the credential; two elections give unrelated credentials."""
+    from crypto.credentials import open_credential, registration_message, verify_credential_signature, verify_registration
+
+    credential, sealed = pki.credential_file("E0300", key_type)
+    python = open_credential(sealed, PIN)
+    fingerprint, code = bytes(range(32)), bytes(range(32, 64))
+    elections = ["2026-union-board", "2027-union-board"]
+    answer = run_tool(
+        "voting_credential",
+        {"credential": sealed, "pin": PIN, "election_ids": elections, "fingerprint": fingerprint.hex(), "tracking_code": code.hex()},
+    )
+    assert answer["secret"] == python.secret.hex()
+    keys = set()
+    for election_id in elections:
+        js = answer["elections"][election_id]
+        voting = python.voting_credential(election_id)
+        assert js["public_key"] == voting.hex
+        keys.add(js["public_key"])
+        assert bytes.fromhex(js["registration_message"]) == registration_message(election_id, voting.public_bytes)
+        verify_registration(
+            credential.certificate, bytes.fromhex(js["registration_signature"]), election_id=election_id, credential_pub=voting.public_bytes
+        )
+        verify_credential_signature(voting.public_bytes, bytes.fromhex(js["ballot_signature"]), election_fingerprint=fingerprint, tracking_code=code)
+        assert js["ballot_signature"] == voting.sign_ballot(election_fingerprint=fingerprint, tracking_code=code).hex()
+    assert len(keys) == 2
+
+
+def _audit_file(document: dict, key: KeyPair, choices: list[list[int]]) -> tuple[dict, bytes]:
+    """A published audit as the server answers POST …/audits: a receipt-shaped
+    document whose entry is `ballot-audited`, for a ballot made by Python."""
+    from crypto.ballots import encrypt_ballot
+
+    manifest = Manifest.from_json(document)
+    fingerprint = election_fingerprint(manifest, key.public)
+    credential = Ed25519PrivateKey.generate().public_key().public_bytes_raw().hex()
+    ballot, opening = encrypt_ballot(manifest, key.public, fingerprint, credential, choices)
+    server = Ed25519PrivateKey.generate()
+    public = server.public_key().public_bytes_raw()
+    log = merkle.MemoryLog()
+    eid = document["election_id"]
+    for i in range(3):
+        log.append(canonical_json({"election_id": eid, "index": i, "kind": "admin-action", "time": "2026-01-01T00:00:00.000+00:00", "body": {"action": "x", "by": "A1"}}))
+    entry = {
+        "election_id": eid,
+        "index": 3,
+        "kind": "ballot-audited",
+        "time": "2026-01-01T00:00:01.000+00:00",
+        "body": {"tracking_code": tracking_code(fingerprint, ballot).hex(), "credential": credential, "ballot": ballot.to_json(), "opening": opening.to_json()},
+    }
+    log.append(canonical_json(entry))
+    head = merkle.sign_tree_head(server, merkle.TreeHead(eid, log.size, log.root(), 1767225600000))
+    inclusion = merkle.InclusionProof(3, log.size, tuple(log.inclusion_proof(3, log.size)))
+    return make_receipt(server, public, entry, head, inclusion), public
+
+
+def test_javascript_checks_an_audit_published_by_python():
+    """The receipt check page's audit checks: a good audit file gives the
+    choices in Japanese and English; a changed opening fails the server's
+    signature, and the changed entry's opening does not re-encrypt to the
+    ballot; a credential file is recognised as not a receipt or audit file."""
+    document = survey_manifest("audit-js", options=3)
+    key = KeyPair.generate()
+    choices = [[0, 1, 0]]
+    audit, server_key = _audit_file(document, key, choices)
+    request = {"manifest": document, "joint_key": key.public.hex(), "server_key": server_key.hex()}
+    good = run_tool("audit", {**request, "file": audit})
+    labels = document["questions"][0]["options"][1]["label"]
+    assert good == {
+        "kind": "audit",
+        "file": "ok",
+        "choices": [{"question": {"ja": document["questions"][0]["text"]["ja"], "en": document["questions"][0]["text"]["en"]}, "chosen": [{"ja": labels["ja"], "en": labels["en"]}]}],
+    }
+    tampered = json.loads(json.dumps(audit))
+    selections = tampered["entry"]["body"]["opening"]["selections"][0]
+    selections[0]["m"], selections[1]["m"] = 1, 0  # claims another choice
+    bad = run_tool("audit", {**request, "file": tampered})
+    assert bad["kind"] == "audit" and bad["file"] == "ReceiptError" and bad["choices"] == "AuditOpeningError"
+    _, sealed = _Pki().credential_file("E0400", "P-256")
+    assert run_tool("audit", {**request, "file": sealed})["kind"] == "credential"

@@ -32,11 +32,14 @@ DYNAMIC_KEYS = {
     "revote.": ["last", "single"],
     "lang.switch_to_": list(LANGUAGES),
     "manage.did.": ["ceremony/start", "open", "close", "tally", "publish"],
-    "check.step_": [f"{step}_bad" for step in ("receipt", "head", "inclusion", "newest", "consistency")],
+    "check.step_": [
+        f"{step}_bad" for step in ("receipt", "head", "inclusion", "newest", "consistency", "audit", "board_entry", "key", "ballot", "opening")
+    ],
     "ballot.key_reason.": ["no_key", "malformed", "fingerprint", "endorsements", "endorsement", "pinned", "pin_malformed", "form", "trustees", "threshold"],
     "board.kind.": sorted(
         ["election-created", "trustee-announcement", "joint-key", "election-opened", "ballot", "ballot-superseded",
-         "election-closed", "aggregate", "partial-decryption", "result", "election-published", "admin-action"]
+         "election-closed", "aggregate", "partial-decryption", "result", "election-published", "admin-action",
+         "credential-registered", "ballot-audited", "other"]
     ),
 }
 
@@ -332,3 +335,41 @@ def test_the_web_bundle_hash_is_published_and_recomputable(site):
     page = httpx.get(url + "/").text
     importmap = re.search(r'<script type="importmap">(.*?)</script>', page, re.S).group(1)
     assert published["import_map_sha256"] == base64.b64encode(hashlib.sha256(importmap.encode()).digest()).decode()
+
+
+# --- the board explorer's rows (issue 11) -------------------------------------------------------
+
+
+def test_board_rows_show_credentials_and_new_kinds_in_words():
+    """Ballots show the voting credential's short form (never a voter or
+    pseudonym), registrations and published audits have their own words, and
+    no raw action or kind name is shown as a summary or kind."""
+    from voting.web.views import board_row
+
+    credential = "ab" * 32
+    code = "cd" * 32
+
+    def row(kind, body, lang="en"):
+        return board_row({"index": 7, "kind": kind, "time": "2026-01-01T00:00:00+00:00", "body": body}, lang)
+
+    ballot = row("ballot", {"tracking_code": code, "credential": credential, "ballot": {}, "signature": "00"})
+    assert credential[:16] in ballot["summary"] and "voter" not in ballot["summary"].lower()
+    assert ballot["kind_label"] == catalogue()["board.kind.ballot"]["en"]
+    registered = row("credential-registered", {"credential": credential}, "ja")
+    assert registered["kind_label"] == catalogue()["board.kind.credential-registered"]["ja"]
+    assert registered["summary"] == catalogue()["board.sum_registered"]["ja"].replace("{credential}", credential[:16])
+    audited = row("ballot-audited", {"tracking_code": code, "credential": credential, "ballot": {}, "opening": {}})
+    assert audited["kind_label"] == catalogue()["board.kind.ballot-audited"]["en"]
+    assert credential[:16] in audited["summary"] and audited["tracking_code"] == code
+    superseded = row("ballot-superseded", {"tracking_code": code, "superseded_by": code, "credential": credential})
+    assert credential[:16] in superseded["summary"]
+    opened = row("election-opened", {"roll_size": 12})
+    assert opened["summary"] == catalogue()["board.sum_opened"]["en"].replace("{roll}", "12")
+    unknown_action = row("admin-action", {"action": "frobnicate_everything", "by": "A0001"})
+    assert "frobnicate_everything" not in unknown_action["summary"]
+    assert catalogue()["board.action.other"]["en"] in unknown_action["summary"]
+    for action in ("create", "roll-import", "key_ceremony", "open", "closed", "tally", "published"):
+        assert f"board.action.{action}" in catalogue(), action
+    unknown_kind = row("something-new", {})
+    assert unknown_kind["kind_label"] == catalogue()["board.kind.other"]["en"]
+    assert '"something-new"' in unknown_kind["json"], "the raw entry stays in the JSON view"

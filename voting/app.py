@@ -10,7 +10,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from voting.auth.api import AuthController, provide_principal
-from voting.ballots.api import BallotController
+from voting.ballots.api import AuditController, BallotController
 from voting.board.api import BoardController
 from voting.db.engine import migrate
 from voting.elections.api import ElectionController
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             AuthController,
             ElectionController,
             BallotController,
+            AuditController,
             BoardController,
             TallyController,
             RecordController,

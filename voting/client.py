@@ -21,6 +21,8 @@ import httpx
 from crypto import threshold
 from crypto.ballots import (
     AuditOpening,
+    verify_audit_opening,
+    verify_ballot,
     EncryptedBallot,
     Manifest,
     ceremony_fingerprint,
@@ -35,10 +37,12 @@ from crypto.credentials import (
     Credential,
     TrustStore,
     is_valid_employee_id,
+    VotingCredential,
     make_login_token,
     sign_announcement,
-    sign_ballot,
+    sign_ballot_with,
     sign_endorsement,
+    sign_registration,
     verify_announcement_signature,
     verify_endorsement,
 )
@@ -195,6 +199,9 @@ class PreparedBallot:
     def cast_body(self) -> dict:
         return {"ballot": self.ballot.to_json(), "signature": self.signature.hex()}
 
+    def audit_body(self) -> dict:
+        return {"ballot": self.ballot.to_json(), "opening": self.opening.to_json()}
+
 
 def check_audience(audience: object, server_url: str) -> None:
     """The challenge must name the origin we connected to (docs/parts/credentials.md,
@@ -231,6 +238,7 @@ class Client:
         self.http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
         self.credential: Credential | None = None
         self.session: dict | None = None
+        self._registered: set[tuple[str, str]] = set()  # (employee, election) whose credential is registered
 
     def close(self) -> None:
         self.http.close()
@@ -348,12 +356,63 @@ class Client:
         if self.credential is None:
             raise RuntimeError("log in first")
         info = info or self.election_info(election_id)
-        pseudonym = self.get(f"/api/elections/{election_id}/voter")["pseudonym"]
+        voting = self.ensure_registered(election_id)
         choices = choices_from_ids(info.manifest, selected) if isinstance(selected, dict) else selected
-        return prepare_ballot(info, pseudonym, choices, self.credential)
+        return prepare_ballot(info, voting.hex, choices, voting)
+
+    def voting_credential(self, election_id: str) -> VotingCredential:
+        """This employee's voting credential for the election (derived here, the
+        same on every device)."""
+        if self.credential is None:
+            raise RuntimeError("log in first")
+        return self.credential.voting_credential(election_id)
+
+    def register_credential(self, election_id: str) -> dict:
+        """Register the voting credential, signed by the certificate key
+        (idempotent: the same credential again is accepted)."""
+        voting = self.voting_credential(election_id)
+        signature = sign_registration(
+            self.credential.private_key, election_id=election_id, credential_pub=voting.public_bytes
+        )
+        reply = self.post(
+            f"/api/elections/{election_id}/credential", {"credential": voting.hex, "signature": signature.hex()}
+        )
+        self._registered.add((self.credential.employee_id, election_id))
+        return reply
+
+    def ensure_registered(self, election_id: str) -> VotingCredential:
+        """The voting credential, registered first if the server has none for this
+        voter; refuses if another credential is registered to them."""
+        voting = self.voting_credential(election_id)
+        if (self.credential.employee_id, election_id) in self._registered:
+            return voting
+        registered = self.get(f"/api/elections/{election_id}/voter").get("credential")
+        if registered is None:
+            self.register_credential(election_id)
+        elif registered != voting.hex:
+            raise ApiError(
+                409,
+                "credential_already_registered",
+                "このエレクションには別の投票用クレデンシャルが登録されています。選挙管理者に連絡してください。 / "
+                "another voting credential is registered for you in this election; tell the election administrators",
+            )
+        self._registered.add((self.credential.employee_id, election_id))
+        return voting
 
     def cast(self, prepared: PreparedBallot) -> dict:
         return self.post(f"/api/elections/{prepared.election_id}/ballots/", prepared.cast_body())
+
+    def publish_audit(self, prepared: PreparedBallot) -> dict:
+        """Publish the audited ballot and its opening to the board (it is never
+        cast); returns the receipt-shaped document to check on another device."""
+        return self.post(f"/api/elections/{prepared.election_id}/audits/", prepared.audit_body())
+
+    def check_audit(self, audit: dict) -> dict:
+        """Check a published audit on this server's board, on its own: the entry
+        is included under the newest head signed by the key named in the board's
+        ``election-created`` entry, the ballot's proofs and its opening verify
+        against the endorsed election key. Returns the choices it encrypts."""
+        return check_audit(self, audit)
 
     def check_receipt(self, receipt: dict) -> dict:
         """Check a receipt against this server's newest tree head: the server's
@@ -387,12 +446,76 @@ class Client:
 
 
 def prepare_ballot(
-    info: ElectionInfo, pseudonym: str, choices: list[list[int]], credential: Credential
+    info: ElectionInfo,
+    voter_id: str | None,
+    choices: list[list[int]],
+    credential: Credential | VotingCredential,
 ) -> PreparedBallot:
-    ballot, opening = encrypt_ballot(info.manifest, info.joint_key, info.fingerprint, pseudonym, choices)
+    """Encrypt for ``voter_id`` (None: the voting credential's own hex, as the
+    service requires) and sign with the voting credential (an employee
+    ``Credential`` gives its credential for this election)."""
+    voting = credential if isinstance(credential, VotingCredential) else credential.voting_credential(info.election_id)
+    voter_id = voting.hex if voter_id is None else voter_id
+    ballot, opening = encrypt_ballot(info.manifest, info.joint_key, info.fingerprint, voter_id, choices)
     code = tracking_code(info.fingerprint, ballot)
-    signature = sign_ballot(credential.private_key, election_fingerprint=info.fingerprint, tracking_code=code)
+    signature = sign_ballot_with(voting, election_fingerprint=info.fingerprint, tracking_code=code)
     return PreparedBallot(info.election_id, ballot, opening, code, signature)
+
+
+class AuditCheckError(Exception):
+    """A published audit does not check out: the message says what failed."""
+
+
+def check_audit(client: Client, audit: dict) -> dict:
+    """See ``Client.check_audit``."""
+    if not isinstance(audit, dict) or not isinstance(audit.get("election_id"), str) or type(audit.get("leaf_index")) is not int:
+        raise AuditCheckError("this is not an audit file (no election_id and leaf_index)")
+    election_id, index = audit["election_id"], audit["leaf_index"]
+    entries = client.board_until(election_id, "joint-key")
+    created = entries[0] if entries and entries[0].get("kind") == "election-created" else None
+    if created is None or not isinstance(created.get("body"), dict):
+        raise AuditCheckError("the board has no election-created entry")
+    try:
+        server_key = bytes.fromhex(created["body"]["server_key"])
+    except (KeyError, TypeError, ValueError):
+        raise AuditCheckError("the board's election-created entry names no server key") from None
+    try:
+        verify_receipt(audit, server_key=server_key, kind="ballot-audited")
+        endorsed = endorsed_election(entries, election_id, trust_store=client.trust_store, fingerprint=client.fingerprint)
+    except (CryptoError, KeyRefusal) as exc:
+        raise AuditCheckError(str(exc)) from None
+    reply = client.get(f"/api/elections/{election_id}/board/inclusion", index=index)
+    try:
+        newest = SignedTreeHead.from_json(reply["tree_head"])
+        verify_tree_head(server_key, newest)
+        if newest.head.log_id != election_id:
+            raise AuditCheckError("the board's tree head is for another election")
+        proof = InclusionProof.from_json(reply["proof"])
+        entry_bytes = reply["entry"].encode("utf-8")
+        if json.loads(entry_bytes) != audit["entry"] or proof.leaf_index != index or proof.tree_size != newest.head.size:
+            raise AuditCheckError("the board's entry at this index is not the audited ballot")
+        proof.verify(leaf_hash(entry_bytes), newest.head.root)
+    except (CryptoError, KeyError, TypeError, ValueError) as exc:
+        raise AuditCheckError(f"the audited ballot is not on the board under its newest signed head: {exc}") from None
+    body = audit["entry"]["body"]
+    info = endorsed.info
+    try:
+        ballot = EncryptedBallot.from_json(body["ballot"], info.manifest)
+        verify_ballot(info.manifest, info.joint_key, info.fingerprint, body["credential"], ballot)
+        if tracking_code(info.fingerprint, ballot).hex() != body["tracking_code"]:
+            raise AuditCheckError("the tracking code does not match the audited ballot")
+        choices = verify_audit_opening(info.manifest, info.joint_key, ballot, AuditOpening.from_json(body["opening"]))
+    except (CryptoError, KeyError, TypeError) as exc:
+        raise AuditCheckError(f"the audited ballot does not open: {exc}") from None
+    return {
+        "election_id": election_id,
+        "tracking_code": body["tracking_code"],
+        "short_code": format_tracking_code(bytes.fromhex(body["tracking_code"])),
+        "leaf_index": index,
+        "newest_tree_size": newest.head.size,
+        "choices": choices,
+        "manifest": info.manifest,
+    }
 
 
 # --- the trustee's side: secrets live in the trustee's own file ---------------------------
@@ -654,7 +777,7 @@ class VerifiedAggregate:
 
 
 #: The checks that must pass before a trustee decrypts (docs/election-record.md).
-REQUIRED_CHECKS = (1, 2, 3, 4, 6, 7, 8)
+REQUIRED_CHECKS = (1, 2, 3, 4, 5, 6, 7, 8, 11)
 
 
 def verified_aggregate(client: Client, election_id: str, state: dict, progress: object = None) -> VerifiedAggregate:

@@ -17,7 +17,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.routes import HTTPRoute
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from crypto.errors import BallotSignatureError, CredentialError, CryptoError
+from crypto.errors import BallotSignatureError, CredentialError, CryptoError, RegistrationError, VotingCredentialError
 
 log = logging.getLogger("voting")
 
@@ -142,9 +142,10 @@ def _service_error(_: Request, exc: ServiceError) -> Response:
 
 
 def _crypto_error(_: Request, exc: CryptoError) -> Response:
-    # A ballot signature is part of the request body, not of the login: 422, so a
-    # client does not take it for an ended session.
-    status = 401 if isinstance(exc, CredentialError) and not isinstance(exc, BallotSignatureError) else 422
+    # A ballot signature or a credential registration is part of the request body,
+    # not of the login: 422, so a client does not take it for an ended session.
+    body_errors = (BallotSignatureError, RegistrationError, VotingCredentialError)
+    status = 401 if isinstance(exc, CredentialError) and not isinstance(exc, body_errors) else 422
     return problem(status, exc.code, str(exc) or exc.code)
 
 

@@ -10,6 +10,8 @@ const credentials = await import(JS + "credentials.js");
 const receipts = await import(JS + "receipts.js");
 const merkle = await import(JS + "merkle.js");
 const endorsements = await import(JS + "endorsements.js");
+const voting = await import(JS + "voting_credential.js");
+const audits = await import(JS + "audits.js");
 
 async function readStdin() {
   const chunks = [];
@@ -18,6 +20,49 @@ async function readStdin() {
 }
 
 const commands = {
+  /**
+   * The ballot page's voting credential: open the file, derive the secret, the
+   * per-election seeds and keys, sign the registration (certificate key) and a
+   * ballot signature message (voting credential).
+   */
+  async voting_credential(req) {
+    const credential = await credentials.openCredential(req.credential, req.pin);
+    const out = { secret: toHex(credential.secret), elections: {} };
+    for (const electionId of req.election_ids) {
+      const v = voting.votingCredential(credential.secret, electionId);
+      const registration = voting.registrationMessage(electionId, v.publicBytes);
+      out.elections[electionId] = {
+        seed: toHex(voting.votingCredentialSeed(credential.secret, electionId)),
+        public_key: v.hex,
+        registration_message: toHex(registration),
+        registration_signature: toHex(await credentials.signRegistration(credential, registration)),
+        ballot_signature: toHex(voting.signBallotWithCredential(v, fromHex(req.fingerprint), fromHex(req.tracking_code))),
+      };
+    }
+    return out;
+  },
+
+  /** The receipt check page's audit checks, without the network: the file, then the choices from the entry. */
+  async audit(req) {
+    const out = { kind: audits.fileKind(req.file) };
+    try {
+      audits.verifyAuditFile(req.file, { serverKey: req.server_key });
+      out.file = "ok";
+    } catch (exc) {
+      out.file = exc.name;
+    }
+    const manifest = ballots.parseManifest(req.manifest);
+    const key = Point.fromHex(req.joint_key);
+    const fingerprint = ballots.electionFingerprint(manifest, key);
+    try {
+      const choices = audits.auditedChoices({ manifest, key, fingerprint }, req.file.entry);
+      out.choices = audits.describeChoices(manifest, choices);
+    } catch (exc) {
+      out.choices = exc.name;
+    }
+    return out;
+  },
+
   /** Encrypt and sign a ballot as the ballot page does. */
   async ballot(req) {
     const manifest = ballots.parseManifest(req.manifest);

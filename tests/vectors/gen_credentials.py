@@ -644,6 +644,47 @@ def _file_cases(pki: _Pki) -> list[dict[str, object]]:
     ]
 
 
+VOTING_ELECTIONS = ("2026-union-board", "2027-union-board", "e")
+
+
+def _voting_credential_cases(pki: _Pki) -> list[dict[str, object]]:
+    """pkcs8 -> secret -> per-election seed -> Ed25519 public key, the
+    registration message and its signature by the certificate key, and a ballot
+    signature by the voting credential (docs/parts/credentials.md)."""
+    cases = []
+    for label in ("es256", "rs256", "eddsa"):
+        pkcs8 = cr.pkcs8_of(pki.keys[label])
+        secret = cr.credential_secret(pkcs8)
+        elections = []
+        for election_id in VOTING_ELECTIONS:
+            voting = cr.VotingCredential.derive(secret, election_id)
+            message = cr.registration_message(election_id, voting.public_bytes)
+            elections.append(
+                {
+                    "election_id": election_id,
+                    "seed": cr.voting_credential_seed(secret, election_id).hex(),
+                    "credential": voting.hex,
+                    "registration_message": message.hex(),
+                    "registration_signature": cr.sign_registration(
+                        pki.keys[label], election_id=election_id, credential_pub=voting.public_bytes
+                    ).hex(),
+                    "ballot_signature": voting.sign_ballot(
+                        election_fingerprint=ELECTION_FINGERPRINT, tracking_code=TRACKING_CODE
+                    ).hex(),
+                }
+            )
+        cases.append(
+            {
+                "id": label,
+                "certificate": label,
+                "pkcs8": base64.b64encode(pkcs8).decode("ascii"),
+                "secret": secret.hex(),
+                "elections": elections,
+            }
+        )
+    return cases
+
+
 def generate() -> dict[str, object]:
     pki = _Pki()
     return {
@@ -666,5 +707,10 @@ def generate() -> dict[str, object]:
             "tokens": _token_cases(pki),
             "ballot_signatures": _ballot_cases(pki),
             "credential_files": _file_cases(pki),
+            "voting_credentials": {
+                "election_fingerprint": ELECTION_FINGERPRINT.hex(),
+                "tracking_code": TRACKING_CODE.hex(),
+                "cases": _voting_credential_cases(pki),
+            },
         }
     }

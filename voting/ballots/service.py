@@ -1,7 +1,8 @@
 """Casting a ballot. It reads top to bottom: parse, authenticate (done by the
 caller), verify, append, commit, receipt.
 
-The expensive checks (every proof and the voter's signature) run before the
+The expensive checks (every proof and the voting credential's Ed25519
+signature) run before the
 write transaction; inside it, only what must be serialized: the state and
 re-vote checks, the board append and the commit. A receipt is returned only
 after the commit, and a retried request with the same ballot gets the same
@@ -23,31 +24,30 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from cryptography import x509
 from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crypto.ballots import EncryptedBallot, Manifest, tracking_code, verify_ballot
-from crypto.credentials import verify_ballot_signature
+from crypto.ballots import AuditOpening, EncryptedBallot, Manifest, tracking_code, verify_audit_opening, verify_ballot
+from crypto.credentials import verify_credential_signature
 from crypto.encoding import canonical_json
 from crypto.group import Point
 from crypto.receipts import make_receipt
 from voting.auth.service import Principal
 from voting.board.service import Board, BoardAppender
 from voting.db.engine import Database
-from voting.db.models import Ballot, Election, RollEntry
+from voting.db.models import Ballot, BoardEntry, Election, RollEntry
 from voting.elections import lifecycle
 from voting.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
 
 log = logging.getLogger("voting.ballots")
 
-MAX_SIGNATURE_HEX = 1024  # RSA-4096 signatures are 512 bytes
+MAX_SIGNATURE_HEX = 128  # an Ed25519 signature is 64 bytes
 MAX_BATCH = 128  # casts per group-commit transaction
 
 
 # The cast path's statements, built once (building one costs about 0.1 ms).
-_VOTER = (  # the election's state and the employee's pseudonym, if on its roll
-    select(Election.status, RollEntry.pseudonym)
+_VOTER = (  # the election's state, the employee's internal id and credential, if on its roll
+    select(Election.status, RollEntry.pseudonym, RollEntry.credential)
     .select_from(Election)
     .outerjoin(
         RollEntry,
@@ -65,6 +65,11 @@ _STORED = (  # the ballots these voters cast before
     select(Ballot.id, Ballot.pseudonym, Ballot.tracking_code, Ballot.superseded, Ballot.receipt)
     .where(Ballot.election_id == bindparam("election_id"), Ballot.pseudonym.in_(bindparam("pseudonyms", expanding=True)))
     .order_by(Ballot.id)
+)
+_AUDITED = select(BoardEntry.tracking_code).where(  # tracking codes of published audits: never castable
+    BoardEntry.election_id == bindparam("election_id"),
+    BoardEntry.kind == "ballot-audited",
+    BoardEntry.tracking_code.in_(bindparam("codes", expanding=True)),
 )
 _RECEIPT = select(Ballot.receipt, Ballot.superseded).where(
     Ballot.election_id == bindparam("election_id"), Ballot.tracking_code == bindparam("code")
@@ -87,6 +92,7 @@ class PendingCast:
     principal: Principal
     election_id: str
     pseudonym: str
+    credential: str
     ballot: EncryptedBallot
     code: bytes
     signature_hex: str
@@ -123,14 +129,15 @@ class CastService:
         self._pending: list[PendingCast] = []
         self._writer: asyncio.Task | None = None
 
-    async def _voter(self, election_id: str, employee_id: str) -> tuple[ElectionKeys, str]:
-        """The election's keys and the voter's pseudonym; refuses an unknown or
-        not open election and an employee who is not on its roll (one query)."""
+    async def _voter(self, election_id: str, employee_id: str, *, action: str = "cast a ballot") -> tuple[ElectionKeys, str, str]:
+        """The election's keys, the voter's internal id and registered voting
+        credential; refuses an unknown or not open election, an employee who is
+        not on its roll and one who registered no credential (one query)."""
         async with self.database.read() as db:
             row = (await db.execute(_VOTER, {"election_id": election_id, "employee_id": employee_id})).one_or_none()
             if row is None:
                 raise NotFound(f"no election {election_id!r}", code="election_not_found")
-            lifecycle.require(row, lifecycle.OPEN, action="cast a ballot")
+            lifecycle.require(row, lifecycle.OPEN, action=action)
             keys = self._keys.get(election_id)
             if keys is None:
                 election = await db.get(Election, election_id)
@@ -142,7 +149,11 @@ class CastService:
                 self._keys[election_id] = keys
         if row.pseudonym is None:
             raise Forbidden("you are not on this election's voter roll", code="not_on_roll")
-        return keys, row.pseudonym
+        if row.credential is None:
+            raise Forbidden(
+                "register your voting credential for this election first", code="credential_not_registered"
+            )
+        return keys, row.pseudonym, row.credential
 
     async def cast(self, principal: Principal, election_id: str, body: object) -> dict:
         # 1. parse
@@ -157,21 +168,19 @@ class CastService:
             raise Invalid("the signature must be hex", code="invalid_signature_encoding") from None
         if signature.hex() != signature_hex:  # stored as sent: only the canonical spelling the record's verifier reads
             raise Invalid("the signature must be lowercase hex", code="invalid_signature_encoding")
-        keys, pseudonym = await self._voter(election_id, principal.employee_id)
+        keys, pseudonym, credential = await self._voter(election_id, principal.employee_id)
 
-        # 2. verify: every proof for this voter, then the voter's signature
+        # 2. verify: every proof for this voter's credential, then its signature
         ballot = EncryptedBallot.from_json(body["ballot"], keys.manifest)
-        verify_ballot(keys.manifest, keys.joint_key, keys.fingerprint, pseudonym, ballot)
+        _require_voter_id(ballot, credential)
+        verify_ballot(keys.manifest, keys.joint_key, keys.fingerprint, credential, ballot)
         code = tracking_code(keys.fingerprint, ballot)
-        verify_ballot_signature(
-            x509.load_der_x509_certificate(principal.certificate_der),
-            signature,
-            election_fingerprint=keys.fingerprint,
-            tracking_code=code,
+        verify_credential_signature(
+            bytes.fromhex(credential), signature, election_fingerprint=keys.fingerprint, tracking_code=code
         )
 
         # 3. append and commit, serialized (with every other cast waiting now)
-        pending = PendingCast(principal, election_id, pseudonym, ballot, code, signature_hex)
+        pending = PendingCast(principal, election_id, pseudonym, credential, ballot, code, signature_hex)
         self._pending.append(pending)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_pending())
@@ -243,6 +252,9 @@ class CastService:
         )
         for ballot_id, pseudonym, code, superseded, receipt in stored:
             known[pseudonym].append(KnownBallot(code, superseded, receipt, ballot_id=ballot_id))
+        audited = set(
+            (await db.execute(_AUDITED, {"election_id": election_id, "codes": sorted({c.code.hex() for c in casts})})).scalars()
+        )
 
         appender = await self.board.appender(db, election_id)
         rows: list[dict] = []
@@ -250,6 +262,11 @@ class CastService:
         outcomes: list[dict | ServiceError] = []
         for pending in casts:
             try:
+                if pending.code.hex() in audited:
+                    raise Conflict(
+                        "this ballot was audited (its encryption was revealed); it can never be cast",
+                        code="ballot_audited",
+                    )
                 outcomes.append(
                     self._append_one(appender, election, pending, known[pending.pseudonym], rows, superseded_ids)
                 )
@@ -282,7 +299,7 @@ class CastService:
         ballot_doc = pending.ballot.to_json()
         appended = appender.append(
             "ballot",
-            {"tracking_code": code, "voter": pending.pseudonym, "ballot": ballot_doc, "signature": pending.signature_hex},
+            {"tracking_code": code, "credential": pending.credential, "ballot": ballot_doc, "signature": pending.signature_hex},
             tracking_code=code,
         )
         receipt = make_receipt(
@@ -296,7 +313,7 @@ class CastService:
                 superseded_ids.append(earlier.ballot_id)
             appender.append(
                 "ballot-superseded",
-                {"tracking_code": earlier.tracking_code, "superseded_by": code, "voter": pending.pseudonym},
+                {"tracking_code": earlier.tracking_code, "superseded_by": code, "credential": pending.credential},
             )
         row = {
             "election_id": election.id,
@@ -314,11 +331,71 @@ class CastService:
         previous.append(KnownBallot(code, False, receipt, row=row))
         return receipt
 
+    # -- published audits (Benaloh challenges) --------------------------------------------
+
+    async def publish_audit(self, principal: Principal, election_id: str, body: object) -> dict:
+        """Publish a ballot the voter chose to audit, with its opening, as a
+        ``ballot-audited`` board entry (counted nowhere), so the voter can check
+        it on another device. Its tracking code was never cast, and is never
+        castable after. Returns a receipt-shaped document (entry kind ``ballot-audited``)."""
+        if not isinstance(body, dict) or set(body) != {"ballot", "opening"}:
+            raise Invalid("send {ballot, opening}", code="invalid_request")
+        keys, _, credential = await self._voter(election_id, principal.employee_id, action="publish an audited ballot")
+        ballot = EncryptedBallot.from_json(body["ballot"], keys.manifest)
+        _require_voter_id(ballot, credential)
+        verify_ballot(keys.manifest, keys.joint_key, keys.fingerprint, credential, ballot)
+        opening = AuditOpening.from_json(body["opening"])
+        verify_audit_opening(keys.manifest, keys.joint_key, ballot, opening)
+        code = tracking_code(keys.fingerprint, ballot).hex()
+
+        # Serialized with the group commit: the write lock on SQLite, the election row on PostgreSQL.
+        async with self.database.write() as db:
+            election = (await db.execute(_LOCK_ELECTION, {"election_id": election_id})).scalar_one_or_none()
+            if election is None:
+                raise NotFound(f"no election {election_id!r}", code="election_not_found")
+            if election.status != lifecycle.OPEN:
+                raise _not_open(election)
+            if (await db.execute(_RECEIPT, {"election_id": election_id, "code": code})).first() is not None:
+                raise Conflict("this ballot was cast; a cast ballot cannot be audited", code="ballot_already_cast")
+            index = await db.scalar(
+                select(BoardEntry.leaf_index).where(
+                    BoardEntry.election_id == election_id,
+                    BoardEntry.kind == "ballot-audited",
+                    BoardEntry.tracking_code == code,
+                )
+            )
+            if index is not None:  # published before: the same entry, proven under its own head
+                row = await self.board.entry(db, election_id, index)
+                head = await self.board.head(db, election_id, index + 1)
+                inclusion = await self.board.inclusion_proof(db, election_id, index, index + 1)
+                return make_receipt(
+                    self.board.key.private_key, self.board.key.public_bytes, json.loads(row.data), head, inclusion
+                )
+            appended = await self.board.append(
+                db,
+                election_id,
+                "ballot-audited",
+                {"tracking_code": code, "credential": credential, "ballot": ballot.to_json(), "opening": opening.to_json()},
+                tracking_code=code,
+            )
+            receipt = make_receipt(
+                self.board.key.private_key, self.board.key.public_bytes, appended.entry, appended.tree_head, appended.inclusion
+            )
+            await db.commit()
+        return receipt
+
     async def receipt(self, db: AsyncSession, election_id: str, tracking_code_hex: str) -> dict:
         row = (await db.execute(_RECEIPT, {"election_id": election_id, "code": tracking_code_hex})).one_or_none()
         if row is None:
             raise NotFound("no ballot with this tracking code", code="tracking_code_not_found")
         return {"receipt": json.loads(row.receipt), "superseded": row.superseded}
+
+
+def _require_voter_id(ballot: EncryptedBallot, credential: str) -> None:
+    if ballot.voter_id != credential:
+        raise Invalid(
+            "the ballot's voter_id must be your registered voting credential", code="voter_id_mismatch"
+        )
 
 
 def _not_open(election: Election) -> ServiceError:

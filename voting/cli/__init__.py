@@ -25,6 +25,7 @@ COMMANDS = {
     "demo": "voting.cli.demo:demo",
     "verify": "voting.cli.record:verify",
     "verify-receipt": "voting.cli.record:verify_receipt",
+    "verify-audit": "voting.cli.audit:verify_audit",
     "loadtest": "voting.cli.loadtest:loadtest",
 }
 
@@ -63,5 +64,5 @@ def main() -> None:
     Operator (on the server machine):  serve, db, roster, ca, demo
     Administrator (over HTTP):          election
     Trustee (on the trustee's machine): trustee
-    Voter and auditor:                  vote, receipt, verify, verify-receipt
+    Voter and auditor:                  vote, receipt, verify, verify-receipt, verify-audit
     """

@@ -96,8 +96,9 @@ def choices_table(manifest: dict, selected: dict[str, list[str]], title: str) ->
 )
 @click.option(
     "--audit", is_flag=True,
-    help="Audit instead of casting (Benaloh challenge / 暗号化の検証): reveal this ballot's encryption "
-    "secrets and check that it encrypts your choices. The audited ballot is spoiled and never cast.",
+    help="Audit instead of casting (Benaloh challenge / 暗号化の検証): publish this ballot with its "
+    "encryption secrets on the bulletin board and save the audit file; check it on another device with "
+    "'voting verify-audit'. The audited ballot is spoiled and never cast.",
 )
 @click.option("--yes", "-y", is_flag=True, help="Cast without asking for confirmation.")
 @click.option(
@@ -107,7 +108,8 @@ def choices_table(manifest: dict, selected: dict[str, list[str]], title: str) ->
 )
 @click.option(
     "--receipt", "receipt_path", type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to save the receipt [default: receipt-<election>-<tracking code>.json].",
+    help="Where to save the receipt [default: receipt-<election>-<tracking code>.json; with --audit, "
+    "audit-<election>-<tracking code>.json].",
 )
 @login_options
 def vote(  # noqa: PLR0913
@@ -155,12 +157,21 @@ def vote(  # noqa: PLR0913
                 q.question_id: [oid for oid, m in zip(q.option_ids, row) if m]
                 for q, row in zip(info.manifest.questions, revealed)
             }
-            console.print(choices_table(manifest, opened, "Decrypted with the revealed secrets / 検証結果"))
-            if opened != _in_order(manifest, selected):
+            if opened != _in_order(manifest, selected):  # this device's own mistake: never publish it
                 raise click.ClickException("AUDIT FAILED: the ballot does not encrypt your choices; do not vote on this device")
+            published = client.publish_audit(prepared)
+            path = receipt_path or Path(f"audit-{election_id}-{prepared.short_code}.json")
+            path.write_text(json.dumps(published, indent=1), encoding="utf-8")
+            console.print(choices_table(manifest, selected, "The audited ballot encrypts / 検証用投票の内容"))
             console.print(
-                "✓ Audit passed: this ballot encrypts exactly your choices. 検証に成功しました。\n"
-                "It is spoiled and was NOT cast. Run the command again without --audit to vote "
+                f"Published on the bulletin board as entry {published['leaf_index']}, with its encryption "
+                "secrets. 検証用投票を掲示板に公開しました。It is spoiled and was NOT cast.\n"
+                f"Audit file saved to {shown_path(path)}. Check it on ANOTHER device (not this one) / "
+                "別の端末で確認してください:"
+            )
+            console.print(f"  voting verify-audit {shown_path(path)} --server {client.base_url}", soft_wrap=True)
+            console.print(
+                "It must show the choices above. Then run this command again without --audit to vote "
                 "(a new encryption, with a new tracking code)."
             )
             return

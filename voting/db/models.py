@@ -46,16 +46,25 @@ class Election(Base):
 
 
 class RollEntry(Base):
-    """One eligible voter of one election; ``pseudonym`` is what the board shows."""
+    """One eligible voter of one election. ``pseudonym`` is an internal id (never
+    on the board); the board shows only the registered voting ``credential``."""
 
     __tablename__ = "roll"
-    __table_args__ = (UniqueConstraint("election_id", "pseudonym"), Index("ix_roll_employee_id", "employee_id"))
+    __table_args__ = (
+        UniqueConstraint("election_id", "pseudonym"),
+        Index("ix_roll_employee_id", "employee_id"),
+        Index("ux_roll_credential", "election_id", "credential", unique=True),
+    )
 
     election_id: Mapped[str] = mapped_column(ForeignKey("elections.id"), primary_key=True)
     employee_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     department: Mapped[str] = mapped_column(String(200))
     pseudonym: Mapped[str] = mapped_column(String(64))
+    #: The voter's registered voting credential for this election (Ed25519 public
+    #: key, lowercase hex), and its registration: JSON {chain, signature, registered_at}.
+    credential: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    registration: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Role(Base):

@@ -31,10 +31,15 @@ class ElectionController(Controller):
         async with services.database.read() as db:
             return await services.elections.status(db, election_id)
 
-    @get("/{election_id:str}/voter", summary="The logged-in voter's pseudonym and ballots")
+    @get("/{election_id:str}/voter", summary="The logged-in voter's voting credential and ballots")
     async def voter(self, services: Services, principal: Principal, election_id: str) -> dict:
         async with services.database.read() as db:
             return await services.elections.voter_info(db, principal, election_id)
+
+    @post("/{election_id:str}/credential", status_code=200, summary="Register the voter's voting credential")
+    async def credential(self, services: Services, principal: Principal, election_id: str, data: dict) -> dict:
+        async with services.database.write() as db:
+            return await services.elections.register_credential(db, principal, election_id, data)
 
     @post("/{election_id:str}/roll", status_code=200, summary="Import voters from CSV (administrators)")
     async def roll(self, request: Request, services: Services, principal: Principal, election_id: str) -> dict:

@@ -17,14 +17,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto import threshold
 from crypto.ballots import Manifest, ceremony_fingerprint, election_fingerprint
-from crypto.credentials import check_revocation, is_valid_employee_id, verify_announcement_signature, verify_endorsement
+from crypto.credentials import (
+    check_revocation,
+    is_valid_employee_id,
+    parse_voting_credential,
+    verify_announcement_signature,
+    verify_endorsement,
+    verify_registration,
+)
 from crypto.errors import CredentialError
 from crypto.group import Point
 from crypto.encoding import canonical_json
 from voting.auth.service import ADMIN, AUDITOR, Principal
 from voting.auth.trust import TrustSource
 from voting.board.service import Board
-from voting.db.models import Ballot, CeremonyShare, Election, Role, RollEntry, Trustee
+from voting.db.models import Ballot, BoardEntry, CeremonyShare, Election, Role, RollEntry, Trustee
 from voting.elections import lifecycle
 from voting.elections.manifest import validate_manifest
 from voting.elections.roll import parse_roll
@@ -197,8 +204,9 @@ class ElectionService:
         return {"added": len(rows), "total": total}
 
     async def voter_info(self, db: AsyncSession, principal: Principal, election_id: str) -> dict:
-        """The logged-in voter's pseudonym (bound into their ballot's proofs) and
-        the tracking codes of the ballots they cast."""
+        """The logged-in voter's registered voting credential (bound into their
+        ballots' proofs; null before registration) and the tracking codes of the
+        ballots they cast."""
         await self.get(db, election_id)
         entry = await db.get(RollEntry, (election_id, principal.employee_id))
         if entry is None:
@@ -207,10 +215,70 @@ class ElectionService:
             select(Ballot).where(Ballot.election_id == election_id, Ballot.pseudonym == entry.pseudonym).order_by(Ballot.id)
         )
         return {
-            "pseudonym": entry.pseudonym,
             "name": entry.name,
+            "credential": entry.credential,
             "ballots": [{"tracking_code": b.tracking_code, "superseded": b.superseded} for b in ballots],
         }
+
+    async def register_credential(self, db: AsyncSession, principal: Principal, election_id: str, body: object) -> dict:
+        """Register the voter's voting credential for this election: signed by the
+        session's certificate key, one per roll entry, never another voter's.
+        Publishes ``credential-registered`` (the credential only); the registration
+        itself (chain and signature) goes to the auditors' part of the record."""
+        if not isinstance(body, dict) or set(body) != {"credential", "signature"}:
+            raise Invalid("send {credential, signature}", code="invalid_request")
+        credential_hex, signature_hex = body["credential"], body["signature"]
+        credential = parse_voting_credential(credential_hex)
+        if (
+            not isinstance(signature_hex, str)
+            or not 0 < len(signature_hex) <= 1024
+            or len(signature_hex) % 2
+            or any(c not in "0123456789abcdef" for c in signature_hex)
+        ):
+            raise Invalid("the signature must be lowercase hex", code="invalid_signature_encoding")
+        # The certificate signed it: checked before any lock is taken.
+        verify_registration(
+            principal.certificate, bytes.fromhex(signature_hex), election_id=election_id, credential_pub=credential
+        )
+        election = await self.get(db, election_id, for_update=True)  # orders it with casts and closing
+        entry = await db.get(RollEntry, (election_id, principal.employee_id), with_for_update=True, populate_existing=True)
+        if entry is None:
+            raise Forbidden("you are not on this election's voter roll", code="not_on_roll")
+        lifecycle.require(election, lifecycle.OPEN, action="register a voting credential")
+        if entry.credential is not None:
+            if entry.credential == credential_hex:
+                return {"credential": credential_hex, "leaf_index": await self._registered_at(db, election_id, credential_hex)}
+            raise Conflict(
+                "you already registered another voting credential for this election",
+                code="credential_already_registered",
+            )
+        taken = await db.scalar(
+            select(RollEntry.employee_id).where(RollEntry.election_id == election_id, RollEntry.credential == credential_hex)
+        )
+        if taken is not None:
+            raise Conflict("this voting credential is registered to another voter", code="credential_taken")
+        entry.credential = credential_hex
+        entry.registration = json.dumps(
+            {
+                "chain": list(principal.chain_b64),
+                "signature": signature_hex,
+                "registered_at": datetime.now(UTC).isoformat(),
+            }
+        )
+        appended = await self.board.append(
+            db, election_id, "credential-registered", {"credential": credential_hex}, tracking_code=credential_hex
+        )
+        await db.commit()
+        return {"credential": credential_hex, "leaf_index": appended.leaf_index}
+
+    async def _registered_at(self, db: AsyncSession, election_id: str, credential_hex: str) -> int | None:
+        return await db.scalar(
+            select(BoardEntry.leaf_index).where(
+                BoardEntry.election_id == election_id,
+                BoardEntry.tracking_code == credential_hex,
+                BoardEntry.kind == "credential-registered",
+            )
+        )
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -225,7 +293,8 @@ class ElectionService:
                 raise Conflict("the voter roll is empty", code="roll_empty")
         lifecycle.advance(election, to)
         if to == lifecycle.OPEN:
-            await self.board.append(db, election_id, "election-opened", {"by": admin.employee_id})
+            # The roll is frozen once open: anyone checks that no more credentials than this registered.
+            await self.board.append(db, election_id, "election-opened", {"by": admin.employee_id, "roll_size": roll})
         else:
             await self.board.append(db, election_id, "admin-action", {"action": to, "by": admin.employee_id})
         await db.commit()

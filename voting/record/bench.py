@@ -3,10 +3,13 @@
 ``python -m voting.record.bench`` synthesises a whole election with ``crypto/``
 alone (no server, no database): a real key ceremony among the trustees
 (their announcements and endorsements signed with their certificates), real
-voter certificates from a pilot CA, real encrypted ballots with their proofs
-and signatures, re-votes, a real Merkle board with a signed tree head after
-every entry, the aggregate, the trustees' partial decryptions and the result,
-and the auditors' part. The board's entries are the service's, kind for kind,
+voter certificates from a pilot CA, each voter's per-election voting
+credential derived from their certificate key and registered with a
+signature of that key, real encrypted ballots with their proofs and the
+credentials' Ed25519 signatures, re-votes, a few published audits (opened
+ballots, never cast), a real Merkle board with a signed tree head after every
+entry, the aggregate, the trustees' partial decryptions and the result, and
+the auditors' part (the roll with every registration). The board's entries are the service's, kind for kind,
 so the verifier sees the format an export produces. It then times
 ``voting verify`` on the record, in a separate process as an auditor would
 run it, and prints the total and the time of each check.
@@ -24,12 +27,11 @@ import json
 import multiprocessing
 import os
 import random
-import secrets
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -49,7 +51,14 @@ from crypto.ballots import (
     encrypt_ballot,
     tracking_code,
 )
-from crypto.credentials import Credential, sign_announcement, sign_ballot, sign_endorsement
+from crypto.credentials import (
+    Credential,
+    VotingCredential,
+    sign_announcement,
+    sign_ballot_with,
+    sign_endorsement,
+    sign_registration,
+)
 from crypto.elgamal import Ciphertext
 from crypto.encoding import canonical_json
 from crypto.group import Point, sum_columns
@@ -125,8 +134,8 @@ def _init_encryptor(manifest_doc: dict, joint_key_hex: str, fingerprint_hex: str
 def _encrypt(items: list[tuple[str, list[list[int]]]]) -> list[tuple[dict, str]]:
     manifest, joint_key, fingerprint = _CONTEXT  # type: ignore[misc]
     out = []
-    for pseudonym, choices in items:
-        ballot, _ = encrypt_ballot(manifest, joint_key, fingerprint, pseudonym, choices)
+    for credential, choices in items:
+        ballot, _ = encrypt_ballot(manifest, joint_key, fingerprint, credential, choices)
         out.append((ballot.to_json(), tracking_code(fingerprint, ballot).hex()))
     return out
 
@@ -142,7 +151,10 @@ class Synthetic:
     server_key: Ed25519PrivateKey
     trustee_keys: list[threshold.TrusteeKey]
     credentials: list[Credential]
-    pseudonyms: list[str]
+    """the roll's employee credentials (certificates and keys), voter i at
+    position i; the abstainers after the voters"""
+    voting_credentials: list[VotingCredential]
+    """voter i's voting credential for this election (``.hex`` is the ballots' voter_id)"""
     issuing: ca.Authority
     root: ca.Authority
     trustee_credentials: list[Credential] = field(default_factory=list)
@@ -157,14 +169,25 @@ def synthesize(
     trustees: int = 3,
     threshold_t: int = 2,
     revoters: int = 0,
+    abstainers: int = 0,
+    audits: int = 2,
     workers: int | None = None,
     seed: int = 2026,
     forge: dict[int, Forge] | None = None,
     say: Callable[[str], None] = lambda message: None,
+    people: Synthetic | None = None,
+    voter_id_digits: int = 5,
+    key_types: Sequence[str] = ("P-256",),
 ) -> Synthetic:
     """A complete, published election of ``voters`` voters (the first
     ``revoters`` of them vote twice; the last ballot counts), as a record
-    with the auditors' part. ``forge`` replaces given voters' ballots."""
+    with the auditors' part. Every voter registers a voting credential before
+    casting; ``abstainers`` more employees are on the roll and never register;
+    the last ``audits`` voters each first publish an audited ballot (opened,
+    never cast). ``forge`` replaces given voters' ballots. ``people``: an
+    earlier election's server key, CAs, voters and trustees, for a second
+    election of the same people (its first ``voters + abstainers`` voters).
+    ``key_types``: the voters' certificate key types, in turn."""
     forge = forge or {}
     rng = random.Random(seed)
     timings: dict[str, float] = {}
@@ -173,16 +196,16 @@ def synthesize(
     manifest_doc = {"min_tally_ballots": DEFAULT_MIN_TALLY_BALLOTS, **(manifest_doc or survey_manifest())}
     manifest = Manifest.from_json(manifest_doc)
     election_id = manifest.election_id
-    server_key = Ed25519PrivateKey.generate()
+    server_key = people.server_key if people else Ed25519PrivateKey.generate()
     board = _Board(election_id, server_key)
     issued_at = datetime.now(UTC) - timedelta(days=1)
-    root = ca.create_root_ca("Bench City Root CA", now=issued_at)
-    issuing = ca.create_issuing_ca(root, "Bench City Issuing CA", now=issued_at)
+    root = people.root if people else ca.create_root_ca("Bench City Root CA", now=issued_at)
+    issuing = people.issuing if people else ca.create_issuing_ca(root, "Bench City Issuing CA", now=issued_at)
 
     n, t = trustees, threshold_t
     params = threshold.CeremonyParameters(n, t, ceremony_fingerprint(manifest, n, t))
     server_public = server_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    trustee_credentials = [
+    trustee_credentials = people.trustee_credentials[:n] if people else [
         ca.enroll_employee(issuing, employee_id=f"T{i:04d}", name=f"立会人 {i}", now=issued_at) for i in range(1, n + 1)
     ]
     board.append(
@@ -199,9 +222,16 @@ def synthesize(
     board.append("admin-action", {"action": "create", "by": "A0001"})
 
     say(f"enrolling {voters} voters")
-    credentials = [ca.enroll_employee(issuing, employee_id=f"E{i:05d}", name=f"職員 {i:05d}", now=issued_at) for i in range(voters)]
-    pseudonyms = ["v-" + secrets.token_hex(12) for _ in range(voters)]
-    board.append("admin-action", {"action": "roll-import", "by": "A0001", "added": voters})
+    everyone = people.credentials[: voters + abstainers] if people else [
+        ca.enroll_employee(
+            issuing, employee_id=f"E{i:0{voter_id_digits}d}", name=f"職員 {i:05d}", now=issued_at, key_type=key_types[i % len(key_types)]
+        )
+        for i in range(voters + abstainers)
+    ]
+    credentials = everyone[:voters]
+    voting = [c.voting_credential(election_id) for c in credentials]
+    ids = [v.hex for v in voting]
+    board.append("admin-action", {"action": "roll-import", "by": "A0001", "added": len(everyone)})
     board.append("admin-action", {"action": "key_ceremony", "by": "A0001"})
     timings["voters"] = time.perf_counter() - clock
 
@@ -231,15 +261,35 @@ def synthesize(
             "endorsements": endorsements,
         },
     )
-    board.append("election-opened", {"by": "A0001"})
+    board.append("election-opened", {"by": "A0001", "roll_size": len(everyone)})
     timings["ceremony"] = time.perf_counter() - clock
+
+    # Every voter registers their voting credential, signed by their certificate key.
+    clock = time.perf_counter()
+    registrations: dict[int, dict] = {}
+    for i, credential in enumerate(credentials):
+        signature = sign_registration(credential.private_key, election_id=election_id, credential_pub=voting[i].public_bytes)
+        entry = board.append("credential-registered", {"credential": ids[i]})
+        registrations[i] = {
+            "chain": [base64.b64encode(c.public_bytes(DER)).decode() for c in credential.chain if c.issuer != c.subject],
+            "signature": signature.hex(),
+            "registered_at": entry["time"],
+        }
+    # Some voters audit a ballot first: it is opened on the board and never cast.
+    for i in range(max(0, voters - audits), voters):
+        ballot, opening = encrypt_ballot(manifest, joint_key, fingerprint, ids[i], random_choices(manifest, rng))
+        board.append(
+            "ballot-audited",
+            {"tracking_code": tracking_code(fingerprint, ballot).hex(), "credential": ids[i], "ballot": ballot.to_json(), "opening": opening.to_json()},
+        )
+    timings["registrations"] = time.perf_counter() - clock
 
     # Who casts what, in order: everyone once, then the re-voters again.
     casts = [(i, random_choices(manifest, rng)) for i in range(voters)]
     casts += [(i, random_choices(manifest, rng)) for i in range(min(revoters, voters))]
     say(f"encrypting {len(casts)} ballots")
     clock = time.perf_counter()
-    honest = [(k, (pseudonyms[i], choices)) for k, (i, choices) in enumerate(casts) if i not in forge]
+    honest = [(k, (ids[i], choices)) for k, (i, choices) in enumerate(casts) if i not in forge]
     encrypted: dict[int, tuple[dict, str]] = {}
     workers = workers or os.cpu_count() or 1
     context = (manifest_doc, joint_key.hex(), fingerprint.hex())
@@ -254,25 +304,18 @@ def synthesize(
             encrypted.update((k, result) for (k, _), result in zip(chunk, _encrypt([item for _, item in chunk])))
     for k, (i, _) in enumerate(casts):
         if i in forge:
-            ballot = forge[i](manifest, joint_key, fingerprint, pseudonyms[i])
+            ballot = forge[i](manifest, joint_key, fingerprint, ids[i])
             encrypted[k] = (ballot.to_json(), tracking_code(fingerprint, ballot).hex())
     timings["encryption"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    certificates, last_cast, counted_code = [], {}, {}
+    last_cast, counted_code = {}, {}
     for k, (i, _) in enumerate(casts):
         ballot_doc, code = encrypted[k]
-        signature = sign_ballot(credentials[i].private_key, election_fingerprint=fingerprint, tracking_code=bytes.fromhex(code))
-        entry = board.append("ballot", {"tracking_code": code, "voter": pseudonyms[i], "ballot": ballot_doc, "signature": signature.hex()})
-        certificates.append(
-            {
-                "leaf_index": entry["index"],
-                "tracking_code": code,
-                "certificate_chain": [base64.b64encode(c.public_bytes(DER)).decode() for c in credentials[i].chain],
-            }
-        )
+        signature = sign_ballot_with(voting[i], election_fingerprint=fingerprint, tracking_code=bytes.fromhex(code))
+        board.append("ballot", {"tracking_code": code, "credential": ids[i], "ballot": ballot_doc, "signature": signature.hex()})
         if i in counted_code:
-            board.append("ballot-superseded", {"tracking_code": counted_code[i], "superseded_by": code, "voter": pseudonyms[i]})
+            board.append("ballot-superseded", {"tracking_code": counted_code[i], "superseded_by": code, "credential": ids[i]})
         counted_code[i] = code
         last_cast[i] = k
     board.append("election-closed", {"by": "A0001"})
@@ -299,16 +342,24 @@ def synthesize(
     # The CA's CRLs, issued after voting closed (what the audit of check 5 needs).
     crl_time = datetime.now(UTC) + timedelta(seconds=1)
     crls = [ca.build_crl(authority, [], now=crl_time, next_update=crl_time + timedelta(days=7), crl_number=2) for authority in (root, issuing)]
-    roll = [{"employee_id": c.employee_id, "name": c.name, "pseudonym": p} for c, p in zip(credentials, pseudonyms)]
+    roll = [
+        {
+            "employee_id": c.employee_id,
+            "name": c.name,
+            "credential": ids[i] if i < voters else None,
+            "registration": registrations.get(i),
+        }
+        for i, c in enumerate(everyone)
+    ]
     files = build_record(
         election_id,
         board.lines,
         board.heads,
         exported_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
-        auditors=AuditorsPart(certificates, roll, [root.certificate.public_bytes(DER)], [crl.public_bytes(DER) for crl in crls]),
+        auditors=AuditorsPart(roll, [root.certificate.public_bytes(DER)], [crl.public_bytes(DER) for crl in crls]),
     )
     timings["board"] = time.perf_counter() - clock
-    return Synthetic(election_id, files, server_key, trustee_keys, credentials, pseudonyms, issuing, root, trustee_credentials, timings)
+    return Synthetic(election_id, files, server_key, trustee_keys, everyone, voting, issuing, root, trustee_credentials, timings)
 
 
 def _ciphertexts(ballot_doc: dict) -> list[Ciphertext]:

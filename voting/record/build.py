@@ -22,13 +22,13 @@ GROUP = "ristretto255"
 
 @dataclass(frozen=True)
 class AuditorsPart:
-    """What reveals who voted: per ballot the certificate chain that signed it,
-    the roll (pseudonym <-> employee), the login trust anchors and the CRLs."""
+    """What reveals who voted: the roll, each employee with the voting
+    credential they registered and their signed registration; the login trust
+    anchors and the CRLs."""
 
-    certificates: list[dict]
-    """{leaf_index, tracking_code, certificate_chain: [base64 DER, leaf first]}"""
     roll: list[dict]
-    """{employee_id, name, pseudonym}"""
+    """{employee_id, name, credential: hex32 | None, registration: {chain:
+    [base64 DER, leaf first], signature: hex, registered_at: iso} | None}"""
     trust_anchors: list[bytes] = field(default_factory=list)
     """DER of each root certificate"""
     crls: list[bytes] = field(default_factory=list)
@@ -63,7 +63,6 @@ def build_record(
     }
     files[F.RECORD] = _pretty(record)
     if auditors is not None:
-        files[F.CERTIFICATES] = _pretty(auditors.certificates)
         files[F.ROLL] = _pretty(auditors.roll)
         files[F.TRUST] = _pretty(
             {
@@ -132,7 +131,7 @@ def derive_views(entries: Sequence[dict]) -> dict[str, object]:
             {
                 "leaf_index": e["index"],
                 "tracking_code": body["tracking_code"],
-                "voter": body["voter"],
+                "credential": body["credential"],
                 "signature": body["signature"],
                 "cast_at": e["time"],
                 "counted": later is None,

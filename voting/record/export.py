@@ -2,10 +2,11 @@
 
 The public part is the bulletin board exactly as stored (each leaf's bytes),
 every signed tree head, and the views ``build`` derives from them. The
-auditors-only part adds, per ballot, the certificate chain that signed it, the
-roll (pseudonym <-> employee), the login trust anchors and the CRLs as they are
-now, so that the verifier can check every certificate at its ballot's cast
-time. Any state of the election can be exported; the record of an election
+auditors-only part adds the roll (employee <-> registered voting credential,
+with the registration the employee's certificate signed), the login trust
+anchors and the CRLs as they are now, so that the verifier can check every
+registering certificate at its registration time. Ballots are signed by the
+voting credentials, so no per-ballot certificate is needed. Any state of the election can be exported; the record of an election
 still open simply ends where its board ends.
 """
 
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voting.auth.trust import TrustSource
 from voting.board.service import signed_head
-from voting.db.models import Ballot, BoardEntry, Election, RollEntry, TreeHead
+from voting.db.models import BoardEntry, Election, RollEntry, TreeHead
 from voting.errors import NotFound
 from voting.record.build import AuditorsPart, build_record
 from voting.settings import Settings
@@ -93,30 +94,39 @@ async def _tree_heads(db: AsyncSession, election_id: str, board_size: int) -> li
 
 
 async def _auditors_part(db: AsyncSession, election_id: str, board_size: int, settings: Settings | None) -> AuditorsPart:
-    ballots = (
-        await db.execute(
-            select(Ballot.leaf_index, Ballot.tracking_code, Ballot.certificate_chain)
-            .where(Ballot.election_id == election_id, Ballot.leaf_index < board_size)
-            .order_by(Ballot.leaf_index)
-        )
-    ).all()
+    # A registration committed after the board was read is left out with its entry.
+    registered = set(
+        (
+            await db.scalars(
+                select(BoardEntry.tracking_code).where(
+                    BoardEntry.election_id == election_id,
+                    BoardEntry.kind == "credential-registered",
+                    BoardEntry.leaf_index < board_size,
+                )
+            )
+        ).all()
+    )
     roll = (
         await db.execute(
-            select(RollEntry.employee_id, RollEntry.name, RollEntry.pseudonym)
+            select(RollEntry.employee_id, RollEntry.name, RollEntry.credential, RollEntry.registration)
             .where(RollEntry.election_id == election_id)
             .order_by(RollEntry.employee_id)
         )
     ).all()
     anchors, crls = _trust(settings or Settings.from_env())
-    return AuditorsPart(
-        certificates=[
-            {"leaf_index": index, "tracking_code": code, "certificate_chain": json.loads(chain)}
-            for index, code, chain in ballots
-        ],
-        roll=[{"employee_id": e, "name": n, "pseudonym": p} for e, n, p in roll],
-        trust_anchors=anchors,
-        crls=crls,
-    )
+    entries = []
+    for employee_id, name, credential, registration in roll:
+        if credential not in registered:
+            credential, registration = None, None
+        entries.append(
+            {
+                "employee_id": employee_id,
+                "name": name,
+                "credential": credential,
+                "registration": json.loads(registration) if registration else None,
+            }
+        )
+    return AuditorsPart(roll=entries, trust_anchors=anchors, crls=crls)
 
 
 def _trust(settings: Settings) -> tuple[list[bytes], list[bytes]]:

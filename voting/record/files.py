@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 FORMAT = "votingpilot-election-record"
-VERSION = 2
+VERSION = 3
 
 # -- the public part -------------------------------------------------------------------
 RECORD = "record.json"
@@ -32,12 +32,11 @@ PUBLIC_FILES = (
     RECORD, MANIFEST, PARAMETERS, TRUSTEES, BOARD, TREE_HEADS, BALLOTS, AGGREGATE, PARTIAL_DECRYPTIONS, RESULT,
 )
 
-# -- the auditors-only part (reveals who cast which ballot) ---------------------------------
+# -- the auditors-only part (reveals which employee registered which voting credential) -------
 AUDITORS_DIR = "auditors"
-CERTIFICATES = "auditors/certificates.json"
 ROLL = "auditors/roll.json"
 TRUST = "auditors/trust.json"
-AUDITOR_FILES = (CERTIFICATES, ROLL, TRUST)
+AUDITOR_FILES = (ROLL, TRUST)
 
 ALL_FILES = PUBLIC_FILES + AUDITOR_FILES
 
@@ -55,7 +54,6 @@ SCHEMAS = {
     AGGREGATE: "aggregate.schema.json",
     PARTIAL_DECRYPTIONS: "partial_decryptions.schema.json",
     RESULT: "result.schema.json",
-    CERTIFICATES: "auditors-certificates.schema.json",
     ROLL: "auditors-roll.schema.json",
     TRUST: "auditors-trust.schema.json",
 }

@@ -9,9 +9,17 @@ must say exactly what the board says; the cryptography is then re-checked from
 the board alone. Every limit comes from the manifest, never from a ballot.
 
 ``verify_record`` takes the files as a mapping (path -> bytes), so a record
-held in memory is checked without touching the disk. Ballot proofs and
-certificates are checked in worker processes (all cores); a small record is
-checked in this process. The result is a ``Report``: one ``CheckResult`` per
+held in memory is checked without touching the disk. Ballot proofs and the
+registrations' certificates are checked in worker processes (all cores); a
+small record is checked in this process.
+
+Record version 3 (issue 11): ballots are cast by per-election voting
+credentials (Ed25519 keys registered on the board), never signed by an
+employee's certificate. Check 5's public part needs only the board (every
+ballot from a distinct credential registered before it, no more credentials
+than ``roll_size``, every Ed25519 signature); its auditors' part checks each
+registration against the employee's certificate. Check 11 re-checks the
+published audits. The result is a ``Report``: one ``CheckResult`` per
 numbered check, with its status and its first failing items.
 """
 
@@ -38,31 +46,37 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 from crypto import log as merkle
 from crypto import threshold
 from crypto.ballots import (
+    AuditOpening,
     EncryptedBallot,
     Manifest,
     ceremony_fingerprint,
     election_fingerprint,
     selection_ciphertexts,
     tracking_code,
+    verify_audit_opening,
     verify_ballot,
 )
 from crypto.credentials import (
     Endorsement,
     TrustStore,
     certificate_fingerprint,
+    check_key,
     employee_id_of,
     is_valid_employee_id,
+    parse_voting_credential,
     verify_announcement_signature,
-    verify_ballot_signature,
+    verify_credential_signature,
     verify_endorsement,
+    verify_registration,
 )
 from crypto.elgamal import Ciphertext
 from crypto.encoding import canonical_json
 from crypto.errors import CryptoError, DecryptionError
 from crypto.group import Point, sum_columns
-from crypto.receipts import verify_receipt, verify_receipt_against
+from crypto.receipts import verify_receipt
 from crypto.receipts import BOARD_ENTRY_KINDS as ENTRY_KINDS
 from voting.record import files as F
+
 
 # --- the checks ----------------------------------------------------------------------------
 
@@ -72,12 +86,13 @@ CHECKS: dict[int, tuple[str, str, str]] = {
     2: ("Key ceremony: trustee proofs and the joint key", "Key ceremony, joint key", "鍵生成と共同公開鍵"),
     3: ("Ballots: well-formed, every proof, limits from the manifest", "Ballot proofs, limits", "投票の証明と上限"),
     4: ("Tracking codes: unique and matching the ballots", "Tracking codes", "追跡コード"),
-    5: ("Eligibility: distinct certificates, valid and unrevoked when cast", "Eligibility at cast time", "投票資格"),
+    5: ("Eligibility: registered credentials within the roll, signed ballots", "Credentials, eligibility", "投票資格と認証情報"),
     6: ("Re-vote policy: which ballots count", "Re-vote policy", "再投票規則"),
     7: ("Bulletin board: Merkle roots, signed tree heads, consistency", "Board, signed tree heads", "掲示板と署名"),
     8: ("Aggregate: the sum of the counted ballots", "Aggregate = sum", "集計暗号文"),
     9: ("Partial decryptions: every trustee's proofs", "Partial decryptions", "部分復号"),
     10: ("Result: the combined decryption, counts within bounds", "Result, bounds", "結果と範囲"),
+    11: ("Published audits: opened ballots, never cast", "Published audits", "公開された検査"),
 }
 
 PASS, FAIL, SKIP, BLOCKED = "pass", "fail", "skip", "blocked"
@@ -301,7 +316,7 @@ def _b64(value: object, what: str) -> bytes:
 class _Ballot:
     index: int
     tracking_code: str
-    voter: str
+    credential: str
     signature: str
     time: str
     line: bytes
@@ -312,7 +327,7 @@ class _Supersession:
     index: int
     tracking_code: str
     superseded_by: str
-    voter: str
+    credential: str
 
 
 # --- worker processes ------------------------------------------------------------------------------
@@ -320,7 +335,7 @@ class _Supersession:
 # Each worker (or this process, for a small record) is set up once with what
 # every task needs; tasks then carry only their own items.
 _BALLOT_CONTEXT: tuple[Manifest, Point, bytes, int] | None = None
-_ELIGIBILITY_CONTEXT: tuple[TrustStore, list, bytes] | None = None
+_ELIGIBILITY_CONTEXT: tuple[TrustStore, list, str] | None = None
 
 
 def _init_worker(ballot_context: tuple | None, eligibility_context: tuple | None) -> None:
@@ -331,10 +346,10 @@ def _init_worker(ballot_context: tuple | None, eligibility_context: tuple | None
         width = sum(len(q.option_ids) for q in manifest.questions)
         _BALLOT_CONTEXT = (manifest, Point.from_hex(joint_key_hex), bytes.fromhex(fingerprint_hex), width)
     if eligibility_context is not None:
-        anchors, crls, fingerprint_hex = eligibility_context
+        anchors, crls, election_id = eligibility_context
         store = TrustStore.from_der(anchors)
         loaded = [x509.load_der_x509_crl(der) for der in crls]
-        _ELIGIBILITY_CONTEXT = (store, loaded, bytes.fromhex(fingerprint_hex))
+        _ELIGIBILITY_CONTEXT = (store, loaded, election_id)
 
 
 def _verify_ballots(items: Sequence[tuple[int, bytes, bool]]) -> tuple[list, list[str], int, list[int], float]:
@@ -357,7 +372,7 @@ def _verify_ballots(items: Sequence[tuple[int, bytes, bool]]) -> tuple[list, lis
         code = tracking_code(fingerprint, ballot).hex()
         error = None
         try:
-            verify_ballot(manifest, joint_key, fingerprint, body["voter"], ballot)
+            verify_ballot(manifest, joint_key, fingerprint, body["credential"], ballot)
         except Exception as exc:  # noqa: BLE001
             error = str(exc) or type(exc).__name__
         results.append((index, error, code))
@@ -367,47 +382,65 @@ def _verify_ballots(items: Sequence[tuple[int, bytes, bool]]) -> tuple[list, lis
     return results, sums, len(rows), unreadable, time.process_time() - start
 
 
-def _check_eligibility(items: Sequence[tuple[int, str, str, str, list]]) -> tuple[list, float]:
-    """Check 5 for a chunk of ballots: (index, error or None, certificate
-    fingerprint, employee id) each."""
+def _check_eligibility(items: Sequence[tuple[str, str, str, object]]) -> tuple[list, float]:
+    """Check 5 (auditors' part) for a chunk of registrations: (credential, error
+    or None, certificate fingerprint) each. An item is (credential hex, the
+    employee the roll names, the time of its credential-registered entry, the
+    registration)."""
     start = time.process_time()
-    store, crls, fingerprint = _ELIGIBILITY_CONTEXT  # type: ignore[misc]
+    store, crls, election_id = _ELIGIBILITY_CONTEXT  # type: ignore[misc]
     results = []
-    for index, code, signature, cast_at, chain in items:
+    for credential, employee, registered_at, registration in items:
         try:
-            results.append((index, None, *_eligible(store, crls, fingerprint, code, signature, cast_at, chain)))
+            results.append((credential, None, _registered(store, crls, election_id, credential, employee, registered_at, registration)))
         except Bad as exc:
-            results.append((index, str(exc), None, None))
+            results.append((credential, str(exc), None))
         except Exception as exc:  # noqa: BLE001 - hostile input
-            results.append((index, f"{type(exc).__name__}: {exc}", None, None))
+            results.append((credential, f"{type(exc).__name__}: {exc}", None))
     return results, time.process_time() - start
 
 
-def _eligible(
-    store: TrustStore, crls: list, fingerprint: bytes, code: str, signature: str, cast_at: str, chain: object
-) -> tuple[str, str]:
+REGISTRATION_KEYS = {"chain", "signature", "registered_at"}
+
+
+def _registered(
+    store: TrustStore, crls: list, election_id: str, credential: str, employee: str, registered_at: str, registration: object
+) -> str:
+    """The registration of ``credential``: its certificate chain builds to a
+    trust anchor at the registration entry's time, was not revoked then, is an
+    employee certificate for digital signatures and client authentication,
+    names ``employee``, and its key signed the registration message. Returns the
+    leaf certificate's fingerprint."""
+    doc = _obj(registration, REGISTRATION_KEYS, "the registration")
+    _time(doc["registered_at"], "registered_at")
+    chain = doc["chain"]
     if not isinstance(chain, list) or not 1 <= len(chain) <= 4:
-        raise Bad("certificate_chain must list 1 to 4 certificates, leaf first")
+        raise Bad("the registration's chain must list 1 to 4 certificates, leaf first")
     try:
         certificates = [x509.load_der_x509_certificate(_b64(c, "a certificate")) for c in chain]
     except ValueError as exc:
         raise Bad(f"a certificate cannot be read: {exc}") from None
     leaf = certificates[0]
-    at = _time(cast_at, "the cast time")
+    at = _time(registered_at, "the registration time")
     try:
         built = store.verify_chain(leaf, certificates[1:], at)
     except CryptoError as exc:
-        raise Bad(f"the certificate was not valid when the ballot was cast ({cast_at}): {exc}") from None
+        raise Bad(f"the certificate was not valid when the credential was registered ({registered_at}): {exc}") from None
     _check_usage(leaf)
-    _check_revoked_at(built, crls, at)
+    _check_revoked_at(built, crls, at, "the credential was registered")
     try:
-        employee = employee_id_of(leaf)
-        verify_ballot_signature(
-            leaf, _hex(signature, "the signature"), election_fingerprint=fingerprint, tracking_code=bytes.fromhex(code)
-        )
+        check_key(leaf.public_key())
+        signer = employee_id_of(leaf)
+    except (CryptoError, ValueError) as exc:
+        raise Bad(f"not an employee certificate: {exc}") from None
+    if signer != employee:
+        raise Bad(f"the registration is signed by {signer}'s certificate, but the roll gives the credential to {employee}")
+    signature = _hex(doc["signature"], "the registration's signature")
+    try:
+        verify_registration(leaf, signature, election_id=election_id, credential_pub=bytes.fromhex(credential))
     except CryptoError as exc:
-        raise Bad(str(exc)) from None
-    return certificate_fingerprint(leaf), employee
+        raise Bad(f"{exc} ({signer})") from None
+    return certificate_fingerprint(leaf)
 
 
 def _check_usage(leaf: x509.Certificate) -> None:
@@ -502,6 +535,8 @@ class _Verifier:
         self.fingerprint: bytes | None = None
         self.announcements: list[threshold.Announcement] | None = None
         self.ballots: list[_Ballot] = []
+        self.registrations: dict[str, int] = {}
+        """registered credential (hex) -> the index of its credential-registered entry"""
         self.counted: list[_Ballot] = []
         self.aggregate: list[Ciphertext] | None = None
         self.aggregate_count: int | None = None
@@ -560,6 +595,7 @@ class _Verifier:
         self.timed(2, self.check_ceremony)
         self.timed(7, self.check_board)
         self.timed(6, self.check_revote)
+        self.timed(5, self.collect_registrations)
         eligibility = self.eligibility_context()
         try:
             self.start_workers(eligibility)
@@ -572,6 +608,7 @@ class _Verifier:
         self.timed(8, self.check_aggregate)
         self.timed(9, self.check_partial_decryptions)
         self.timed(10, self.check_result)
+        self.timed(11, self.check_audits)
         return Report(
             election_id=self.election_id,
             stage=self.stage(),
@@ -1051,17 +1088,16 @@ class _Verifier:
             self.ballots_view = UNUSABLE
         for entry in self.of_kind("ballot"):
             try:
-                body = _obj(entry["body"], {"tracking_code", "voter", "ballot", "signature"}, "ballot entry")
+                body = _obj(entry["body"], {"tracking_code", "credential", "ballot", "signature"}, "ballot entry")
                 _hex(body["tracking_code"], "tracking_code", 32)
-                if not isinstance(body["voter"], str) or not 1 <= len(body["voter"]) <= 128:
-                    raise Bad("voter must be a pseudonym of 1 to 128 characters")
+                _hex(body["credential"], "credential", 32)
                 if not isinstance(body["signature"], str) or len(body["signature"]) > 1024:
                     raise Bad("signature must be hex text")
             except Bad as exc:
                 c3.fail(f"ballot (entry {entry['index']}): {exc}")
                 continue
             self.ballots.append(
-                _Ballot(entry["index"], body["tracking_code"], body["voter"], body["signature"], entry["time"], self.lines[entry["index"]])
+                _Ballot(entry["index"], body["tracking_code"], body["credential"], body["signature"], entry["time"], self.lines[entry["index"]])
             )
 
     def check_revote(self) -> None:
@@ -1075,10 +1111,10 @@ class _Verifier:
         supersessions: list[_Supersession] = []
         for entry in self.of_kind("ballot-superseded"):
             try:
-                body = _obj(entry["body"], {"tracking_code", "superseded_by", "voter"}, "ballot-superseded")
+                body = _obj(entry["body"], {"tracking_code", "superseded_by", "credential"}, "ballot-superseded")
                 if not all(isinstance(body[k], str) for k in body):
-                    raise Bad("tracking codes and voter must be text")
-                supersessions.append(_Supersession(entry["index"], body["tracking_code"], body["superseded_by"], body["voter"]))
+                    raise Bad("tracking codes and credential must be text")
+                supersessions.append(_Supersession(entry["index"], body["tracking_code"], body["superseded_by"], body["credential"]))
             except Bad as exc:
                 c.fail(f"entry {entry['index']}: {exc}")
         if not self.ballots and not supersessions and not opened:
@@ -1099,9 +1135,10 @@ class _Verifier:
         by_code: dict[str, _Ballot] = {}
         for ballot in self.ballots:
             by_code.setdefault(ballot.tracking_code, ballot)
+        # The re-vote policy is keyed by the voting credential: one per registered employee.
         by_voter: dict[str, list[_Ballot]] = defaultdict(list)
         for ballot in self.ballots:
-            by_voter[ballot.voter].append(ballot)
+            by_voter[ballot.credential].append(ballot)
         claimed: dict[str, _Supersession] = {}
         for s in supersessions:
             if s.tracking_code in claimed:
@@ -1112,26 +1149,26 @@ class _Verifier:
                 c.fail(f"entry {s.index} supersedes a ballot, but the policy is one ballot per voter")
             for voter, ballots in by_voter.items():
                 if len(ballots) > 1:
-                    c.fail(f"voter {voter} has {len(ballots)} ballots (entries {[b.index for b in ballots]}) under the one-ballot policy")
+                    c.fail(f"credential {_short(voter)} has {len(ballots)} ballots (entries {[b.index for b in ballots]}) under the one-ballot policy")
         else:
             for voter, ballots in by_voter.items():
                 for earlier, later in itertools.pairwise(ballots):
                     s = claimed.get(earlier.tracking_code)
-                    where = f"voter {voter}'s ballot at entry {earlier.index}"
+                    where = f"credential {_short(voter)}'s ballot at entry {earlier.index}"
                     if s is None:
                         c.fail(f"{where} was followed by entry {later.index} but never marked superseded")
                     elif s.superseded_by != later.tracking_code:
                         c.fail(f"{where} is marked superseded by {_short(s.superseded_by)}, not by their next ballot (entry {later.index})")
                     elif s.index < later.index:
                         c.fail(f"{where} is marked superseded (entry {s.index}) before its replacement was cast")
-                    elif s.voter != voter:
-                        c.fail(f"entry {s.index} names voter {s.voter}, the ballots are {voter}'s")
+                    elif s.credential != voter:
+                        c.fail(f"entry {s.index} names credential {_short(s.credential)}, the ballots are {_short(voter)}'s")
             for code, s in claimed.items():
                 ballot = by_code.get(code)
                 if ballot is None:
                     c.fail(f"entry {s.index} supersedes {_short(code)}, which is not a ballot on the board")
-                elif by_voter[ballot.voter][-1] is ballot:
-                    c.fail(f"entry {s.index} supersedes voter {ballot.voter}'s last ballot (entry {ballot.index})")
+                elif by_voter[ballot.credential][-1] is ballot:
+                    c.fail(f"entry {s.index} supersedes credential {_short(ballot.credential)}'s last ballot (entry {ballot.index})")
         self.counted = [b for b in self.ballots if b.tracking_code not in claimed]
         c.items = len(self.ballots) + len(supersessions)
         # The status columns of ballots.json.
@@ -1206,10 +1243,10 @@ class _Verifier:
         view = self.ballots_view
         if view is not UNUSABLE:
             expected = [
-                {"leaf_index": b.index, "tracking_code": b.tracking_code, "voter": b.voter, "signature": b.signature, "cast_at": b.time}
+                {"leaf_index": b.index, "tracking_code": b.tracking_code, "credential": b.credential, "signature": b.signature, "cast_at": b.time}
                 for b in self.ballots
             ]
-            keys = ("leaf_index", "tracking_code", "voter", "signature", "cast_at")
+            keys = ("leaf_index", "tracking_code", "credential", "signature", "cast_at")
             status = ("counted", "superseded_by", "superseded_at")
             try:
                 if any(set(row) != set(keys + status) for row in view):
@@ -1219,27 +1256,58 @@ class _Verifier:
                 c.fail(f"{F.BALLOTS} must list, per ballot, exactly {sorted(keys + status)}")
                 return
             if not _same(shown, expected):
-                c.fail(f"{F.BALLOTS} differs from the ballots on the board (index, tracking code, voter, signature, time)")
+                c.fail(f"{F.BALLOTS} differs from the ballots on the board (index, tracking code, credential, signature, time)")
         if not ready:
             (c.skip if self.check(3).status == SKIP else c.block)("the ballots could not be recomputed (check 3)")
 
     # -- check 5 ---------------------------------------------------------------------------------
 
+    def collect_registrations(self) -> None:
+        """The ``credential-registered`` entries: credential -> its entry's index.
+        A credential registered twice fails (registrations are distinct)."""
+        c = self.check(5)
+        for entry in self.of_kind("credential-registered"):
+            where = f"credential-registered (entry {entry['index']})"
+            try:
+                body = _obj(entry["body"], {"credential"}, "credential-registered")
+                _hex(body["credential"], "credential", 32)
+                parse_voting_credential(body["credential"])
+            except (Bad, CryptoError) as exc:
+                c.fail(f"{where}: {exc}")
+                continue
+            credential = body["credential"]
+            if credential in self.registrations:
+                c.fail(f"{where}: credential {_short(credential)} is registered a second time (first at entry {self.registrations[credential]})")
+                continue
+            self.registrations[credential] = entry["index"]
+
+    def roll_size(self, c: CheckResult | None = None) -> int | None:
+        """``roll_size`` of the ``election-opened`` entry (None, and a failure of ``c``, if it has none)."""
+        opened = self.of_kind("election-opened")
+        if not opened:
+            return None
+        try:
+            return _int(opened[0]["body"].get("roll_size"), "roll_size")
+        except Bad as exc:
+            if c is not None:
+                c.fail(f"election-opened (entry {opened[0]['index']}): {exc} (the number of voters on the frozen roll)")
+            return None
+
     def eligibility_context(self) -> tuple | None:
-        """The auditors' trust anchors and CRLs, or None (check 5 then skips or fails)."""
+        """The auditors' trust anchors and CRLs, or None (no auditors' part, or a
+        broken one: check 5 then fails)."""
         c = self.check(5)
         start = time.perf_counter()
         try:
             present = [name for name in F.AUDITOR_FILES if name in self.files]
             if not present:
-                c.skip("no auditors' part in this record (certificates, roll, CRLs)")
                 return None
             missing = [name for name in F.AUDITOR_FILES if name not in self.files]
             if missing:
                 c.fail(f"the auditors' part is incomplete: {', '.join(missing)} missing")
                 return None
-            if self.fingerprint is None:
-                c.block("needs the election fingerprint (check 1)")
+            if self.election_id is None:
+                c.block("needs the board (check 7)")
                 return None
             trust = self.load(F.TRUST, c)
             if trust is UNUSABLE:
@@ -1254,78 +1322,187 @@ class _Verifier:
             except (Bad, CryptoError, ValueError, TypeError) as exc:
                 c.fail(f"{F.TRUST}: {exc}")
                 return None
-            return (anchors, crls, self.fingerprint.hex())
+            return (anchors, crls, self.election_id)
         finally:
             c.seconds += time.perf_counter() - start
 
     def check_eligibility(self, context: tuple | None) -> None:
         c = self.check(5)
-        if context is None:
+        self.check_credentials(c)
+        if context is not None:
+            self.check_registrations(c, context)
+        elif not F.has_auditors_part(self.files) and c.status == PASS:
+            c.note = "public part only: the registrations were not checked against the employees' certificates (no auditors' part)"
+
+    def check_credentials(self, c: CheckResult) -> None:
+        """The public part: every ballot comes from a credential registered
+        before it, no more credentials are registered than the roll has voters,
+        each ballot is signed by its credential, and no credential has two
+        counted ballots."""
+        roll_size = self.roll_size(c)
+        opened = self.of_kind("election-opened")
+        closed = self.of_kind("election-closed")
+        open_at = opened[0]["index"] if opened else None
+        close_at = closed[0]["index"] if closed else None
+        for credential, index in self.registrations.items():
+            if open_at is None or index < open_at:
+                c.fail(f"credential-registered (entry {index}): registered before the election opened")
+            elif close_at is not None and index > close_at:
+                c.fail(f"credential-registered (entry {index}): registered after the election closed (entry {close_at})")
+        if roll_size is not None and len(self.registrations) > roll_size:
+            c.fail(
+                f"{len(self.registrations)} credentials are registered, more than the {roll_size} voters on the roll "
+                "(roll_size of election-opened): credentials were made up"
+            )
+        if not self.ballots and not self.registrations and not opened:
+            c.skip("voting has not opened")
             return
+        if self.fingerprint is None and self.ballots:
+            c.block("the ballots' signatures need the election fingerprint (check 1)")
+        counted = {b.index for b in self.counted}
+        first_counted: dict[str, int] = {}
+        for ballot in self.ballots:
+            where = f"ballot at entry {ballot.index}"
+            registered = self.registrations.get(ballot.credential)
+            if registered is None:
+                c.fail(f"{where}: its credential {_short(ballot.credential)} was never registered: it is no voter's credential")
+            elif registered > ballot.index:
+                c.fail(f"{where}: its credential {_short(ballot.credential)} was registered only later (entry {registered})")
+            if self.fingerprint is not None:
+                try:
+                    signature = _hex(ballot.signature, "its signature", 64)
+                    verify_credential_signature(
+                        bytes.fromhex(ballot.credential), signature,
+                        election_fingerprint=self.fingerprint, tracking_code=bytes.fromhex(ballot.tracking_code),
+                    )
+                except (Bad, CryptoError) as exc:
+                    c.fail(f"{where}: {exc}")
+            if ballot.index in counted:
+                if ballot.credential in first_counted:
+                    c.fail(
+                        f"counted ballots at entries {first_counted[ballot.credential]} and {ballot.index} are from one "
+                        f"credential {_short(ballot.credential)}: a voter counted twice"
+                    )
+                first_counted.setdefault(ballot.credential, ballot.index)
+        c.items = len(self.ballots) + len(self.registrations)
+
+    def check_registrations(self, c: CheckResult, context: tuple) -> None:
+        """The auditors' part: every registered credential was registered by an
+        employee on the roll, with a certificate trusted and unrevoked at the
+        registration entry's time; one credential per employee."""
         roll_doc = self.load(F.ROLL, c)
-        certificates = self.load(F.CERTIFICATES, c)
-        if roll_doc is UNUSABLE or certificates is UNUSABLE:
+        if roll_doc is UNUSABLE:
             return
-        roll: dict[str, str] = {}
+        rows: dict[str, tuple[str, object]] = {}
+        employees: set[str] = set()
         try:
             if not isinstance(roll_doc, list):
                 raise Bad(f"{F.ROLL} must be a list")
-            pseudonyms: set[str] = set()
             for row in roll_doc:
-                row = _obj(row, {"employee_id", "name", "pseudonym"}, f"{F.ROLL} entry")
-                if row["employee_id"] in roll or row["pseudonym"] in pseudonyms:
-                    raise Bad(f"{F.ROLL}: employee {row['employee_id']} or pseudonym {row['pseudonym']} appears twice")
-                roll[row["employee_id"]] = row["pseudonym"]
-                pseudonyms.add(row["pseudonym"])
+                row = _obj(row, {"employee_id", "name", "credential", "registration"}, f"{F.ROLL} entry")
+                employee = row["employee_id"]
+                if not is_valid_employee_id(employee):
+                    raise Bad(f"{F.ROLL}: {_short(str(employee))!r} is not an employee id")
+                if employee in employees:
+                    raise Bad(f"{F.ROLL}: employee {employee} appears twice")
+                employees.add(employee)
+                if row["credential"] is None:
+                    if row["registration"] is not None:
+                        raise Bad(f"{F.ROLL}: {employee} has a registration but no credential")
+                    continue
+                _hex(row["credential"], f"{F.ROLL}: {employee}'s credential", 32)
+                if row["credential"] in rows:
+                    raise Bad(f"{F.ROLL}: credential {_short(row['credential'])} is given to {rows[row['credential']][0]} and to {employee}")
+                if row["registration"] is None:
+                    raise Bad(f"{F.ROLL}: {employee}'s credential has no registration")
+                rows[row["credential"]] = (employee, row["registration"])
         except (Bad, TypeError) as exc:
             c.fail(str(exc))
             return
-        by_index = {b.index: b for b in self.ballots}
-        items = []
-        try:
-            if not isinstance(certificates, list):
-                raise Bad(f"{F.CERTIFICATES} must be a list")
-            listed = set()
-            for row in certificates:
-                row = _obj(row, {"leaf_index", "tracking_code", "certificate_chain"}, f"{F.CERTIFICATES} entry")
-                ballot = by_index.get(row["leaf_index"])
-                if ballot is None or ballot.tracking_code != row["tracking_code"] or row["leaf_index"] in listed:
-                    raise Bad(f"{F.CERTIFICATES} lists entry {row['leaf_index']!r}, which is not a ballot or is listed twice")
-                listed.add(ballot.index)
-                items.append((ballot.index, ballot.tracking_code, ballot.signature, ballot.time, row["certificate_chain"]))
-            unlisted = sorted(set(by_index) - listed)
-            if unlisted:
-                raise Bad(f"no certificate chain for the ballots at entries {unlisted[:10]}")
-        except (Bad, TypeError) as exc:  # TypeError: e.g. a list where an index belongs
-            c.fail(str(exc))
-            return
-        outcomes: dict[int, tuple] = {}
+        roll_size = self.roll_size()
+        if roll_size is not None and len(employees) != roll_size:
+            c.fail(f"{F.ROLL} lists {len(employees)} voters; the board froze a roll of {roll_size} (election-opened)")
+        for credential, index in self.registrations.items():
+            if credential not in rows:
+                c.fail(f"credential-registered (entry {index}): no one on {F.ROLL} registered credential {_short(credential)}")
+        for credential, (employee, _) in rows.items():
+            if credential not in self.registrations:
+                c.fail(f"{F.ROLL}: {employee}'s credential {_short(credential)} is not registered on the board")
+        items = [
+            (credential, employee, self.entries[self.registrations[credential]]["time"], registration)
+            for credential, (employee, registration) in rows.items()
+            if credential in self.registrations
+        ]
+        outcomes: dict[str, tuple] = {}
 
         def collect(outcome: tuple) -> None:
-            for index, error, fingerprint, employee in outcome[0]:
-                outcomes[index] = (error, fingerprint, employee)
+            for credential, error, fingerprint in outcome[0]:
+                outcomes[credential] = (error, fingerprint)
 
-        c.worker_seconds = self.run_chunks("certificates", _check_eligibility, items, collect)
-        counted = {b.index for b in self.counted}
-        seen_certificates: dict[str, int] = {}
-        seen_employees: dict[str, int] = {}
-        for ballot in self.ballots:
-            error, fingerprint, employee = outcomes[ballot.index]
+        c.worker_seconds = self.run_chunks("registrations", _check_eligibility, items, collect)
+        seen_certificates: dict[str, str] = {}
+        for credential, employee, _, _ in items:
+            error, fingerprint = outcomes[credential]
+            where = f"credential {_short(credential)} (entry {self.registrations[credential]}, {employee})"
             if error:
-                c.fail(f"ballot at entry {ballot.index}: {error}")
+                c.fail(f"{where}: {error}")
                 continue
-            if employee not in roll:
-                c.fail(f"ballot at entry {ballot.index}: signed by {employee}, who is not on the roll")
-            elif roll[employee] != ballot.voter:
-                c.fail(f"ballot at entry {ballot.index}: signed by {employee}, whose pseudonym is not {ballot.voter}")
-            if ballot.index in counted:
-                if fingerprint in seen_certificates:
-                    c.fail(f"counted ballots at entries {seen_certificates[fingerprint]} and {ballot.index} were signed with one certificate")
-                if employee in seen_employees:
-                    c.fail(f"counted ballots at entries {seen_employees[employee]} and {ballot.index} were both cast by {employee}")
-                seen_certificates.setdefault(fingerprint, ballot.index)
-                seen_employees.setdefault(employee, ballot.index)
-        c.items = len(items)
+            if fingerprint in seen_certificates:
+                c.fail(f"{where}: its certificate also registered credential {_short(seen_certificates[fingerprint])}")
+            seen_certificates.setdefault(fingerprint, credential)
+
+    # -- check 11 ---------------------------------------------------------------------------------
+
+    def check_audits(self) -> None:
+        """Every published audit: a ballot of a registered credential, proofs
+        valid, the opening re-encrypts to it, and its tracking code never cast."""
+        c = self.check(11)
+        entries = self.of_kind("ballot-audited")
+        if not entries:
+            c.note = "no ballot was audited"
+            return
+        if self.manifest is None or self.joint_key is None or self.fingerprint is None:
+            c.block("needs the manifest, the joint key and the election fingerprint (check 1)")
+            return
+        opened = self.of_kind("election-opened")
+        closed = self.of_kind("election-closed")
+        open_at = opened[0]["index"] if opened else None
+        close_at = closed[0]["index"] if closed else None
+        cast: dict[object, int] = {}
+        for entry in self.of_kind("ballot"):
+            code = entry["body"].get("tracking_code")
+            if isinstance(code, str):
+                cast.setdefault(code, entry["index"])
+        audited: dict[str, int] = {}
+        for entry in entries:
+            index = entry["index"]
+            try:
+                body = _obj(entry["body"], {"tracking_code", "credential", "ballot", "opening"}, "ballot-audited")
+                code, credential = body["tracking_code"], body["credential"]
+                _hex(code, "tracking_code", 32)
+                _hex(credential, "credential", 32)
+                if open_at is None or index < open_at:
+                    raise Bad("it comes before the election opened")
+                if close_at is not None and index > close_at:
+                    raise Bad(f"it comes after the election closed (entry {close_at})")
+                registered = self.registrations.get(credential)
+                if registered is None or registered > index:
+                    raise Bad(f"its credential {_short(credential)} was not registered before it")
+                if code in audited:
+                    raise Bad(f"tracking code {_short(code)} was already audited at entry {audited[code]}")
+                audited[code] = index
+                if code in cast:
+                    raise Bad(f"its tracking code {_short(code)} was also cast (ballot at entry {cast[code]}): an audited ballot must never be cast")
+                ballot = EncryptedBallot.from_json(body["ballot"], self.manifest)
+                if tracking_code(self.fingerprint, ballot).hex() != code:
+                    raise Bad(f"tracking code {_short(code)} is not the hash of the ballot")
+                verify_ballot(self.manifest, self.joint_key, self.fingerprint, credential, ballot)
+                verify_audit_opening(self.manifest, self.joint_key, ballot, AuditOpening.from_json(body["opening"]))
+            except (Bad, CryptoError) as exc:
+                c.fail(f"audited ballot (entry {index}): {exc}")
+            except Exception as exc:  # noqa: BLE001 - hostile input
+                c.fail(f"audited ballot (entry {index}): {type(exc).__name__}: {exc}")
+        c.items = len(entries)
 
     # -- check 8 ----------------------------------------------------------------------------------
 
@@ -1520,8 +1697,10 @@ def verify_receipt_in_record(receipt: object, files: Mapping[str, bytes], *, ser
     """Check one voter's receipt against a record: the server's signatures, the
     entry's inclusion under the receipt's tree head, that the record's board
     holds exactly that entry at that index, and that the record's newest head
-    is consistent with the receipt's (the ballot was never removed). This does
-    not verify the whole record: ``verify_record`` does. Raises ``Bad`` or a
+    is consistent with the receipt's (the ballot was never removed). A
+    published audit's document (a ``ballot-audited`` entry) is checked the same
+    way, and is never counted. This does not verify the whole record:
+    ``verify_record`` does. Raises ``Bad`` or a
     ``CryptoError``; returns what was established."""
     board, heads_data = files.get(F.BOARD), files.get(F.TREE_HEADS)
     if board is None or heads_data is None:
@@ -1538,7 +1717,10 @@ def verify_receipt_in_record(receipt: object, files: Mapping[str, bytes], *, ser
         raise Bad("the record was signed by another server key than the one given")
     if not isinstance(receipt, dict):
         raise Bad("a receipt is a JSON object")
-    sth = verify_receipt(receipt, server_key=key)
+    # A published audit's document has a receipt's shape, with a ballot-audited entry.
+    entry = receipt.get("entry")
+    kind = "ballot-audited" if isinstance(entry, dict) and entry.get("kind") == "ballot-audited" else "ballot"
+    sth = verify_receipt(receipt, server_key=key, kind=kind)
     if receipt["election_id"] != created.get("election_id"):
         raise Bad(f"the receipt is for election {receipt['election_id']!r}, the record for {created.get('election_id')!r}")
     heads = strict_json(heads_data, F.TREE_HEADS)
@@ -1559,7 +1741,10 @@ def verify_receipt_in_record(receipt: object, files: Mapping[str, bytes], *, ser
     if log.root() != newest.head.root:
         raise Bad("the record's newest tree head is not the root of its board")
     path = tuple(log.consistency_proof(sth.head.size, newest.head.size))
-    verify_receipt_against(receipt, newest, merkle.ConsistencyProof(sth.head.size, newest.head.size, path), server_key=key)
+    # The receipt's head is a prefix of the record's newest (both verified under ``key`` above).
+    if newest.head.log_id != sth.head.log_id:
+        raise Bad("the record's newest tree head is for another election than the receipt's")
+    merkle.ConsistencyProof(sth.head.size, newest.head.size, path).verify(sth.head.root, newest.head.root)
     superseded_by = None
     for line in lines[index + 1 :]:
         entry = strict_json(line, "a board entry")
@@ -1572,6 +1757,7 @@ def verify_receipt_in_record(receipt: object, files: Mapping[str, bytes], *, ser
         "leaf_index": index,
         "receipt_tree_size": sth.head.size,
         "newest_tree_size": newest.head.size,
-        "counted": superseded_by is None,
+        "counted": superseded_by is None and kind == "ballot",
         "superseded_by": superseded_by,
+        "audited": kind == "ballot-audited",
     }

@@ -102,6 +102,12 @@ def turnout(status: dict) -> dict:
 # --- the bulletin board -------------------------------------------------------------------------
 
 
+def short_credential(hex_credential: object) -> str:
+    """A voting credential (64 hex digits) in its short form: the first 16 digits."""
+    text = str(hex_credential or "")
+    return text[:16] if _HEX64.fullmatch(text) else (text[:16] or "—")
+
+
 def short_code(hex_code: object) -> str:
     try:
         return format_tracking_code(bytes.fromhex(str(hex_code)))
@@ -134,9 +140,20 @@ def board_row(entry: dict, lang: str) -> dict:
     kind, body = entry.get("kind", ""), entry.get("body") or {}
     t = lambda message, **p: translate(lang, message, **p)  # noqa: E731
     if kind == "ballot":
-        summary = t("board.sum_ballot", code=short_code(body.get("tracking_code")), voter=body.get("voter", ""))
+        summary = t("board.sum_ballot", code=short_code(body.get("tracking_code")), credential=short_credential(body.get("credential")))
     elif kind == "ballot-superseded":
-        summary = t("board.sum_superseded", code=short_code(body.get("tracking_code")), new=short_code(body.get("superseded_by")))
+        summary = t(
+            "board.sum_superseded",
+            code=short_code(body.get("tracking_code")),
+            new=short_code(body.get("superseded_by")),
+            credential=short_credential(body.get("credential")),
+        )
+    elif kind == "credential-registered":
+        summary = t("board.sum_registered", credential=short_credential(body.get("credential")))
+    elif kind == "ballot-audited":
+        summary = t("board.sum_audited", code=short_code(body.get("tracking_code")), credential=short_credential(body.get("credential")))
+    elif kind == "election-opened" and "roll_size" in body:
+        summary = t("board.sum_opened", roll=body.get("roll_size"))
     elif kind == "election-created":
         summary = t("board.sum_created", n=body.get("trustees", "?"), t=body.get("threshold", "?"))
     elif kind in ("trustee-announcement", "partial-decryption"):
@@ -148,17 +165,18 @@ def board_row(entry: dict, lang: str) -> dict:
     elif kind == "admin-action":
         action = str(body.get("action", ""))
         known_action = f"board.action.{action}"
-        summary = t("board.sum_admin", action=t(known_action) if known_action in catalogue() else action, by=body.get("by", ""))
+        # Never a raw action name: an unknown one is "another administrative action" (the JSON below has it).
+        summary = t("board.sum_admin", action=t(known_action if known_action in catalogue() else "board.action.other"), by=body.get("by", ""))
     else:
         summary = t("board.sum_by", by=body.get("by", ""))
     known = f"board.kind.{kind}"
     return {
         "index": entry.get("index"),
         "kind": kind,
-        "kind_label": t(known) if known in catalogue() else kind,
+        "kind_label": t(known if known in catalogue() else "board.kind.other"),
         "time": _time(entry.get("time", "")),
         "summary": summary,
-        "tracking_code": body.get("tracking_code") if kind == "ballot" else None,
+        "tracking_code": body.get("tracking_code") if kind in ("ballot", "ballot-audited") else None,
         "json": json.dumps(entry, ensure_ascii=False, indent=1, sort_keys=True),
     }
 
@@ -215,7 +233,7 @@ async def search_tracking_code(db: AsyncSession, election_id: str, query: str) -
         return Search(query, False, [])
     rows = await db.scalars(
         select(BoardEntry.leaf_index)
-        .where(BoardEntry.election_id == election_id, BoardEntry.kind == "ballot", BoardEntry.tracking_code.startswith(prefix, autoescape=True))
+        .where(BoardEntry.election_id == election_id, BoardEntry.kind.in_(("ballot", "ballot-audited")), BoardEntry.tracking_code.startswith(prefix, autoescape=True))
         .order_by(BoardEntry.leaf_index)
         .limit(10)
     )

@@ -4,16 +4,22 @@
 // * openCredential: the PIN-protected credential file (PBKDF2-HMAC-SHA256 ->
 //   AES-256-GCM with the cleartext fields as associated data -> PKCS#8 key);
 // * makeLoginToken: the compact JWS that answers the server's challenge;
-// * signBallot: the signature over the tracking code of a ballot being cast.
+// * signRegistration: the certificate key's signature registering the
+//   per-election voting credential (voting_credential.js), which signs ballots.
 //
-// The private key is imported non-extractable and never leaves WebCrypto.
+// The private key is imported non-extractable and never leaves WebCrypto. The
+// decrypted PKCS#8 bytes are kept only long enough to compute the credential
+// secret (credentialSecret), from which each election's voting credential is
+// derived, then zeroed.
 
+import { sha256 } from "../vendor/noble.js";
 import { b64decode, b64urlEncode, utf8 } from "./bytes.js";
 import { canonicalJsonText, encodeParts } from "./encoding.js";
 import { CredentialError, WeakKeyError } from "./errors.js";
 
 export const ALGORITHMS = ["ES256", "RS256", "EdDSA"];
 export const BALLOT_SIGNATURE_TAG = "votingpilot/v1/ballot-signature";
+export const CREDENTIAL_SECRET_TAG = "votingpilot/v1/credential-secret";
 export const CREDENTIAL_FILE_TAG = "votingpilot/v1/credential-file";
 export const CREDENTIAL_FORMAT = "votingpilot-credential";
 export const CREDENTIAL_VERSION = 1;
@@ -96,8 +102,18 @@ export function parseCredentialFile(doc) {
 }
 
 /**
+ * The employee credential's secret (32 bytes): SHA-256 of the tagged PKCS#8 DER
+ * exactly as sealed in the credential file (crypto/credentials.py credential_secret).
+ */
+export function credentialSecret(pkcs8) {
+  if (!(pkcs8 instanceof Uint8Array) || !pkcs8.length) throw new CredentialError("the PKCS#8 key must be non-empty bytes");
+  return sha256(encodeParts(CREDENTIAL_SECRET_TAG, pkcs8));
+}
+
+/**
  * Open a credential file with its PIN: {alg, employeeId, name, chain (base64
- * DER, leaf first), privateKey (non-extractable CryptoKey)}. A wrong PIN and a
+ * DER, leaf first), privateKey (non-extractable CryptoKey), secret (the
+ * credential secret, 32 bytes, from the decrypted PKCS#8 bytes)}. A wrong PIN and a
  * damaged file give the same error, as in Python.
  */
 export async function openCredential(doc, pin) {
@@ -121,6 +137,7 @@ export async function openCredential(doc, pin) {
   }
   let privateKey;
   let check;
+  const secret = credentialSecret(pkcs8);
   try {
     check = await subtle.importKey("pkcs8", pkcs8, IMPORT[f.alg], true, ["sign"]);
     privateKey = await subtle.importKey("pkcs8", pkcs8, IMPORT[f.alg], false, ["sign"]);
@@ -130,7 +147,7 @@ export async function openCredential(doc, pin) {
     pkcs8.fill(0);
   }
   await checkKeyMatchesCertificate(check, f.alg, f.chainDer[0]);
-  return { alg: f.alg, employeeId: f.employeeId, name: f.name, chain: f.chain, privateKey };
+  return { alg: f.alg, employeeId: f.employeeId, name: f.name, chain: f.chain, privateKey, secret };
 }
 
 // --- the key belongs to the certificate -----------------------------------------------
@@ -221,3 +238,12 @@ export async function signBallot(credential, electionFingerprint, trackingCode) 
   return sign(credential, ballotSignatureMessage(electionFingerprint, trackingCode));
 }
 
+
+/**
+ * The certificate key's signature (JWS form, as Python's _sign) registering a
+ * voting credential: over registrationMessage(electionId, credentialPub).
+ */
+export async function signRegistration(credential, message) {
+  if (!(message instanceof Uint8Array) || !message.length) throw new Error("the registration message must be non-empty bytes");
+  return sign(credential, message);
+}

@@ -43,9 +43,10 @@ function isObject(v) {
 /**
  * Check a receipt on its own; returns its signed tree head. `serverKey` (32
  * bytes) pins the expected key; without it the receipt's own key is used, which
- * proves integrity but not origin.
+ * proves integrity but not origin. `kind` is the board entry's kind: "ballot"
+ * for a cast receipt, "ballot-audited" for a published audit (same shape).
  */
-export function verifyReceipt(receipt, { serverKey } = {}) {
+export function verifyReceipt(receipt, { serverKey, kind = "ballot" } = {}) {
   if (!isObject(receipt) || Object.keys(receipt).sort().join(",") !== RECEIPT_FIELDS.join(",")) {
     throw new ReceiptError(`a receipt is an object with exactly ${RECEIPT_FIELDS.join(", ")}`);
   }
@@ -74,7 +75,7 @@ export function verifyReceipt(receipt, { serverKey } = {}) {
   const entry = receipt.entry;
   if (
     !isObject(entry) ||
-    entry.kind !== "ballot" ||
+    entry.kind !== kind ||
     entry.index !== receipt.leaf_index ||
     entry.election_id !== receipt.election_id ||
     !isObject(entry.body) ||

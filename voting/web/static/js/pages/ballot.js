@@ -1,7 +1,14 @@
 // The ballot page: choose (min/max enforced per question), encrypt in this
-// browser, see the tracking code, then audit (Benaloh: reveal, check, discard,
-// prepare a new one) or cast (sign the tracking code with the credential key).
+// browser, see the tracking code, then audit (Benaloh: the ballot and its
+// opening are published on the board, never cast, and the voter checks them on
+// another device) or cast (the voting credential signs the tracking code).
 // The server never sees a plaintext vote.
+//
+// The voting credential (voting_credential.js): at the first encryption the
+// PIN opens the credential file, whose decrypted key gives the credential
+// secret; from it this election's Ed25519 voting credential is derived (the
+// same on every device), registered once with the certificate key's signature
+// (POST …/credential), and used as voter_id and to sign ballots.
 //
 // Before the ballot is shown, the election key is taken from the board and
 // checked (endorsements.js): the trustees follow the policy (2 <= t <= n), every
@@ -11,16 +18,14 @@
 // the election notice.
 import { ApiError, credentialFile, get, post, session } from "../api.js";
 import {
-  auditOpeningFromJson,
-  ballotFromJson,
   encryptBallot,
   formatFingerprint,
   formatTrackingCode,
   trackingCode,
-  verifyAuditOpening,
 } from "../ballots.js";
 import { toHex } from "../bytes.js";
-import { openCredential, signBallot } from "../credentials.js";
+import { openCredential, signRegistration } from "../credentials.js";
+import { registrationMessage, signBallotWithCredential, votingCredential } from "../voting_credential.js";
 import { $, $$, busy, jsonDownload, pageData, ready, say, show } from "../dom.js";
 import { KeyRefusal, endorsedElection, pinnedFromUrl } from "../endorsements.js";
 import { errorText, loc, t } from "../i18n.js";
@@ -33,9 +38,9 @@ const form = $("#ballot-form");
 const questions = $$("fieldset.question");
 const BOARD_PAGE = 500;
 
-let election = null; // {manifest, key, fingerprint, trustees, pseudonym}: only once the key is verified
+let election = null; // {manifest, key, fingerprint, trustees, voting}: only once the key is verified
 let prepared = null; // {ballot, opening, code, choices}
-let credential = null; // opened with the PIN at the first cast
+let credential = null; // the employee credential, opened with the PIN at the first encryption
 const spoiled = new Set();
 
 function fail(exc) {
@@ -233,9 +238,57 @@ async function checkElectionKey() {
   }
 }
 
+/** Open the credential file with the PIN typed on the ballot form (once per page). Returns false when the PIN is missing or wrong. */
+async function openWithPin() {
+  if (credential) return true;
+  const pinInput = $("#ballot-pin");
+  pinInput.removeAttribute("aria-invalid");
+  const file = credentialFile();
+  if (!file) throw new ApiError(401, "not_logged_in", "log in first");
+  if (!pinInput.value) {
+    pinInput.setAttribute("aria-invalid", "true");
+    pinInput.focus();
+    say(errorBox, t("login.need_pin"));
+    return false;
+  }
+  say(statusBox, t("ballot.opening_credential"));
+  try {
+    credential = await openCredential(file, pinInput.value);
+  } catch {
+    pinInput.setAttribute("aria-invalid", "true");
+    pinInput.focus();
+    say(statusBox, "");
+    say(errorBox, t("login.wrong_pin"));
+    return false;
+  } finally {
+    pinInput.value = "";
+  }
+  show($("#pin-field"), false);
+  return true;
+}
+
+/**
+ * This election's voting credential, derived from the credential secret and
+ * registered with the certificate key's signature unless the server already
+ * has it. A different credential registered for this employee (another
+ * certificate) is refused: the voter is told which file to use.
+ */
 async function loadElection() {
   if (!election) throw new KeyRefusal("no_key", {}, "the election key has not been verified");
-  if (!election.pseudonym) election.pseudonym = (await get(`${base}/voter`)).pseudonym;
+  if (!election.voting) {
+    const voting = votingCredential(credential.secret, electionId);
+    const voter = await get(`${base}/voter`);
+    if (voter.credential && voter.credential !== voting.hex) throw new Error(t("ballot.credential_other"));
+    if (!voter.credential) {
+      say(statusBox, t("ballot.registering"));
+      const signature = await signRegistration(credential, registrationMessage(electionId, voting.publicBytes));
+      const reply = await post(`${base}/credential`, { credential: voting.hex, signature: toHex(signature) });
+      if (reply?.credential !== voting.hex) throw new Error(t("ballot.credential_other"));
+    }
+    election.voting = voting;
+    $("#credential-short").textContent = voting.hex.slice(0, 16);
+    show($("#credential-info"));
+  }
   return election;
 }
 
@@ -259,11 +312,12 @@ form?.addEventListener("submit", (event) => {
   if (!choices) return say(errorBox, t("ballot.fix_choices"));
   busy($("#encrypt-button"), async () => {
     try {
-      const { manifest, key, fingerprint, pseudonym } = await loadElection();
+      if (!(await openWithPin())) return;
+      const { manifest, key, fingerprint, voting } = await loadElection();
       say(statusBox, t("ballot.encrypting"));
       await new Promise((resolve) => setTimeout(resolve, 0)); // let the status be announced
       const started = performance.now();
-      const { ballot, opening } = encryptBallot(manifest, key, fingerprint, pseudonym, choices);
+      const { ballot, opening } = encryptBallot(manifest, key, fingerprint, voting.hex, choices);
       const code = trackingCode(fingerprint, ballot);
       prepared = { ballot, opening, code, choices, ms: performance.now() - started };
       $("#tracking-short").textContent = formatTrackingCode(code);
@@ -278,52 +332,37 @@ form?.addEventListener("submit", (event) => {
 });
 
 // --- auditing (Benaloh challenge) ------------------------------------------------------
+//
+// The ballot and its opening (the plaintexts and the randomness) are published
+// on the board (POST …/audits, a `ballot-audited` entry), and that ballot can
+// never be cast. This page does not judge the audit itself — a device that
+// cheats would also say "passed" — it shows the tracking code, the choices made
+// here, and the audit file to check on another device (the receipt check page),
+// which reads the entry from the board and shows the choices it encrypts.
 
-$("#audit-button")?.addEventListener("click", () => {
+$("#audit-button")?.addEventListener("click", (event) => {
   if (!prepared) return;
-  const audited = prepared;
-  prepared = null; // revealed randomness: this ballot can never be cast
-  spoiled.add(toHex(audited.code));
-  say(errorBox, "");
-  say(statusBox, "");
-  const { manifest, key, fingerprint, pseudonym } = election;
-  const result = $("#audit-result");
-  try {
-    const revealed = verifyAuditOpening(manifest, key, ballotFromJson(audited.ballot, manifest), auditOpeningFromJson(audited.opening));
-    const same = JSON.stringify(revealed) === JSON.stringify(audited.choices);
-    result.textContent = same ? t("ballot.audit_ok", { code: formatTrackingCode(audited.code) }) : t("ballot.audit_mismatch");
-    result.className = `result ${same ? "result--good" : "result--bad"}`;
-  } catch (exc) {
-    result.textContent = t("ballot.audit_failed", { detail: exc.message });
-    result.className = "result result--bad";
-  }
-  const body = $("#audit-table tbody");
-  body.replaceChildren();
-  questions.forEach((fieldset, q) => {
-    inputsOf(fieldset).forEach((input, o) => {
-      const row = document.getElementById("audit-row").content.firstElementChild.cloneNode(true);
-      const cells = row.querySelectorAll("td");
-      cells[0].textContent = String(q + 1);
-      cells[1].textContent = input.dataset.label;
-      cells[2].textContent = audited.opening.selections[q][o].m ? t("ballot.yes") : t("ballot.no");
-      cells[3].querySelector("code").textContent = audited.opening.selections[q][o].r;
-      body.append(row);
-    });
+  busy(event.currentTarget, async () => {
+    const audited = prepared;
+    prepared = null; // its randomness is revealed: this ballot can never be cast
+    spoiled.add(toHex(audited.code));
+    say(errorBox, "");
+    say(statusBox, t("ballot.audit_publishing"));
+    try {
+      const published = await post(`${base}/audits`, { ballot: audited.ballot, opening: audited.opening });
+      const short = formatTrackingCode(audited.code);
+      if (published?.tracking_code !== toHex(audited.code)) throw new Error(t("ballot.audit_other_code"));
+      $("#audit-code").textContent = short;
+      $("#audit-code-full").textContent = toHex(audited.code);
+      const list = $("#audit-choices");
+      list.replaceChildren(...$("#choice-summary").cloneNode(true).childNodes);
+      jsonDownload($("#audit-download"), published, `audit-${electionId}-${short}.json`);
+      say(statusBox, t("ballot.audit_published", { code: short }));
+      showStep("step-audit");
+    } catch (exc) {
+      fail(exc);
+    }
   });
-  jsonDownload(
-    $("#audit-download"),
-    {
-      election_id: electionId,
-      fingerprint: toHex(fingerprint),
-      joint_key: key.hex(),
-      voter_id: pseudonym,
-      tracking_code: toHex(audited.code),
-      ballot: audited.ballot,
-      opening: audited.opening,
-    },
-    `audited-ballot-${formatTrackingCode(audited.code)}.json`,
-  );
-  showStep("step-audit");
 });
 
 $("#new-ballot-button")?.addEventListener("click", () => {
@@ -342,31 +381,11 @@ $("#back-button")?.addEventListener("click", () => {
 $("#cast-form")?.addEventListener("submit", (event) => {
   event.preventDefault();
   say(errorBox, "");
-  const pinInput = $("#cast-pin");
-  pinInput.removeAttribute("aria-invalid");
   busy($("#cast-button"), async () => {
     try {
-      if (!prepared || spoiled.has(toHex(prepared.code))) throw new Error(t("ballot.nothing_to_cast"));
-      if (!credential) {
-        const file = credentialFile();
-        if (!file) throw new ApiError(401, "not_logged_in", "log in first");
-        if (!pinInput.value) {
-          pinInput.setAttribute("aria-invalid", "true");
-          pinInput.focus();
-          return say(errorBox, t("login.need_pin"));
-        }
-        say(statusBox, t("ballot.signing"));
-        try {
-          credential = await openCredential(file, pinInput.value);
-        } catch {
-          pinInput.setAttribute("aria-invalid", "true");
-          pinInput.focus();
-          say(statusBox, "");
-          return say(errorBox, t("login.wrong_pin"));
-        }
-      }
-      pinInput.value = "";
-      const signature = await signBallot(credential, election.fingerprint, prepared.code);
+      if (!prepared || spoiled.has(toHex(prepared.code)) || !election?.voting) throw new Error(t("ballot.nothing_to_cast"));
+      say(statusBox, t("ballot.signing"));
+      const signature = signBallotWithCredential(election.voting, election.fingerprint, prepared.code);
       say(statusBox, t("ballot.sending"));
       const receipt = await post(`${base}/ballots/`, { ballot: prepared.ballot, signature: toHex(signature) });
       const code = toHex(prepared.code);
