@@ -830,11 +830,34 @@ def parse_voting_credential(value: object) -> bytes:
     if not isinstance(value, str) or VOTING_CREDENTIAL_PATTERN.fullmatch(value) is None:
         raise VotingCredentialError("a voting credential is 64 lowercase hex digits")
     raw = bytes.fromhex(value)
+    y = int.from_bytes(raw, "little") & ((1 << 255) - 1)
+    if y >= _ED25519_P:
+        raise VotingCredentialError("the voting credential is not a canonical Ed25519 encoding")
+    if y in _SMALL_ORDER_Y:
+        # A key of small order verifies forged signatures (R = identity, s = 0):
+        # anyone could cast for that credential. The same list as libsodium's.
+        raise VotingCredentialError("the voting credential is a small-order point, not a key")
     try:
         ed25519.Ed25519PublicKey.from_public_bytes(raw)
     except ValueError:
         raise VotingCredentialError("the voting credential is not an Ed25519 public key") from None
     return raw
+
+
+_ED25519_P = 2**255 - 19
+#: The y coordinates of the eight points of small order on edwards25519
+#: (RFC 8032's curve): 1 (identity), p-1 (order 2), 0 (order 4), and the two of
+#: order 8; either sign of x. A canonical encoding with one of them is refused.
+_SMALL_ORDER_Y = frozenset(
+    {0, 1, _ED25519_P - 1}
+    | {
+        int.from_bytes(bytes.fromhex(h), "little")
+        for h in (
+            "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+            "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        )
+    }
+)
 
 
 def registration_message(election_id: str, credential_pub: bytes) -> bytes:

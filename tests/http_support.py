@@ -13,7 +13,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from crypto.credentials import Credential
+from crypto.credentials import Credential, TrustStore
 from crypto.log import SignedTreeHead
 from tests.mitm_support import Mitm
 from tests.support import Pki, ServerProcess, roll_csv, start_server
@@ -152,7 +152,8 @@ class Pilot:
         return self.front_url or self.server.url
 
     def client(self) -> Client:
-        client = Client(self.url)
+        """A client that pinned the city's root, as the CLI does with root.pem."""
+        client = Client(self.url, trust_store=TrustStore((self.pki.root.certificate,)))
         self.clients.append(client)
         return client
 

@@ -104,6 +104,57 @@ def test_trustee_refuses_a_forked_board_even_signed_by_the_server_key(pilot, fro
     assert "partial_decryption" not in json.loads(pilot.trustee_file("T0001", election_id).read_text())
 
 
+def test_trustee_refuses_a_roll_padded_with_the_servers_own_credentials(pilot, data_dir, database_url):
+    """The server registers credentials of its own for every other employee on
+    the roll and casts known votes with them, so that the tally minus its own
+    votes is the victim's vote. The public record cannot tell (no more
+    credentials than the roll); the trustee checks every registration against
+    an eligible certificate in the auditors' part and refuses."""
+    import asyncio
+    import secrets
+
+    from sqlalchemy import update
+
+    from crypto.credentials import VotingCredential
+    from voting.auth.service import Principal
+    from voting.ballots.service import CastService
+    from voting.board.service import Board
+    from voting.client import prepare_ballot
+    from voting.db.engine import Database, make_engine
+    from voting.db.models import RollEntry
+    from voting.keys import load_or_create
+    from voting.settings import Settings
+
+    voters = VOTERS[:5]
+    election_id = pilot.open_election(manifest(), voters)
+    victim = pilot.login(pilot.pki.enroll(voters[0]))
+    victim.cast(victim.prepare_ballot(election_id, {"q1": ["o3"]}))
+    info = pilot.admin.election_info(election_id)
+
+    async def dishonest_server() -> None:
+        database = Database(make_engine(Settings(database_url=database_url).db_url))
+        board = Board(load_or_create(data_dir / "server-signing-key.pem"))
+        casts = CastService(board, database)
+        for employee_id in voters[1:]:
+            own = VotingCredential.derive(secrets.token_bytes(32), election_id)
+            async with database.write() as db:
+                await db.execute(
+                    update(RollEntry)
+                    .where(RollEntry.election_id == election_id, RollEntry.employee_id == employee_id)
+                    .values(credential=own.hex)
+                )
+                await board.append(db, election_id, "credential-registered", {"credential": own.hex}, tracking_code=own.hex)
+                await db.commit()
+            await casts.cast(Principal(employee_id, "forged", b"", ()), election_id, prepare_ballot(info, None, [[1, 0, 0, 0, 0]], own).cast_body())
+        await database.close()
+
+    asyncio.run(dishonest_server())
+    pilot.admin.close_election(election_id)
+    with pytest.raises(TrusteeRefusal, match="check 5"):
+        pilot.decrypt(election_id, ["T0001"])
+    assert "partial_decryption" not in json.loads(pilot.trustee_file("T0001", election_id).read_text())
+
+
 # --- attack 5: a tally of too few ballots --------------------------------------------------------
 
 
@@ -255,7 +306,9 @@ def test_voter_refuses_a_key_endorsed_by_impostors_from_another_ca(pilot, front,
     with pytest.raises(KeyRefusal, match="certificate is not trusted"):
         voter.prepare_ballot(election_id, {"q1": ["o1"]})
     # Without the pinned anchor the forged endorsements verify: the anchor is what stops it.
-    unanchored = pilot.login(pilot.pki.enroll(VOTERS[1]))
+    unanchored = Client(pilot.url)
+    pilot.clients.append(unanchored)
+    unanchored.login(pilot.pki.enroll(VOTERS[1]))
     assert unanchored.endorsed_election(election_id).info.joint_key == own.public
 
 

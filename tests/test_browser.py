@@ -714,6 +714,9 @@ def _audit_in_browser(s: Session, election_id: str, option: int) -> tuple[Path, 
     page.click("#encrypt-button")
     page.wait_for_selector("#step-review:visible")
     code = page.locator("#tracking-short").inner_text()
+    # The voter is told to write the code down before choosing (a cheating device could
+    # publish another, honest ballot for the audit; the code ties the audit to this one).
+    assert s.t("ballot.review_lead") in page.locator("#step-review").inner_text()
     page.click("#audit-button")
     page.wait_for_selector("#step-audit:visible")
     text = page.locator("#step-audit").inner_text()
@@ -735,10 +738,14 @@ def test_audit_checked_on_another_device(pilot, browser, lang):
     """Acceptance (issue 11): a voter audits a ballot in one browser; in a
     second browser (another device, not logged in) the receipt check page
     reads the audited entry from the board under the newest signed head,
-    verifies the proofs and the opening and shows the choices the ballot
-    encrypts, in Japanese and English. A changed opening in the file fails
-    there with a clear message and no choices; a credential file is "not a
-    receipt or audit file"; the audited ballot can never be cast."""
+    verifies the proofs and the opening, that the file's head is a prefix of
+    the newest one, that the audited ballot has the tracking code the voter
+    wrote down before choosing to audit, and shows the choices the ballot
+    encrypts, in Japanese and English. No code typed: asked for; a wrong code
+    (a device that showed one ballot and published another) fails with a clear
+    message and no choices. A changed opening in the file fails there with a
+    clear message and no choices; a credential file is "not a receipt or audit
+    file"; the audited ballot can never be cast."""
     election_id = f"audit-{lang}"
     status = _open_survey(pilot, election_id)
     voter = _voter(browser, pilot, "E0002", lang, pilot.url)
@@ -766,6 +773,28 @@ def test_audit_checked_on_another_device(pilot, browser, lang):
     page = checker.page
     checker.goto("/receipt/check")
     page.set_input_files("#receipt-file", str(audit_path))
+    choices = page.locator("#audit-choices")
+
+    # No code typed: asked for it, nothing checked.
+    page.click("#check-button")
+    page.wait_for_selector("#check-error:visible")
+    assert page.locator("#check-error").inner_text() == checker.t("check.audit_code_needed")
+    assert page.locator("#check-results .ok, #check-results .fail").count() == 0
+
+    # A wrong code (the device showed another ballot's code): every other check passes, then it fails, no choices.
+    other = "AAAA-AAAA-AAAA-AAAA" if code != "AAAA-AAAA-AAAA-AAAA" else "BBBB-BBBB-BBBB-BBBB"
+    page.fill("#audit-code-input", other)
+    page.click("#check-button")
+    page.wait_for_selector("#check-summary.result--good, #check-summary.result--bad, #check-error:visible")
+    assert page.locator("#check-summary").inner_text() == checker.t("check.audit_code_mismatch", code=code)
+    assert "result--bad" in (page.locator("#check-summary").get_attribute("class") or "")
+    assert page.locator("#check-results li").last.inner_text().endswith(checker.t("check.step_code_mismatch", code=code))
+    assert page.locator("#check-results .fail").count() == 1
+    assert choices.is_hidden()
+    checker.shot("audit-wrong-code")
+
+    # The code the voter wrote down (typed loosely: lower case, spaces): passes.
+    page.fill("#audit-code-input", f" {code.lower().replace('-', ' ')} ")
     page.click("#check-button")
     page.wait_for_selector("#check-summary.result--good, #check-summary.result--bad, #check-error:visible")
     outcome = page.locator("#check-summary").inner_text() + page.locator("#check-error").inner_text()
@@ -774,8 +803,8 @@ def test_audit_checked_on_another_device(pilot, browser, lang):
     )
     assert page.locator("#check-summary").inner_text() == checker.t("check.audit_passed", code=code)
     assert page.locator("#check-results .fail").count() == 0
-    assert page.locator("#check-results .ok").count() == 6
-    choices = page.locator("#audit-choices")
+    assert page.locator("#check-results .ok").count() == 9
+    assert page.locator("#check-results li").last.inner_text().endswith(checker.t("check.step_code_ok", code=code))
     assert choices.is_visible()
     question = manifest(election_id)["questions"][0]
     texts = page.locator("#audit-choice-list dd").all_inner_texts()

@@ -8,6 +8,7 @@ import csv
 import glob
 import json
 import os
+import re
 import shlex
 import signal
 import stat
@@ -207,8 +208,35 @@ def test_whole_election_through_the_cli(data_dir: Path, database_url: str, tmp_p
         output = run(*vote("E0002", "--choose", "days=one", "--choose", "satellite=no", "--audit", "--receipt", audit), env=http).output
         assert "NOT cast" in output and "verify-audit" in output and "Audit passed" not in output and audit.exists()
         assert Client(server.url).status(election)["ballots_cast"] == 1
-        output = run("verify-audit", audit, env=http).output
+        noted = re.search(r"Tracking code / 受付番号: ([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3})", output).group(1)
+        assert "Write this tracking code down" in output and "--code <the tracking code you wrote down>" in output
+        output = run("verify-audit", audit, env=http).output  # no --code: the code is shown to compare by eye
         assert "掲示板に公開されています" in output and "週1日" in output and "NOT verify" not in output
+        assert noted in output and "NOT COMPARED" in output
+        # --code: the code the voter noted before choosing to audit, short or full form.
+        output = run("verify-audit", audit, "--code", noted.lower(), env=http).output
+        assert "matches the code you noted" in output and "週1日" in output and "NOT COMPARED" not in output
+        full = json.loads(audit.read_text())["tracking_code"]
+        assert "matches the code you noted" in run("verify-audit", audit, "--code", full.upper(), env=http).output
+        # A device that showed another code and published an honest ballot instead: refused, no choices shown.
+        other = "AAAA-AAAA-AAAA-AAAA" if noted != "AAAA-AAAA-AAAA-AAAA" else "BBBB-BBBB-BBBB-BBBB"
+        output = refused("verify-audit", audit, "--code", other, env=http)
+        assert "TRACKING CODE MISMATCH" in output and noted in output and "週1日" not in output
+        assert "code_matches" in refused("verify-audit", audit, "--code", "0" * 64, "--json", env=http)
+        assert "tracking code is" in refused("verify-audit", audit, "--code", "not-a-code", env=http, code=2)
+        # A board whose newest head does not extend the audit file's (a fork): refused.
+        real_get = Client.get
+
+        def forked_get(self, path, **params):
+            reply = real_get(self, path, **params)
+            if path.endswith("/board/consistency"):
+                reply = {**reply, "proof": {**reply["proof"], "path": [*reply["proof"]["path"], "00" * 32]}}
+            return reply
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(Client, "get", forked_get)
+            output = refused("verify-audit", audit, "--code", noted, env=http)
+        assert "does NOT verify" in output and "forked" in output and "週1日" not in output
         forged = json.loads(audit.read_text())
         forged["entry"]["body"]["opening"]["selections"][0][0]["m"] ^= 1
         assert "does NOT verify" in refused("verify-audit", _write(tmp_path / "forged.json", forged), env=http)

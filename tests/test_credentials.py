@@ -1035,3 +1035,32 @@ def test_credential_ballot_signature_is_bound() -> None:
         with pytest.raises(CredentialError) as info:
             cr.verify_credential_signature(pub, sig, election_fingerprint=f, tracking_code=c)
         assert info.value.code == "ballot_signature_invalid"
+
+
+@pytest.mark.parametrize(
+    "encoding",
+    [
+        "01" + "00" * 31,  # the identity: R = identity, s = 0 verifies for any message
+        "ee" + "ff" * 30 + "7f",  # the identity again, y = p + 1 (not canonical)
+        "ec" + "ff" * 30 + "7f",  # order 2
+        "00" * 32,  # order 4
+        "00" * 31 + "80",  # order 4, the other x
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",  # order 8
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",  # order 8
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",  # order 8, the other x
+    ],
+)
+def test_a_small_order_or_non_canonical_voting_credential_is_refused(encoding):
+    from crypto.credentials import parse_voting_credential
+    from crypto.errors import VotingCredentialError
+
+    with pytest.raises(VotingCredentialError):
+        parse_voting_credential(encoding)
+
+
+def test_a_derived_voting_credential_is_accepted():
+    from crypto.credentials import VotingCredential, parse_voting_credential
+
+    for election_id in ("survey-2026", "survey-2027", "x"):
+        credential = VotingCredential.derive(bytes(range(32)), election_id)
+        assert parse_voting_credential(credential.hex) == credential.public_bytes

@@ -297,7 +297,7 @@ def record_format(c: Ctx):
 
 @mutation(1)
 def record_version(c: Ctx):
-    return view(c.files, F.RECORD, lambda d: d.update(version=3))
+    return view(c.files, F.RECORD, lambda d: d.update(version=4))
 
 
 @mutation(1)
@@ -1021,6 +1021,61 @@ def board_audited_ballot_cast(c: Ctx):
         signature = sign_ballot_with(voting, election_fingerprint=c.fingerprint(), tracking_code=bytes.fromhex(audited["tracking_code"]))
         entry = {**of(es, "ballot")[0], "body": {"tracking_code": audited["tracking_code"], "credential": audited["credential"], "ballot": audited["ballot"], "signature": signature.hex()}}
         return move(es + [entry], entry, of(es, "ballot-audited")[0]["index"] + 1)
+
+    return c.board(edit)
+
+
+def _reproved(c: Ctx, audited: dict, voter_id: str) -> dict:
+    """The audited ballot's selection ciphertexts under new proofs made for
+    ``voter_id`` (anyone can: the opening publishes every r); a new tracking code."""
+    from crypto.ballots import AuditOpening, _limit_context, _selection_context
+
+    manifest, key, fp = c.manifest(), c.joint_key(), c.fingerprint()
+    ballot = EncryptedBallot.from_json(audited["ballot"], manifest)
+    opening = AuditOpening.from_json(audited["opening"])
+    questions = []
+    for qn, (eq, secrets, question) in enumerate(zip(ballot.questions, opening.selections, manifest.questions)):
+        selections, r_total = [], Scalar(0)
+        for on, (s, (m, r)) in enumerate(zip(eq.selections, secrets)):
+            proof = prove_encrypted_value(s.ciphertext.alpha, s.ciphertext.beta, r, m, key, (0, 1), kind=SELECTION_KIND, fingerprint=fp, context=_selection_context(voter_id, qn, on))
+            selections.append(EncryptedSelection(s.ciphertext, proof))
+            r_total = r_total + r
+        total = add_all(s.ciphertext for s in selections)
+        limit = prove_encrypted_value(total.alpha, total.beta, r_total, sum(m for m, _ in secrets), key, question.limit_values, kind=LIMIT_KIND, fingerprint=fp, context=_limit_context(voter_id, qn))
+        questions.append(EncryptedQuestion(tuple(selections), limit))
+    return EncryptedBallot(ballot.election_id, voter_id, tuple(questions)).to_json()
+
+
+@public(11, says="a selection ciphertext of it was also cast")
+def board_audited_ciphertexts_cast_under_new_proofs(c: Ctx):
+    """The audited ballot's ciphertexts, re-proved (a new tracking code), are cast by its own
+    credential after the audit: the voter's vote is then public (a receipt to sell it)."""
+
+    def edit(es: list[dict]) -> list[dict]:
+        audited = of(es, "ballot-audited")[0]["body"]
+        ballot = _reproved(c, audited, audited["credential"])
+        code = tracking_code(c.fingerprint(), EncryptedBallot.from_json(ballot, c.manifest()))
+        assert code.hex() != audited["tracking_code"]
+        signature = sign_ballot_with(c.voting_credential(audited["credential"]), election_fingerprint=c.fingerprint(), tracking_code=code)
+        entry = {**of(es, "ballot")[0], "body": {"tracking_code": code.hex(), "credential": audited["credential"], "ballot": ballot, "signature": signature.hex()}}
+        return move(es + [entry], entry, of(es, "ballot-audited")[0]["index"] + 1)
+
+    return c.board(edit)
+
+
+@public(11, says="a selection ciphertext of it was also cast")
+def board_audited_ciphertexts_cast_by_another_voter(c: Ctx):
+    """Ballot 3 replaced by the audited ballot's ciphertexts re-proved for ballot 3's credential
+    (all of its proofs and its signature valid): another voter casts a public vote."""
+
+    def edit(es: list[dict]) -> None:
+        audited = of(es, "ballot-audited")[0]["body"]
+        body = _ballot(es, 3)
+        assert body["credential"] != audited["credential"]
+        ballot = _reproved(c, audited, body["credential"])
+        code = tracking_code(c.fingerprint(), EncryptedBallot.from_json(ballot, c.manifest()))
+        signature = sign_ballot_with(c.voting_credential(body["credential"]), election_fingerprint=c.fingerprint(), tracking_code=code)
+        body.update(tracking_code=code.hex(), ballot=ballot, signature=signature.hex())
 
     return c.board(edit)
 

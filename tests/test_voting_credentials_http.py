@@ -8,7 +8,20 @@ from __future__ import annotations
 
 import hashlib
 
-from crypto.credentials import VotingCredential, sign_registration
+from crypto.ballots import (
+    LIMIT_KIND,
+    SELECTION_KIND,
+    EncryptedBallot,
+    EncryptedQuestion,
+    EncryptedSelection,
+    _limit_context,
+    _selection_context,
+    tracking_code,
+)
+from crypto.credentials import VotingCredential, sign_ballot_with, sign_registration
+from crypto.elgamal import add_all
+from crypto.group import Scalar
+from crypto.proofs import prove_encrypted_value
 from tests.http_support import board_entries, start_pilot, two_question_manifest
 from voting.client import AuditCheckError, check_audit, prepare_ballot
 
@@ -18,6 +31,33 @@ ROWS = [[0, 1, 0, 0], [1, 0, 0, 0]]
 def _register_body(credential, voting: VotingCredential, election_id: str) -> dict:  # noqa: ANN001
     signature = sign_registration(credential.private_key, election_id=election_id, credential_pub=voting.public_bytes)
     return {"credential": voting.hex, "signature": signature.hex()}
+
+
+def _reproved(info, voting: VotingCredential, prepared) -> dict:  # noqa: ANN001
+    """A prepared ballot's selection ciphertexts under new proofs made for
+    ``voting`` (anyone can, given the opening: an audit publishes it), signed by
+    it: another tracking code, the same encrypted vote."""
+    questions = []
+    for qn, (eq, secrets, question) in enumerate(zip(prepared.ballot.questions, prepared.opening.selections, info.manifest.questions)):
+        selections, r_total = [], Scalar(0)
+        for on, (s, (m, r)) in enumerate(zip(eq.selections, secrets)):
+            proof = prove_encrypted_value(
+                s.ciphertext.alpha, s.ciphertext.beta, r, m, info.joint_key, (0, 1),
+                kind=SELECTION_KIND, fingerprint=info.fingerprint, context=_selection_context(voting.hex, qn, on),
+            )
+            selections.append(EncryptedSelection(s.ciphertext, proof))
+            r_total = r_total + r
+        total = add_all(s.ciphertext for s in selections)
+        limit = prove_encrypted_value(
+            total.alpha, total.beta, r_total, sum(m for m, _ in secrets), info.joint_key, question.limit_values,
+            kind=LIMIT_KIND, fingerprint=info.fingerprint, context=_limit_context(voting.hex, qn),
+        )
+        questions.append(EncryptedQuestion(tuple(selections), limit))
+    ballot = EncryptedBallot(prepared.ballot.election_id, voting.hex, tuple(questions))
+    code = tracking_code(info.fingerprint, ballot)
+    assert code != prepared.tracking_code
+    signature = sign_ballot_with(voting, election_fingerprint=info.fingerprint, tracking_code=code)
+    return {"ballot": ballot.to_json(), "signature": signature.hex()}
 
 
 def test_registration_and_casting_refuse_the_stuffer(pki, data_dir, database_url):
@@ -129,6 +169,18 @@ def test_published_audits_are_never_cast(pki, data_dir, database_url):
         pilot.refused(lambda: alice.cast(spoiled), 409, "ballot_audited")
         receipt = alice.cast(other)
         pilot.refused(lambda: alice.publish_audit(other), 409, "ballot_already_cast")
+        assert pilot.admin.status(election_id)["ballots_cast"] == 1
+
+        # Nor its ciphertexts under new proofs (another tracking code; the opening gives every r):
+        # by Alice (a receipt of her vote to sell) or by Bob (a public vote counted as his).
+        info = alice.election_info(election_id)
+        ballots = f"/api/elections/{election_id}/ballots/"
+        for voter, employee in ((alice, "E0001"), (bob, "E0002")):
+            reproved = _reproved(info, credentials[employee].voting_credential(election_id), spoiled)
+            pilot.refused(lambda voter=voter, reproved=reproved: voter.post(ballots, reproved), 409, "ballot_audited")
+        # And a cast ballot's ciphertexts, re-proved, are never audited (published with their r).
+        recast = _reproved(info, credentials["E0001"].voting_credential(election_id), other)
+        pilot.refused(lambda: alice.post(path, {"ballot": recast["ballot"], "opening": other.opening.to_json()}), 409, "ballot_already_cast")
         assert pilot.admin.status(election_id)["ballots_cast"] == 1
 
         # Anyone checks the audit on the board and reads the choices it encrypts.

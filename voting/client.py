@@ -8,6 +8,7 @@ holding the key share.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from cryptography.hazmat.primitives import serialization
 
 from crypto import threshold
 from crypto.ballots import (
@@ -410,8 +412,11 @@ class Client:
     def check_audit(self, audit: dict) -> dict:
         """Check a published audit on this server's board, on its own: the entry
         is included under the newest head signed by the key named in the board's
-        ``election-created`` entry, the ballot's proofs and its opening verify
-        against the endorsed election key. Returns the choices it encrypts."""
+        ``election-created`` entry, that head extends the head in the audit
+        file (a consistency proof: a forked board is refused), the ballot's
+        proofs and its opening verify against the endorsed election key.
+        Returns the choices it encrypts and the tracking code, which the voter
+        must compare with the code they noted before choosing to audit."""
         return check_audit(self, audit)
 
     def check_receipt(self, receipt: dict) -> dict:
@@ -480,7 +485,7 @@ def check_audit(client: Client, audit: dict) -> dict:
     except (KeyError, TypeError, ValueError):
         raise AuditCheckError("the board's election-created entry names no server key") from None
     try:
-        verify_receipt(audit, server_key=server_key, kind="ballot-audited")
+        published = verify_receipt(audit, server_key=server_key, kind="ballot-audited")
         endorsed = endorsed_election(entries, election_id, trust_store=client.trust_store, fingerprint=client.fingerprint)
     except (CryptoError, KeyRefusal) as exc:
         raise AuditCheckError(str(exc)) from None
@@ -497,6 +502,26 @@ def check_audit(client: Client, audit: dict) -> dict:
         proof.verify(leaf_hash(entry_bytes), newest.head.root)
     except (CryptoError, KeyError, TypeError, ValueError) as exc:
         raise AuditCheckError(f"the audited ballot is not on the board under its newest signed head: {exc}") from None
+    # The head the audit was published under must be a prefix of the newest one
+    # (as for receipts): a forked board, one view for this device, is refused.
+    try:
+        if published.head.log_id != election_id:
+            raise AuditCheckError("the audit file's tree head is for another election")
+        if newest.head.size < published.head.size:
+            raise AuditCheckError(
+                f"the board shrank from {published.head.size} to {newest.head.size} entries since the audit was published"
+            )
+        reply = client.get(
+            f"/api/elections/{election_id}/board/consistency", old=published.head.size, new=newest.head.size
+        )
+        consistency = ConsistencyProof.from_json(reply["proof"])
+        if (consistency.old_size, consistency.new_size) != (published.head.size, newest.head.size):
+            raise AuditCheckError("the board's consistency proof is for other tree sizes")
+        consistency.verify(published.head.root, newest.head.root)
+    except (ApiError, CryptoError, KeyError, TypeError, ValueError) as exc:
+        raise AuditCheckError(
+            f"the newest board does not extend the board the audit was published on (a forked or rewritten board): {exc}"
+        ) from None
     body = audit["entry"]["body"]
     info = endorsed.info
     try:
@@ -512,6 +537,7 @@ def check_audit(client: Client, audit: dict) -> dict:
         "tracking_code": body["tracking_code"],
         "short_code": format_tracking_code(bytes.fromhex(body["tracking_code"])),
         "leaf_index": index,
+        "audit_tree_size": published.head.size,
         "newest_tree_size": newest.head.size,
         "choices": choices,
         "manifest": info.manifest,
@@ -785,15 +811,21 @@ def verified_aggregate(client: Client, election_id: str, state: dict, progress: 
     pinned server key and consistent with every head seen; take the aggregate
     from the board, never from the server's word."""
     from voting.record import files as F
-    from voting.record.files import read_record_zip
+    from voting.record.files import has_auditors_part, read_record_zip
     from voting.record.verify import verify_record
 
     head = pinned_head(client, election_id, state)
-    response = client.http.get(f"/api/elections/{election_id}/record/")
+    # With the auditors' part: every registered credential is checked against an
+    # eligible certificate (check 5), so credentials the server registered for
+    # non-voters cannot pad the count around one voter's ballot.
+    response = client.http.get(f"/api/elections/{election_id}/record/private")
     if response.status_code >= 400:
-        raise ApiError(response.status_code, "record_unavailable", "the public record cannot be downloaded")
+        raise ApiError(response.status_code, "record_unavailable", "the record with its auditors' part cannot be downloaded")
     files = read_record_zip(response.content)
-    report = verify_record(files, server_key=bytes.fromhex(state["server_key"]), progress=progress)
+    if not has_auditors_part(files):
+        raise TrusteeRefusal("the record has no auditors' part, so the voters' eligibility cannot be checked")
+    check_trust_anchors(files, client.trust_store)
+    report = verify_record(files, server_key=bytes.fromhex(state["server_key"]), progress=progress, crls_after_events=False)
     failed = [n for n in REQUIRED_CHECKS if report.check(n).status != "pass"]
     if failed:
         reasons = "; ".join(f"check {n}: {report.check(n).first_failure or report.check(n).status}" for n in failed)
@@ -819,6 +851,21 @@ def verified_aggregate(client: Client, election_id: str, state: dict, progress: 
     return VerifiedAggregate(
         ciphertexts, bytes.fromhex(joint[0]["body"]["fingerprint"]), body["ballots_counted"], manifest.min_tally_ballots, len(entries)
     )
+
+
+def check_trust_anchors(files: dict, trust_store: TrustStore | None) -> None:
+    """The record's trust anchors (against which check 5 judges the voters'
+    certificates) must be roots this trustee pinned: a server could otherwise
+    name a CA of its own and register credentials with certificates it made."""
+    from voting.record import files as F
+
+    if trust_store is None:
+        return
+    pinned = {root.public_bytes(serialization.Encoding.DER) for root in trust_store.roots}
+    anchors = json.loads(files[F.TRUST])["trust_anchors"]
+    foreign = [a for a in anchors if base64.b64decode(a) not in pinned]
+    if foreign or not anchors:
+        raise TrusteeRefusal("the record judges eligibility against a CA this trustee did not pin (see --trust-anchor)")
 
 
 def trustee_decrypt(client: Client, election_id: str, state_path: Path, *, progress: object = None) -> dict:

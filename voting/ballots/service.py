@@ -24,7 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.ballots import AuditOpening, EncryptedBallot, Manifest, tracking_code, verify_audit_opening, verify_ballot
@@ -70,6 +70,11 @@ _AUDITED = select(BoardEntry.tracking_code).where(  # tracking codes of publishe
     BoardEntry.election_id == bindparam("election_id"),
     BoardEntry.kind == "ballot-audited",
     BoardEntry.tracking_code.in_(bindparam("codes", expanding=True)),
+)
+_AUDITS_SINCE = select(BoardEntry.leaf_index, BoardEntry.data).where(  # published audits from a leaf on (a PK range)
+    BoardEntry.election_id == bindparam("election_id"),
+    BoardEntry.leaf_index >= bindparam("start"),
+    BoardEntry.kind == "ballot-audited",
 )
 _RECEIPT = select(Ballot.receipt, Ballot.superseded).where(
     Ballot.election_id == bindparam("election_id"), Ballot.tracking_code == bindparam("code")
@@ -121,11 +126,27 @@ class KnownBallot:
         return json.loads(self.receipt) if isinstance(self.receipt, str) else self.receipt
 
 
+@dataclass
+class AuditedAlphas:
+    """The selection ciphertexts' alphas of an election's published audits,
+    read from the board up to ``scanned`` (entries below it are committed:
+    they were read under the board lock)."""
+
+    scanned: int = 0
+    alphas: set[str] = field(default_factory=set)
+
+
+def _alphas(ballot_doc: object) -> set[str]:
+    """The alphas (hex) of a ballot document's selection ciphertexts."""
+    return {s["alpha"] for q in ballot_doc["questions"] for s in q["selections"]}
+
+
 class CastService:
     def __init__(self, board: Board, database: Database) -> None:
         self.board = board
         self.database = database
         self._keys: dict[str, ElectionKeys] = {}
+        self._audited: dict[str, AuditedAlphas] = {}
         self._pending: list[PendingCast] = []
         self._writer: asyncio.Task | None = None
 
@@ -257,6 +278,7 @@ class CastService:
         )
 
         appender = await self.board.appender(db, election_id)
+        audited_alphas = await self._audited_alphas(db, election_id, appender.frontier.size)
         rows: list[dict] = []
         superseded_ids: list[int] = []
         outcomes: list[dict | ServiceError] = []
@@ -265,6 +287,12 @@ class CastService:
                 if pending.code.hex() in audited:
                     raise Conflict(
                         "this ballot was audited (its encryption was revealed); it can never be cast",
+                        code="ballot_audited",
+                    )
+                if audited_alphas and not audited_alphas.isdisjoint(s.ciphertext.alpha.hex() for q in pending.ballot.questions for s in q.selections):
+                    raise Conflict(
+                        "this ballot contains an encryption of an audited ballot, whose randomness (and so its "
+                        "vote) was published; it can never be cast: encrypt your choices again",
                         code="ballot_audited",
                     )
                 outcomes.append(
@@ -278,6 +306,21 @@ class CastService:
         if rows:
             await db.execute(insert(Ballot), rows)
         return outcomes
+
+    async def _audited_alphas(self, db: AsyncSession, election_id: str, size: int) -> set[str]:
+        """The alphas of every audit published on this election's board (of
+        ``size`` entries, locked by the caller): the ones this process knows,
+        plus those of audits appended since it last looked (one primary-key
+        range query; audits are rare)."""
+        known = self._audited.get(election_id)
+        if known is None or known.scanned > size:  # first look (or a board that shrank: a new database)
+            known = self._audited[election_id] = AuditedAlphas()
+        if known.scanned < size:
+            for leaf_index, data in await db.execute(_AUDITS_SINCE, {"election_id": election_id, "start": known.scanned}):
+                if leaf_index < size:
+                    known.alphas |= _alphas(json.loads(data)["body"]["ballot"])
+            known.scanned = size
+        return known.alphas
 
     def _append_one(
         self,
@@ -337,7 +380,8 @@ class CastService:
         """Publish a ballot the voter chose to audit, with its opening, as a
         ``ballot-audited`` board entry (counted nowhere), so the voter can check
         it on another device. Its tracking code was never cast, and is never
-        castable after. Returns a receipt-shaped document (entry kind ``ballot-audited``)."""
+        castable after; nor is any of its selection ciphertexts, cast before or
+        after (re-proved, they would be a ballot of a public vote). Returns a receipt-shaped document (entry kind ``ballot-audited``)."""
         if not isinstance(body, dict) or set(body) != {"ballot", "opening"}:
             raise Invalid("send {ballot, opening}", code="invalid_request")
         keys, _, credential = await self._voter(election_id, principal.employee_id, action="publish an audited ballot")
@@ -357,6 +401,11 @@ class CastService:
                 raise _not_open(election)
             if (await db.execute(_RECEIPT, {"election_id": election_id, "code": code})).first() is not None:
                 raise Conflict("this ballot was cast; a cast ballot cannot be audited", code="ballot_already_cast")
+            if await _cast_with_alphas(db, election_id, _alphas(ballot.to_json())):
+                raise Conflict(
+                    "an encryption in this ballot was cast (under other proofs); a cast ballot cannot be audited",
+                    code="ballot_already_cast",
+                )
             index = await db.scalar(
                 select(BoardEntry.leaf_index).where(
                     BoardEntry.election_id == election_id,
@@ -389,6 +438,20 @@ class CastService:
         if row is None:
             raise NotFound("no ballot with this tracking code", code="tracking_code_not_found")
         return {"receipt": json.loads(row.receipt), "superseded": row.superseded}
+
+
+async def _cast_with_alphas(db: AsyncSession, election_id: str, alphas: set[str]) -> bool:
+    """Whether a ballot cast in this election (superseded or not) contains a
+    selection ciphertext with one of these alphas. Only publishing an audit asks
+    this (rare): a text search of the election's stored ballots, confirmed on
+    the parsed ballots it finds."""
+    rows = await db.scalars(
+        select(Ballot.ballot).where(
+            Ballot.election_id == election_id,
+            or_(*(Ballot.ballot.contains(f'"alpha":"{alpha}"', autoescape=True) for alpha in sorted(alphas))),
+        )
+    )
+    return any(not alphas.isdisjoint(_alphas(json.loads(text))) for text in rows)
 
 
 def _require_voter_id(ballot: EncryptedBallot, credential: str) -> None:

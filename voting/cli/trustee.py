@@ -122,6 +122,11 @@ def decrypt(login, election_id: str, state_path: Path) -> None:  # noqa: ANN001
     if "key" not in state:
         raise click.ClickException(f"{state_path} holds no finished key share: complete 'voting trustee ceremony' first")
     with login() as client, console.status("Verifying the board / 掲示板を検証中…") as spinner:
+        if client.trust_store is None:
+            raise click.ClickException(
+                "no trust anchor: give --trust-anchor, the city's root CA certificate (root.pem), against which "
+                "the voters' registrations are checked / ルート証明書を --trust-anchor で指定してください"
+            )
         mine = client.ceremony(election_id)["index"]
         if state["key"].get("index") != mine:
             raise click.ClickException(

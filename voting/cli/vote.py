@@ -150,6 +150,15 @@ def vote(  # noqa: PLR0913
             prepared = client.prepare_ballot(election_id, selected, info=election.info)
         console.print(f"Tracking code / 受付番号: [bold]{prepared.short_code}[/bold]")
         console.print(f"  (full: {prepared.tracking_code.hex()})")
+        console.print(
+            "Write this tracking code down now / この受付番号を控えてください: "
+            + (
+                "you will compare it with the audited ballot on another device "
+                "('voting verify-audit FILE --code CODE'). / 別の端末で検査結果と照合します。"
+                if audit
+                else "it identifies your ballot on the bulletin board. / 掲示板上のあなたの投票を示します。"
+            )
+        )
         if audit:
             info = election.info
             revealed = verify_audit_opening(info.manifest, info.joint_key, prepared.ballot, prepared.opening)
@@ -169,10 +178,16 @@ def vote(  # noqa: PLR0913
                 f"Audit file saved to {shown_path(path)}. Check it on ANOTHER device (not this one) / "
                 "別の端末で確認してください:"
             )
-            console.print(f"  voting verify-audit {shown_path(path)} --server {client.base_url}", soft_wrap=True)
             console.print(
-                "It must show the choices above. Then run this command again without --audit to vote "
-                "(a new encryption, with a new tracking code)."
+                f"  voting verify-audit {shown_path(path)} --code <the tracking code you wrote down> "
+                f"--server {client.base_url}",
+                soft_wrap=True,
+            )
+            console.print(
+                "Give --code the tracking code you wrote down before the audit (do not copy it from this device "
+                "or the file): it must match, and the command must show the choices above. / "
+                "--code には検査の前に控えた受付番号を入力してください。一致し、上の内容が表示されることを確かめます。\n"
+                "Then run this command again without --audit to vote (a new encryption, with a new tracking code)."
             )
             return
         if earlier:

@@ -43,8 +43,18 @@ class RecordController(Controller):
     async def public(self, services: Services, election_id: str) -> Response[bytes]:
         return await _download(services, election_id, private=False)
 
-    @get("/private", summary="The record with the auditors-only part (auditors and administrators)", media_type=ZIP)
+    @get("/private", summary="The record with the auditors-only part (auditors, administrators, its trustees)", media_type=ZIP)
     async def private(self, services: Services, principal: Principal, election_id: str) -> Response[bytes]:
+        """Trustees get it too: before decrypting they check every registered
+        credential against an eligible certificate, so a server cannot pad the
+        roll with credentials of its own to isolate one voter's ballot."""
         if not principal.roles & {AUDITOR, ADMIN}:
-            raise Forbidden("the auditors' part of the record needs the auditor or admin role", code="not_auditor")
+            async with services.database.read() as db:
+                try:
+                    await services.elections.trustee_of(db, principal, election_id)
+                except Forbidden:
+                    raise Forbidden(
+                        "the auditors' part of the record needs the auditor or admin role, or to be this election's trustee",
+                        code="not_auditor",
+                    ) from None
         return await _download(services, election_id, private=True)

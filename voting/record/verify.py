@@ -37,7 +37,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -296,6 +296,20 @@ def _time(value: object, what: str) -> datetime:
     return moment
 
 
+def _selection_alphas(ballot: object) -> set[str]:
+    """The alphas (lowercase hex) of a ballot document's selection ciphertexts;
+    what is malformed is left to the checks that parse the ballot."""
+    alphas: set[str] = set()
+    questions = ballot.get("questions") if isinstance(ballot, dict) else None
+    for question in questions if isinstance(questions, list) else ():
+        selections = question.get("selections") if isinstance(question, dict) else None
+        for selection in selections if isinstance(selections, list) else ():
+            alpha = selection.get("alpha") if isinstance(selection, dict) else None
+            if isinstance(alpha, str):
+                alphas.add(alpha.lower())  # a ristretto255 encoding is unique: lowercase hex is canonical
+    return alphas
+
+
 def _short(code: str) -> str:
     return code[:12] + "…" if isinstance(code, str) and len(code) > 12 else str(code)
 
@@ -335,7 +349,7 @@ class _Supersession:
 # Each worker (or this process, for a small record) is set up once with what
 # every task needs; tasks then carry only their own items.
 _BALLOT_CONTEXT: tuple[Manifest, Point, bytes, int] | None = None
-_ELIGIBILITY_CONTEXT: tuple[TrustStore, list, str] | None = None
+_ELIGIBILITY_CONTEXT: tuple[TrustStore, list, str, bool] | None = None
 
 
 def _init_worker(ballot_context: tuple | None, eligibility_context: tuple | None) -> None:
@@ -346,10 +360,10 @@ def _init_worker(ballot_context: tuple | None, eligibility_context: tuple | None
         width = sum(len(q.option_ids) for q in manifest.questions)
         _BALLOT_CONTEXT = (manifest, Point.from_hex(joint_key_hex), bytes.fromhex(fingerprint_hex), width)
     if eligibility_context is not None:
-        anchors, crls, election_id = eligibility_context
+        anchors, crls, election_id, after_events = eligibility_context
         store = TrustStore.from_der(anchors)
         loaded = [x509.load_der_x509_crl(der) for der in crls]
-        _ELIGIBILITY_CONTEXT = (store, loaded, election_id)
+        _ELIGIBILITY_CONTEXT = (store, loaded, election_id, after_events)
 
 
 def _verify_ballots(items: Sequence[tuple[int, bytes, bool]]) -> tuple[list, list[str], int, list[int], float]:
@@ -388,11 +402,11 @@ def _check_eligibility(items: Sequence[tuple[str, str, str, object]]) -> tuple[l
     employee the roll names, the time of its credential-registered entry, the
     registration)."""
     start = time.process_time()
-    store, crls, election_id = _ELIGIBILITY_CONTEXT  # type: ignore[misc]
+    store, crls, election_id, after_events = _ELIGIBILITY_CONTEXT  # type: ignore[misc]
     results = []
     for credential, employee, registered_at, registration in items:
         try:
-            results.append((credential, None, _registered(store, crls, election_id, credential, employee, registered_at, registration)))
+            results.append((credential, None, _registered(store, crls, election_id, credential, employee, registered_at, registration, after_events)))
         except Bad as exc:
             results.append((credential, str(exc), None))
         except Exception as exc:  # noqa: BLE001 - hostile input
@@ -403,8 +417,15 @@ def _check_eligibility(items: Sequence[tuple[str, str, str, object]]) -> tuple[l
 REGISTRATION_KEYS = {"chain", "signature", "registered_at"}
 
 
-def _registered(
-    store: TrustStore, crls: list, election_id: str, credential: str, employee: str, registered_at: str, registration: object
+def _registered(  # noqa: PLR0913
+    store: TrustStore,
+    crls: list,
+    election_id: str,
+    credential: str,
+    employee: str,
+    registered_at: str,
+    registration: object,
+    after_events: bool = True,
 ) -> str:
     """The registration of ``credential``: its certificate chain builds to a
     trust anchor at the registration entry's time, was not revoked then, is an
@@ -427,7 +448,7 @@ def _registered(
     except CryptoError as exc:
         raise Bad(f"the certificate was not valid when the credential was registered ({registered_at}): {exc}") from None
     _check_usage(leaf)
-    _check_revoked_at(built, crls, at, "the credential was registered")
+    _check_revoked_at(built, crls, at, "the credential was registered", after_event=after_events)
     try:
         check_key(leaf.public_key())
         signer = employee_id_of(leaf)
@@ -470,12 +491,18 @@ def _signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate) ->
 _UNSUPPORTED_CRL_EXTENSIONS = (ExtensionOID.ISSUING_DISTRIBUTION_POINT, ExtensionOID.DELTA_CRL_INDICATOR)
 
 
-def _check_revoked_at(chain: Sequence[x509.Certificate], crls: list, at: datetime, event: str = "the ballot was cast") -> None:
+def _check_revoked_at(
+    chain: Sequence[x509.Certificate], crls: list, at: datetime, event: str = "the ballot was cast", *, after_event: bool = True
+) -> None:
     """Revocation *at cast time* (or at the time of ``event``), from CRLs issued after it. Unlike a login,
     which needs a CRL current now, an audit long after the election needs a
     CRL that was issued after the ballot: any revocation dated up to the cast
     is then on it. Times are compared to the second (X.509's precision),
-    conservatively: a revocation in the same second as the cast counts."""
+    conservatively: a revocation in the same second as the cast counts.
+
+    ``after_event=False`` (a trustee about to decrypt right after closing,
+    before the CA published its next CRL) accepts instead a CRL current now,
+    as a login does; the auditors' sign-off keeps the strict rule."""
     at = at.replace(microsecond=0)
     for certificate, issuer in itertools.pairwise(chain):
         name = issuer.subject.rfc4514_string()
@@ -489,7 +516,10 @@ def _check_revoked_at(chain: Sequence[x509.Certificate], crls: list, at: datetim
                 ):
                     raise Bad(f"the CRL from {name} is partial or delta ({extension.oid.dotted_string})")
         newest = max(signed, key=lambda crl: crl.last_update_utc)
-        if newest.last_update_utc < at:
+        if not after_event:
+            if newest.next_update_utc is None or newest.next_update_utc <= datetime.now(UTC):
+                raise Bad(f"the newest CRL from {name} is out of date (nextUpdate {newest.next_update_utc}); publish a new CRL")
+        elif newest.last_update_utc < at:
             raise Bad(
                 f"the newest CRL from {name} (thisUpdate {newest.last_update_utc:%Y-%m-%d %H:%M:%S}) predates the "
                 f"time {event} ({at:%Y-%m-%d %H:%M:%S}); export the record with a CRL issued after voting closed"
@@ -514,8 +544,10 @@ class _Verifier:
         server_key: bytes | None,
         workers: int | None,
         progress: Progress | None,
+        crls_after_events: bool = True,
     ) -> None:
         self.files = files
+        self.crls_after_events = crls_after_events
         self.pinned_key = server_key
         self.workers_wanted = workers
         self.progress = progress or (lambda stage, done, total: None)
@@ -942,7 +974,7 @@ class _Verifier:
         if trust is not None:
             assert at is not None
             _check_usage(checked.chain[0])
-            _check_revoked_at(checked.chain, trust[1], at, event)
+            _check_revoked_at(checked.chain, trust[1], at, event, after_event=self.crls_after_events)
 
     def check_endorsements(self, c: CheckResult, joint: dict, trust: tuple[TrustStore, list] | None) -> None:
         """Every trustee signed this election's joint key and fingerprint with its
@@ -1322,7 +1354,7 @@ class _Verifier:
             except (Bad, CryptoError, ValueError, TypeError) as exc:
                 c.fail(f"{F.TRUST}: {exc}")
                 return None
-            return (anchors, crls, self.election_id)
+            return (anchors, crls, self.election_id, self.crls_after_events)
         finally:
             c.seconds += time.perf_counter() - start
 
@@ -1455,7 +1487,8 @@ class _Verifier:
 
     def check_audits(self) -> None:
         """Every published audit: a ballot of a registered credential, proofs
-        valid, the opening re-encrypts to it, and its tracking code never cast."""
+        valid, the opening re-encrypts to it, and neither its tracking code nor
+        any of its selection ciphertexts (compared by alpha) ever cast."""
         c = self.check(11)
         entries = self.of_kind("ballot-audited")
         if not entries:
@@ -1469,10 +1502,13 @@ class _Verifier:
         open_at = opened[0]["index"] if opened else None
         close_at = closed[0]["index"] if closed else None
         cast: dict[object, int] = {}
+        cast_alphas: dict[str, int] = {}  # every cast selection ciphertext's alpha, at its first ballot
         for entry in self.of_kind("ballot"):
             code = entry["body"].get("tracking_code")
             if isinstance(code, str):
                 cast.setdefault(code, entry["index"])
+            for alpha in _selection_alphas(entry["body"].get("ballot")):
+                cast_alphas.setdefault(alpha, entry["index"])
         audited: dict[str, int] = {}
         for entry in entries:
             index = entry["index"]
@@ -1493,6 +1529,12 @@ class _Verifier:
                 audited[code] = index
                 if code in cast:
                     raise Bad(f"its tracking code {_short(code)} was also cast (ballot at entry {cast[code]}): an audited ballot must never be cast")
+                reused = sorted({cast_alphas[a] for a in _selection_alphas(body["ballot"]) if a in cast_alphas})
+                if reused:
+                    raise Bad(
+                        f"a selection ciphertext of it was also cast (ballot at entry {reused[0]}), under other "
+                        "proofs: its opening makes that vote public; an audited ciphertext must never be cast"
+                    )
                 ballot = EncryptedBallot.from_json(body["ballot"], self.manifest)
                 if tracking_code(self.fingerprint, ballot).hex() != code:
                     raise Bad(f"tracking code {_short(code)} is not the hash of the ballot")
@@ -1678,6 +1720,7 @@ def verify_record(
     server_key: bytes | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
+    crls_after_events: bool = True,
 ) -> Report:
     """Run every check on a record (path -> bytes, as ``files.read_record`` gives).
 
@@ -1685,9 +1728,11 @@ def verify_record(
     out of band); without it the record's own key is used, which proves the
     record is self-consistent but not who signed it. ``workers``: processes for
     ballot proofs and certificates (default: all cores for a large record, none
-    for a small one).
+    for a small one). ``crls_after_events=False``: certificates are judged
+    against CRLs current now instead of CRLs issued after each event (what a
+    trustee can have right after closing; see ``_check_revoked_at``).
     """
-    return _Verifier(files, server_key=server_key, workers=workers, progress=progress).run()
+    return _Verifier(files, server_key=server_key, workers=workers, progress=progress, crls_after_events=crls_after_events).run()
 
 
 # --- receipts -------------------------------------------------------------------------------------

@@ -11,11 +11,18 @@
 // * auditedChoices: with the election key taken from the board, the ballot's
 //   proofs verify for its credential (voter_id), its tracking code recomputes,
 //   and the opening re-encrypts to it: returns the 0/1 choices it encrypts;
-// * describeChoices: those choices in plain words, Japanese and English.
+// * describeChoices: those choices in plain words, Japanese and English;
+// * verifyAuditAgainst: the file's tree head is a prefix of a newer signed head
+//   (a consistency proof), so a forked board is refused, as for receipts;
+// * normalizeTrackingCode / trackingCodeMatches: the tracking code the voter
+//   noted on the voting device BEFORE choosing to audit, compared with the
+//   audited entry's code. Without it a cheating device could show one code
+//   (a ballot with wrong choices) and publish an honest ballot for the audit.
 
-import { auditOpeningFromJson, ballotFromJson, trackingCode, verifyBallot, verifyAuditOpening } from "./ballots.js";
-import { toHex } from "./bytes.js";
-import { AuditOpeningError, BallotError } from "./errors.js";
+import { auditOpeningFromJson, ballotFromJson, shortCodeFromHex, trackingCode, verifyBallot, verifyAuditOpening } from "./ballots.js";
+import { fromHex, toHex } from "./bytes.js";
+import { AuditOpeningError, BallotError, ConsistencyProofError } from "./errors.js";
+import { consistencyProofFromJson, verifyConsistency, verifyTreeHead } from "./merkle.js";
 import { verifyReceipt } from "./receipts.js";
 
 export const AUDIT_KIND = "ballot-audited";
@@ -74,4 +81,42 @@ export function describeChoices(manifest, choices) {
       chosen: row.flatMap((m, o) => (m ? [both(question.options?.[o]?.label ?? manifest.questions[q].optionIds[o])] : [])),
     };
   });
+}
+
+/**
+ * The audit file checks out and its tree head is a prefix of `newest` (a
+ * signed tree head, already parsed): `consistencyDoc` is the board's proof
+ * from the file's head size to newest's. Throws ConsistencyProofError (or the
+ * file's own errors). Returns {auditHead, newestHead}.
+ */
+export function verifyAuditAgainst(doc, newest, consistencyDoc, { serverKey } = {}) {
+  const sth = verifyAuditFile(doc, { serverKey });
+  const key = serverKey instanceof Uint8Array ? serverKey : fromHex(serverKey ?? doc.server_key, 32);
+  verifyTreeHead(key, newest);
+  if (newest.head.logId !== sth.head.logId) throw new ConsistencyProofError("the newest tree head is for another election");
+  if (newest.head.size < sth.head.size) throw new ConsistencyProofError(`the board shrank from ${sth.head.size} to ${newest.head.size} entries`);
+  const consistency = consistencyProofFromJson(consistencyDoc);
+  if (consistency.oldSize !== sth.head.size || consistency.newSize !== newest.head.size) {
+    throw new ConsistencyProofError("the consistency proof is for other tree sizes");
+  }
+  verifyConsistency(consistency.oldSize, consistency.newSize, sth.head.root, newest.head.root, consistency.path);
+  return { auditHead: sth, newestHead: newest };
+}
+
+/**
+ * A tracking code as the voter typed it: the full form (64 hex digits) in
+ * lower case, or the short form (XXXX-XXXX-XXXX-XXXX) as 16 upper-case base32
+ * characters without separators; null when it is neither.
+ */
+export function normalizeTrackingCode(text) {
+  const compact = String(text ?? "").normalize("NFKC").replace(/[\s\-‐-―ー]/gu, "");
+  if (/^[0-9a-f]{64}$/i.test(compact)) return compact.toLowerCase();
+  if (/^[A-Z2-7]{16}$/i.test(compact)) return compact.toUpperCase();
+  return null;
+}
+
+/** Whether the code the voter noted (as normalizeTrackingCode gives it) is the tracking code `hex`. */
+export function trackingCodeMatches(noted, hex) {
+  if (!noted || typeof hex !== "string" || !HEX64.test(hex)) return false;
+  return noted === hex || noted === shortCodeFromHex(hex).replaceAll("-", "");
 }

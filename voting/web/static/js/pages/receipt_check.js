@@ -6,10 +6,21 @@
 // with what the voter chose on the voting device (check.js checkAudit).
 // Any other file (a credential file, say) is "not a receipt or audit file",
 // not a failed check.
-import { fileKind } from "../audits.js";
+//
+// An audit file also needs the tracking code the voter noted on the voting
+// device BEFORE choosing to audit: the audited entry must have that code (a
+// cheating device could show one ballot's code and publish another, honest
+// ballot for the audit). And, as for receipts, the head in the audit file must
+// be a prefix of the newest signed head (a consistency proof): a forked board
+// is refused. Only then are the choices shown.
+import { ApiError, get } from "../api.js";
+import { fileKind, normalizeTrackingCode, trackingCodeMatches, verifyAuditAgainst } from "../audits.js";
+import { shortCodeFromHex } from "../ballots.js";
+import { fromHex } from "../bytes.js";
 import { $, busy, readFile, ready, say, show } from "../dom.js";
 import { errorText, t } from "../i18n.js";
 import { checkAudit, checkReceipt, reporter } from "../check.js";
+import { signedTreeHeadFromJson } from "../merkle.js";
 
 const LANGUAGES = [
   ["ja", "日本語"],
@@ -36,6 +47,43 @@ function showChoices(choices) {
   show(box, !!choices);
 }
 
+/**
+ * After checkAudit passed: the audit file's head is a prefix of the newest
+ * signed head (consistency), then the audited entry's tracking code is the
+ * one the voter noted. Returns the failure summary, or null when both pass.
+ */
+async function auditAgainstBoardAndCode(doc, noted, report) {
+  const base = `/api/elections/${encodeURIComponent(doc.election_id)}`;
+  let newest;
+  let serverKey;
+  try {
+    serverKey = fromHex((await get("/api/server-key", { auth: false })).server_key, 32);
+    const { server_key: newestKey, ...newestHead } = await get(`${base}/board/head`, { auth: false });
+    if (newestKey !== doc.server_key) throw new Error("the board is signed by another key");
+    newest = signedTreeHeadFromJson(newestHead);
+  } catch (exc) {
+    report(false, t("check.step_newest_bad", { detail: exc instanceof ApiError ? `${exc.status} ${exc.code}` : exc.message }));
+    return t("check.audit_failed");
+  }
+  try {
+    const reply = await get(`${base}/board/consistency?old=${doc.tree_head.size}&new=${newest.head.size}`, { auth: false });
+    verifyAuditAgainst(doc, newest, reply.proof, { serverKey });
+  } catch (exc) {
+    report(false, t("check.step_consistency_bad", { detail: exc instanceof ApiError ? `${exc.status} ${exc.code}` : exc.message }));
+    return t("check.audit_failed");
+  }
+  report(true, t("check.step_newest_ok", { size: newest.head.size }));
+  report(true, t("check.step_consistency_ok", { old: doc.tree_head.size, size: newest.head.size }));
+  const code = doc.entry.body.tracking_code;
+  const short = shortCodeFromHex(code);
+  if (doc.tracking_code !== code || !trackingCodeMatches(noted, code)) {
+    report(false, t("check.step_code_mismatch", { code: short }));
+    return t("check.audit_code_mismatch", { code: short });
+  }
+  report(true, t("check.step_code_ok", { code: short }));
+  return null;
+}
+
 $("#check-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const error = $("#check-error");
@@ -60,8 +108,28 @@ $("#check-form").addEventListener("submit", (event) => {
       list.replaceChildren();
       return say(error, t("check.not_receipt", { what: t(kind === "credential" ? "check.what_credential" : "check.what_unknown") }));
     }
+    let noted = null;
+    if (kind === "audit") {
+      const typed = $("#audit-code-input").value.trim();
+      if (!typed) {
+        list.replaceChildren();
+        $("#audit-code-input").focus();
+        return say(error, t("check.audit_code_needed"));
+      }
+      noted = normalizeTrackingCode(typed);
+      if (!noted) {
+        list.replaceChildren();
+        $("#audit-code-input").focus();
+        return say(error, t("check.audit_code_malformed"));
+      }
+    }
     try {
-      const result = kind === "audit" ? await checkAudit(doc, reporter(list)) : await checkReceipt(doc, reporter(list));
+      const report = reporter(list);
+      const result = kind === "audit" ? await checkAudit(doc, report) : await checkReceipt(doc, report);
+      if (kind === "audit" && result.ok) {
+        const failure = await auditAgainstBoardAndCode(doc, noted, report);
+        if (failure) Object.assign(result, { ok: false, summary: failure, choices: null });
+      }
       summary.textContent = result.summary;
       summary.className = `result ${result.ok ? "result--good" : "result--bad"}`;
       if (result.ok && result.choices) showChoices(result.choices);
