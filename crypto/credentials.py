@@ -892,44 +892,6 @@ def verify_registration(
         )
 
 
-def verify_registration_doc(
-    doc: object,
-    *,
-    election_id: str,
-    credential_pub: bytes,
-    trust_store: TrustStore | None = None,
-    now: datetime | None = None,
-) -> Endorsement:
-    """A stored registration ``{chain, signature, ...}`` (auditors' roll): the
-    signature verifies with its leaf, an employee certificate; with a trust store
-    the chain verifies at ``now`` (revocation is the caller's). Returns who signed."""
-    if not isinstance(doc, Mapping) or not {"chain", "signature"} <= set(doc):
-        raise RegistrationError("a registration must hold a chain and a signature")
-    chain_b64, signature_hex = doc["chain"], doc["signature"]
-    if not isinstance(chain_b64, list) or not 1 <= len(chain_b64) <= MAX_CHAIN_LENGTH:
-        raise RegistrationError(f"the registration's chain must hold 1 to {MAX_CHAIN_LENGTH} certificates")
-    chain = tuple(
-        _load_der_certificate(_b64_decode(item, "a certificate of the registration", RegistrationError), RegistrationError)
-        for item in chain_b64
-    )
-    if not isinstance(signature_hex, str) or not re.fullmatch(r"(?:[0-9a-f]{2}){64,512}", signature_hex):
-        raise RegistrationError("the registration's signature must be lowercase hex")
-    leaf = chain[0]
-    try:
-        check_key(leaf.public_key())
-        employee_id = employee_id_of(leaf)
-        name = display_name_of(leaf)
-    except (CredentialError, ValueError) as exc:
-        raise RegistrationError(f"the registration's certificate is not an employee certificate: {exc}") from None
-    verify_registration(leaf, bytes.fromhex(signature_hex), election_id=election_id, credential_pub=credential_pub)
-    if trust_store is not None:
-        try:
-            chain = trust_store.verify_chain(leaf, chain[1:], now if now is not None else datetime.now(timezone.utc))
-        except CertificateError as exc:
-            raise RegistrationError(f"the registering certificate is not trusted: {exc}") from None
-    return Endorsement(employee_id, name, chain)
-
-
 def sign_ballot_with(
     credential: VotingCredential, *, election_fingerprint: bytes, tracking_code: bytes
 ) -> bytes:
