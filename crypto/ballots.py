@@ -33,6 +33,7 @@ from crypto.errors import (
 )
 from crypto.group import Point, Scalar, sum_columns
 from crypto.proofs import DisjunctiveProof, Rng, prove_encrypted_value, verify_encrypted_value
+from crypto.witness import WitnessPolicy
 
 BALLOT_VERSION = 1
 SELECTION_KIND = "selection"
@@ -79,6 +80,12 @@ class Manifest:
         one ballot, the tally would be that voter's vote (default 5)."""
         return self.document.get("min_tally_ballots", DEFAULT_MIN_TALLY_BALLOTS)
 
+    @property
+    def witnesses(self) -> WitnessPolicy:
+        """The witnesses that cosign the board and the quorum of them every client
+        requires (docs/parts/witness.md); none when the manifest names none."""
+        return WitnessPolicy.from_json(self.document.get("witnesses"))
+
     @classmethod
     def from_json(cls, doc: object) -> Manifest:
         if not isinstance(doc, dict):
@@ -107,6 +114,7 @@ class Manifest:
         minimum = doc.get("min_tally_ballots", DEFAULT_MIN_TALLY_BALLOTS)
         if type(minimum) is not int or not 1 <= minimum <= MAX_MIN_TALLY_BALLOTS:
             raise ManifestError(f"min_tally_ballots must be an integer from 1 to {MAX_MIN_TALLY_BALLOTS}")
+        WitnessPolicy.from_json(doc.get("witnesses"))
         return cls(election_id, tuple(questions), doc)
 
 

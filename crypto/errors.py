@@ -150,6 +150,18 @@ class TreeHeadSignatureError(LogError):
     code = "tree_head_signature_invalid"
 
 
+class CosignatureError(LogError):
+    """A witness's cosignature is malformed or does not verify."""
+
+    code = "cosignature_invalid"
+
+
+class QuorumError(LogError):
+    """Fewer of the election's witnesses than its quorum cosigned a tree head."""
+
+    code = "witness_quorum_missing"
+
+
 # --- credentials ---------------------------------------------------------------------
 
 

@@ -13,8 +13,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from crypto import log as merkle
+from crypto.ballots import EncryptedBallot, Manifest, election_fingerprint, tracking_code
 from crypto.encoding import canonical_json, encode_parts
-from crypto.errors import EncodingError, LogError
+from crypto.errors import CryptoError, EncodingError, LogError
+from crypto.group import Point
+from crypto.witness import CosignedHead, Witness, WitnessPolicy, check_quorum
 
 #: The kinds of bulletin-board entries (docs/parts/service-protocol.md, "Board entries").
 BOARD_ENTRY_KINDS = frozenset(
@@ -49,6 +52,10 @@ RECEIPT_FIELDS = {
     "server_key",
     "signature",
 }
+WITNESSED = "witnessed"
+"""The optional completion of a receipt: a head the election's witnesses cosigned
+that extends the receipt's head. Anyone may add it (it proves itself), so the
+server's signature does not cover it."""
 
 
 class ReceiptError(LogError):
@@ -56,7 +63,7 @@ class ReceiptError(LogError):
 
 
 def receipt_message(receipt: dict) -> bytes:
-    body = {k: v for k, v in receipt.items() if k != "signature"}
+    body = {k: v for k, v in receipt.items() if k not in ("signature", WITNESSED)}
     return encode_parts(RECEIPT_TAG, canonical_json(body))
 
 
@@ -92,8 +99,8 @@ def verify_receipt(
     ``server_key`` pins the
     expected key (from the election record); without it the receipt's own key
     is used, which proves integrity but not origin."""
-    if not isinstance(receipt, dict) or set(receipt) != RECEIPT_FIELDS:
-        raise ReceiptError(f"a receipt is an object with exactly {sorted(RECEIPT_FIELDS)}")
+    if not isinstance(receipt, dict) or set(receipt) - {WITNESSED} != RECEIPT_FIELDS:
+        raise ReceiptError(f"a receipt is an object with exactly {sorted(RECEIPT_FIELDS)} (and optionally {WITNESSED})")
     if receipt["version"] != RECEIPT_VERSION:
         raise ReceiptError("unsupported receipt version")
     try:
@@ -148,3 +155,64 @@ def verify_receipt_against(
     if (consistency.old_size, consistency.new_size) != (sth.head.size, newest.head.size):
         raise ReceiptError("the consistency proof is for other tree sizes")
     consistency.verify(sth.head.root, newest.head.root)
+
+
+# --- witnesses ----------------------------------------------------------------------------
+
+
+def witness_policy_for(receipt: dict, created: dict, joint: dict) -> WitnessPolicy:
+    """The witness policy of the election the receipt's ballot was made for.
+
+    ``created`` and ``joint`` are the board's ``election-created`` and
+    ``joint-key`` entries, as any server hands them out: they are trusted only
+    because the receipt's tracking code, which the voter noted, recomputes from
+    the fingerprint of that manifest and joint key. A server cannot show the
+    voter a manifest with witnesses of its own choosing."""
+    try:
+        manifest = Manifest.from_json(created["body"]["manifest"])
+        key = Point.from_hex(joint["body"]["joint_key"])
+        fingerprint = election_fingerprint(manifest, key)
+        ballot = EncryptedBallot.from_json(receipt["entry"]["body"]["ballot"], manifest)
+    except (CryptoError, KeyError, TypeError) as exc:
+        raise ReceiptError(f"the election's manifest or key on the board is malformed: {exc}") from None
+    if manifest.election_id != receipt["election_id"] or tracking_code(fingerprint, ballot).hex() != receipt["tracking_code"]:
+        raise ReceiptError("the board's manifest and election key are not the ones this ballot was made for")
+    return manifest.witnesses
+
+
+def witnessed_json(cosigned: CosignedHead, consistency: merkle.ConsistencyProof) -> dict:
+    """The ``witnessed`` member to add to a receipt."""
+    return {"cosigned": cosigned.to_json(), "consistency": consistency.to_json()}
+
+
+def verify_witnessed(
+    receipt: dict, policy: WitnessPolicy, *, server_key: bytes | None = None
+) -> tuple[CosignedHead, tuple[Witness, ...]]:
+    """Check the receipt and its ``witnessed`` completion: a head signed by the
+    server and cosigned by the quorum of ``policy`` that extends the receipt's
+    head (so the ballot is under it). Returns the cosigned head and who
+    cosigned. Raises ReceiptError, or QuorumError when too few cosigned."""
+    sth = verify_receipt(receipt, server_key=server_key)
+    doc = receipt.get(WITNESSED)
+    if not isinstance(doc, dict) or set(doc) != {"cosigned", "consistency"}:
+        raise ReceiptError("the receipt has no head cosigned by the witnesses yet")
+    key = server_key or bytes.fromhex(receipt["server_key"])
+    try:
+        cosigned = CosignedHead.from_json(doc["cosigned"])
+        proof = merkle.ConsistencyProof.from_json(doc["consistency"])
+    except CryptoError as exc:
+        raise ReceiptError(f"the receipt's witnessed head is malformed: {exc}") from None
+    extend_receipt_head(sth, cosigned.tree_head, proof, key)
+    return cosigned, check_quorum(policy, key, cosigned)
+
+
+def extend_receipt_head(
+    sth: merkle.SignedTreeHead, later: merkle.SignedTreeHead, proof: merkle.ConsistencyProof, server_key: bytes
+) -> None:
+    """``later`` is signed by ``server_key``, for the same election, and extends ``sth``."""
+    merkle.verify_tree_head(server_key, later)
+    if later.head.log_id != sth.head.log_id:
+        raise ReceiptError("the witnessed head is for another election")
+    if (proof.old_size, proof.new_size) != (sth.head.size, later.head.size):
+        raise ReceiptError("the consistency proof is for other tree sizes")
+    proof.verify(sth.head.root, later.head.root)
