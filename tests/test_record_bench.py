@@ -17,7 +17,7 @@ def test_the_benchmark_runs_and_prints_its_figures(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "synthesised 24 voters' election" in out
     assert "voting verify: 27 ballots (24 counted)" in out
-    for number in range(1, 12):
+    for number in range(1, 13):
         assert f"\n{number:>3}  " in out
     assert "`voting verify` took" in out and "all checks passed" in out
     # Run again on the kept record: it is reused, not rebuilt.

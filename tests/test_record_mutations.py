@@ -1,4 +1,4 @@
-"""Mutation testing of the verifier (issues 5 and 11): one election's record
+"""Mutation testing of the verifier (issues 5, 11 and 12): one election's record
 is made once for the module, and each test changes one byte or one field of
 one kind of artifact in a copy held in memory; the verifier must fail, and the
 check it names must be the one that guards that artifact.
@@ -41,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from crypto import ca, threshold
 from crypto.ballots import (
@@ -297,7 +298,7 @@ def record_format(c: Ctx):
 
 @mutation(1)
 def record_version(c: Ctx):
-    return view(c.files, F.RECORD, lambda d: d.update(version=4))
+    return view(c.files, F.RECORD, lambda d: d.update(version=F.VERSION + 1))
 
 
 @mutation(1)
@@ -1729,6 +1730,45 @@ def board_result_before_its_decryptions(c: Ctx):
     return c.board(lambda es: move(es, of(es, "result")[0], of(es, "partial-decryption")[0]["index"]))
 
 
+# check 12: the witnesses' cosignatures (the synthetic elections name no witnesses) -----------------------
+
+
+def _cosigned(head: dict, key: Ed25519PrivateKey | None = None) -> dict:
+    """A head cosigned by ``key`` (a new witness key by default)."""
+    from crypto import log as merkle
+    from crypto.witness import cosign
+
+    sth = merkle.SignedTreeHead.from_json(head)
+    return {"tree_head": head, "cosignatures": [cosign(key or Ed25519PrivateKey.generate(), sth.head, 1).to_json()]}
+
+
+@public(12, says="is missing from the record")
+def cosignatures_missing(c: Ctx):
+    return {k: v for k, v in c.files.items() if k != F.COSIGNATURES}
+
+
+@public(12, says="not the ones the manifest names")
+def cosignatures_witnesses_the_manifest_does_not_name(c: Ctx):
+    witness = {"name": "監査事務局", "public_key": Ed25519PrivateKey.generate().public_key().public_bytes_raw().hex()}
+    return view(c.files, F.COSIGNATURES, lambda d: d.update(witnesses={"quorum": 1, "members": [witness]}))
+
+
+@public(12, says="no witness the manifest names")
+def cosignatures_by_a_key_the_manifest_does_not_name(c: Ctx):
+    final = json.loads(c.files[F.TREE_HEADS])[-1]
+    return view(c.files, F.COSIGNATURES, lambda d: d["heads"].append(_cosigned(final)))
+
+
+@public(12, says="a split view")
+def cosigned_head_of_another_board(c: Ctx):
+    """The server signed a head of another board of the same size, and a key cosigned it."""
+    from crypto import log as merkle
+
+    head = json.loads(c.files[F.TREE_HEADS])[9]
+    other = merkle.sign_tree_head(c.key, merkle.TreeHead(head["log_id"], head["size"], bytes(32), head["timestamp_ms"]))
+    return view(c.files, F.COSIGNATURES, lambda d: d["heads"].append(_cosigned(other.to_json())))
+
+
 @pytest.mark.parametrize("name", list(FIELD_CASES))
 def test_one_field_changed(run, clean, name):
     expected, function, says = FIELD_CASES[name]
@@ -1768,7 +1808,7 @@ def test_a_forged_registration_passes_the_public_record_and_fails_check_5_with_t
 
 def test_there_are_enough_mutations():
     assert len(BYTE_CASES) + len(RESIGNED_CASES) + len(FIELD_CASES) >= 200
-    assert {expected for expected, _, _ in FIELD_CASES.values()} == set(range(1, 12))
+    assert {expected for expected, _, _ in FIELD_CASES.values()} == set(range(1, 13))
     byte_checks = {expected for targets in BYTE_TARGETS.values() for _, expected in targets}
     assert byte_checks | {expected for _, expected in RESIGNED_TARGETS.values()} == set(range(1, 12))
 

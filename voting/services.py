@@ -8,6 +8,7 @@ from voting.auth.service import AuthService
 from voting.auth.trust import TrustSource
 from voting.ballots.service import CastService
 from voting.board.service import Board
+from voting.board.witnesses import Witnesses
 from voting.db.engine import Database, make_engine
 from voting.elections.service import ElectionService
 from voting.keys import ServerKey, load_or_create
@@ -22,6 +23,7 @@ class Services:
     key: ServerKey
     auth: AuthService
     board: Board
+    witnesses: Witnesses
     elections: ElectionService
     cast: CastService
     tally: TallyService
@@ -39,6 +41,7 @@ class Services:
             key=key,
             auth=AuthService(settings, key, trust),
             board=board,
+            witnesses=Witnesses(board, database),
             elections=elections,
             cast=CastService(board, database),
             tally=TallyService(board, elections),

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -186,6 +187,26 @@ class TreeHead(Base):
     size: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     root: Mapped[bytes] = mapped_column(LargeBinary(32))
     timestamp_ms: Mapped[int] = mapped_column(BigInteger)
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+
+
+class Cosignature(Base):
+    """A witness's cosignature on one of an election's signed tree heads
+    (docs/parts/witness.md). A table of its own: storing one never touches
+    ``board_state``, which every append locks."""
+
+    __tablename__ = "cosignatures"
+    __table_args__ = (
+        ForeignKeyConstraint(["election_id", "size"], ["tree_heads.election_id", "tree_heads.size"]),
+        Index("ix_cosignatures_witness", "election_id", "witness_key", "size"),
+    )
+
+    election_id: Mapped[str] = mapped_column(ForeignKey("elections.id"), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    witness_key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    """the witness's raw Ed25519 public key, one the election's manifest names"""
+    time_ms: Mapped[int] = mapped_column(BigInteger)
+    """the witness's clock when it cosigned (signed with the head)"""
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
 
 

@@ -33,7 +33,10 @@ def validate_manifest(doc: object) -> Manifest:
         manifest = Manifest.from_json(doc)
     except ManifestError as exc:
         raise Invalid(str(exc), code="invalid_manifest") from None
-    allowed = {"election_id", "title", "description", "questions", "revote_policy", "schedule", "version", "min_tally_ballots"}
+    allowed = {
+        "election_id", "title", "description", "questions", "revote_policy", "schedule", "version", "min_tally_ballots",
+        "witnesses",  # checked by Manifest.from_json (crypto/witness.py)
+    }
     extra = set(manifest.document) - allowed
     if extra:
         raise Invalid(f"unknown manifest fields: {sorted(extra)}", code="invalid_manifest")

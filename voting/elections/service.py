@@ -110,6 +110,9 @@ class ElectionService:
         if not isinstance(body, dict) or set(body) != {"manifest", "trustees", "threshold"}:
             raise Invalid("send {manifest, trustees: [employee ids], threshold}", code="invalid_request")
         manifest = validate_manifest(body["manifest"])
+        if manifest.witnesses.witness(self.board.key.public_bytes) is not None:
+            # The server cosigning its own heads would detect nothing.
+            raise Invalid("a witness cannot have the server's own key: witnesses are independent of it", code="invalid_manifest")
         trustees, t = body["trustees"], body["threshold"]
         # Policy (docs/parts/service-protocol.md, "Election policy"): at least two
         # trustees must decrypt, and no trustee also runs or audits the election,

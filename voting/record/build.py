@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from crypto.encoding import canonical_json
+from crypto.witness import WitnessPolicy
 from voting.record import files as F
 
 GROUP = "ristretto255"
@@ -42,14 +43,17 @@ def build_record(
     *,
     exported_at: str,
     auditors: AuditorsPart | None = None,
+    cosigned: Sequence[dict] = (),
 ) -> dict[str, bytes]:
     """All the record's files. ``board`` holds each leaf's exact bytes in
-    order; ``tree_heads`` the signed heads (``SignedTreeHead.to_json()``) by size."""
+    order; ``tree_heads`` the signed heads (``SignedTreeHead.to_json()``) by size;
+    ``cosigned`` the heads the witnesses cosigned (``CosignedHead.to_json()``) by size."""
     entries = [json.loads(line) for line in board]
     views = derive_views(entries)
     files = {
         F.BOARD: b"".join(bytes(line) + b"\n" for line in board),
         F.TREE_HEADS: _pretty(list(tree_heads)),
+        F.COSIGNATURES: _pretty(cosignatures_file(entries[0]["body"]["manifest"], cosigned)),
         **{name: _pretty(doc) for name, doc in views.items()},
     }
     record = {
@@ -71,6 +75,12 @@ def build_record(
             }
         )
     return files
+
+
+def cosignatures_file(manifest: dict, cosigned: Sequence[dict]) -> dict:
+    """cosignatures.json: the manifest's witnesses (what the cosignatures are
+    checked against) and every cosigned head."""
+    return {"witnesses": WitnessPolicy.from_json(manifest.get("witnesses")).to_json(), "heads": list(cosigned)}
 
 
 def _pretty(doc: object) -> bytes:

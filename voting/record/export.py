@@ -1,7 +1,8 @@
 """Exporting an election's record from the database (docs/election-record.md).
 
 The public part is the bulletin board exactly as stored (each leaf's bytes),
-every signed tree head, and the views ``build`` derives from them. The
+every signed tree head, the witnesses' cosignatures of those heads, and the
+views ``build`` derives from them. The
 auditors-only part adds the roll (employee <-> registered voting credential,
 with the registration the employee's certificate signed), the login trust
 anchors and the CRLs as they are now, so that the verifier can check every
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voting.auth.trust import TrustSource
 from voting.board.service import signed_head
+from voting.board.witnesses import cosigned_heads
 from voting.db.models import BoardEntry, Election, RollEntry, TreeHead
 from voting.errors import NotFound
 from voting.record.build import AuditorsPart, build_record
@@ -45,6 +47,7 @@ async def export_record(
     # entry was committed with its tree head and its ballot row.
     board = await _board(db, election_id)
     heads = await _tree_heads(db, election_id, len(board))
+    cosigned = [c.to_json() for c in await cosigned_heads(db, election_id, 1, len(board))]
     auditors = await _auditors_part(db, election_id, len(board), settings) if private else None
     if private:
         log.info("exported the auditors' part of the record of %s", election_id)
@@ -54,6 +57,7 @@ async def export_record(
         heads,
         exported_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         auditors=auditors,
+        cosigned=cosigned,
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 FORMAT = "votingpilot-election-record"
-VERSION = 3
+VERSION = 4
 
 # -- the public part -------------------------------------------------------------------
 RECORD = "record.json"
@@ -28,8 +28,10 @@ BALLOTS = "ballots.json"
 AGGREGATE = "aggregate.json"
 PARTIAL_DECRYPTIONS = "partial_decryptions.json"
 RESULT = "result.json"
+COSIGNATURES = "cosignatures.json"
 PUBLIC_FILES = (
     RECORD, MANIFEST, PARAMETERS, TRUSTEES, BOARD, TREE_HEADS, BALLOTS, AGGREGATE, PARTIAL_DECRYPTIONS, RESULT,
+    COSIGNATURES,
 )
 
 # -- the auditors-only part (reveals which employee registered which voting credential) -------
@@ -54,6 +56,7 @@ SCHEMAS = {
     AGGREGATE: "aggregate.schema.json",
     PARTIAL_DECRYPTIONS: "partial_decryptions.schema.json",
     RESULT: "result.schema.json",
+    COSIGNATURES: "cosignatures.schema.json",
     ROLL: "auditors-roll.schema.json",
     TRUST: "auditors-trust.schema.json",
 }

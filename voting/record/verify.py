@@ -19,7 +19,8 @@ employee's certificate. Check 5's public part needs only the board (every
 ballot from a distinct credential registered before it, no more credentials
 than ``roll_size``, every Ed25519 signature); its auditors' part checks each
 registration against the employee's certificate. Check 11 re-checks the
-published audits. The result is a ``Report``: one ``CheckResult`` per
+published audits. Record version 4 (issue 12) adds the witnesses'
+cosignatures of the tree heads, which check 12 re-checks. The result is a ``Report``: one ``CheckResult`` per
 numbered check, with its status and its first failing items.
 """
 
@@ -73,8 +74,9 @@ from crypto.elgamal import Ciphertext
 from crypto.encoding import canonical_json
 from crypto.errors import CryptoError, DecryptionError
 from crypto.group import Point, sum_columns
-from crypto.receipts import verify_receipt
+from crypto.receipts import WITNESSED, verify_receipt, verify_witnessed, witness_policy_for
 from crypto.receipts import BOARD_ENTRY_KINDS as ENTRY_KINDS
+from crypto.witness import CosignedHead, check_quorum, verify_cosignature
 from voting.record import files as F
 
 
@@ -93,6 +95,7 @@ CHECKS: dict[int, tuple[str, str, str]] = {
     9: ("Partial decryptions: every trustee's proofs", "Partial decryptions", "部分復号"),
     10: ("Result: the combined decryption, counts within bounds", "Result, bounds", "結果と範囲"),
     11: ("Published audits: opened ballots, never cast", "Published audits", "公開された検査"),
+    12: ("Witness cosignatures", "Witness cosignatures", "証人の連署"),
 }
 
 PASS, FAIL, SKIP, BLOCKED = "pass", "fail", "skip", "blocked"
@@ -578,6 +581,8 @@ class _Verifier:
         self.sums: list[Point] | None = None
         self.summed = 0
         self.unreadable_counted: list[int] = []
+        self.log: merkle.MemoryLog | None = None
+        """the board's Merkle tree, as far as check 7 built it"""
         self.pool: ProcessPoolExecutor | None = None
         self.workers = 1
 
@@ -641,6 +646,7 @@ class _Verifier:
         self.timed(9, self.check_partial_decryptions)
         self.timed(10, self.check_result)
         self.timed(11, self.check_audits)
+        self.timed(12, self.check_witnesses)
         return Report(
             election_id=self.election_id,
             stage=self.stage(),
@@ -1083,6 +1089,7 @@ class _Verifier:
                 log.append(self.lines[log.size])
             if log.root() != sth.head.root:
                 c.fail(f"tree head of size {size}: its root is not the Merkle root of the board's first {size} entries")
+        self.log = log
         # And pairwise, as a receipt holder checks them: each head extends the one before.
         ordered = sorted((h for h in heads if h.head.size <= len(self.lines)), key=lambda h: h.head.size)
         for old, new in itertools.pairwise(ordered):
@@ -1714,6 +1721,87 @@ class _Verifier:
         c.items = sum(len(q.option_ids) for q in self.manifest.questions)
 
 
+    # -- check 12 ---------------------------------------------------------------------------------
+
+    def check_witnesses(self) -> None:
+        """Every cosignature is by a witness the manifest names and verifies;
+        every cosigned head is the server's and a prefix of this board (so the
+        witnesses saw no other board); the quorum cosigned the whole board."""
+        c = self.check(12)
+        doc = self.load(F.COSIGNATURES, c)
+        if doc is UNUSABLE:
+            return
+        if self.manifest is None or self.server_key is None:
+            c.block("needs the manifest and the server key (check 1)")
+            return
+        policy = self.manifest.witnesses
+        try:
+            doc = _obj(doc, {"witnesses", "heads"}, F.COSIGNATURES)
+            if not isinstance(doc["heads"], list):
+                raise Bad(f"{F.COSIGNATURES}: heads must be a list of cosigned tree heads")
+        except Bad as exc:
+            c.fail(str(exc))
+            return
+        if not _same(doc["witnesses"], policy.to_json()):
+            c.fail(f"{F.COSIGNATURES}: its witnesses are not the ones the manifest names (entry 0)")
+        log = self.log or merkle.MemoryLog()
+        while log.size < len(self.lines):
+            log.append(self.lines[log.size])
+        board_size, previous, final = len(self.lines), 0, 0
+        for number, item in enumerate(doc["heads"]):
+            try:
+                cosigned = CosignedHead.from_json(item)
+            except CryptoError as exc:
+                c.fail(f"cosigned head {number}: {exc}")
+                continue
+            head = cosigned.tree_head.head
+            where = f"cosigned head of size {head.size}"
+            try:
+                if head.size <= previous:
+                    raise Bad("the cosigned heads are not in strictly increasing order of size")
+                previous = head.size
+                if head.log_id != self.election_id:
+                    raise Bad(f"it is for log {head.log_id!r}")
+                merkle.verify_tree_head(self.server_key, cosigned.tree_head)
+                if not 1 <= head.size <= board_size:
+                    raise Bad(f"it is beyond the board's {board_size} entries")
+                if log.root(head.size) != head.root:
+                    raise Bad(
+                        f"its root is not the Merkle root of the board's first {head.size} entries: "
+                        "the witnesses were shown another board (a split view)"
+                    )
+            except (Bad, CryptoError) as exc:
+                c.fail(f"{where}: {exc}")
+                continue
+            valid: set[bytes] = set()
+            for cosignature in cosigned.cosignatures:
+                c.items += 1
+                witness = policy.witness(cosignature.witness_key)
+                if witness is None:
+                    c.fail(f"{where}: cosigned by key {_short(cosignature.witness_key.hex())}, which is no witness the manifest names")
+                elif witness.public_key in valid:
+                    c.fail(f"{where}: cosigned twice by {witness.name}")
+                else:
+                    try:
+                        verify_cosignature(head, cosignature)
+                    except CryptoError:
+                        c.fail(f"{where}: the cosignature by {witness.name} does not verify")
+                        continue
+                    valid.add(witness.public_key)
+            if head.size == board_size:
+                final = len(valid)
+        if not policy.witnesses:
+            if c.status == PASS:
+                c.note = "the election names no witnesses: a split view would go undetected"
+        elif final < policy.quorum:
+            c.fail(
+                "the witnesses have not cosigned the final board yet: export the record again once they have "
+                f"({final} of the {policy.quorum} needed cosigned its {board_size} entries)"
+            )
+        elif c.status == PASS:
+            c.note = f"{final} of {len(policy.witnesses)} witnesses cosigned the whole board ({policy.quorum} needed)"
+
+
 def verify_record(
     files: Mapping[str, bytes],
     *,
@@ -1790,6 +1878,7 @@ def verify_receipt_in_record(receipt: object, files: Mapping[str, bytes], *, ser
     if newest.head.log_id != sth.head.log_id:
         raise Bad("the record's newest tree head is for another election than the receipt's")
     merkle.ConsistencyProof(sth.head.size, newest.head.size, path).verify(sth.head.root, newest.head.root)
+    cosigned_by = _receipt_witnesses(receipt, lines, files, log, key, newest.head.size)
     superseded_by = None
     for line in lines[index + 1 :]:
         entry = strict_json(line, "a board entry")
@@ -1805,4 +1894,41 @@ def verify_receipt_in_record(receipt: object, files: Mapping[str, bytes], *, ser
         "counted": superseded_by is None and kind == "ballot",
         "superseded_by": superseded_by,
         "audited": kind == "ballot-audited",
+        "witnesses": cosigned_by,
     }
+
+
+def _receipt_witnesses(
+    receipt: dict, lines: list[bytes], files: Mapping[str, bytes], log: merkle.MemoryLog, key: bytes, board_size: int
+) -> list[str]:
+    """With witnesses (the manifest the receipt's tracking code binds): the
+    record's whole board is cosigned by the quorum, and a head the receipt
+    carries as ``witnessed`` is a head of this board. Returns who cosigned."""
+    joint = next(
+        (e for e in (strict_json(line, "a board entry") for line in lines) if isinstance(e, dict) and e.get("kind") == "joint-key"),
+        None,
+    )
+    if joint is None:
+        raise Bad("the record's board has no joint-key entry")
+    policy = witness_policy_for(receipt, strict_json(lines[0], "entry 0"), joint)
+    if policy.quorum == 0:
+        return []
+    if WITNESSED in receipt:
+        carried, _ = verify_witnessed(receipt, policy, server_key=key)
+        size = carried.tree_head.head.size
+        if size > board_size or log.root(size) != carried.tree_head.head.root:
+            raise Bad(
+                "the witnessed head on the receipt is not a head of this record's board: "
+                "the voter and the record were shown different boards (a split view)"
+            )
+    doc = strict_json(files[F.COSIGNATURES], F.COSIGNATURES) if F.COSIGNATURES in files else None
+    heads = doc.get("heads") if isinstance(doc, dict) else None
+    if not isinstance(heads, list):
+        raise Bad(f"{F.COSIGNATURES} has no list of cosigned heads")
+    final = next((h for h in heads if isinstance(h, dict) and isinstance(h.get("tree_head"), dict) and h["tree_head"].get("size") == board_size), None)
+    if final is None:
+        raise Bad(f"the witnesses' quorum has not cosigned this record's board ({F.COSIGNATURES}): export the record again once they have")
+    cosigned = CosignedHead.from_json(final)
+    if cosigned.tree_head.head.root != log.root(board_size):
+        raise Bad("the record's cosigned final head is not the root of its board")
+    return [w.name for w in check_quorum(policy, key, cosigned)]
