@@ -27,6 +27,7 @@ COMMANDS = {
     "verify-receipt": "voting.cli.record:verify_receipt",
     "verify-audit": "voting.cli.audit:verify_audit",
     "loadtest": "voting.cli.loadtest:loadtest",
+    "witness": "voting.cli.witness:witness",
 }
 
 
@@ -65,4 +66,5 @@ def main() -> None:
     Administrator (over HTTP):          election
     Trustee (on the trustee's machine): trustee
     Voter and auditor:                  vote, receipt, verify, verify-receipt, verify-audit
+    Witness (on the witness's machine): witness
     """

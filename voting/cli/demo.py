@@ -1,10 +1,11 @@
 """``voting demo``: the whole pilot on one machine, with nothing set up before.
 
 It plays every part an election has: the IT staff (a demo CA, credentials,
-the rosters), the administrator (the election, its roll) and the three
+the rosters), the administrator (the election, its roll), the three
 trustees (the key ceremony, each with its own state file, as if on its own
-machine). Everything after the set-up goes over real HTTP to the server this
-command runs in the foreground.
+machine) and two witnesses that cosign the bulletin board (each with its own
+state file and HTTP log, as if on its own machine). Everything after the set-up
+goes over real HTTP to the server this command runs in the foreground.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from voting import pki
 from voting.cli.common import console, program_name, shown_path
@@ -62,6 +64,12 @@ ADMIN = "A0001"
 AUDITOR = "K0001"
 TRUSTEES = ["T0001", "T0002", "T0003"]
 THRESHOLD = 2
+
+#: (file name, name): the witnesses (立会人) that cosign the board, both needed
+#: (quorum 2). In a city hall each runs on its own party's machine.
+WITNESSES = [("audit-office", "監査事務局 (audit office)"), ("staff-union", "職員組合 (staff union)")]
+WITNESS_QUORUM = 2
+WITNESS_INTERVAL_S = 1.0
 
 
 def _label(ja: str, en: str) -> dict:
@@ -129,6 +137,7 @@ class DemoFiles:
         self.ca = root / "ca"
         self.credentials = root / "credentials"
         self.trustees = root / "trustees"
+        self.witnesses = root / "witnesses"
         self.marker = root / MARKER
 
     def credential(self, employee_id: str) -> Path:
@@ -137,6 +146,10 @@ class DemoFiles:
     def trustee_state(self, employee_id: str) -> Path:
         """A trustee's key share: in a real election, on that trustee's machine only."""
         return self.trustees / employee_id / f"{ELECTION_ID}.json"
+
+    def witness_state(self, slug: str) -> Path:
+        """A witness's key and cosigned heads: in a real election, on that witness's machine only."""
+        return self.witnesses / f"{slug}.json"
 
     def ready(self) -> bool:
         try:
@@ -154,6 +167,15 @@ def _csv(rows: list[tuple], header: tuple) -> str:
     writer.writerow(header)
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+def _free_port(host: str, preferred: int) -> int:
+    """``preferred`` if it is free, else any free port."""
+    if preferred <= 65535 and _port_free(host, preferred):
+        return preferred
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -184,11 +206,15 @@ def demo(data_dir: Path, reset: bool, port: int) -> None:
       - a demo CA (root and issuing CA, CRL);
       - credentials for 20 employees, an administrator (A0001), three trustees
         (T0001-T0003, any 2 can decrypt) and an auditor (K0001), all with PIN 123456;
+      - two witnesses that cosign the bulletin board, 監査事務局 (audit office)
+        and 職員組合 (staff union), both required, with their HTTP logs on the
+        next two ports (8001, 8002);
       - an election in Japanese and English, "テレワークに関する職員アンケート"
-        (a staff survey on remote work), its roll, the trustees' key ceremony
-        (each with its own state file), and opens it.
-    Then it serves on http://127.0.0.1:8000 in the foreground (Ctrl-C stops it)
-    and prints the commands to vote, check a receipt, close, decrypt and tally.
+        (a staff survey on remote work) naming the witnesses, its roll, the
+        trustees' key ceremony (each with its own state file), and opens it.
+    Then it serves on http://127.0.0.1:8000 in the foreground, the witnesses
+    beside it (Ctrl-C stops all), and prints the commands to vote, check a
+    receipt, close, decrypt and tally.
     Run it again to restart with the same data; --reset starts over.
     """
     files = DemoFiles(data_dir)
@@ -231,7 +257,6 @@ def _prepare_files(files: DemoFiles, settings) -> None:  # noqa: ANN001 - Settin
     roster.write_text(_csv(PEOPLE, (*pki.ROSTER_HEADER, "role")), encoding="utf-8")
     voters = [p[:3] for p in PEOPLE if p[3] == "voter"]
     (files.root / "roll.csv").write_text(_csv(voters, pki.ROSTER_HEADER), encoding="utf-8")
-    (files.root / "manifest.json").write_text(json.dumps(MANIFEST, ensure_ascii=False, indent=2), encoding="utf-8")
 
     pilot = pki.init(files.ca, organization="City Hall (demo)", root_name="City Hall Demo Root CA", issuing_name="City Hall Demo Issuing CA")
     console.print(f"✓ Demo CA in {shown_path(files.ca)}")
@@ -249,6 +274,65 @@ def _prepare_files(files: DemoFiles, settings) -> None:  # noqa: ANN001 - Settin
     operator.add_role(settings, ADMIN, "admin")
     operator.add_role(settings, AUDITOR, "auditor")
     console.print(f"✓ Roster: {ADMIN} administrator, {AUDITOR} auditor")
+    members = _create_witnesses(files, settings)
+    manifest = {**MANIFEST, "witnesses": {"quorum": WITNESS_QUORUM, "members": members}}
+    (files.root / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def _create_witnesses(files: DemoFiles, settings) -> list[dict]:  # noqa: ANN001 - Settings
+    """Each witness's key and state file (``voting witness init``), its HTTP log
+    on the next free port after the server's; returns the manifest entries."""
+    from voting import witness
+
+    members = []
+    for number, (slug, name) in enumerate(WITNESSES, start=1):
+        port = _free_port(settings.host, settings.port + number)
+        state = witness.new_state(name, f"http://{settings.host}:{port}")
+        witness.create_state_file(files.witness_state(slug), state)
+        members.append(state.member())
+    names = "、".join(name for _, name in WITNESSES)
+    console.print(f"✓ Witnesses {names} in {shown_path(files.witnesses)}/ (both must cosign the board)", soft_wrap=True)
+    return members
+
+
+def _start_witnesses(files: DemoFiles, settings) -> list:  # noqa: ANN001 - Settings
+    """The witnesses as threads beside the server, polling every second; a
+    refusal is printed. A demo set up before witnesses existed has none."""
+    from voting import witness
+
+    handler = _ConsoleErrors(logging.ERROR)
+    witness.log.addHandler(handler)
+    witness.log.propagate = False  # progress and retries stay quiet; refusals are shown
+    started = []
+    try:
+        for slug, _ in WITNESSES:
+            path = files.witness_state(slug)
+            if not path.exists():
+                continue
+            url = witness.load_state(path).url or ""
+            host, _, port = url.removeprefix("http://").rpartition(":")
+            listen = (host, int(port)) if port.isdigit() and _port_free(host, int(port)) else None
+            if listen is None:
+                console.print(f"  (the witness log {url} cannot listen: its port is in use; the witness runs without it)")
+            started.append(
+                witness.BackgroundWitness(path, settings.audience, [ELECTION_ID], interval=WITNESS_INTERVAL_S, listen=listen).start()
+            )
+    except BaseException:
+        _stop_witnesses(started)
+        raise
+    if not started:
+        console.print("  (this demo was set up without witnesses: voting demo --reset adds them)")
+    return started
+
+
+def _stop_witnesses(started: list) -> None:
+    for background in started:
+        background.stop()
+
+
+class _ConsoleErrors(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        console.print(f"[bold red]{record.levelname}[/bold red] {escape(record.getMessage())}", soft_wrap=True)
 
 
 def _serve(files: DemoFiles, settings, fresh: bool, started: float) -> None:  # noqa: ANN001 - Settings
@@ -263,6 +347,8 @@ def _serve(files: DemoFiles, settings, fresh: bool, started: float) -> None:  # 
         logging.getLogger(noisy).setLevel(logging.WARNING)
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning"))
     failure: list[str] = []
+    witnesses: list = []
+    stopping = threading.Lock()
 
     def setup() -> None:
         try:
@@ -275,6 +361,9 @@ def _serve(files: DemoFiles, settings, fresh: bool, started: float) -> None:  # 
                 _run_election_setup(files, settings.audience)
                 files.mark(ready=True)
                 console.print(f"✓ Set up in {time.monotonic() - started:.1f} s")
+            with stopping:
+                if not server.should_exit:
+                    witnesses.extend(_start_witnesses(files, settings))
             _print_next_steps(files, settings)
         except Exception as exc:  # noqa: BLE001 - reported, then the server stops
             from voting.cli.common import handle_user_errors
@@ -296,6 +385,9 @@ def _serve(files: DemoFiles, settings, fresh: bool, started: float) -> None:  # 
         server.run()
     except KeyboardInterrupt:
         pass
+    with stopping:
+        server.should_exit = True
+        _stop_witnesses(witnesses)
     if failure:
         raise click.ClickException(f"the demo set-up failed: {failure[0]}")
     console.print(
@@ -309,12 +401,17 @@ def _run_election_setup(files: DemoFiles, url: str) -> None:
     from voting.cli.common import read_credential
     from voting.client import Client, trustee_ceremony_step
 
+    manifest = json.loads((files.root / "manifest.json").read_text(encoding="utf-8"))
     with Client(url) as admin, console.status("Setting up the election…"):
         admin.login(read_credential(files.credential(ADMIN), DEMO_PIN))
-        admin.create_election(MANIFEST, TRUSTEES, THRESHOLD)
+        admin.create_election(manifest, TRUSTEES, THRESHOLD)
         reply = admin.import_roll(ELECTION_ID, (files.root / "roll.csv").read_text(encoding="utf-8"))
         admin.start_ceremony(ELECTION_ID)
-        console.print(f"✓ Election {ELECTION_ID} created by {ADMIN}; {reply['total']} voters on the roll")
+        console.print(
+            f"✓ Election {ELECTION_ID} created by {ADMIN}; {reply['total']} voters on the roll; "
+            f"witnesses {', '.join(m['name'] for m in manifest['witnesses']['members'])} (quorum {WITNESS_QUORUM})",
+            soft_wrap=True,
+        )
         trustees = {}
         try:
             for employee_id in TRUSTEES:
@@ -349,6 +446,10 @@ def _print_next_steps(files: DemoFiles, settings) -> None:  # noqa: ANN001 - Set
     state = lambda employee_id: shown_path(files.trustee_state(employee_id))  # noqa: E731
     root = shown_path(files.root)
     voter = PEOPLE[0]
+    witness_logs = ", ".join(
+        f"{name} {json.loads(files.witness_state(slug).read_text(encoding='utf-8')).get('url')}/"
+        for slug, name in WITNESSES if files.witness_state(slug).exists()
+    ) or "none (set up before witnesses: voting demo --reset)"
     lines = [
         "",
         f"[bold green]The pilot is running on {settings.audience}[/bold green]  (API and its docs: {settings.audience}/schema)",
@@ -359,6 +460,8 @@ def _print_next_steps(files: DemoFiles, settings) -> None:  # noqa: ANN001 - Set
         f"  {root}/credentials/  one credential file per employee: E0001–E0020 voters, {ADMIN} administrator,",
         f"  {' ' * len(root)}               {', '.join(TRUSTEES)} trustees, {AUDITOR} auditor (see roster.csv)",
         f"  {root}/trustees/     each trustee's key-share state file (on the trustee's own machine in real life)",
+        f"  {root}/witnesses/    each witness's state file (on the witness's own machine in real life);",
+        f"  {' ' * len(root)}               their logs: {witness_logs}",
         f"  {root}/ca/           the demo CA: root.pem is the trust anchor, crl.pem the CRL",
         f"  {root}/manifest.json, roll.csv: the election's manifest and voter roll",
         "",
