@@ -45,9 +45,10 @@ def voter_id(number: int) -> str:
     return f"E{number:06d}"
 
 
-def manifest(election_id: str = ELECTION_ID) -> dict:
-    """A 1-of-5 staff survey (the ballot shape of crypto's verification benchmark)."""
-    return {
+def manifest(election_id: str = ELECTION_ID, witnesses: list[dict] | None = None) -> dict:
+    """A 1-of-5 staff survey (the ballot shape of crypto's verification benchmark),
+    cosigned by ``witnesses`` (manifest entries; all of them are the quorum)."""
+    doc = {
         "election_id": election_id,
         "title": {"ja": "負荷試験用の職員アンケート", "en": "Staff survey (load test)"},
         "revote_policy": "last",
@@ -63,6 +64,22 @@ def manifest(election_id: str = ELECTION_ID) -> dict:
             }
         ],
     }
+    if witnesses:
+        doc["witnesses"] = {"quorum": len(witnesses), "members": witnesses}
+    return doc
+
+
+def make_witnesses(state_dir: Path, count: int) -> list[tuple[Path, dict]]:
+    """``count`` witness state files, and each one's manifest entry."""
+    from voting.witness import create_state_file, new_state
+
+    made = []
+    for number in range(1, count + 1):
+        state = new_state(f"負荷試験の立会人 {number} (load-test witness {number})")
+        path = state_dir / f"witness-{number}.json"
+        create_state_file(path, state)
+        made.append((path, state.member()))
+    return made
 
 
 # --- the CA --------------------------------------------------------------------------------
@@ -100,14 +117,14 @@ def make_ca(data_dir: Path) -> LoadTestCa:
 
 
 def setup_election(
-    url: str, pki: LoadTestCa, voters: int, state_dir: Path, election_id: str = ELECTION_ID
+    url: str, pki: LoadTestCa, voters: int, state_dir: Path, election_id: str = ELECTION_ID, *, witnesses: list[dict] | None = None
 ) -> dict:
     """Create, import the roll, run the trustees' key ceremony, open. Over HTTP,
     as the administrator and the three trustees would. Returns the election's
     public status."""
     admin = Client(url)
     admin.login(pki.enroll(ADMIN_ID))
-    admin.create_election(manifest(election_id), list(TRUSTEE_IDS), THRESHOLD)
+    admin.create_election(manifest(election_id, witnesses), list(TRUSTEE_IDS), THRESHOLD)
     roll = "employee_id,name,department\n" + "".join(
         f"{voter_id(i)},職員 {voter_id(i)},負荷試験課\n" for i in range(voters)
     )

@@ -175,6 +175,22 @@ def cpu_seconds(pid: int) -> float:
 # --- Locust -------------------------------------------------------------------------------------
 
 
+#: How often the load test's witnesses poll the board (a busy real election's
+#: witnesses would poll about this often).
+WITNESS_INTERVAL_S = 1.0
+
+
+def start_witness(state: Path, url: str, run_dir: Path) -> subprocess.Popen:
+    """A real ``voting witness run`` process: its polls and cosignatures are part
+    of the server's load, and casting must not wait for them."""
+    log = open(run_dir / f"{state.stem}.log", "ab")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        [sys.executable, "-m", "voting.cli", "witness", "run", "--state", str(state), "--server", url,
+         "--election", prepare.ELECTION_ID, "--interval", str(WITNESS_INTERVAL_S)],
+        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+    )
+
+
 def run_locust(args: argparse.Namespace, files: RunFiles, url: str, users: int, plateau_s: float) -> int:
     """Locust headless: one process, or a master with ``--locust-workers`` workers.
     Returns the master's exit code (1 when any request failed; judged later)."""
@@ -315,6 +331,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--plateau", type=float, help="seconds of plateau at most (default: twice the time --voters need at --rate); "
         "the run ends earlier when every voter has voted",
     )
+    parser.add_argument(
+        "--witnesses", type=int, default=2, help="witness processes cosigning the board during the run (all of them the quorum)"
+    )
     parser.add_argument("--auditors", type=int, default=1, help="simulated auditors reading the board")
     parser.add_argument("--consistency-sample", type=float, default=0.1, help="share of voters that also check consistency")
     parser.add_argument("--max-failure-ratio", type=float, default=0.0, help="pass criterion")
@@ -333,6 +352,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("SQLite has a single writer: use --server-workers 1, or --backend postgresql")
     if args.voters < 1 or args.users < 1 or args.rate <= 0:
         parser.error("--voters, --users and --rate must be positive")
+    if not 0 <= args.witnesses <= 16:
+        parser.error("--witnesses must be from 0 to 16")
     return args
 
 
@@ -355,6 +376,7 @@ def run(args: argparse.Namespace) -> dict:
         f"sqlite:///{data_dir / 'voting.sqlite3'}" if args.backend == "sqlite" else operator.create_postgres_database(args.database_url, "loadtest")
     )
     server: Server | None = None
+    witness_processes: list[subprocess.Popen] = []
     try:
         pki = prepare.make_ca(data_dir)
         port = free_port()
@@ -374,7 +396,11 @@ def run(args: argparse.Namespace) -> dict:
         server.start()
         say(f"server: {args.server_workers} process(es) on {server.url}, {args.backend}")
 
-        status = prepare.setup_election(server.url, pki, args.voters, run_dir)
+        witnesses = prepare.make_witnesses(run_dir, args.witnesses)
+        status = prepare.setup_election(server.url, pki, args.voters, run_dir, witnesses=[m for _, m in witnesses])
+        witness_processes = [start_witness(path, server.url, run_dir) for path, _ in witnesses]
+        if witnesses:
+            say(f"{len(witnesses)} witness process(es) cosigning every {WITNESS_INTERVAL_S:g} s (quorum {len(witnesses)})")
         pseudonyms = prepare.read_pseudonyms(settings, prepare.ELECTION_ID)
         prepare.write_election_file(files, ElectionInfo.from_status(status), server_key, server.url)
         say(f"election {prepare.ELECTION_ID!r} open: {args.voters} voters, trustees 2 of 3")
@@ -433,6 +459,8 @@ def run(args: argparse.Namespace) -> dict:
         print(text, flush=True)
         return json.loads((run_dir / "summary.json").read_text())
     finally:
+        for process in witness_processes:
+            stop_process(process, 5)
         if server is not None:
             server.stop()
         if args.backend == "postgresql" and not args.keep_database:

@@ -20,7 +20,7 @@ import pytest
 from tests.support import fresh_database_url, make_pki, manifest, roll_csv, start_server
 from voting.client import Client, trustee_ceremony_step, trustee_decrypt
 from voting.web.i18n import LANGUAGES, catalogue
-from voting.web.pages import CONTENT_SECURITY_POLICY
+from voting.web.pages import CONTENT_SECURITY_POLICY, content_security_policy, witness_origins
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT / "voting" / "web"
@@ -143,6 +143,28 @@ def test_the_policy_is_the_one_the_issue_asks_for():
     for directive in ("script-src 'self'", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'", "form-action 'self'", "style-src 'self'"):
         assert directive in CONTENT_SECURITY_POLICY
     assert "unsafe" not in CONTENT_SECURITY_POLICY
+
+
+def test_receipt_pages_may_connect_to_the_witnesses_logs_only():
+    """The receipt pages ask the witnesses' own logs directly (gossip): their
+    origins, and nothing else, are added to connect-src."""
+    key = "11" * 32
+    manifests = [
+        {"witnesses": {"quorum": 1, "members": [
+            {"name": "監査事務局", "public_key": key, "url": "https://Witness.example.jp/log/"},
+            {"name": "組合", "public_key": "22" * 32, "url": "http://127.0.0.1:9301"},
+            {"name": "課", "public_key": "33" * 32},
+            {"name": "v6", "public_key": "44" * 32, "url": "http://[::1]:9302/w"},
+        ]}},
+        {"witnesses": {"quorum": 9, "members": [{"name": "x", "public_key": key, "url": "https://bad.example"}]}},
+        {},
+        None,
+    ]
+    assert witness_origins(manifests) == ["http://127.0.0.1:9301", "https://witness.example.jp"]
+    policy = content_security_policy(witness_origins(manifests))
+    assert "connect-src 'self' http://127.0.0.1:9301 https://witness.example.jp;" in policy
+    assert policy.replace(" http://127.0.0.1:9301 https://witness.example.jp", "") == CONTENT_SECURITY_POLICY
+    assert content_security_policy() == CONTENT_SECURITY_POLICY
 
 
 def test_results_page_shows_the_chart_and_turnout(site):

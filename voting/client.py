@@ -205,6 +205,26 @@ class PreparedBallot:
         return {"ballot": self.ballot.to_json(), "opening": self.opening.to_json()}
 
 
+class ReceiptRefusal(Exception):
+    """The server's receipt is not a valid receipt for the ballot just cast."""
+
+
+def check_receipt_is_for(receipt: object, prepared: PreparedBallot) -> None:
+    """The receipt verifies on its own (signatures, inclusion) and its entry is
+    this ballot, with this tracking code, in this election."""
+    try:
+        verify_receipt(receipt)
+    except CryptoError as exc:
+        raise ReceiptRefusal(f"the server's receipt does not verify: {exc}") from None
+    body = receipt["entry"]["body"]
+    if (
+        receipt["election_id"] != prepared.election_id
+        or receipt["tracking_code"] != prepared.tracking_code.hex()
+        or canonical_json(body.get("ballot")) != canonical_json(prepared.ballot.to_json())
+    ):
+        raise ReceiptRefusal("the server's receipt is for another ballot than the one you cast")
+
+
 def check_audience(audience: object, server_url: str) -> None:
     """The challenge must name the origin we connected to (docs/parts/credentials.md,
     "Login token"); refused before anything is signed."""
@@ -402,7 +422,12 @@ class Client:
         return voting
 
     def cast(self, prepared: PreparedBallot) -> dict:
-        return self.post(f"/api/elections/{prepared.election_id}/ballots/", prepared.cast_body())
+        """Cast, and check that the receipt is for this very ballot (raises
+        ReceiptRefusal): a server could otherwise drop the ballot and hand back
+        another voter's receipt, which checks out on the board."""
+        receipt = self.post(f"/api/elections/{prepared.election_id}/ballots/", prepared.cast_body())
+        check_receipt_is_for(receipt, prepared)
+        return receipt
 
     def publish_audit(self, prepared: PreparedBallot) -> dict:
         """Publish the audited ballot and its opening to the board (it is never
@@ -848,9 +873,38 @@ def verified_aggregate(client: Client, election_id: str, state: dict, progress: 
             f"only {body['ballots_counted']} ballot(s) are counted; the manifest requires at least "
             f"{manifest.min_tally_ballots} before the tally may be decrypted (a smaller tally would reveal votes)"
         )
+    # The witnesses must have cosigned the board whose aggregate is decrypted: the
+    # record's own newest head (check 7 verified it), not merely the head the
+    # server showed before, which may predate the aggregate.
+    newest = SignedTreeHead.from_json(json.loads(files[F.TREE_HEADS])[-1])
+    verify_tree_head(bytes.fromhex(state["server_key"]), newest)
+    if newest.head.size != len(entries) or newest.head.size <= aggregates[0]["index"]:
+        raise TrusteeRefusal("the record's newest tree head does not cover its board and its aggregate")
+    _require_witnesses(client, election_id, manifest, state, newest, aggregates[0]["index"], progress)
     return VerifiedAggregate(
         ciphertexts, bytes.fromhex(joint[0]["body"]["fingerprint"]), body["ballots_counted"], manifest.min_tally_ballots, len(entries)
     )
+
+
+def _require_witnesses(
+    client: Client, election_id: str, manifest: Manifest, state: dict, head: SignedTreeHead, aggregate_index: int, progress: object
+) -> None:
+    """The election's quorum of witnesses cosigned a head that holds the
+    aggregate and is on one board with the head this trustee verified: the
+    board being decrypted is the one everybody else is shown."""
+    from voting import witnessed
+
+    def tell(message: str) -> None:
+        if callable(progress):
+            progress(message, 0, 1)
+
+    try:
+        witnessed.witnessed_board(
+            client, election_id, manifest.witnesses, bytes.fromhex(state["server_key"]), head, aggregate_index,
+            wait_s=witnessed.TRUSTEE_WAIT_S, progress=tell,
+        )
+    except (witnessed.SplitView, witnessed.WitnessWait, witnessed.Unavailable) as exc:
+        raise TrusteeRefusal(f"nothing is decrypted: {exc}") from None
 
 
 def check_trust_anchors(files: dict, trust_store: TrustStore | None) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import click
+import httpx
 from rich.table import Table
 
 from crypto.ballots import format_tracking_code
@@ -13,6 +15,7 @@ from crypto.errors import CryptoError
 from crypto.receipts import verify_receipt
 from voting.cli.common import console, describe_api_error, server_option
 from voting.client import ApiError, Client
+from voting.witnessed import GRACE_MS, SplitView, Unavailable, check_receipt_witnesses, is_unavailable, save_completed
 
 
 @click.group(short_help="Check a receipt (受付証).")
@@ -20,55 +23,98 @@ def receipt() -> None:
     """Receipts (投票受付証) voters keep after casting."""
 
 
-@receipt.command(short_help="Check receipts against the bulletin board.")
+#: Exit status of ``voting receipt check`` when a receipt is not confirmed by
+#: the witnesses yet (and nothing failed): run it again later.
+PENDING_EXIT = 3
+
+
+@receipt.command(short_help="Check receipts against the bulletin board and its witnesses.")
 @server_option
+@click.option(
+    "--no-update", is_flag=True,
+    help="Do not add the witnesses' cosigned head to the receipt file when it is confirmed.",
+)
 @click.argument(
     "receipt_files", metavar="RECEIPT.json...", nargs=-1, required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
 )
-def check(server: str, receipt_files: tuple[Path, ...]) -> None:
+def check(server: str, no_update: bool, receipt_files: tuple[Path, ...]) -> None:
     """Check receipts (受付証の検証): signed by the server, the ballot included in
-    the bulletin board, and still there now (the newest tree head extends the
-    one in the receipt). No login: anyone, e.g. an auditor, can check any
-    receipt. Exits with status 1 if a check fails."""
-    failed = [path.name for path in receipt_files if not _check_one(server, path)]
+    the bulletin board and still there now (the newest tree head extends the
+    one in the receipt), and, when the election names witnesses (立会人), a head
+    that extends the receipt's is cosigned by the quorum of them and the
+    witnesses' own logs show the same board. A confirmed receipt is completed in
+    place with the cosigned head (the signed part is unchanged), so it can
+    later be checked without the server.
+
+    No login: anyone, e.g. an auditor, can check any receipt. Exit status 0:
+    every receipt checks out; 1: a check failed (keep the receipt and tell the
+    people named); 3: not confirmed by the witnesses yet, check again in a few
+    minutes."""
+    outcomes = {path: _check_one(server, path, update=not no_update) for path in receipt_files}
+    failed = [path.name for path, outcome in outcomes.items() if outcome == "fail"]
     if failed:
         raise click.ClickException(
-            f"{', '.join(failed)} did not check out; keep the receipt and tell the election administrator"
+            f"{', '.join(failed)} did not check out; keep the receipt and tell the election administrator "
+            "and the audit office (監査事務局)"
         )
+    if any(outcome == "pending" for outcome in outcomes.values()):
+        console.print("Not confirmed by the witnesses yet: run this again in a few minutes. 立会人の確認待ちです。")
+        raise SystemExit(PENDING_EXIT)
 
 
-def _check_one(server: str, receipt_file: Path) -> bool:
-    doc = json.loads(receipt_file.read_text(encoding="utf-8"))
-    rows: list[tuple[str, bool, str]] = []
+#: How each outcome is shown in the table.
+_SHOWN = {"pass": "[green]PASS[/green]", "fail": "[red]FAIL[/red]", "pending": "[yellow]WAIT[/yellow]", "note": "[yellow]NOTE[/yellow]", "none": "[yellow]NOTE[/yellow]"}
+
+
+def _check_one(server: str, receipt_file: Path, *, update: bool) -> str:
+    """Check one receipt; returns "pass", "pending" or "fail"."""
+    try:
+        doc = json.loads(receipt_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        console.print(f"[red]{receipt_file.name}: not a receipt (not JSON text) / 受付証ではありません[/red]")
+        return "fail"
+    rows: list[tuple[str, str, str]] = []
     included = "Receipt signed, ballot included in its tree head / 署名と包含証明"
     try:
         head = verify_receipt(doc)
-        rows.append((included, True, f"entry {doc['leaf_index']} of {head.head.size}"))
+        rows.append((included, "pass", f"entry {doc['leaf_index']} of {head.head.size}"))
     except CryptoError as exc:
-        rows.append((included, False, str(exc)))
-    if rows[-1][1]:
+        rows.append((included, "fail", str(exc)))
+    if rows[-1][1] == "pass":
         try:
             with Client(server) as client:
                 summary = client.check_receipt(doc)
-            rows.append(("Signed by this server's key / サーバ鍵", True, server))
-            rows.append((
-                "Still on the bulletin board / 掲示板に記録",
-                True,
-                f"tree head {summary['newest_tree_size']} is consistent with the receipt's {summary['receipt_tree_size']}",
-            ))
-        except (CryptoError, ApiError) as exc:
+                rows.append(("Signed by this server's key / サーバ鍵", "pass", server))
+                rows.append((
+                    "Still on the bulletin board / 掲示板に記録",
+                    "pass",
+                    f"tree head {summary['newest_tree_size']} is consistent with the receipt's {summary['receipt_tree_size']}",
+                ))
+                witnesses = check_receipt_witnesses(client, doc, head, bytes.fromhex(doc["server_key"]))
+            rows.append(("Cosigned by the witnesses / 立会人の連署", witnesses.status, witnesses.detail))
+            rows += [(f"Same board as {name}'s log / 立会人の記録と一致", status, detail) for name, status, detail in witnesses.gossip]
+            if witnesses.completed is not None and update:
+                save_completed(receipt_file, witnesses.completed)
+                rows.append(("Receipt completed / 受付証を更新", "pass", f"the cosigned head was added to {receipt_file.name}"))
+        except (CryptoError, ApiError, SplitView, Unavailable, httpx.HTTPError) as exc:
             message = describe_api_error(exc) if isinstance(exc, ApiError) else str(exc)
-            rows.append(("Checked against the server's bulletin board / 掲示板との照合", False, message))
+            status = "fail"
+            if is_unavailable(exc) and time.time() * 1000 - head.head.timestamp_ms < GRACE_MS:
+                status, message = "pending", f"the server could not answer now ({message}); try again later"
+            rows.append(("Checked against the server's bulletin board / 掲示板との照合", status, message))
     table = Table(title=f"Receipt {receipt_file.name}")
     table.add_column("Check / 検証項目", overflow="fold")
     table.add_column("Result / 結果", overflow="fold")
     table.add_column("Detail / 詳細", overflow="fold")
-    for name, ok, detail in rows:
-        table.add_row(name, "[green]PASS[/green]" if ok else "[red]FAIL[/red]", detail)
+    for name, status, detail in rows:
+        table.add_row(name, _SHOWN[status], detail)
     console.print(table)
-    ok = all(ok for _, ok, _ in rows)
-    if ok:
-        short = format_tracking_code(bytes.fromhex(doc["tracking_code"]))
-        console.print(f"✓ Ballot {short} is on the bulletin board. 確認できました。")
-    return ok
+    statuses = {status for _, status, _ in rows}
+    if "fail" in statuses:
+        return "fail"
+    if "pending" in statuses:
+        return "pending"
+    short = format_tracking_code(bytes.fromhex(doc["tracking_code"]))
+    console.print(f"✓ Ballot {short} is on the bulletin board. 確認できました。")
+    return "pass"

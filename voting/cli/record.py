@@ -244,8 +244,9 @@ def _print_report(report, ok: bool) -> None:
 def verify_receipt(receipt: Path, record: Path | None, server: str | None, server_key: str | None, as_json: bool) -> None:
     """Check a ballot RECEIPT (受付証, the JSON file a voter kept) against an
     election record or a live server: the server's signatures, the ballot's
-    inclusion in the bulletin board, and that the board still holds it
-    (consistency with the newest tree head)."""
+    inclusion in the bulletin board, that the board still holds it
+    (consistency with the newest tree head) and, when the election names
+    witnesses (立会人), that their quorum cosigned a head holding it."""
     from crypto.errors import CryptoError
     from voting.record.verify import Bad
 
@@ -287,8 +288,22 @@ def _receipt_on_server(receipt: dict, server: str, pinned: bytes | None) -> dict
     from voting.client import Client
     from voting.record.verify import Bad
 
+    from crypto.log import SignedTreeHead
+    from voting.witnessed import SplitView, check_receipt_witnesses
+
     with Client(server) as client:
         if pinned is not None and client.get("/api/server-key")["server_key"] != pinned.hex():
             raise Bad("the server's key is not the one you gave (--server-key)")
         outcome = client.check_receipt(receipt)
-    return {**outcome, "election_id": receipt.get("election_id")}
+        key = bytes.fromhex(receipt["server_key"])
+        try:
+            witnesses = check_receipt_witnesses(client, receipt, SignedTreeHead.from_json(receipt["tree_head"]), key)
+        except SplitView as exc:
+            raise Bad(str(exc)) from None
+    if witnesses.status in ("fail", "pending"):
+        raise Bad(f"the election's witnesses: {witnesses.detail}")
+    return {
+        **outcome,
+        "election_id": receipt.get("election_id"),
+        "witnesses": {"status": witnesses.status, "detail": witnesses.detail, "cosigned_by": [w.name for w in witnesses.cosigned_by]},
+    }

@@ -10,8 +10,11 @@ import click
 from rich.table import Table
 
 from crypto.ballots import verify_audit_opening
+from crypto.errors import CryptoError
+from crypto.witness import WitnessPolicy
 from voting.cli.common import console, login_options, shown_path, text
-from voting.client import Client, EndorsedElection, KeyRefusal
+from voting.client import ApiError, Client, EndorsedElection, KeyRefusal, ReceiptRefusal
+from voting.witnessed import SplitView, complete_receipt, save_completed
 
 
 def _limits(question: dict) -> str:
@@ -111,6 +114,11 @@ def choices_table(manifest: dict, selected: dict[str, list[str]], title: str) ->
     help="Where to save the receipt [default: receipt-<election>-<tracking code>.json; with --audit, "
     "audit-<election>-<tracking code>.json].",
 )
+@click.option(
+    "--wait-witnesses", type=click.FloatRange(0, 600), default=20.0, show_default=True, metavar="SECONDS",
+    help="After casting, how long to wait for the election's witnesses (立会人) to cosign a head that holds "
+    "the ballot; the receipt is then saved with their cosignatures (otherwise 'voting receipt check' adds them later).",
+)
 @login_options
 def vote(  # noqa: PLR0913
     login,  # noqa: ANN001
@@ -120,6 +128,7 @@ def vote(  # noqa: PLR0913
     yes: bool,
     fingerprint: str | None,
     receipt_path: Path | None,
+    wait_witnesses: float,
 ) -> None:
     """Vote in ELECTION (投票): your ballot is encrypted and signed on this
     machine; the server never sees your choices.
@@ -194,12 +203,39 @@ def vote(  # noqa: PLR0913
             console.print("You have voted before: this ballot will replace your earlier one (the last one counts).")
         if not yes:
             click.confirm("Cast this ballot? / この内容で投票しますか", abort=True)
-        receipt = client.cast(prepared)
-    path = receipt_path or Path(f"receipt-{election_id}-{prepared.short_code}.json")
-    path.write_text(json.dumps(receipt, indent=1), encoding="utf-8")
-    console.print(f"✓ Cast. 投票しました。 Your ballot is entry {receipt['leaf_index']} of the bulletin board.")
+        try:
+            receipt = client.cast(prepared)
+        except ReceiptRefusal as exc:
+            raise click.ClickException(
+                f"{exc}. Your ballot (tracking code {prepared.short_code}) may not have been recorded: keep this "
+                "output and tell the election administrators and the audit office (監査事務局). "
+                "受付証が投票と一致しません。監査事務局に連絡してください。"
+            ) from None
+        path = receipt_path or Path(f"receipt-{election_id}-{prepared.short_code}.json")
+        path.write_text(json.dumps(receipt, indent=1), encoding="utf-8")
+        console.print(f"✓ Cast. 投票しました。 Your ballot is entry {receipt['leaf_index']} of the bulletin board.")
+        _witness(client, receipt, election.info.manifest.witnesses, path, wait_witnesses)
     console.print(f"Receipt saved to {shown_path(path)}; check it any time:")
     console.print(f"  voting receipt check {shown_path(path)}", soft_wrap=True)
+
+
+def _witness(client: Client, receipt: dict, policy: WitnessPolicy, path: Path, wait_s: float) -> None:
+    """Complete the saved receipt with the witnesses' cosigned head when they
+    confirm the ballot within ``wait_s``; the ballot is cast either way."""
+    if policy.quorum == 0:
+        return
+    try:
+        with console.status("Waiting for the witnesses to confirm the ballot / 立会人の確認を待っています…"):
+            completed = complete_receipt(client, receipt, policy, wait_s=wait_s)
+    except (SplitView, ApiError, CryptoError) as exc:
+        console.print(f"[red]WARNING: the witnesses' board does not hold your ballot: {exc}[/red]")
+        return
+    if completed is None:
+        console.print("Not confirmed by the witnesses yet; 'voting receipt check' completes the receipt later. 立会人の確認待ちです。")
+        return
+    save_completed(path, completed)
+    names = ", ".join(w.name for w in policy.witnesses)
+    console.print(f"✓ Confirmed by the witnesses ({names}). 立会人が確認しました。")
 
 
 

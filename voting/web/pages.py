@@ -14,8 +14,9 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from litestar import Controller, Request, Response, get
@@ -25,7 +26,12 @@ from litestar.exceptions import HTTPException
 from litestar.params import Parameter, QueryParameter
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
+from sqlalchemy import select
 
+from crypto.errors import CryptoError
+from crypto.witness import WitnessPolicy
+
+from voting.db.models import Election
 from voting.errors import NotFound, ServiceError
 from voting.services import Services
 from voting.web import views
@@ -81,20 +87,48 @@ def sri(path: str) -> str:
         raise RuntimeError(f"{path} is not a static file (run make install for the vendor bundle)") from None
 
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        f"script-src 'self' {IMPORT_MAP_CSP}",
-        "style-src 'self'",
-        "img-src 'self'",
-        "font-src 'self'",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "frame-ancestors 'none'",
-        "form-action 'self'",
-    ]
-)
+def content_security_policy(connect: Iterable[str] = ()) -> str:
+    """The policy; ``connect`` adds origins the page's script may fetch from
+    (the witnesses' own logs, on the receipt pages: docs/web.md, "Witnesses")."""
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src 'self' {IMPORT_MAP_CSP}",
+            "style-src 'self'",
+            "img-src 'self'",
+            "font-src 'self'",
+            " ".join(["connect-src 'self'", *connect]),
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+        ]
+    )
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
+
+
+def witness_origins(manifests: Iterable[object]) -> list[str]:
+    """The origins of the witnesses' logs (their manifest ``url``) that the
+    receipt pages ask directly (gossip), so the policy lets them connect there
+    and nowhere else. A manifest that does not parse names no one; an IPv6
+    literal has no CSP source form and is left out (the page then notes that
+    witness as unreachable)."""
+    origins: set[str] = set()
+    for manifest in manifests:
+        try:
+            policy = WitnessPolicy.from_json(manifest.get("witnesses") if isinstance(manifest, dict) else None)
+        except CryptoError:
+            continue
+        for witness in policy.witnesses:
+            if witness.url is None:
+                continue
+            parts = urlsplit(witness.url)
+            if parts.scheme in ("http", "https") and parts.netloc and "[" not in parts.netloc:
+                origins.add(f"{parts.scheme}://{parts.netloc.lower()}")
+    return sorted(origins)
+
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
@@ -112,8 +146,11 @@ _templates = Environment(
 )
 
 
-def render(request: Request, template: str, *, title: str, section: str = "", status_code: int = 200, **context: object) -> Response:
-    """Render a page in the request's language. ``title`` is a catalogue key."""
+def render(
+    request: Request, template: str, *, title: str, section: str = "", status_code: int = 200, connect: Iterable[str] = (), **context: object
+) -> Response:
+    """Render a page in the request's language. ``title`` is a catalogue key;
+    ``connect``: other origins the page's script may fetch from."""
     lang = language_of(request)
 
     def t(key: str, /, **params: object) -> str:
@@ -123,6 +160,7 @@ def render(request: Request, template: str, *, title: str, section: str = "", st
         lang=lang,
         other_languages=[code for code in LANGUAGES if code != lang],
         t=t,
+        t_in=lambda code, key, /, **params: translate(code, key, **params),
         loc=lambda value: localized(value, lang),
         title=t(title),
         section=section,
@@ -132,11 +170,15 @@ def render(request: Request, template: str, *, title: str, section: str = "", st
         import_map=IMPORT_MAP,
         **context,
     )
+    headers = {"Cache-Control": "no-store"}
+    connect = list(connect)
+    if connect:
+        headers["Content-Security-Policy"] = content_security_policy(connect)
     return Response(
         html,
         status_code=status_code,
         media_type=MediaType.HTML,
-        headers={"Cache-Control": "no-store"},
+        headers=headers,
     )
 
 
@@ -190,8 +232,11 @@ class PageController(Controller):
         return render(request, "login.html", title="login.title", section="login")
 
     @get("/receipt/check")
-    async def receipt_check(self, request: Request) -> Response:
-        return render(request, "receipt_check.html", title="check.title", section="check")
+    async def receipt_check(self, request: Request, services: Services) -> Response:
+        # Any election's receipt may be checked here: its witnesses' logs may be asked.
+        async with services.database.read() as db:
+            manifests = [json.loads(text) for text in await db.scalars(select(Election.manifest))]
+        return render(request, "receipt_check.html", title="check.title", section="check", connect=witness_origins(manifests))
 
     @get("/elections/{election_id:str}/results")
     async def results(self, request: Request, services: Services, election_id: str) -> Response:
@@ -222,7 +267,9 @@ class PageController(Controller):
     async def receipt(self, request: Request, services: Services, election_id: str) -> Response:
         async with services.database.read() as db:
             status = await services.elections.status(db, _election_id(election_id))
-        return render(request, "receipt.html", title="receipt.title", section="vote", election=status)
+        return render(
+            request, "receipt.html", title="receipt.title", section="vote", election=status, connect=witness_origins([status["manifest"]])
+        )
 
     # -- administrators --------------------------------------------------------------------
 

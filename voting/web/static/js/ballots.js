@@ -19,6 +19,7 @@ import {
 import { Scalar } from "./group.js";
 import { encrypt, ciphertextFromJson, addAll } from "./elgamal.js";
 import { disjunctiveFromJson, disjunctiveToJson, proveEncryptedValue, verifyEncryptedValue } from "./proofs.js";
+import { parseWitnessPolicy } from "./witness.js";
 
 export const BALLOT_VERSION = 1;
 export const SELECTION_KIND = "selection";
@@ -81,7 +82,9 @@ export function parseManifest(doc) {
     }
     return { questionId: q.id, optionIds, minSelections: low, maxSelections: high, limitValues: range(low, high) };
   });
-  return { electionId, questions, document, canonical };
+  // The witnesses that cosign the board and the quorum every client requires (witness.js).
+  const witnesses = parseWitnessPolicy(document.witnesses);
+  return { electionId, questions, document, canonical, witnesses };
 }
 
 /** SHA-256 over the canonical manifest and the joint key: every proof hashes it. */

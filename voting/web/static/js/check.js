@@ -4,15 +4,40 @@
 // consistency between the two heads (the ballot was never removed).
 // checkAudit does the same for a published audit (audits.js) and gives the
 // choices the audited ballot encrypts.
+//
+// When the election names witnesses (witness.js), a receipt also needs a head
+// that the quorum of them cosigned and that extends the receipt's head: from
+// the receipt's own `witnessed` member, else from the server's newest cosigned
+// head (GET …/board/cosigned) and a consistency proof, which completes the
+// receipt. Then each witness's own log (gossip, at its manifest `url`) must be
+// consistent with the receipt's head too. A cosigned head that does not extend
+// the receipt's is a split view: the server may be showing this voter a
+// different board than everyone else.
 import { ApiError, get } from "./api.js";
 import { AUDIT_KIND, auditedChoices, describeChoices, verifyAuditFile } from "./audits.js";
 import { fromHex, toHex, utf8 } from "./bytes.js";
 import { canonicalJson, canonicalJsonText } from "./encoding.js";
 import { endorsedElection } from "./endorsements.js";
-import { AuditOpeningError, ConsistencyProofError, InclusionProofError, TreeHeadSignatureError } from "./errors.js";
-import { inclusionProofFromJson, leafHash, signedTreeHeadFromJson, verifyInclusion, verifyTreeHead } from "./merkle.js";
-import { verifyReceipt, verifyReceiptAgainst } from "./receipts.js";
+import {
+  AuditOpeningError,
+  ConsistencyProofError,
+  CosignatureError,
+  InclusionProofError,
+  ReceiptError,
+  TreeHeadSignatureError,
+} from "./errors.js";
+import {
+  consistencyProofFromJson,
+  inclusionProofFromJson,
+  leafHash,
+  signedTreeHeadFromJson,
+  verifyConsistency,
+  verifyInclusion,
+  verifyTreeHead,
+} from "./merkle.js";
+import { verifyReceipt, verifyReceiptAgainst, verifyWitnessed, WITNESSED, witnessPolicyFor } from "./receipts.js";
 import { shortCodeFromHex } from "./ballots.js";
+import { checkQuorum, cosignatureFromJson, cosignedHeadFromJson, verifyCosignature, witnessLogUrl } from "./witness.js";
 import { t } from "./i18n.js";
 
 /** The step a failure belongs to, by its error class. */
@@ -75,7 +100,279 @@ export async function checkReceipt(receipt, report) {
     superseded = false;
   }
   report(true, superseded ? t("check.step_superseded") : t("check.step_counted"));
-  return { ok: true, summary: t("check.passed", { code: shortCodeFromHex(receipt.tracking_code) }) };
+  const code = shortCodeFromHex(receipt.tracking_code);
+  const passed = { ok: true, tone: "good", summary: t("check.passed", { code }) };
+  // The witnesses: the policy the ballot was made under, then their confirmation.
+  let policy;
+  try {
+    policy = await electionWitnesses(base, receipt);
+  } catch (exc) {
+    report(false, t("check.step_policy_bad", { detail: detailOf(exc) }));
+    return { ok: false, tone: "bad", summary: t("check.failed") };
+  }
+  if (!policy.quorum) {
+    report("note", t("check.step_witnesses_none"));
+    return passed;
+  }
+  report(true, t("check.step_policy_ok", { n: policy.witnesses.length, k: policy.quorum, names: namesOf(policy.witnesses) }));
+  const outcome = await witnessConfirmation(base, receipt, sth, policy, serverKey);
+  const alarm = { ok: false, tone: "bad", alarm: true, summary: t("check.split_view") };
+  if (outcome.state === "alarm") {
+    report(false, t("check.step_split_view", { detail: outcome.detail }));
+    return alarm;
+  }
+  if (outcome.state === "failed") {
+    report(false, t("check.step_witnessed_bad", { detail: outcome.detail }));
+    return { ok: false, tone: "bad", summary: t("check.failed") };
+  }
+  if (outcome.state === "confirmed") {
+    report(true, t("check.step_witnessed_ok", {
+      names: namesOf(outcome.witnesses), count: outcome.witnesses.length, k: policy.quorum, size: outcome.size,
+    }));
+  } else if (outcome.state === "unreachable") {
+    report("wait", t("check.step_witnessed_unreachable", { detail: outcome.detail }));
+  } else {
+    report("wait", t("check.step_witnessed_pending"));
+  }
+  // Gossip: each witness's own newest head must be consistent with the receipt's.
+  let split = false;
+  for (const result of await gossip(base, receipt, sth, policy, serverKey)) {
+    const name = result.witness.name;
+    if (result.state === "ok") report(true, t("check.step_gossip_ok", { name, size: result.size }));
+    else if (result.state === "none") report("note", t("check.step_gossip_none", { name }));
+    else if (result.state === "unreachable") report("note", t("check.step_gossip_unreachable", { name, detail: result.detail }));
+    else {
+      split = true;
+      report(false, t("check.step_gossip_bad", { name, detail: result.detail }));
+    }
+  }
+  if (split) return alarm;
+  if (outcome.state === "confirmed") {
+    return { ok: true, tone: "good", witnessed: true, completed: outcome.completed, summary: t("check.passed_witnessed", { code }) };
+  }
+  return { ok: true, tone: "pending", pending: true, summary: t("check.passed_pending", { code }) };
+}
+
+// --- witnesses --------------------------------------------------------------------------
+
+const namesOf = (witnesses) => witnesses.map((w) => w.name).join(t("ballot.list_separator"));
+
+function detailOf(exc) {
+  return exc instanceof ApiError ? `${exc.status} ${exc.code}` : exc.message || String(exc);
+}
+
+/** Network trouble (or a server error) is "could not check", never a verdict. */
+const unreachable = (exc) => exc instanceof ApiError && (exc.status === 0 || exc.status >= 500);
+
+/**
+ * The witness policy of the receipt's election ({witnesses, quorum}): the
+ * manifest of the board's election-created entry, believed only because the
+ * receipt's tracking code recomputes from it and the joint-key entry.
+ */
+export async function electionWitnesses(base, receipt) {
+  const entries = await boardUntilJointKey(base);
+  const created = entries.find((e) => e.kind === "election-created");
+  const joint = entries.find((e) => e.kind === "joint-key");
+  return witnessPolicyFor(receipt, created, joint);
+}
+
+/**
+ * `other` (a decoded signed tree head, its signature already checked) and the
+ * receipt's head `sth` are one board: the smaller is a prefix of the larger, by
+ * a consistency proof the server gives. Returns the proof document from `sth`
+ * to `other` when `other` is not smaller. Throws ConsistencyProofError or
+ * ReceiptError when they are not one board; ApiError when the server gives no proof.
+ */
+async function provenConsistent(base, sth, other) {
+  const mine = sth.head;
+  const theirs = other.head;
+  if (theirs.logId !== mine.logId) throw new ReceiptError("the head is for another election");
+  const [old, next] = theirs.size >= mine.size ? [mine, theirs] : [theirs, mine];
+  if (old.size === next.size) {
+    verifyConsistency(old.size, next.size, old.root, next.root, []);
+    return { old_size: old.size, new_size: next.size, path: [] };
+  }
+  if (old.size === 0) return null; // the empty board is a prefix of every board
+  let reply;
+  try {
+    reply = await get(`${base}/board/consistency?old=${old.size}&new=${next.size}`, { auth: false });
+  } catch (exc) {
+    if (unreachable(exc)) throw exc;
+    throw new ConsistencyProofError(`the server gives no consistency proof from size ${old.size} to ${next.size} (${detailOf(exc)})`);
+  }
+  const proof = consistencyProofFromJson(reply?.proof);
+  if (proof.oldSize !== old.size || proof.newSize !== next.size) throw new ReceiptError("the consistency proof is for other tree sizes");
+  verifyConsistency(proof.oldSize, proof.newSize, old.root, next.root, proof.path);
+  return theirs.size >= mine.size ? reply.proof : null;
+}
+
+/**
+ * A ballot the quorum has not cosigned this long after it was cast is a split
+ * view, not "pending": witnesses poll every few seconds (docs/operations.md;
+ * voting/witnessed.py GRACE_MS, the Python client's rule).
+ */
+export const GRACE_MS = 10 * 60 * 1000;
+
+/** A head dated further ahead of this device's clock is refused: the grace
+ * period runs from it (voting/witnessed.py MAX_CLOCK_SKEW_MS). */
+export const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
+
+function pending(sth, now) {
+  const age = now - sth.head.timestampMs;
+  if (age > GRACE_MS) {
+    return { state: "alarm", detail: t("check.witnesses_late", { minutes: Math.floor(age / 60000) }) };
+  }
+  return { state: "pending" };
+}
+
+/** The server could not be asked: no verdict yet, but a server that stays
+ * unreachable past the grace period is hiding the ballot from the witnesses. */
+function unreachableOrLate(sth, now, detail) {
+  const late = pending(sth, now);
+  return late.state === "alarm" ? late : { state: "unreachable", detail };
+}
+
+/**
+ * Whether the quorum of the election's witnesses confirmed a head that covers
+ * the receipt's ballot (as voting/witnessed.py does for the Python voter).
+ * Returns {state, ...}:
+ * - "confirmed": {witnesses, size, completed}, where `completed` is the receipt
+ *   with a new `witnessed` member (null when the receipt's own one sufficed);
+ * - "pending": no cosigned head covers the ballot yet (not an alarm), within
+ *   GRACE_MS of the receipt's head;
+ * - "alarm": a head the quorum cosigned and the receipt's head are not one
+ *   board, or the witnesses still have not seen the ballot after GRACE_MS: a
+ *   split view. {detail};
+ * - "failed": the receipt's `witnessed` member, or the server's cosigned head,
+ *   is not what it claims. {detail};
+ * - "unreachable": the server could not be asked. {detail}.
+ */
+export async function witnessConfirmation(base, receipt, sth, policy, serverKey, { now = Date.now() } = {}) {
+  const ahead = sth.head.timestampMs - now;
+  if (ahead > MAX_CLOCK_SKEW_MS) {
+    return { state: "alarm", detail: t("check.head_in_future", { minutes: Math.floor(ahead / 60000) }) };
+  }
+  // 1. The receipt's own completion: it proves itself, or the check fails.
+  if (receipt[WITNESSED] !== undefined) {
+    try {
+      const { cosigned, witnesses } = verifyWitnessed(receipt, policy, { serverKey });
+      return { state: "confirmed", witnesses, size: cosigned.treeHead.head.size, completed: null };
+    } catch (exc) {
+      // A head the quorum did cosign, whose proof fails: is it one board with the receipt's at all?
+      if (exc instanceof ConsistencyProofError) {
+        try {
+          const cosigned = cosignedHeadFromJson(receipt[WITNESSED].cosigned);
+          checkQuorum(policy, serverKey, cosigned);
+          await provenConsistent(base, sth, cosigned.treeHead);
+        } catch (again) {
+          if (unreachable(again)) return unreachableOrLate(sth, now, detailOf(again));
+          if (again instanceof ConsistencyProofError) return { state: "alarm", detail: again.message };
+        }
+      }
+      return { state: "failed", detail: t("check.witnessed_invalid", { detail: exc.message }) };
+    }
+  }
+  // 2. The server's newest head cosigned by the quorum.
+  let doc;
+  try {
+    doc = await get(`${base}/board/cosigned`, { auth: false });
+  } catch (exc) {
+    if (exc instanceof ApiError && exc.status === 404 && exc.code === "not_cosigned") return pending(sth, now);
+    if (unreachable(exc)) return unreachableOrLate(sth, now, detailOf(exc));
+    return { state: "failed", detail: detailOf(exc) };
+  }
+  let cosigned;
+  let witnesses;
+  try {
+    cosigned = cosignedHeadFromJson(doc);
+    witnesses = checkQuorum(policy, serverKey, cosigned);
+    if (cosigned.treeHead.head.logId !== receipt.election_id) throw new ReceiptError("the cosigned head is for another election");
+  } catch (exc) {
+    // The server calls this head cosigned by the quorum; it is not.
+    return { state: "failed", detail: exc.message };
+  }
+  let proof;
+  try {
+    proof = await provenConsistent(base, sth, cosigned.treeHead);
+  } catch (exc) {
+    if (unreachable(exc)) return unreachableOrLate(sth, now, detailOf(exc));
+    return { state: "alarm", detail: exc.message };
+  }
+  const size = cosigned.treeHead.head.size;
+  if (size < sth.head.size) return pending(sth, now);
+  const completed = { ...receipt, [WITNESSED]: { cosigned: doc, consistency: proof } };
+  try {
+    verifyWitnessed(completed, policy, { serverKey });
+  } catch (exc) {
+    return { state: "failed", detail: exc.message };
+  }
+  return { state: "confirmed", witnesses, size, completed };
+}
+
+const GOSSIP_TIMEOUT_MS = 8000;
+
+/** One witness's own log, straight from it (CORS), not through the server. */
+async function witnessLog(url) {
+  let response;
+  try {
+    response = await fetch(url, {
+      headers: { Accept: "application/json" },
+      credentials: "omit",
+      cache: "no-store",
+      referrerPolicy: "no-referrer",
+      signal: AbortSignal.timeout(GOSSIP_TIMEOUT_MS),
+    });
+  } catch (exc) {
+    return { state: "unreachable", detail: exc.name === "TimeoutError" ? "timeout" : exc.message };
+  }
+  if (response.status === 404) return { state: "none" };
+  if (!response.ok) return { state: "unreachable", detail: `HTTP ${response.status}` };
+  try {
+    return { state: "reply", doc: await response.json() };
+  } catch {
+    return { state: "unreachable", detail: "not JSON" };
+  }
+}
+
+/**
+ * Each witness with a `url`: its newest cosigned head (`{server_key, tree_head,
+ * cosignature}` at `url/elections/{id}`, fetched from the witness itself, not
+ * through the server), its cosignature and the server's signature checked,
+ * then consistency with the receipt's head in whichever direction (the server
+ * gives the proof). Returns one {witness, state, detail, size} per witness with
+ * a url: "ok"; "none" (it has cosigned nothing for this election yet);
+ * "unreachable" (not reached, or a reply that does not verify: not compared, a
+ * note); "alarm" (a head the server signed and the witness cosigned that is
+ * not one board with the receipt's: a split view).
+ */
+export async function gossip(base, receipt, sth, policy, serverKey) {
+  const electionId = receipt.election_id;
+  const checks = policy.witnesses
+    .filter((w) => w.url)
+    .map(async (witness) => {
+      const reply = await witnessLog(witnessLogUrl(witness, electionId));
+      if (reply.state !== "reply") return { witness, ...reply };
+      let head;
+      try {
+        const doc = reply.doc;
+        head = signedTreeHeadFromJson(doc?.tree_head);
+        const cosignature = cosignatureFromJson(doc.cosignature);
+        if (toHex(cosignature.witnessKey) !== witness.publicKeyHex) throw new CosignatureError("the log's cosignature is by another key");
+        verifyCosignature(head.head, cosignature);
+        verifyTreeHead(serverKey, head);
+        if (head.head.logId !== electionId) throw new ReceiptError("the log's head is for another election");
+      } catch (exc) {
+        return { witness, state: "unreachable", detail: t("check.gossip_unverified", { detail: exc.message }) };
+      }
+      try {
+        await provenConsistent(base, sth, head);
+      } catch (exc) {
+        if (unreachable(exc)) return { witness, state: "unreachable", detail: detailOf(exc) };
+        return { witness, state: "alarm", detail: exc.message };
+      }
+      return { witness, state: "ok", size: head.head.size };
+    });
+  return Promise.all(checks);
 }
 
 // --- published audits -----------------------------------------------------------------
@@ -176,14 +473,27 @@ export async function checkAudit(doc, report) {
   };
 }
 
-/** Render the steps into an <ol>. */
+const MARKS = {
+  ok: ["ok", "✓", "check.ok"],
+  fail: ["fail", "✗", "check.bad"],
+  note: ["note", "ℹ", "check.note"],
+  wait: ["wait", "…", "check.wait"],
+};
+
+/**
+ * Render the steps into an <ol>: `report(status, text)` with status true
+ * (passed), false (failed), "note" (information, e.g. no witnesses) or "wait"
+ * (not yet, e.g. not yet confirmed by the witnesses); marked in words, not
+ * colour alone.
+ */
 export function reporter(list) {
   list.replaceChildren();
-  return (ok, text) => {
+  return (status, text) => {
+    const [className, sign, key] = MARKS[status === true ? "ok" : status === false ? "fail" : status];
     const item = document.createElement("li");
     const mark = document.createElement("span");
-    mark.className = ok ? "ok" : "fail";
-    mark.textContent = ok ? `✓ ${t("check.ok")}` : `✗ ${t("check.bad")}`;
+    mark.className = className;
+    mark.textContent = `${sign} ${t(key)}`;
     item.append(mark, " ", text);
     list.append(item);
   };

@@ -33,6 +33,8 @@ export class InclusionProofError extends LogError { static code = "inclusion_pro
 export class ConsistencyProofError extends LogError { static code = "consistency_proof_invalid"; }
 export class TreeHeadSignatureError extends LogError { static code = "tree_head_signature_invalid"; }
 export class ReceiptError extends LogError { static code = "receipt_invalid"; }
+export class CosignatureError extends LogError { static code = "cosignature_invalid"; }
+export class QuorumError extends LogError { static code = "witness_quorum_missing"; }
 
 export class CredentialError extends CryptoError { static code = "credential_invalid"; }
 export class WeakKeyError extends CredentialError { static code = "weak_key"; }

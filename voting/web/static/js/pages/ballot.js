@@ -21,9 +21,12 @@ import {
   encryptBallot,
   formatFingerprint,
   formatTrackingCode,
+  shortCodeFromHex,
   trackingCode,
 } from "../ballots.js";
 import { toHex } from "../bytes.js";
+import { canonicalJsonText } from "../encoding.js";
+import { verifyReceipt } from "../receipts.js";
 import { openCredential, signRegistration } from "../credentials.js";
 import { registrationMessage, signBallotWithCredential, votingCredential } from "../voting_credential.js";
 import { $, $$, busy, jsonDownload, pageData, ready, say, show } from "../dom.js";
@@ -389,6 +392,16 @@ $("#cast-form")?.addEventListener("submit", (event) => {
       say(statusBox, t("ballot.sending"));
       const receipt = await post(`${base}/ballots/`, { ballot: prepared.ballot, signature: toHex(signature) });
       const code = toHex(prepared.code);
+      // The receipt must be for this very ballot: a server could drop it and
+      // hand back another voter's receipt, which checks out on the board.
+      verifyReceipt(receipt);
+      if (
+        receipt.election_id !== electionId ||
+        receipt.tracking_code !== code ||
+        canonicalJsonText(receipt.entry.body.ballot) !== canonicalJsonText(prepared.ballot)
+      ) {
+        throw new Error(t("ballot.receipt_mismatch", { code: shortCodeFromHex(code) }));
+      }
       sessionStorage.setItem(`voting.receipt.${code}`, JSON.stringify(receipt));
       prepared = null;
       location.assign(`/vote/${encodeURIComponent(electionId)}/receipt?code=${code}`);

@@ -1,22 +1,91 @@
 // The receipt just received: show it, download it as JSON, print it, check it.
+//
+// The receipt is shown at once, never held back for the witnesses. When the
+// election names witnesses, the page then asks in the background, for up to
+// 30 seconds, for the newest head the quorum of them cosigned (check.js
+// witnessConfirmation); once one covers the ballot and extends the receipt's
+// head, the receipt the voter downloads carries it (`witnessed`) and a status
+// line says so. Otherwise the plain receipt is offered and the receipt check
+// page completes it later. A cosigned head that does not extend the receipt's
+// head raises the split-view alarm.
 import { get } from "../api.js";
 import { shortCodeFromHex } from "../ballots.js";
-import { $, busy, formatTime, jsonDownload, pageData, ready, say, show } from "../dom.js";
+import { fromHex } from "../bytes.js";
+import { $, busy, clone, formatTime, jsonDownload, pageData, ready, say, show } from "../dom.js";
 import { errorText, t } from "../i18n.js";
-import { checkReceipt, reporter } from "../check.js";
+import { checkReceipt, electionWitnesses, reporter, witnessConfirmation } from "../check.js";
+import { verifyReceipt } from "../receipts.js";
 
 const { election_id: electionId } = pageData();
+const base = `/api/elections/${encodeURIComponent(electionId)}`;
 const code = new URLSearchParams(location.search).get("code") || "";
+const WATCH_MS = 30_000;
+const POLL_MS = 3_000;
+
+let receipt = null;
 
 async function loadReceipt() {
   if (!/^[0-9a-f]{64}$/.test(code)) throw new Error(t("receipt.no_code"));
   const stored = sessionStorage.getItem(`voting.receipt.${code}`);
-  if (stored) return JSON.parse(stored);
-  return (await get(`/api/elections/${encodeURIComponent(electionId)}/ballots/${code}`, { auth: false })).receipt;
+  const found = stored ? JSON.parse(stored) : (await get(`${base}/ballots/${code}`, { auth: false })).receipt;
+  // Only the receipt of the ballot with this tracking code is shown as the voter's.
+  if (found?.tracking_code !== code) throw new Error(t("ballot.receipt_mismatch", { code: shortCodeFromHex(code) }));
+  return found;
+}
+
+/** The download link always gives the receipt as it stands (with `witnessed` once added). */
+function offerDownload() {
+  jsonDownload($("#receipt-download"), receipt, `receipt-${electionId}-${shortCodeFromHex(receipt.tracking_code)}.json`);
+}
+
+function completed(doc) {
+  receipt = doc;
+  sessionStorage.setItem(`voting.receipt.${code}`, JSON.stringify(receipt));
+  offerDownload();
+}
+
+function showAlarm() {
+  const box = $("#split-view-alarm");
+  box.replaceChildren(clone("split-view-alarm-text"));
+  show(box);
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** In the background: the witnesses' confirmation, added to the receipt when it comes. */
+async function watchWitnesses() {
+  const status = $("#witness-status");
+  let serverKey;
+  let sth;
+  let policy;
+  try {
+    serverKey = fromHex((await get("/api/server-key", { auth: false })).server_key, 32);
+    sth = verifyReceipt(receipt, { serverKey });
+    policy = await electionWitnesses(base, receipt);
+  } catch (exc) {
+    return say(status, t("receipt.witnesses_error", { detail: exc.code ? errorText(exc) : exc.message }));
+  }
+  if (!policy.quorum) return say(status, t("receipt.witnesses_none"));
+  say(status, t("receipt.witnesses_waiting"));
+  const deadline = Date.now() + WATCH_MS;
+  for (;;) {
+    const outcome = await witnessConfirmation(base, receipt, sth, policy, serverKey);
+    if (outcome.state === "confirmed") {
+      if (outcome.completed) completed(outcome.completed);
+      return say(status, t("receipt.witnesses_confirmed"));
+    }
+    if (outcome.state === "alarm") {
+      showAlarm();
+      return say(status, t("check.split_view"));
+    }
+    if (outcome.state === "failed") return say(status, t("receipt.witnesses_error", { detail: outcome.detail }));
+    if (Date.now() + POLL_MS > deadline) break;
+    await sleep(POLL_MS);
+  }
+  say(status, t("receipt.witnesses_later"));
 }
 
 async function main() {
-  let receipt;
   try {
     receipt = await loadReceipt();
   } catch (exc) {
@@ -28,19 +97,22 @@ async function main() {
   $("#receipt-head").textContent = t("receipt.head_value", { size: receipt.tree_head.size, root: receipt.tree_head.root.slice(0, 16) });
   $("#receipt-time").textContent = formatTime(receipt.entry.time);
   $("#receipt-key").textContent = receipt.server_key;
-  jsonDownload($("#receipt-download"), receipt, `receipt-${electionId}-${shortCodeFromHex(receipt.tracking_code)}.json`);
+  offerDownload();
   show($("#receipt"));
   $("#receipt-print").addEventListener("click", () => window.print());
   $("#receipt-check").addEventListener("click", (event) =>
     busy(event.currentTarget, async () => {
       const list = $("#check-results");
       try {
-        await checkReceipt(receipt, reporter(list));
+        const result = await checkReceipt(receipt, reporter(list));
+        if (result.alarm) showAlarm();
+        if (result.ok && result.completed) completed(result.completed);
       } catch (exc) {
         reporter(list)(false, exc.code ? errorText(exc) : exc.message);
       }
     }),
   );
+  watchWitnesses().catch((exc) => say($("#witness-status"), t("receipt.witnesses_error", { detail: exc.message })));
 }
 
 main().finally(ready);

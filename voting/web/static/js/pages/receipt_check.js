@@ -7,6 +7,13 @@
 // Any other file (a credential file, say) is "not a receipt or audit file",
 // not a failed check.
 //
+// When the receipt's election names witnesses, the check needs their quorum on
+// a head that covers the ballot (check.js): the receipt's own `witnessed`
+// member, or the server's newest cosigned head, which completes the receipt
+// (offered for download). Not yet cosigned is "check again in a few minutes",
+// not an alarm; a cosigned head that is not one board with the receipt's, here
+// or in a witness's own log, raises the split-view alarm in Japanese and English.
+//
 // An audit file also needs the tracking code the voter noted on the voting
 // device BEFORE choosing to audit: the audited entry must have that code (a
 // cheating device could show one ballot's code and publish another, honest
@@ -17,7 +24,7 @@ import { ApiError, get } from "../api.js";
 import { fileKind, normalizeTrackingCode, trackingCodeMatches, verifyAuditAgainst } from "../audits.js";
 import { shortCodeFromHex } from "../ballots.js";
 import { fromHex } from "../bytes.js";
-import { $, busy, readFile, ready, say, show } from "../dom.js";
+import { $, busy, clone, jsonDownload, readFile, ready, say, show } from "../dom.js";
 import { errorText, t } from "../i18n.js";
 import { checkAudit, checkReceipt, reporter } from "../check.js";
 import { signedTreeHeadFromJson } from "../merkle.js";
@@ -84,6 +91,20 @@ async function auditAgainstBoardAndCode(doc, noted, report) {
   return null;
 }
 
+/** The split-view alarm (both languages), or none. */
+function showAlarm(on) {
+  const box = $("#split-view-alarm");
+  box.replaceChildren(...(on ? [clone("split-view-alarm-text")] : []));
+  show(box, on);
+}
+
+/** The receipt completed with the witnesses' confirmation, to keep instead of the old one. */
+function offerCompleted(receipt) {
+  const link = $("#completed-download");
+  if (receipt) jsonDownload(link, receipt, `receipt-${receipt.election_id}-${shortCodeFromHex(receipt.tracking_code)}.json`);
+  show($("#completed"), !!receipt);
+}
+
 $("#check-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const error = $("#check-error");
@@ -92,6 +113,8 @@ $("#check-form").addEventListener("submit", (event) => {
   summary.textContent = "";
   summary.className = "result";
   showChoices(null);
+  showAlarm(false);
+  offerCompleted(null);
   busy($("#check-button"), async () => {
     const pasted = $("#receipt-text").value.trim();
     const text = pasted || (await readFile($("#receipt-file")));
@@ -131,8 +154,10 @@ $("#check-form").addEventListener("submit", (event) => {
         if (failure) Object.assign(result, { ok: false, summary: failure, choices: null });
       }
       summary.textContent = result.summary;
-      summary.className = `result ${result.ok ? "result--good" : "result--bad"}`;
+      summary.className = `result result--${result.tone || (result.ok ? "good" : "bad")}`;
       if (result.ok && result.choices) showChoices(result.choices);
+      if (result.alarm) showAlarm(true);
+      if (result.ok && result.completed) offerCompleted(result.completed);
     } catch (exc) {
       say(error, exc.code ? errorText(exc) : exc.message);
     }
