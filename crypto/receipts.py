@@ -149,12 +149,7 @@ def verify_receipt_against(
     is still on the board."""
     sth = verify_receipt(receipt, server_key=server_key)
     key = server_key or bytes.fromhex(receipt["server_key"])
-    merkle.verify_tree_head(key, newest)
-    if newest.head.log_id != sth.head.log_id:
-        raise ReceiptError("the newest tree head is for another election")
-    if (consistency.old_size, consistency.new_size) != (sth.head.size, newest.head.size):
-        raise ReceiptError("the consistency proof is for other tree sizes")
-    consistency.verify(sth.head.root, newest.head.root)
+    extend_receipt_head(sth, newest, consistency, key, what="the newest tree head")
 
 
 # --- witnesses ----------------------------------------------------------------------------
@@ -207,12 +202,17 @@ def verify_witnessed(
 
 
 def extend_receipt_head(
-    sth: merkle.SignedTreeHead, later: merkle.SignedTreeHead, proof: merkle.ConsistencyProof, server_key: bytes
+    sth: merkle.SignedTreeHead,
+    later: merkle.SignedTreeHead,
+    proof: merkle.ConsistencyProof,
+    server_key: bytes,
+    *,
+    what: str = "the witnessed head",
 ) -> None:
     """``later`` is signed by ``server_key``, for the same election, and extends ``sth``."""
     merkle.verify_tree_head(server_key, later)
     if later.head.log_id != sth.head.log_id:
-        raise ReceiptError("the witnessed head is for another election")
+        raise ReceiptError(f"{what} is for another election")
     if (proof.old_size, proof.new_size) != (sth.head.size, later.head.size):
         raise ReceiptError("the consistency proof is for other tree sizes")
     proof.verify(sth.head.root, later.head.root)

@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+from tests.http_support import start_pilot
+from tests.mitm_support import Mitm
 from tests.support import CREATED_DATABASES, PG_ENV, database_backends, fresh_database_url, make_pki
 from voting import operator
 
@@ -30,6 +32,24 @@ def database_url(backend, data_dir):
 @pytest.fixture
 def pki(data_dir):
     return make_pki(data_dir)
+
+
+@pytest.fixture
+def front():
+    """A malicious server stand-in (tests/mitm_support.py): it relays everything
+    until a test installs a hook."""
+    mitm = Mitm(upstream="").start()
+    yield mitm
+    mitm.stop()
+
+
+@pytest.fixture
+def pilot(pki, data_dir, database_url, front):
+    """The real server behind ``front``, as behind a reverse proxy: every client
+    goes through the stand-in (modules may define their own ``pilot``)."""
+    pilot = start_pilot(pki, data_dir, database_url, front=front)
+    yield pilot
+    pilot.stop()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -17,27 +17,11 @@ from crypto.ballots import ceremony_fingerprint, election_fingerprint, format_fi
 from crypto.credentials import TrustStore, sign_endorsement
 from crypto.elgamal import KeyPair
 from crypto.group import Point
-from tests.http_support import start_pilot
 from tests.mitm_support import Mitm, Reply, Request
 from tests.support import manifest
 from voting.client import Client, KeyRefusal, TrusteeRefusal, trustee_ceremony_step, trustee_decrypt
 
 VOTERS = [f"E{i:04d}" for i in range(1, 7)]
-
-
-@pytest.fixture
-def front():
-    """The stand-in: relays everything until a test installs a hook."""
-    mitm = Mitm(upstream="").start()
-    yield mitm
-    mitm.stop()
-
-
-@pytest.fixture
-def pilot(pki, data_dir, database_url, front):
-    pilot = start_pilot(pki, data_dir, database_url, front=front)
-    yield pilot
-    pilot.stop()
 
 
 def _cast(pilot, election_id: str, voters: list[str]) -> dict:

@@ -49,20 +49,6 @@ VOTERS = [f"E{i:04d}" for i in range(1, 6)]
 
 
 @pytest.fixture
-def front():
-    mitm = Mitm(upstream="").start()
-    yield mitm
-    mitm.stop()
-
-
-@pytest.fixture
-def pilot(pki, data_dir, database_url, front):
-    pilot = start_pilot(pki, data_dir, database_url, front=front)
-    yield pilot
-    pilot.stop()
-
-
-@pytest.fixture
 def witness_keys():
     return [Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()]
 

@@ -27,7 +27,7 @@ from click.testing import CliRunner
 from crypto import log as merkle
 from crypto.ballots import Manifest
 from crypto.witness import CosignedHead, check_quorum, verify_cosignature
-from tests.http_support import Pilot, board_heads, start_pilot
+from tests.http_support import Pilot, board_heads
 from tests.mitm_support import Mitm, Reply, Request
 from tests.support import free_port, manifest, roll_csv
 from voting import witness as w
@@ -40,22 +40,6 @@ _VOTERS = itertools.count(1)
 
 
 # --- fixtures and helpers ------------------------------------------------------------------------
-
-
-@pytest.fixture
-def front():
-    mitm = Mitm(upstream="").start()
-    yield mitm
-    mitm.stop()
-
-
-@pytest.fixture
-def pilot(pki, data_dir, database_url, front):
-    """The real server behind a stand-in that relays everything until a test
-    installs a hook; witnesses talk to the stand-in."""
-    pilot = start_pilot(pki, data_dir, database_url, front=front)
-    yield pilot
-    pilot.stop()
 
 
 @pytest.fixture
