@@ -575,3 +575,49 @@ def test_hostile_cosignatures_file_fails_not_crashes(pilot, witness_keys, heads)
     files[F.COSIGNATURES] = json.dumps(doc).encode()
     with pytest.raises(Bad):
         verify_receipt_in_record(receipt, files)
+
+
+def test_the_administrator_and_trustees_see_witness_keys_swapped_at_creation(pilot, front, witness_keys, tmp_path):
+    """Found by the second attack review: the server swaps the witnesses' keys
+    for its own (keeping their names) when the election is created. ``voting
+    election create`` compares the board's signed manifest with the one sent;
+    the trustee's confirmation shows each witness's key to compare with the
+    election notice."""
+    from crypto.credentials import certificate_to_pem, seal_credential
+    from voting.cli.trustee import witnesses_text
+    from voting.client import ceremony_view, load_trustee_state
+
+    fake = [Ed25519PrivateKey.generate() for _ in witness_keys]
+
+    def swap(request: Request) -> Reply | None:
+        if request.method == "POST" and request.path.rstrip("/") == "/api/elections":
+            body = request.json()
+            for member, key in zip(body["manifest"]["witnesses"]["members"], fake, strict=True):
+                member["public_key"] = key.public_key().public_bytes_raw().hex()
+            headers = {k: v for k, v in request.headers.items() if k.lower() not in {"host", "content-length"}}
+            response = httpx.post(front.upstream + request.path, headers=headers, content=json.dumps(body).encode())
+            return Reply(response.status_code, dict(response.headers), response.content)
+        return None
+
+    admin = pilot.pki.enroll("A0001")
+    credential = tmp_path / "admin.json"
+    credential.write_text(json.dumps(seal_credential(admin.private_key, admin.chain, "123456", employee_id="A0001", name="管理者", iterations=1000)))
+    (tmp_path / "root.pem").write_text(certificate_to_pem(pilot.pki.root.certificate))
+    manifest_path = tmp_path / "manifest.json"
+    manifest_path.write_text(json.dumps(_witnessed_manifest("w-swapped", witness_keys), ensure_ascii=False), encoding="utf-8")
+    front.on_request = swap
+    result = CliRunner().invoke(cli, [
+        "election", "create", str(manifest_path), "--trustees", "T0001,T0002,T0003", "--threshold", "2",
+        "-c", str(credential), "--pin", "123456", "--server", pilot.url,
+    ])
+    front.on_request = None
+    assert result.exit_code == 1, result.output
+    assert _flat("differs from yours in witnesses") in _flat(result.output)
+    # The trustee is shown the keys the board names: not the ones on the notice.
+    state = pilot.trustee_file("T0001", "w-swapped")
+    trustee = pilot.login(pilot.trustee_credentials["T0001"])
+    state.write_text(json.dumps({"election_id": "w-swapped"}))
+    view = ceremony_view(trustee, "w-swapped", load_trustee_state(state))
+    shown = witnesses_text(view.manifest.witnesses)
+    assert fake[0].public_key().public_bytes_raw().hex()[:16] in shown
+    assert witness_keys[0].public_key().public_bytes_raw().hex()[:16] not in shown

@@ -17,6 +17,10 @@ and a small HTTP server in the test plays one witness's own log (its manifest
   of another board (signed with the server's key, cosigned by the witnesses):
   the split-view alarm, in Japanese and English. The same when a witness's own
   log shows a head of another board.
+- The administrator names the witnesses on the new-election page: pasted as
+  `voting witness init` prints them (one after another, or a JSON array), with
+  the quorum; malformed entries are refused next to the field, in words, and
+  the server's own refusal (a witness with the server's key) is shown too.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from crypto.witness import CosignedHead, WitnessPolicy, cosign
 from tests.mitm_support import Mitm, Reply, Request
 from tests.support import free_port, manifest, roll_csv
 from tests.test_browser import PIN, TRUSTEES, VOTERS, Pilot, Session, _ceremony, _voter, browser, msg, pilot  # noqa: F401
-from voting.client import Client
+from voting.client import ApiError, Client
 from voting.keys import load_or_create
 
 NAMES = ["監査事務局", "職員組合", "情報政策課"]
@@ -361,3 +365,144 @@ def test_a_cosigned_head_of_another_board_raises_the_split_view_alarm(pilot, bro
     finally:
         witness_log.publish(election_id, server_key, head, keys[0])
     s.close()
+
+
+# --- the administrator names the witnesses (the new-election page) ------------------------
+
+
+def _admin(browser, pilot: Pilot, lang: str) -> Session:  # noqa: F811
+    s = _voter(browser, pilot, "A0001", lang, pilot.url)
+    s.who = "admin"
+    return s
+
+
+def _fill_election(page, election_id: str) -> None:
+    page.fill("#election-id", election_id)
+    page.fill("#title-ja", "立会人のいる職員アンケート")
+    page.fill("#title-en", "Staff survey with witnesses")
+    page.fill("#trustees", "\n".join(TRUSTEES))
+    page.fill("#threshold", "2")
+    question = page.locator(".question-editor").nth(0)
+    question.locator("[data-name='text-ja']").fill("新しい勤務制度に賛成ですか？")
+    question.locator("[data-name='text-en']").fill("Do you agree with the new working arrangements?")
+    for i, (ja, en) in enumerate([("賛成", "Agree"), ("反対", "Disagree")]):
+        option = question.locator(".option-editor").nth(i)
+        option.locator("[data-name='label-ja']").fill(ja)
+        option.locator("[data-name='label-en']").fill(en)
+
+
+def _field_error(s: Session, field_id: str, text: str) -> None:
+    """The message under the field, in words, tied to it by aria-describedby, the field marked invalid."""
+    from playwright.sync_api import expect
+
+    page = s.page
+    error = page.locator(f"#{field_id}-error")
+    expect(error).to_have_text(text)
+    expect(error).to_be_visible()
+    field = page.locator(f"#{field_id}")
+    expect(field).to_have_attribute("aria-invalid", "true")
+    assert f"{field_id}-error" in field.get_attribute("aria-describedby").split()
+
+
+def _not_created(pilot: Pilot, election_id: str) -> None:
+    with Client(pilot.url) as client:
+        client.login(pilot.credentials["A0001"])
+        with pytest.raises(ApiError) as refused:
+            client.status(election_id)
+    assert refused.value.status == 404
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_administrator_names_the_witnesses_in_the_form(pilot, browser, keys, lang):  # noqa: F811
+    from playwright.sync_api import expect
+
+    election_id = f"form-witnesses-{lang}"
+    members = [
+        {"name": "監査事務局 (audit office)", "public_key": keys[0].public_key().public_bytes_raw().hex(), "url": "https://witness.audit.city.example"},
+        {"name": "職員組合", "public_key": keys[1].public_key().public_bytes_raw().hex()},
+    ]
+    # As `voting witness init` prints them (json.dumps(..., ensure_ascii=False, indent=2)), one after
+    # another; in English as a JSON array, with a quorum of 1 given (2 of 2 by default in Japanese).
+    printed = "\n".join(json.dumps(m, ensure_ascii=False, indent=2) for m in members)
+    pasted, quorum = (printed, 2) if lang == "ja" else (json.dumps(members, ensure_ascii=False), 1)
+    s = _admin(browser, pilot, lang)
+    page = s.page
+    s.goto("/admin/new")
+    page.wait_for_selector("#create-form .question-editor")
+    entries, quorum_field, note = page.locator("#witnesses"), page.locator("#witness-quorum"), page.locator("#witnesses-none")
+    assert page.locator("#witnesses-fieldset legend").inner_text() == s.t("create.witnesses")
+    assert page.locator("#witnesses-about").inner_text() == s.t("create.witnesses_about")
+
+    # No witnesses (allowed): the note says what that means, and the field points to it.
+    expect(note).to_be_visible()
+    assert note.inner_text() == s.t("create.witnesses_none")
+    assert "witnesses-none" in entries.get_attribute("aria-describedby").split()
+    _fill_election(page, election_id)
+
+    # A malformed entry (the second key cut short): refused in the page, next to the field.
+    entries.fill(printed.replace(members[1]["public_key"], members[1]["public_key"][:-2]))
+    page.click("#create-button")
+    _field_error(s, "witnesses", s.t("create.witness_err_key", n=2))
+    expect(page.locator("#create-error")).to_have_text(s.t("create.fix_witnesses"))
+    expect(note).to_be_hidden()
+    s.shot("witnesses-malformed")
+    # Text that is not an entry, after the two (9 lines): refused, with its line.
+    entries.fill(printed + "\nname: 職員組合")
+    _field_error(s, "witnesses", s.t("create.witness_err_syntax", line=10))
+    # A witness's state file, with its private key: refused, and said why.
+    entries.fill(json.dumps({"format": "votingpilot-witness-state", "name": "職員組合", "private_key": "00" * 32, "public_key": members[1]["public_key"]}))
+    _field_error(s, "witnesses", s.t("create.witness_err_state_file", n=1))
+    # More witnesses needed than there are: refused next to the quorum field.
+    entries.fill(pasted)
+    expect(page.locator("#witnesses-error")).to_be_hidden()
+    assert entries.get_attribute("aria-invalid") is None
+    quorum_field.fill("3")
+    page.click("#create-button")
+    _field_error(s, "witness-quorum", s.t("create.witness_err_quorum", count=2))
+    _not_created(pilot, election_id)
+
+    # The server's own check: no witness may have the server's key. Its refusal is shown, and at the field.
+    server_entry = {"name": "サーバー", "public_key": _server_key(pilot).public_key().public_bytes_raw().hex()}
+    entries.fill(printed + "\n" + json.dumps(server_entry, ensure_ascii=False))
+    quorum_field.fill("")
+    page.click("#create-button")
+    detail = "a witness cannot have the server's own key: witnesses are independent of it"
+    expect(page.locator("#create-error")).to_have_text(s.t("create.server_refused", reason=s.t("error.code.invalid_manifest"), detail=detail))
+    _field_error(s, "witnesses", s.t("create.witness_err_server_key"))
+    s.shot("witnesses-server-refused")
+    _not_created(pilot, election_id)
+
+    # The two witnesses: the page says who they are (first key digits) and how many must cosign.
+    entries.fill(pasted)
+    quorum_field.fill("" if lang == "ja" else str(quorum))
+    named = [s.t("create.witness_named", name=m["name"], digits=m["public_key"][:8]) for m in members]
+    summary = s.t("create.witnesses_summary", count=2, names=s.t("ballot.list_separator").join(named), quorum=quorum)
+    expect(page.locator("#witnesses-summary")).to_have_text(summary)
+    low = page.locator("#witness-quorum-low")
+    if quorum == 1:  # 1 of 2 is not more than half: a warning, not a refusal
+        expect(low).to_have_text(s.t("create.witness_quorum_low", quorum=1, count=2))
+        assert "witness-quorum-low" in quorum_field.get_attribute("aria-describedby").split()
+    else:
+        expect(low).to_be_hidden()
+    expect(page.locator("#witnesses-error")).to_be_hidden()
+    expect(note).to_be_hidden()
+    # (Nothing focused for the full-page screenshot: chromium would scroll back to the field on the next focus change.)
+    quorum_field.blur()
+    s.shot("witnesses-named")
+    page.click("#create-button")
+    page.wait_for_url(f"**/admin/{election_id}")
+    s.ready()
+    s.close()
+
+    # Stored: the status, the board's election-created entry (signed, in the fingerprint), the witnesses endpoint.
+    expected = {"quorum": quorum, "members": members}
+    with Client(pilot.url) as client:
+        client.login(pilot.credentials["A0001"])
+        assert client.status(election_id)["manifest"]["witnesses"] == expected
+        created = client.get(f"/api/elections/{election_id}/board/entries", start=0, limit=1)["entries"][0]
+        listed = client.get(f"/api/elections/{election_id}/board/witnesses")
+    assert created["kind"] == "election-created"
+    assert created["body"]["manifest"]["witnesses"] == expected
+    assert WitnessPolicy.from_json(created["body"]["manifest"]["witnesses"]) == WitnessPolicy.from_json(expected)
+    assert listed["quorum"] == quorum
+    assert [(w["name"], w["public_key"], w["url"]) for w in listed["witnesses"]] == [(m["name"], m["public_key"], m.get("url")) for m in members]

@@ -558,3 +558,27 @@ def test_one_state_file_one_lock_whatever_the_path(tmp_path):
     alias.symlink_to(real)
     with w.StateLock(real), pytest.raises(w.WitnessStateError, match="symbolic link"):
         w.StateLock(alias)
+
+
+def test_a_cosignature_of_another_election_is_no_rollback(pilot, witness_files, front):
+    """Found by the second attack review: the server showed, as this witness's
+    newest cosignature on election Y, its (public) cosignature of election X's
+    head, and the witness refused Y for good, blaming its own state file."""
+    create_election(pilot, witness_files, election_id="elec-x")
+    create_election(pilot, witness_files, election_id="elec-y")
+    path = witness_files[0]
+    assert runner(path, pilot).poll("elec-x").status == "cosigned"
+    x = w.load_state(path).elections["elec-x"].cosigned
+    mine = w.load_state(path).public_key.hex()
+
+    def replay(request: Request, reply: Reply) -> Reply:
+        if request.path.endswith("/elections/elec-y/board/witnesses"):
+            doc = reply.json()
+            for member in doc["witnesses"]:
+                if member["public_key"] == mine:
+                    member["newest"] = x.to_json()
+            return reply.with_json(doc)
+        return reply
+
+    front.on_response = replay
+    assert runner(path, pilot).poll("elec-y").status == "cosigned"

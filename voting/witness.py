@@ -557,7 +557,9 @@ class WitnessRunner:
         if manifest.witnesses.witness(self.state.public_key) is None:
             raise NotWitnessable(
                 f"{election_id}: the election's manifest does not name this witness's key {self.state.public_key.hex()[:16]}…; "
-                "not witnessing it / この選挙のマニフェストにこの立会人の公開鍵がありません"
+                "if you were asked to witness this election, its witnesses may have been swapped: tell the election "
+                "administrators and the audit office / この選挙のマニフェストにこの立会人の公開鍵がありません。"
+                "立会人を依頼されていた場合は、選挙管理者と監査事務局に連絡してください"
             )
         return server_key
 
@@ -607,6 +609,13 @@ class WitnessRunner:
             theirs = Cosigned.from_json({"tree_head": newest["tree_head"], "cosignature": newest["cosignature"]})
             if theirs.cosignature.witness_key != self.state.public_key:
                 raise CryptoError("the cosignature is by another key")
+            # Only a head of this election, signed by the key pinned for it, can
+            # show a rollback: the server could otherwise replay this witness's
+            # public cosignature of another election's head to get it refused.
+            if theirs.tree_head.head.log_id != election_id:
+                raise CryptoError(f"the head is of another log ({theirs.tree_head.head.log_id!r})")
+            if election is not None:
+                merkle.verify_tree_head(election.server_key, theirs.tree_head)
             verify_cosignature(theirs.tree_head.head, theirs.cosignature)
         except (CryptoError, ValueError, KeyError, TypeError) as exc:
             self.log.warning("%s: the server shows a cosignature of this witness that does not verify (%s); ignoring it",

@@ -87,6 +87,15 @@ def create(
     ids = [t.strip() for t in trustees.split(",") if t.strip()]
     with login() as client:
         status = client.create_election(doc, ids, threshold)
+        created = client.get(f"/api/elections/{status['election_id']}/board/entries", start=0, limit=1)["entries"][0]
+    signed = created["body"]["manifest"] if created.get("kind") == "election-created" else {}
+    changed = sorted(k for k in doc.keys() | signed.keys() if signed.get(k) != doc.get(k) and k != "min_tally_ballots")
+    if changed:
+        # The trustees endorse, and voters pin, the board's manifest: it must be the one sent.
+        fail(
+            f"the election's signed manifest on the board differs from yours in {', '.join(changed)}: do not use this "
+            "election; tell the audit office (監査事務局) / 掲示板のマニフェストが送信内容と異なります"
+        )
     _print_summary(status, f"Created with trustees {', '.join(ids)} (any {threshold} of {len(ids)} can decrypt).")
     witnesses = status["manifest"].get("witnesses")
     if witnesses and witnesses["members"]:

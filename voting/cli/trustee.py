@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from crypto.witness import WitnessPolicy
 from voting.cli.common import console, login_options
 from voting.client import CeremonyView, load_trustee_state, trustee_ceremony_step, trustee_decrypt
 
@@ -39,6 +40,16 @@ def trustee() -> None:
     credential; the key share never leaves the state file."""
 
 
+def witnesses_text(policy: WitnessPolicy) -> str:
+    """The election's witnesses as the trustee endorses them: each one's name
+    and the start of its key, to compare with the election notice (a server
+    could otherwise swap in keys of its own under the same names)."""
+    if not policy.witnesses:
+        return "Witnesses / 立会人: none (a split view could not be detected) / なし"
+    listed = "; ".join(f"{w.name} (key {w.public_key.hex()[:16]}…)" for w in policy.witnesses)
+    return f"Witnesses / 立会人 ({policy.quorum} of {len(policy.witnesses)} must cosign): {listed}"
+
+
 @trustee.command(short_help="Take part in the key ceremony.")
 @click.argument("election_id")
 @state_option
@@ -55,10 +66,11 @@ def ceremony(login, election_id: str, state_path: Path, no_wait: bool, yes: bool
     just run the same command again. The other trustees run it at the same
     time on their machines; this one waits for them.
 
-    The number of trustees, the threshold and your co-trustees are read from
-    the board's signed election-created entry (the server key is pinned in
-    the state file at first contact) and shown for your confirmation before
-    anything leaves this machine.
+    The number of trustees, the threshold, your co-trustees and the witnesses
+    (立会人, with the start of each one's key: compare them with the election
+    notice) are read from the board's signed election-created entry (the
+    server key is pinned in the state file at first contact) and shown for
+    your confirmation before anything leaves this machine.
     """
     deadline = time.monotonic() + timeout
     spinner = console.status("Key ceremony / 鍵生成…")
@@ -70,7 +82,10 @@ def ceremony(login, election_id: str, state_path: Path, no_wait: bool, yes: bool
             f"(閾値 {view.params.t}/{view.params.n}); you are trustee {view.index}."
         )
         console.print("Your co-trustees / 他の管理委員: " + ", ".join(f"{i}: {e}" for i, e in view.co_trustees))
-        accepted = yes or click.confirm("Are these the trustees and threshold you were told? / この内容で参加しますか", default=False)
+        console.print(witnesses_text(view.manifest.witnesses))
+        accepted = yes or click.confirm(
+            "Are these the trustees, threshold and witnesses you were told? / この内容で参加しますか", default=False
+        )
         spinner.start()
         return accepted
 

@@ -162,7 +162,9 @@ function detailOf(exc) {
 }
 
 /** Network trouble (or a server error) is "could not check", never a verdict. */
-const unreachable = (exc) => exc instanceof ApiError && (exc.status === 0 || exc.status >= 500);
+/** No verdict on the board: the network, an overloaded server or a rate limit
+ * (voting/witnessed.py is_unavailable); the grace period catches one that stays so. */
+const unreachable = (exc) => exc instanceof ApiError && (exc.status === 0 || exc.status === 429 || exc.status >= 500);
 
 /**
  * The witness policy of the receipt's election ({witnesses, quorum}): the
@@ -217,8 +219,10 @@ export const GRACE_MS = 10 * 60 * 1000;
  * period runs from it (voting/witnessed.py MAX_CLOCK_SKEW_MS). */
 export const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
 
-function pending(sth, now) {
-  const age = now - sth.head.timestampMs;
+function pending(sth, now, seenAt = Infinity) {
+  // From the head's time, or from when this device first saw the receipt if
+  // earlier: a server re-dating fresh receipts cannot postpone the alarm.
+  const age = now - Math.min(sth.head.timestampMs, seenAt);
   if (age > GRACE_MS) {
     return { state: "alarm", detail: t("check.witnesses_late", { minutes: Math.floor(age / 60000) }) };
   }
@@ -227,8 +231,8 @@ function pending(sth, now) {
 
 /** The server could not be asked: no verdict yet, but a server that stays
  * unreachable past the grace period is hiding the ballot from the witnesses. */
-function unreachableOrLate(sth, now, detail) {
-  const late = pending(sth, now);
+function unreachableOrLate(sth, now, detail, seenAt) {
+  const late = pending(sth, now, seenAt);
   return late.state === "alarm" ? late : { state: "unreachable", detail };
 }
 
@@ -247,7 +251,7 @@ function unreachableOrLate(sth, now, detail) {
  *   is not what it claims. {detail};
  * - "unreachable": the server could not be asked. {detail}.
  */
-export async function witnessConfirmation(base, receipt, sth, policy, serverKey, { now = Date.now() } = {}) {
+export async function witnessConfirmation(base, receipt, sth, policy, serverKey, { now = Date.now(), seenAt = Infinity } = {}) {
   const ahead = sth.head.timestampMs - now;
   if (ahead > MAX_CLOCK_SKEW_MS) {
     return { state: "alarm", detail: t("check.head_in_future", { minutes: Math.floor(ahead / 60000) }) };
@@ -265,7 +269,7 @@ export async function witnessConfirmation(base, receipt, sth, policy, serverKey,
           checkQuorum(policy, serverKey, cosigned);
           await provenConsistent(base, sth, cosigned.treeHead);
         } catch (again) {
-          if (unreachable(again)) return unreachableOrLate(sth, now, detailOf(again));
+          if (unreachable(again)) return unreachableOrLate(sth, now, detailOf(again), seenAt);
           if (again instanceof ConsistencyProofError) return { state: "alarm", detail: again.message };
         }
       }
@@ -277,8 +281,8 @@ export async function witnessConfirmation(base, receipt, sth, policy, serverKey,
   try {
     doc = await get(`${base}/board/cosigned`, { auth: false });
   } catch (exc) {
-    if (exc instanceof ApiError && exc.status === 404 && exc.code === "not_cosigned") return pending(sth, now);
-    if (unreachable(exc)) return unreachableOrLate(sth, now, detailOf(exc));
+    if (exc instanceof ApiError && exc.status === 404 && exc.code === "not_cosigned") return pending(sth, now, seenAt);
+    if (unreachable(exc)) return unreachableOrLate(sth, now, detailOf(exc), seenAt);
     return { state: "failed", detail: detailOf(exc) };
   }
   let cosigned;
@@ -295,11 +299,11 @@ export async function witnessConfirmation(base, receipt, sth, policy, serverKey,
   try {
     proof = await provenConsistent(base, sth, cosigned.treeHead);
   } catch (exc) {
-    if (unreachable(exc)) return unreachableOrLate(sth, now, detailOf(exc));
+    if (unreachable(exc)) return unreachableOrLate(sth, now, detailOf(exc), seenAt);
     return { state: "alarm", detail: exc.message };
   }
   const size = cosigned.treeHead.head.size;
-  if (size < sth.head.size) return pending(sth, now);
+  if (size < sth.head.size) return pending(sth, now, seenAt);
   const completed = { ...receipt, [WITNESSED]: { cosigned: doc, consistency: proof } };
   try {
     verifyWitnessed(completed, policy, { serverKey });

@@ -1,13 +1,97 @@
 // Creating an election: the form becomes a manifest (texts in Japanese and
-// English, limits, schedule in Japan time, re-vote policy) with its trustees.
+// English, limits, schedule in Japan time, re-vote policy, the witnesses and
+// their quorum) with its trustees.
 import { ApiError, hasRole, post, requireLogin } from "../api.js";
 import { $, $$, busy, clone, ready, say } from "../dom.js";
 import { errorText, t } from "../i18n.js";
+import { WitnessEntriesError, witnessError, witnessesMember } from "../witness_entries.js";
 
 const form = $("#create-form");
 const questionsBox = $("#questions");
 const error = $("#create-error");
 let serial = 0;
+
+// --- the witnesses (docs/parts/witness.md) ------------------------------------------------
+
+const witnessFields = {
+  entries: { input: $("#witnesses"), error: $("#witnesses-error"), hints: ["witnesses-hint"] },
+  quorum: { input: $("#witness-quorum"), error: $("#witness-quorum-error"), hints: ["witness-quorum-hint"] },
+};
+const witnessSummary = $("#witnesses-summary");
+const noWitnesses = $("#witnesses-none");
+const quorumLow = $("#witness-quorum-low");
+
+/** Show `message` under one witness field (or clear it), tied to the field by aria-describedby. */
+function markWitnessField(name, message) {
+  const { input, error, hints } = witnessFields[name];
+  error.textContent = message || "";
+  error.hidden = !message;
+  if (message) input.setAttribute("aria-invalid", "true");
+  else input.removeAttribute("aria-invalid");
+  const extra = name === "entries" ? [noWitnesses, witnessSummary] : [quorumLow];
+  const shown = extra.filter((element) => !element.hidden).map((element) => element.id);
+  input.setAttribute("aria-describedby", [...hints, ...(message ? [error.id] : []), ...shown].join(" "));
+}
+
+function showWitnessError(exc) {
+  const other = exc.field === "quorum" ? "entries" : "quorum";
+  markWitnessField(other, "");
+  markWitnessField(exc.field, t(exc.key, exc.params));
+}
+
+let witnessCount = 0;
+
+/**
+ * The manifest's `witnesses` member from the two fields, or null for none,
+ * with the note (no witnesses), the summary (who, and how many must cosign)
+ * and any mistake next to its field; `quiet`: a mistake is not shown (yet).
+ * Throws WitnessEntriesError.
+ */
+function readWitnesses(quiet = false) {
+  const { entries, quorum } = witnessFields;
+  noWitnesses.hidden = entries.input.value.trim() !== "";
+  witnessSummary.hidden = true;
+  quorumLow.hidden = true;
+  let member;
+  try {
+    // A number field holding something that is not a number reads as "", which would be "all of them".
+    const quorumText = quorum.input.validity.badInput ? "?" : quorum.input.value;
+    member = witnessesMember(entries.input.value, quorumText);
+  } catch (exc) {
+    if (exc instanceof WitnessEntriesError) {
+      if (quiet) markWitnessField("entries", ""); // nothing shown yet: only the note's place in aria-describedby
+      else showWitnessError(exc);
+    }
+    throw exc;
+  }
+  witnessCount = member ? member.members.length : 0;
+  quorum.input.placeholder = member ? String(witnessCount) : "";
+  if (member) {
+    const names = member.members.map((w) => t("create.witness_named", { name: w.name, digits: w.public_key.slice(0, 8) }));
+    say(witnessSummary, t("create.witnesses_summary", { count: witnessCount, names: names.join(t("ballot.list_separator")), quorum: member.quorum }));
+    if (2 * member.quorum <= witnessCount) say(quorumLow, t("create.witness_quorum_low", { quorum: member.quorum, count: witnessCount }));
+  }
+  markWitnessField("entries", "");
+  markWitnessField("quorum", "");
+  return member;
+}
+
+/** As the administrator types, a mistake is shown once pasted or once the field is left;
+ * one already shown goes as soon as it is put right. */
+function rereadWitnesses(event) {
+  const shown = Object.values(witnessFields).some(({ error }) => !error.hidden);
+  const quiet = event.type === "input" && event.inputType !== "insertFromPaste" && !shown;
+  try {
+    readWitnesses(quiet);
+  } catch (exc) {
+    if (!(exc instanceof WitnessEntriesError)) throw exc;
+  }
+}
+
+for (const { input } of Object.values(witnessFields)) {
+  input.addEventListener("input", rereadWitnesses);
+  input.addEventListener("change", rereadWitnesses);
+}
 
 function label(row, name, text, id) {
   const input = row.querySelector(`[data-name="${name}"]`);
@@ -97,18 +181,30 @@ function buildBody() {
     if (opens) manifest.schedule.opens_at = opens;
     if (closes) manifest.schedule.closes_at = closes;
   }
+  const witnesses = readWitnesses();
+  if (witnesses) manifest.witnesses = witnesses;
   const trustees = value("trustees").split(/[\s,、]+/).filter(Boolean);
   return { manifest, trustees, threshold: Number(value("threshold")) };
 }
 
 /** The browser's own checks first: every required field, with a message next to it. */
 function validate() {
-  for (const input of $$("input, textarea", form)) input.removeAttribute("aria-invalid");
-  const bad = $$("input, textarea", form).filter((input) => !input.checkValidity());
+  // The witnesses' two fields have their own messages (readWitnesses).
+  const fields = $$("input, textarea", form).filter((input) => !input.closest("#witnesses-fieldset"));
+  for (const input of fields) input.removeAttribute("aria-invalid");
+  const bad = fields.filter((input) => !input.checkValidity());
   for (const input of bad) input.setAttribute("aria-invalid", "true");
   if (bad.length) {
     bad[0].focus();
     say(error, t("create.fix_fields", { n: bad.length }));
+    return false;
+  }
+  try {
+    readWitnesses();
+  } catch (exc) {
+    if (!(exc instanceof WitnessEntriesError)) throw exc;
+    witnessFields[exc.field].input.focus();
+    say(error, t("create.fix_witnesses"));
     return false;
   }
   for (const fieldset of $$(".question-editor", questionsBox)) {
@@ -139,7 +235,20 @@ form.addEventListener("submit", (event) => {
       const created = await post("/api/elections/", body);
       location.assign(`/admin/${encodeURIComponent(created.election_id)}`);
     } catch (exc) {
-      say(error, exc instanceof ApiError ? errorText(exc) : exc.message);
+      if (!(exc instanceof ApiError)) {
+        say(error, exc.message);
+      } else if (exc.code === "invalid_manifest" && exc.detail) {
+        // The server's own checks (crypto/witness.py among them, and that no witness has the
+        // server's key): its reason is shown, and next to the witnesses' field when about them.
+        say(error, t("create.server_refused", { reason: errorText(exc), detail: exc.detail }));
+        const about = witnessError(exc.detail, witnessCount);
+        if (about) {
+          showWitnessError(about);
+          witnessFields[about.field].input.focus();
+        }
+      } else {
+        say(error, errorText(exc));
+      }
     }
   });
 });

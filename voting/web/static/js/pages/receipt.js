@@ -50,6 +50,16 @@ function showAlarm() {
   show(box);
 }
 
+/** When this device first saw the receipt of ``code`` (kept across tabs and
+ * visits): the witnesses' grace period runs from it at the latest. */
+function firstSeen(code) {
+  const key = `voting.receipt-seen.${code}`;
+  const seen = Number(localStorage.getItem(key));
+  if (Number.isFinite(seen) && seen > 0) return seen;
+  localStorage.setItem(key, String(Date.now()));
+  return Date.now();
+}
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** In the background: the witnesses' confirmation, added to the receipt when it comes. */
@@ -69,7 +79,7 @@ async function watchWitnesses() {
   say(status, t("receipt.witnesses_waiting"));
   const deadline = Date.now() + WATCH_MS;
   for (;;) {
-    const outcome = await witnessConfirmation(base, receipt, sth, policy, serverKey);
+    const outcome = await witnessConfirmation(base, receipt, sth, policy, serverKey, { seenAt: firstSeen(code) });
     if (outcome.state === "confirmed") {
       if (outcome.completed) completed(outcome.completed);
       return say(status, t("receipt.witnesses_confirmed"));
