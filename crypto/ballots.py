@@ -73,18 +73,15 @@ class Manifest:
     election_id: str
     questions: tuple[Question, ...]
     document: dict
+    witnesses: WitnessPolicy = WitnessPolicy()
+    """The witnesses that cosign the board and the quorum of them every client
+    requires (docs/parts/witness.md); none when the manifest names none."""
 
     @property
     def min_tally_ballots(self) -> int:
         """Trustees refuse to decrypt an aggregate of fewer counted ballots: with
         one ballot, the tally would be that voter's vote (default 5)."""
         return self.document.get("min_tally_ballots", DEFAULT_MIN_TALLY_BALLOTS)
-
-    @property
-    def witnesses(self) -> WitnessPolicy:
-        """The witnesses that cosign the board and the quorum of them every client
-        requires (docs/parts/witness.md); none when the manifest names none."""
-        return WitnessPolicy.from_json(self.document.get("witnesses"))
 
     @classmethod
     def from_json(cls, doc: object) -> Manifest:
@@ -114,8 +111,7 @@ class Manifest:
         minimum = doc.get("min_tally_ballots", DEFAULT_MIN_TALLY_BALLOTS)
         if type(minimum) is not int or not 1 <= minimum <= MAX_MIN_TALLY_BALLOTS:
             raise ManifestError(f"min_tally_ballots must be an integer from 1 to {MAX_MIN_TALLY_BALLOTS}")
-        WitnessPolicy.from_json(doc.get("witnesses"))
-        return cls(election_id, tuple(questions), doc)
+        return cls(election_id, tuple(questions), doc, WitnessPolicy.from_json(doc.get("witnesses")))
 
 
 def _parse_question(q: object, number: int) -> Question:

@@ -856,7 +856,8 @@ def verified_aggregate(client: Client, election_id: str, state: dict, progress: 
         reasons = "; ".join(f"check {n}: {report.check(n).first_failure or report.check(n).status}" for n in failed)
         raise TrusteeRefusal(f"the board does not verify, so nothing is decrypted: {reasons}")
     entries = [json.loads(line) for line in files[F.BOARD].splitlines() if line.strip()]
-    heads = {h["size"]: h for h in json.loads(files[F.TREE_HEADS])}
+    head_docs = json.loads(files[F.TREE_HEADS])
+    heads = {h["size"]: h for h in head_docs}
     if heads.get(head.head.size, {}).get("root") != head.head.root.hex():
         raise TrusteeRefusal("the record's board is not the board whose signed head this trustee checked")
     aggregates = [e for e in entries if e["kind"] == "aggregate"]
@@ -876,7 +877,7 @@ def verified_aggregate(client: Client, election_id: str, state: dict, progress: 
     # The witnesses must have cosigned the board whose aggregate is decrypted: the
     # record's own newest head (check 7 verified it), not merely the head the
     # server showed before, which may predate the aggregate.
-    newest = SignedTreeHead.from_json(json.loads(files[F.TREE_HEADS])[-1])
+    newest = SignedTreeHead.from_json(head_docs[-1])
     verify_tree_head(bytes.fromhex(state["server_key"]), newest)
     if newest.head.size != len(entries) or newest.head.size <= aggregates[0]["index"]:
         raise TrusteeRefusal("the record's newest tree head does not cover its board and its aggregate")

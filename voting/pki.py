@@ -91,8 +91,11 @@ class RosterError(PkiError):
 # --- files ------------------------------------------------------------------------------
 
 
-def write_file(path: Path, data: str | bytes, *, private: bool = False) -> None:
-    """Write atomically (temporary file, then rename); private files are 0600."""
+def write_file(path: Path, data: str | bytes, *, private: bool = False, exclusive: bool = False) -> None:
+    """Write atomically and durably (a synced temporary file, then renamed, and
+    the rename synced): a crash leaves the old file or the new one, never a mix.
+    Private files are 0600. ``exclusive``: never replace an existing file
+    (raises FileExistsError, also if one appears meanwhile)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
@@ -102,10 +105,27 @@ def write_file(path: Path, data: str | bytes, *, private: bool = False) -> None:
             handle.write(raw)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        if exclusive:
+            os.link(tmp, path)
+        else:
+            os.replace(tmp, path)
+    finally:
         tmp.unlink(missing_ok=True)
-        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename itself durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _now(now: datetime | None) -> datetime:

@@ -38,6 +38,7 @@ from crypto.ballots import Manifest
 from crypto.encoding import canonical_json
 from crypto.errors import CryptoError
 from crypto.witness import Cosignature, WitnessPolicy, cosign, verify_cosignature
+from voting.pki import write_file
 
 STATE_FORMAT = "votingpilot-witness-state"
 STATE_VERSION = 1
@@ -235,7 +236,7 @@ def load_state(path: Path) -> WitnessState:
 def save_state(path: Path, state: WitnessState) -> None:
     """Replace the state file atomically and durably (mode 0600): once this
     returns, a crash or power cut leaves the new state, never a mix or the old one."""
-    _write_durably(path, json.dumps(state.to_json(), ensure_ascii=False, indent=1).encode("utf-8"), 0o600)
+    write_file(path, json.dumps(state.to_json(), ensure_ascii=False, indent=1), private=True)
 
 
 def create_state_file(path: Path, state: WitnessState) -> None:
@@ -243,43 +244,10 @@ def create_state_file(path: Path, state: WitnessState) -> None:
     the heads it cosigned)."""
     if path.exists():
         raise WitnessStateError(f"{path} already exists: a witness keeps its key and state file for good; choose another file")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_durably(path, json.dumps(state.to_json(), ensure_ascii=False, indent=1).encode("utf-8"), 0o600, replace_existing=False)
-
-
-def _write_durably(path: Path, data: bytes, mode: int, *, replace_existing: bool = True) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)  # whatever the umask
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if replace_existing:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)  # fails if the file appeared meanwhile
-            except FileExistsError:
-                raise WitnessStateError(f"{path} already exists; not overwriting it") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        write_file(path, json.dumps(state.to_json(), ensure_ascii=False, indent=1), private=True, exclusive=True)
+    except FileExistsError:  # it appeared meanwhile
+        raise WitnessStateError(f"{path} already exists; not overwriting it") from None
 
 
 class StateLock:
@@ -650,7 +618,7 @@ class WitnessRunner:
             "reason": refusal.reason,
             **refusal.evidence,
         }
-        _write_durably(path, json.dumps(report, ensure_ascii=False, indent=1).encode("utf-8"), 0o644)
+        write_file(path, json.dumps(report, ensure_ascii=False, indent=1))
         refused = MappingProxyType({"reason": refusal.reason, "report": str(path), "time_ms": at})
         self._save(election_id, replace(election, refused=refused))
         message = (

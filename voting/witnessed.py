@@ -15,7 +15,6 @@ the election fingerprint it endorsed.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from crypto.log import ConsistencyProof, SignedTreeHead, verify_tree_head
 from crypto.receipts import WITNESSED, extend_receipt_head, verify_witnessed, witness_policy_for, witnessed_json
 from crypto.witness import Cosignature, CosignedHead, Witness, WitnessPolicy, check_quorum, verify_cosignature
 from voting.client import ApiError, Client
+from voting.pki import write_file
 
 #: A ballot the quorum has not cosigned this long after it was cast is a failure,
 #: not "pending": witnesses poll every few seconds (docs/operations.md).
@@ -264,9 +264,7 @@ def _gossip(
 def save_completed(path: Path, receipt: dict) -> None:
     """Replace the receipt file by its completed form, atomically: the signed
     part is unchanged, so the old form is never lost half-written."""
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(receipt, indent=1, ensure_ascii=False), encoding="utf-8")
-    os.replace(temporary, path)
+    write_file(path, json.dumps(receipt, indent=1, ensure_ascii=False))
 
 
 def complete_receipt(
@@ -286,10 +284,12 @@ def complete_receipt(
         return None
     server_key = bytes.fromhex(receipt["server_key"])
     sth = SignedTreeHead.from_json(receipt["tree_head"])
+    plain = {k: v for k, v in receipt.items() if k != WITNESSED}  # completed from the server's cosigned head only
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            report = _quorum(client, {k: v for k, v in receipt.items() if k != WITNESSED}, sth, server_key, policy, sth.head.timestamp_ms)
+            # "now" is the cast itself: just cast, the ballot is within its grace period.
+            report = _quorum(client, plain, sth, server_key, policy, sth.head.timestamp_ms)
         except (Unavailable, ApiError, httpx.HTTPError) as exc:
             if not is_unavailable(exc):
                 raise

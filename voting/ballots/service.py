@@ -66,11 +66,6 @@ _STORED = (  # the ballots these voters cast before
     .where(Ballot.election_id == bindparam("election_id"), Ballot.pseudonym.in_(bindparam("pseudonyms", expanding=True)))
     .order_by(Ballot.id)
 )
-_AUDITED = select(BoardEntry.tracking_code).where(  # tracking codes of published audits: never castable
-    BoardEntry.election_id == bindparam("election_id"),
-    BoardEntry.kind == "ballot-audited",
-    BoardEntry.tracking_code.in_(bindparam("codes", expanding=True)),
-)
 _AUDITS_SINCE = select(BoardEntry.leaf_index, BoardEntry.data).where(  # published audits from a leaf on (a PK range)
     BoardEntry.election_id == bindparam("election_id"),
     BoardEntry.leaf_index >= bindparam("start"),
@@ -127,12 +122,13 @@ class KnownBallot:
 
 
 @dataclass
-class AuditedAlphas:
-    """The selection ciphertexts' alphas of an election's published audits,
-    read from the board up to ``scanned`` (entries below it are committed:
-    they were read under the board lock)."""
+class Audited:
+    """An election's published audits, never castable: their tracking codes and
+    their selection ciphertexts' alphas, read from the board up to ``scanned``
+    (entries below it are committed: they were read under the board lock)."""
 
     scanned: int = 0
+    codes: set[str] = field(default_factory=set)
     alphas: set[str] = field(default_factory=set)
 
 
@@ -146,7 +142,7 @@ class CastService:
         self.board = board
         self.database = database
         self._keys: dict[str, ElectionKeys] = {}
-        self._audited: dict[str, AuditedAlphas] = {}
+        self._audited: dict[str, Audited] = {}
         self._pending: list[PendingCast] = []
         self._writer: asyncio.Task | None = None
 
@@ -273,23 +269,19 @@ class CastService:
         )
         for ballot_id, pseudonym, code, superseded, receipt in stored:
             known[pseudonym].append(KnownBallot(code, superseded, receipt, ballot_id=ballot_id))
-        audited = set(
-            (await db.execute(_AUDITED, {"election_id": election_id, "codes": sorted({c.code.hex() for c in casts})})).scalars()
-        )
-
         appender = await self.board.appender(db, election_id)
-        audited_alphas = await self._audited_alphas(db, election_id, appender.frontier.size)
+        audited = await self._audited_since(db, election_id, appender.frontier.size)
         rows: list[dict] = []
         superseded_ids: list[int] = []
         outcomes: list[dict | ServiceError] = []
         for pending in casts:
             try:
-                if pending.code.hex() in audited:
+                if pending.code.hex() in audited.codes:
                     raise Conflict(
                         "this ballot was audited (its encryption was revealed); it can never be cast",
                         code="ballot_audited",
                     )
-                if audited_alphas and not audited_alphas.isdisjoint(s.ciphertext.alpha.hex() for q in pending.ballot.questions for s in q.selections):
+                if audited.alphas and not audited.alphas.isdisjoint(s.ciphertext.alpha.hex() for q in pending.ballot.questions for s in q.selections):
                     raise Conflict(
                         "this ballot contains an encryption of an audited ballot, whose randomness (and so its "
                         "vote) was published; it can never be cast: encrypt your choices again",
@@ -307,20 +299,21 @@ class CastService:
             await db.execute(insert(Ballot), rows)
         return outcomes
 
-    async def _audited_alphas(self, db: AsyncSession, election_id: str, size: int) -> set[str]:
-        """The alphas of every audit published on this election's board (of
-        ``size`` entries, locked by the caller): the ones this process knows,
-        plus those of audits appended since it last looked (one primary-key
-        range query; audits are rare)."""
+    async def _audited_since(self, db: AsyncSession, election_id: str, size: int) -> Audited:
+        """Every audit published on this election's board (of ``size`` entries,
+        locked by the caller): the ones this process knows, plus those appended
+        since it last looked (one primary-key range query; audits are rare)."""
         known = self._audited.get(election_id)
         if known is None or known.scanned > size:  # first look (or a board that shrank: a new database)
-            known = self._audited[election_id] = AuditedAlphas()
+            known = self._audited[election_id] = Audited()
         if known.scanned < size:
             for leaf_index, data in await db.execute(_AUDITS_SINCE, {"election_id": election_id, "start": known.scanned}):
                 if leaf_index < size:
-                    known.alphas |= _alphas(json.loads(data)["body"]["ballot"])
+                    body = json.loads(data)["body"]
+                    known.codes.add(body["tracking_code"])
+                    known.alphas |= _alphas(body["ballot"])
             known.scanned = size
-        return known.alphas
+        return known
 
     def _append_one(
         self,

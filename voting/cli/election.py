@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
 import json
-import time
 from pathlib import Path
 
 import click
@@ -57,7 +55,7 @@ def _print_summary(status: dict, message: str | None = None) -> None:
     multiple=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     metavar="FILE",
-    help="A witness that cosigns the bulletin board (証人): the JSON entry 'voting witness init' printed, "
+    help="A witness that cosigns the bulletin board (立会人): the JSON entry 'voting witness init' printed, "
     "{name, public_key, url}. Repeat for each witness.",
 )
 @click.option(
@@ -100,7 +98,7 @@ def create(
     witnesses = status["manifest"].get("witnesses")
     if witnesses and witnesses["members"]:
         names = ", ".join(w["name"] for w in witnesses["members"])
-        console.print(f"Witnesses / 証人: {names} (any {witnesses['quorum']} of {len(witnesses['members'])} must cosign the board).")
+        console.print(f"Witnesses / 立会人: {names} (any {witnesses['quorum']} of {len(witnesses['members'])} must cosign the board).")
     console.print(f"Next: voting election roll {status['election_id']} ROLL.csv", soft_wrap=True)
 
 
@@ -250,95 +248,7 @@ def result(server: str, election_id: str, as_json: bool) -> None:
     console.print(result_table(manifest, doc))
 
 
-# `voting election export` lives with the record's other commands; here it
-# first waits for the witnesses to cosign the whole board.
-from voting.cli.record import _check_target  # noqa: E402
-from voting.cli.record import export as _download  # noqa: E402
+# `voting election export` lives with the record's other commands.
+from voting.cli.record import export  # noqa: E402
 
-POLL_SECONDS = 1.0
-
-
-@click.pass_context
-def _export(ctx: click.Context, wait_witnesses: int, **params: object) -> None:
-    if not (params["private"] and params["credential"] is None):  # else the download refuses at once
-        _check_target(params["out"], params["force"])
-        policy = _wait_for_witnesses(params["server"], params["election_id"], wait_witnesses)
-    else:
-        policy = None
-    ctx.invoke(_download, **params)
-    if policy:
-        _warn_unless_cosigned(params["out"], policy)
-
-
-def _wait_for_witnesses(server: str, election_id: str, seconds: int) -> dict | None:
-    """Wait until the quorum of the election's witnesses cosigned the whole
-    board, at most ``seconds``; a line each time they get further. Returns the
-    election's witnesses (None when it names none)."""
-    board = f"/api/elections/{election_id}/board"
-    with Client(server) as client:
-        policy = client.get(f"{board}/witnesses")
-        if not policy["quorum"]:
-            return None
-        deadline, shown = time.monotonic() + seconds, None
-        while True:
-            size = client.get(f"{board}/head")["size"]
-            try:
-                cosigned = client.get(f"{board}/cosigned")["tree_head"]["size"]
-            except ApiError as exc:
-                if exc.code != "not_cosigned":
-                    raise
-                cosigned = 0
-            if cosigned >= size:
-                console.print(f"The witnesses cosigned the whole board ({size} entries). / 証人が掲示板全体に連署しました。")
-                return policy
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return policy
-            if shown != (cosigned, size):
-                console.print(
-                    f"Waiting up to {left:.0f} s for {policy['quorum']} witness(es) to cosign the whole board: "
-                    f"cosigned {cosigned} of {size} entries so far… / 証人の連署を待っています",
-                    soft_wrap=True,
-                )
-                shown = (cosigned, size)
-            time.sleep(min(POLL_SECONDS, left))
-
-
-def _warn_unless_cosigned(out: Path, policy: dict) -> None:
-    """Say so when the record just written is not cosigned by the quorum up to
-    its last entry (the board may also have grown since the wait)."""
-    from voting.record import files as F
-
-    files = F.read_record(out)
-    size = json.loads(files[F.RECORD])["board_size"]
-    heads = json.loads(files[F.COSIGNATURES])["heads"]
-    final = next((h for h in heads if h["tree_head"]["size"] == size), None)
-    if final is None or len(final["cosignatures"]) < policy["quorum"]:
-        console.print(
-            f"[bold yellow]Warning / 警告[/bold yellow]: the witnesses have not cosigned this record's whole board "
-            f"({size} entries) yet, so 'voting verify' fails its check 12. Export it again once they have "
-            "(--wait-witnesses SECONDS waits longer). / 証人がまだ掲示板全体に連署していません。連署の後でもう一度エクスポートしてください。",
-            soft_wrap=True,
-        )
-
-
-export = click.Command(
-    "export",
-    callback=_export,
-    params=[
-        *_download.params,
-        click.Option(
-            ["--wait-witnesses"],
-            type=click.IntRange(0, 24 * 3600),
-            default=60,
-            show_default=True,
-            metavar="SECONDS",
-            help="If the election names witnesses (証人), wait up to this long for them to cosign the whole board first.",
-        ),
-    ],
-    help=inspect.cleandoc(_download.help or "")
-    + "\n\nIf the manifest names witnesses, it first waits (--wait-witnesses) until the quorum of them cosigned "
-    "the whole board, and says so if they did not: the record's check 12 needs it.",
-    short_help=_download.short_help or "Download an election's record.",
-)
 election.add_command(export)

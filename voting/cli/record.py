@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from voting.cli.common import console, fail, login, print_json, server_option
+
+if TYPE_CHECKING:
+    from voting.client import Client
 
 EXIT_FAILED = 1
 
@@ -61,11 +66,21 @@ server_key_option = click.option(
 )
 @click.option("--pin", envvar="VOTING_PIN", metavar="PIN", help="The credential's PIN (env VOTING_PIN); asked for if not given.")
 @click.option("--force", is_flag=True, help="Replace a record already in OUT.")
+@click.option(
+    "--wait-witnesses", type=click.IntRange(0, 24 * 3600), default=60, show_default=True, metavar="SECONDS",
+    help="If the election names witnesses (立会人), wait up to this long for them to cosign the whole board first.",
+)
 @server_option
-def export(election_id: str, out: Path, private: bool, credential: Path | None, pin: str | None, force: bool, server: str) -> None:
+def export(  # noqa: PLR0913
+    election_id: str, out: Path, private: bool, credential: Path | None, pin: str | None, force: bool, wait_witnesses: int, server: str
+) -> None:
     """Download ELECTION's record (選挙記録) to OUT: a directory, or a zip file
     if OUT ends in .zip. The public record needs no login; --private adds what
-    reveals who voted, for auditors. Check it with 'voting verify OUT'."""
+    reveals who voted, for auditors. Check it with 'voting verify OUT'.
+
+    If the manifest names witnesses, it first waits (--wait-witnesses) until the
+    quorum of them cosigned the whole board, and says so if they did not: the
+    record's check 12 needs it."""
     from voting.client import ApiError, Client
     from voting.record import files as F
 
@@ -74,6 +89,7 @@ def export(election_id: str, out: Path, private: bool, credential: Path | None, 
     _check_target(out, force)
     client = login(server, credential, pin) if private else Client(server)
     with client:
+        quorum = _wait_for_witnesses(client, election_id, wait_witnesses)
         path = f"/api/elections/{election_id}/record" + ("/private" if private else "")
         response = client.http.get(path)
         if response.status_code >= 400:
@@ -97,6 +113,64 @@ def export(election_id: str, out: Path, private: bool, credential: Path | None, 
         f"stage {record['stage']}){part} to {out}"
     )
     console.print(f"Verify it with: voting verify {out}")
+    if quorum:
+        _warn_unless_cosigned(files, quorum)
+
+
+#: Seconds between two looks at the witnesses' progress.
+POLL_SECONDS = 1.0
+
+
+def _wait_for_witnesses(client: Client, election_id: str, seconds: int) -> int:
+    """Wait until the quorum of the election's witnesses cosigned the whole
+    board, at most ``seconds``; a line each time they get further. Returns the
+    quorum (0 when the election names no witnesses)."""
+    from voting.client import ApiError
+
+    board = f"/api/elections/{election_id}/board"
+    quorum = client.get(f"{board}/witnesses")["quorum"]
+    if not quorum:
+        return 0
+    deadline, shown = time.monotonic() + seconds, None
+    while True:
+        size = client.get(f"{board}/head")["size"]
+        try:
+            cosigned = client.get(f"{board}/cosigned")["tree_head"]["size"]
+        except ApiError as exc:
+            if exc.code != "not_cosigned":
+                raise
+            cosigned = 0
+        if cosigned >= size:
+            console.print(f"The witnesses cosigned the whole board ({size} entries). / 立会人が掲示板全体に連署しました。")
+            return quorum
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return quorum
+        if shown != (cosigned, size):
+            console.print(
+                f"Waiting up to {left:.0f} s for {quorum} witness(es) to cosign the whole board: "
+                f"cosigned {cosigned} of {size} entries so far… / 立会人の連署を待っています",
+                soft_wrap=True,
+            )
+            shown = (cosigned, size)
+        time.sleep(min(POLL_SECONDS, left))
+
+
+def _warn_unless_cosigned(files: dict, quorum: int) -> None:
+    """Say so when the record just downloaded is not cosigned by the quorum up
+    to its last entry (the board may also have grown since the wait)."""
+    from voting.record import files as F
+
+    size = json.loads(files[F.RECORD])["board_size"]
+    heads = json.loads(files[F.COSIGNATURES])["heads"]
+    final = next((h for h in heads if h["tree_head"]["size"] == size), None)
+    if final is None or len(final["cosignatures"]) < quorum:
+        console.print(
+            f"[bold yellow]Warning / 警告[/bold yellow]: the witnesses have not cosigned this record's whole board "
+            f"({size} entries) yet, so 'voting verify' fails its check 12. Export it again once they have "
+            "(--wait-witnesses SECONDS waits longer). / 立会人がまだ掲示板全体に連署していません。連署の後でもう一度エクスポートしてください。",
+            soft_wrap=True,
+        )
 
 
 def _check_target(out: Path, force: bool) -> None:

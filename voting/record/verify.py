@@ -95,7 +95,7 @@ CHECKS: dict[int, tuple[str, str, str]] = {
     9: ("Partial decryptions: every trustee's proofs", "Partial decryptions", "部分復号"),
     10: ("Result: the combined decryption, counts within bounds", "Result, bounds", "結果と範囲"),
     11: ("Published audits: opened ballots, never cast", "Published audits", "公開された検査"),
-    12: ("Witness cosignatures", "Witness cosignatures", "証人の連署"),
+    12: ("Witness cosignatures", "Witness cosignatures", "立会人の連署"),
 }
 
 PASS, FAIL, SKIP, BLOCKED = "pass", "fail", "skip", "blocked"
