@@ -76,14 +76,17 @@ def init(data_dir: Path, ca_dir: Path | None, organization: str, root_name: str,
 @click.option("--key-type", type=click.Choice(KEY_TYPES), default="P-256", show_default=True, help="The employees' key type.")
 @click.option("--days", type=click.IntRange(1, 20 * 365), default=EMPLOYEE_DAYS, show_default=True, help="Certificate validity.")
 @click.option("--replace", is_flag=True, help="Re-issue to employees who hold a valid certificate (the old one is revoked).")
+@click.option("--dry-run", is_flag=True, help="Check ROSTER and show the employees as read (プレビュー); nothing is issued.")
 def issue(
     data_dir: Path, ca_dir: Path | None, roster: Path, out_dir: Path | None, pin_sheet: Path | None,
-    pin: str | None, key_type: str, days: int, replace: bool,
+    pin: str | None, key_type: str, days: int, replace: bool, dry_run: bool,
 ) -> None:
     """Issue credentials to the employees of ROSTER (a CSV file).
 
     \b
     ROSTER's header: employee_id,name,department[,role]
+              (or 職員番号,氏名,所属[,役割])
+    ROSTER is CSV as Excel saves it: "CSV UTF-8" or "CSV" (Shift_JIS).
     role is voter (default), admin, trustee or auditor; it is recorded here,
     but the service takes roles only from its own rosters ('voting roster add')
     and from each election's trustees and roll.
@@ -95,10 +98,13 @@ def issue(
     """
     directory = _ca_dir(data_dir, ca_dir)
     try:
-        entries = pki.parse_roster(roster.read_text(encoding="utf-8"))
+        entries = pki.parse_roster(roster.read_bytes())
     except pki.RosterError as exc:
-        print_line_errors(exc.errors, title=f"Errors in {roster.name}")
+        print_line_errors(exc.errors, title=f"Errors in {roster.name} / 誤りのある行")
         raise
+    if dry_run:
+        _print_roster_preview(entries, roster.name)
+        return
     pilot = pki.load(directory)
     out_dir = out_dir or data_dir / "credentials"
     pin_sheet = pin_sheet or out_dir / "pins.csv"
@@ -113,6 +119,21 @@ def issue(
         )
     console.print(f"Issued {len(issued)} credential(s) into {shown_path(out_dir)}/")
     console.print(f"PIN sheet: {shown_path(pin_sheet)} (mode 0600; hand the PINs over separately, then delete it)")
+
+
+PREVIEW_SHOWN = 20
+
+
+def _print_roster_preview(entries: list[pki.RosterEntry], name: str) -> None:
+    table = Table(title=f"{name} as read / 読み取り結果")
+    for column in ("Employee id / 職員番号", "Name / 氏名", "Department / 所属", "Role / 役割"):
+        table.add_column(column, overflow="fold")
+    for entry in entries[:PREVIEW_SHOWN]:
+        table.add_row(entry.employee_id, entry.name, entry.department, entry.role)
+    if len(entries) > PREVIEW_SHOWN:
+        table.add_row(f"({len(entries) - PREVIEW_SHOWN} more)", "", "", "")
+    console.print(table)
+    console.print(f"{len(entries)} credential(s) would be issued; nothing was written. / {len(entries)} 名分を発行できます（まだ発行していません）。")
 
 
 @ca.command(short_help="Revoke an employee's certificate.")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, delete, get, post
 
+from voting.auth.api import bearer_token
 from voting.auth.service import Principal
 from voting.elections import lifecycle
 from voting.errors import Invalid
@@ -26,10 +27,13 @@ class ElectionController(Controller):
         async with services.database.write() as db:
             return await services.elections.create(db, principal, data)
 
-    @get("/{election_id:str}", summary="An election's public data and status")
-    async def status(self, services: Services, election_id: str) -> dict:
+    @get("/{election_id:str}", summary="An election's public data and status (administrators: and the CRL state)")
+    async def status(self, request: Request, services: Services, election_id: str) -> dict:
         async with services.database.read() as db:
-            return await services.elections.status(db, election_id)
+            doc = await services.elections.status(db, election_id)
+        if await services.auth.is_admin(services.database, bearer_token(request)):
+            doc["crl"] = services.auth.trust.crl_status()
+        return doc
 
     @get("/{election_id:str}/voter", summary="The logged-in voter's voting credential and ballots")
     async def voter(self, services: Services, principal: Principal, election_id: str) -> dict:
@@ -42,16 +46,32 @@ class ElectionController(Controller):
             return await services.elections.register_credential(db, principal, election_id, data)
 
     @post("/{election_id:str}/roll", status_code=200, summary="Import voters from CSV (administrators)")
-    async def roll(self, request: Request, services: Services, principal: Principal, election_id: str) -> dict:
+    async def roll(
+        self, request: Request, services: Services, principal: Principal, election_id: str, dry_run: bool = False
+    ) -> dict:
+        """The body is the CSV file's bytes as saved (UTF-8 or cp932: the server
+        decodes). ``?dry_run=true``: the preview, nothing written."""
         raw = await request.body()
         if len(raw) > MAX_ROLL_BYTES:
             raise Invalid("the roll file is too large", code="payload_too_large", status=413)
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise Invalid("the roll must be UTF-8 CSV", code="roll_invalid") from None
+        if dry_run:
+            async with services.database.read() as db:
+                return await services.elections.import_roll(db, principal, election_id, raw, dry_run=True)
         async with services.database.write() as db:
-            return await services.elections.import_roll(db, principal, election_id, text)
+            return await services.elections.import_roll(db, principal, election_id, raw)
+
+    @get("/{election_id:str}/roll", summary="The voter roll (administrators)")
+    async def roll_entries(self, services: Services, principal: Principal, election_id: str) -> dict:
+        async with services.database.read() as db:
+            return await services.elections.roll_entries(db, principal, election_id)
+
+    @delete(
+        "/{election_id:str}/roll/{employee_id:str}", status_code=200,
+        summary="Remove a voter from the roll before voting opens (administrators)",
+    )
+    async def remove_from_roll(self, services: Services, principal: Principal, election_id: str, employee_id: str) -> dict:
+        async with services.database.write() as db:
+            return await services.elections.remove_from_roll(db, principal, election_id, employee_id)
 
     @post("/{election_id:str}/ceremony/start", status_code=200, summary="Start the key ceremony (administrators)")
     async def start_ceremony(self, services: Services, principal: Principal, election_id: str) -> dict:
