@@ -382,7 +382,8 @@ def run(args: argparse.Namespace) -> dict:
         port = free_port()
         settings = Settings(data_dir=data_dir, database_url=database_url, port=port)
         server_key = load_or_create(settings.signing_key_path).public_bytes  # before any process starts
-        operator.add_role(settings, prepare.ADMIN_ID, "admin")  # also migrates the schema
+        operator.upgrade(settings)  # as `voting serve` does before it starts the app
+        operator.add_role(settings, prepare.ADMIN_ID, "admin")
         env = {
             **os.environ,
             "VOTING_DATA_DIR": str(data_dir),

@@ -146,6 +146,7 @@ def test_whole_election_through_the_cli(data_dir: Path, database_url: str, tmp_p
     people = [("A0001", "佐藤 健一", "事務局", "admin")] + [(f"T000{i}", f"委員 {i}", "選挙管理委員会", "trustee") for i in (1, 2, 3)]
     voters = [("E0001", "山田 花子", "総務課"), ("E0002", "佐々木 翔", "人事課"), ("E0003", "渡辺 美穂", "財政課")]
     run("ca", "issue", write_roster(tmp_path / "roster.csv", people + [(*v, "voter") for v in voters]), "--pin", PIN, env=local)
+    run("db", "upgrade", env=local)
     run("roster", "add", "A0001", "--role", "admin", env=local)
     assert "A0001" in run("roster", "list", env=local).output
 

@@ -27,6 +27,7 @@ from cryptography.x509.oid import NameOID
 from crypto.credentials import Credential, make_login_token
 from tests.http_support import Pilot, changed_tables, problem, start_pilot, two_question_manifest
 from tests.support import ServerProcess, free_port, server_settings
+from voting import operator
 from voting.client import Client
 from voting.security import HSTS
 
@@ -188,6 +189,7 @@ def test_hsts_when_served_over_tls(data_dir):
     data_dir.mkdir(parents=True, exist_ok=True)
     key_path, cert_path = self_signed_tls(data_dir)
     settings, env = server_settings(data_dir, sqlite_url(data_dir))
+    operator.upgrade(settings)
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "voting.app:create_app", "--host", "127.0.0.1", "--port", str(port),

@@ -1,32 +1,93 @@
 """Tasks the machine's operator runs directly on the database (no HTTP, no login):
-migrating the schema and keeping the global rosters (administrators, auditors).
-Whoever can run these on the server machine is trusted by definition."""
+migrating the schema, preparing a host to serve, and keeping the global rosters
+(administrators, auditors). Whoever can run these on the server machine is
+trusted by definition.
+
+Only ``upgrade`` (``voting db upgrade``, and ``voting serve``/``voting demo``
+before they start the app) changes the schema or creates the SQLite file; the
+other tasks refuse a database that is missing or not at the newest migration,
+so that one run in the wrong directory cannot create an empty database."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from pathlib import Path
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import SQLAlchemyError
 
-from voting.db.engine import Database, make_engine, migrate
+from voting import keys, startup
+from voting.db.engine import (
+    Database,
+    DatabaseUnavailable,
+    describe_database_error,
+    make_engine,
+    migrate,
+    schema_heads,
+    schema_revisions,
+)
 from voting.db.models import Election, Role, Trustee
 from voting.elections import lifecycle
 from voting.elections.service import set_role
-from voting.errors import Conflict
+from voting.errors import Conflict, ServiceError
 from voting.settings import Settings
 
 
-async def _with_database(settings: Settings, work) -> object:  # noqa: ANN001 - a coroutine function
+class NotReady(ServiceError):
+    """The database is missing, or its schema is not the newest: nothing was done."""
+
+    code = "database_not_ready"
+
+
+def sqlite_path(settings: Settings) -> Path | None:
+    url = settings.db_url
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split(":///", 1)[-1].split("?", 1)[0]
+    return None if not path or path == ":memory:" else Path(path)
+
+
+async def _with_database(settings: Settings, work, *, upgrade: bool = False) -> object:  # noqa: ANN001 - a coroutine function
+    path = sqlite_path(settings)
+    if not upgrade and path is not None and not path.exists():
+        raise NotReady(
+            f"no database at {path}: run it in the service's directory, set VOTING_DATA_DIR, "
+            "or create the database with 'voting db upgrade'"
+        )
     database = Database(make_engine(settings.db_url))
     try:
-        await migrate(database.engine)
+        if upgrade:
+            await migrate(database.engine)
+        elif await schema_revisions(database.engine) != schema_heads():
+            raise NotReady("the database schema is not the newest: run 'voting db upgrade' first")
         return await work(database)
+    except (OSError, TypeError, SQLAlchemyError) as exc:
+        message = describe_database_error(exc, settings.db_url)
+        if message is None:
+            raise
+        raise DatabaseUnavailable(message) from None
     finally:
         await database.close()
 
 
 def upgrade(settings: Settings) -> None:
-    asyncio.run(_with_database(settings, lambda database: asyncio.sleep(0)))
+    asyncio.run(_with_database(settings, lambda database: asyncio.sleep(0), upgrade=True))
+
+
+def prepare_to_serve(settings: Settings) -> list[str]:
+    """What ``voting serve`` does before it starts the app processes: migrate the
+    schema, create the server key on a new deployment (never beside a board
+    signed with another key), and return ``startup.startup_problems``."""
+
+    async def work(database: Database) -> list[str]:
+        board_key = await startup.board_server_key(database)
+        key = keys.load_or_create(settings.signing_key_path, board_key=lambda: board_key)
+        return await startup.startup_problems(
+            database, key, now_ms=int(time.time() * 1000), max_clock_skew_s=settings.max_clock_skew_s, data_dir=settings.data_dir
+        )
+
+    return asyncio.run(_with_database(settings, work, upgrade=True))
 
 
 def add_role(settings: Settings, employee_id: str, role: str) -> None:

@@ -7,16 +7,28 @@ twice; SQLite has one writer per database and the app holds an in-process lock
 around write transactions), appends the leaf in O(log n) from the stored
 frontier, stores the perfect nodes it completes, and signs the new tree head.
 Nothing is acknowledged until the caller's transaction commits.
+
+The board has one clock, read once per append batch (``Board.now_ms``): on
+PostgreSQL the database server's (``clock_timestamp()`` inside the write
+transaction), so no app host's clock dates an entry or decides the schedule,
+however many hosts write; on SQLite (one host) this host's. Entries and heads
+are dated by it, but never before the board's newest entry: so the board's
+clock never runs backwards, which ``voting verify`` checks. When the newest
+entry is ahead of the board's clock by more than ``VOTING_MAX_CLOCK_SKEW_S``
+(that clock ran fast once, or was set back), writes are refused (503
+``clock_behind``) until that time.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session as SyncSession
@@ -25,9 +37,21 @@ from crypto import log as merkle
 from crypto.encoding import canonical_json
 from crypto.receipts import BOARD_ENTRY_KINDS as ENTRY_KINDS
 from voting.db.models import BoardEntry, BoardNode, BoardState, TreeHead
-from voting.errors import Invalid, NotFound
+from voting.errors import Invalid, NotFound, ServiceError
 from voting.keys import ServerKey
 
+log = logging.getLogger("voting.board")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class ClockBehind(ServiceError):
+    """The board's clock is further behind the board's newest entry than the tolerance."""
+
+    status = 503
+    code = "clock_behind"
 
 
 @dataclass(frozen=True)
@@ -62,6 +86,10 @@ _ENTRIES = (
     .order_by(BoardEntry.leaf_index)
     .limit(bindparam("limit"))
 )
+_LAST_TIME = select(TreeHead.timestamp_ms).where(
+    TreeHead.election_id == bindparam("election_id"), TreeHead.size == bindparam("size")
+)
+_DATABASE_CLOCK = text("SELECT clock_timestamp()")
 _NODE = select(BoardNode.hash).where(
     BoardNode.election_id == bindparam("election_id"),
     BoardNode.level == bindparam("level"),
@@ -69,8 +97,23 @@ _NODE = select(BoardNode.hash).where(
 )
 
 class Board:
-    def __init__(self, key: ServerKey) -> None:
+    def __init__(self, key: ServerKey, *, max_clock_skew_s: float = 2, clock: Callable[[], int] = now_ms) -> None:
         self.key = key
+        self.max_clock_skew_ms = int(max_clock_skew_s * 1000)
+        self.clock = clock
+        """This host's clock, milliseconds since the epoch: the board's on SQLite (tests set another)."""
+
+    async def now_ms(self, db: AsyncSession) -> int:
+        """The board's clock (see the module's docstring): on PostgreSQL the
+        database server's, read in the caller's transaction; on SQLite this host's."""
+        if db.get_bind().dialect.name == "postgresql":
+            moment = await db.scalar(_DATABASE_CLOCK)
+            return int(moment.timestamp() * 1000)
+        return self.clock()
+
+    async def now(self, db: AsyncSession) -> datetime:
+        """``now_ms`` as a time, for the schedule."""
+        return datetime.fromtimestamp(await self.now_ms(db) / 1000, UTC)
 
     async def create(self, db: AsyncSession, election_id: str) -> None:
         """An empty log for a new election (same transaction as the election row)."""
@@ -91,7 +134,27 @@ class Board:
         state = (await db.execute(_LOCK_STATE, {"election_id": election_id})).scalar_one_or_none()
         if state is None:
             raise NotFound(f"election {election_id!r} has no board")
-        return BoardAppender(self.key, election_id, state)
+        now = await self.now_ms(db)
+        latest = 0
+        if state.size:
+            latest = (await db.execute(_LAST_TIME, {"election_id": election_id, "size": state.size})).scalar_one()
+            behind = latest - now
+            if behind > self.max_clock_skew_ms:
+                postgres = db.get_bind().dialect.name == "postgresql"
+                log.error(
+                    "refused a board write: the board's newest entry is dated %.1f s ahead of the board's clock "
+                    "(%s; tolerance %.1f s): that clock ran fast when the entry was written, or was set back; "
+                    "writes to this board resume at %s UTC (docs/operations.md, A board dated in the future)",
+                    behind / 1000,
+                    "the database server's" if postgres else "this host's",
+                    self.max_clock_skew_ms / 1000,
+                    datetime.fromtimestamp(latest / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                    extra={"event": "clock_behind", "election_id": election_id, "behind_ms": behind},
+                )
+                raise ClockBehind(
+                    "the server's clock is behind the bulletin board's; nothing was recorded: try again later",
+                )
+        return BoardAppender(self.key, election_id, state, now_ms=now, latest_ms=latest)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -163,8 +226,12 @@ class BoardAppender:
     memory; ``flush`` inserts all their rows in one statement per table and
     stores the new frontier."""
 
-    def __init__(self, key: ServerKey, election_id: str, state: BoardState) -> None:
+    def __init__(self, key: ServerKey, election_id: str, state: BoardState, *, now_ms: int, latest_ms: int = 0) -> None:
         self.key = key
+        self.now = datetime.fromtimestamp(now_ms / 1000, UTC)
+        """The board's clock, read once for this batch: the schedule is judged by it."""
+        self.moment_ms = max(now_ms, latest_ms)
+        """Every entry of this batch is dated at this time: the board's clock, never before its newest entry."""
         self.election_id = election_id
         self.state = state
         self.frontier = merkle.Frontier.from_dict(json.loads(state.frontier))
@@ -176,11 +243,12 @@ class BoardAppender:
         if kind not in ENTRY_KINDS:
             raise ValueError(f"unknown board entry kind {kind!r}")
         frontier = self.frontier
+        moment_ms = self.moment_ms
         entry = {
             "election_id": self.election_id,
             "index": frontier.size,
             "kind": kind,
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(moment_ms / 1000, UTC).isoformat(timespec="milliseconds"),
             "body": body,
         }
         data = canonical_json(entry)
@@ -188,7 +256,7 @@ class BoardAppender:
         new_frontier, nodes = frontier.append(leaf)
         # The audit path of the newest leaf is the old frontier, nearest subtree first.
         inclusion = merkle.InclusionProof(frontier.size, new_frontier.size, tuple(reversed(frontier.hashes)))
-        head = merkle.TreeHead(self.election_id, new_frontier.size, new_frontier.root(), int(time.time() * 1000))
+        head = merkle.TreeHead(self.election_id, new_frontier.size, new_frontier.root(), moment_ms)
         sth = merkle.sign_tree_head(self.key.private_key, head)
         self._entries.append(
             {

@@ -26,6 +26,7 @@ from rich.markup import escape
 
 from voting import pki
 from voting.cli.common import console, program_name, shown_path
+from voting.files import make_directory, write_file
 
 DEMO_PIN = "123456"
 ELECTION_ID = "remote-work-2026"
@@ -158,7 +159,7 @@ class DemoFiles:
             return False
 
     def mark(self, ready: bool) -> None:
-        pki.write_file(self.marker, json.dumps({"election_id": ELECTION_ID, "ready": ready}))
+        write_file(self.marker, json.dumps({"election_id": ELECTION_ID, "ready": ready}))
 
 
 def _csv(rows: list[tuple], header: tuple) -> str:
@@ -251,12 +252,12 @@ def _prepare_files(files: DemoFiles, settings) -> None:  # noqa: ANN001 - Settin
 
     from voting import operator
 
-    files.root.mkdir(parents=True, exist_ok=True)
+    make_directory(files.root, private=True)
     files.mark(ready=False)
     roster = files.root / "roster.csv"
-    roster.write_text(_csv(PEOPLE, (*pki.ROSTER_HEADER, "role")), encoding="utf-8")
+    write_file(roster, _csv(PEOPLE, (*pki.ROSTER_HEADER, "role")), private=True)  # names and departments
     voters = [p[:3] for p in PEOPLE if p[3] == "voter"]
-    (files.root / "roll.csv").write_text(_csv(voters, pki.ROSTER_HEADER), encoding="utf-8")
+    write_file(files.root / "roll.csv", _csv(voters, pki.ROSTER_HEADER), private=True)
 
     pilot = pki.init(files.ca, organization="City Hall (demo)", root_name="City Hall Demo Root CA", issuing_name="City Hall Demo Issuing CA")
     console.print(f"✓ Demo CA in {shown_path(files.ca)}")
@@ -271,6 +272,7 @@ def _prepare_files(files: DemoFiles, settings) -> None:  # noqa: ANN001 - Settin
             progress=lambda _: bar.advance(task),
         )
     console.print(f"✓ {len(entries)} credentials in {shown_path(files.credentials)}/ (PIN {DEMO_PIN})")
+    operator.upgrade(settings)
     operator.add_role(settings, ADMIN, "admin")
     operator.add_role(settings, AUDITOR, "auditor")
     console.print(f"✓ Roster: {ADMIN} administrator, {AUDITOR} auditor")
@@ -340,8 +342,12 @@ def _serve(files: DemoFiles, settings, fresh: bool, started: float) -> None:  # 
     thread, over HTTP, once the server is up."""
     import uvicorn
 
+    from voting import operator, servelock
     from voting.app import create_app
 
+    # Held until this process ends, as by 'voting serve' (voting/servelock.py).
+    click.get_current_context().with_resource(servelock.serving(settings.data_dir))
+    operator.upgrade(settings)  # before the app starts: its workers never migrate
     app = create_app(settings)
     for noisy in ("httpx", "alembic"):  # the set-up's own requests and migrations: progress is shown instead
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -417,7 +423,7 @@ def _run_election_setup(files: DemoFiles, url: str) -> None:
             for employee_id in TRUSTEES:
                 trustees[employee_id] = Client(url)
                 trustees[employee_id].login(read_credential(files.credential(employee_id), DEMO_PIN))
-                files.trustee_state(employee_id).parent.mkdir(parents=True, exist_ok=True)
+                make_directory(files.trustee_state(employee_id).parent, private=True)
             done: set[str] = set()
             for _ in range(10):
                 for employee_id, client in trustees.items():

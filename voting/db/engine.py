@@ -1,8 +1,11 @@
-"""Engine set-up: durable SQLite settings on every connection, migrations on start."""
+"""Engine set-up: durable SQLite settings on every connection; migrations (run by
+``voting db upgrade``, and by ``voting serve`` before it starts the app processes);
+one-line descriptions of the database failures an operator can fix."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Callable
@@ -13,9 +16,17 @@ from pathlib import Path
 import aiosqlite
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from voting.errors import ServiceError
+
+from voting.files import create_private_file
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -94,7 +105,8 @@ def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # 0600 before SQLite opens it (its -wal and -shm files follow), in a 0700 directory.
+            create_private_file(Path(path.split("?", 1)[0]))
         if path and path != ":memory:" and "?" not in path and hasattr(aiosqlite.Connection, "_execute"):
 
             async def connect() -> aiosqlite.Connection:
@@ -193,6 +205,75 @@ def _upgrade(connection: Connection) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
+
+
+@functools.cache
+def schema_heads() -> frozenset[str]:
+    """The newest migration(s) this code knows."""
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+async def schema_revisions(engine: AsyncEngine) -> frozenset[str]:
+    """The migrations the database is at (empty: no schema yet)."""
+    async with engine.connect() as conn:
+        return frozenset(await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_heads()))
+
+
+class DatabaseUnavailable(ServiceError):
+    """The database cannot be reached or refuses the connection (an operator can fix it)."""
+
+    status = 503
+    code = "database_unavailable"
+
+
+#: asyncpg's errors that say the connection itself failed (by name: asyncpg is
+#: only imported when PostgreSQL is used).
+_CONNECT_REFUSALS = {
+    "InvalidCatalogNameError": "create the database, or correct its name in VOTING_DATABASE_URL",
+    "InvalidAuthorizationSpecificationError": "correct the user in VOTING_DATABASE_URL, or create the role",
+    "InvalidPasswordError": "correct the password in VOTING_DATABASE_URL",
+    "CannotConnectNowError": "PostgreSQL is starting or stopping: try again in a moment",
+    "TooManyConnectionsError": "PostgreSQL has no free connections: raise max_connections or run fewer workers",
+    "ConnectionDoesNotExistError": "PostgreSQL closed the connection: is it being restarted?",
+}
+
+
+def describe_database_error(exc: BaseException, url: str) -> str | None:
+    """One line saying what is wrong with the database connection and what to do,
+    or None when ``exc`` is not a connection failure (then it is a bug)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        where = f"the SQLite database {parsed.database}"
+    else:
+        where = f"PostgreSQL at {parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''}"
+    if isinstance(exc, TypeError) and "unexpected keyword argument" in str(exc):
+        name = str(exc).rsplit("argument", 1)[-1].strip(" '\"")
+        return f"VOTING_DATABASE_URL has a parameter the database driver does not know: {name} (docs/operations.md, Configuration)"
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        if "SSL" in reason:
+            return f"cannot connect to {where}: {reason}: turn TLS on in PostgreSQL, or change sslmode in VOTING_DATABASE_URL"
+        return f"cannot connect to {where}: {reason}: is the database server running, and is VOTING_DATABASE_URL right?"
+    if isinstance(exc, DBAPIError):
+        cause = exc.orig.__cause__ if exc.orig is not None and exc.orig.__cause__ is not None else exc.orig
+        if type(cause).__name__ in ("ClientConfigurationError", "InternalClientError"):
+            # The driver refused the settings before connecting (asyncpg's TLS files, sslmode).
+            detail = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+            advice = (
+                "set PGSSLROOTCERT to the CA certificate of the database server, or use sslmode=require "
+                "(docs/operations.md, PostgreSQL over TLS)"
+                if "root certificate" in detail
+                else "correct VOTING_DATABASE_URL (docs/operations.md, Configuration)"
+            )
+            return f"cannot connect to {where}: {detail}: {advice}"
+        advice = _CONNECT_REFUSALS.get(type(cause).__name__)
+        if advice is None and isinstance(cause, sqlite3.OperationalError) and "unable to open" in str(cause):
+            advice = "check that the data directory exists and this user may write to it"
+        if advice is None and not exc.connection_invalidated:
+            return None
+        detail = str(cause).splitlines()[0] if cause is not None and str(cause) else type(cause).__name__
+        return f"{where} refused the connection: {detail}: {advice or 'is the database server running?'}"
+    return None
 
 
 async def migrate(engine: AsyncEngine) -> None:
