@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -35,16 +34,16 @@ from cryptography import x509
 from crypto import ca
 from crypto.credentials import (
     DEFAULT_PBKDF2_ITERATIONS,
-    MAX_NAME_LENGTH,
     MIN_PIN_LENGTH,
     certificate_fingerprint,
     certificate_to_pem,
     certificates_from_pem,
     crl_to_pem,
-    is_valid_employee_id,
     private_key_to_pem,
     seal_credential,
 )
+from voting import roster_csv
+from voting.files import make_directory, write_file
 
 ROOT_CERT = "root.pem"
 TRUST_ANCHOR_FILE = "root.pem"
@@ -57,13 +56,13 @@ REGISTRY = "registry.json"
 ISSUED_DIR = "issued"
 
 DEFAULT_CRL_DAYS = 7
-#: Certificates and CRLs start a little in the past, so a server whose clock is a
-#: few minutes behind the CA's machine still accepts them.
+#: Certificates start a little in the past, so a server whose clock is a few
+#: minutes behind the CA's machine still accepts them. CRLs do not (publish_crl).
 BACKDATE = timedelta(minutes=5)
 
 ROSTER_HEADER = ("employee_id", "name", "department")
-ROLES = ("voter", "admin", "trustee", "auditor")
-MAX_ROSTER_ROWS = 100_000
+ROLES = roster_csv.ROLES
+MAX_ROSTER_ROWS = roster_csv.MAX_ROWS
 PIN_SHEET_HEADER = ("employee_id", "name", "department", "role", "pin", "credential_file", "issued_at")
 
 REASONS = {
@@ -86,46 +85,6 @@ class RosterError(PkiError):
     def __init__(self, errors: list[dict]) -> None:
         super().__init__(f"{len(errors)} line(s) of the roster are wrong; no credential was issued")
         self.errors = errors
-
-
-# --- files ------------------------------------------------------------------------------
-
-
-def write_file(path: Path, data: str | bytes, *, private: bool = False, exclusive: bool = False) -> None:
-    """Write atomically and durably (a synced temporary file, then renamed, and
-    the rename synced): a crash leaves the old file or the new one, never a mix.
-    Private files are 0600. ``exclusive``: never replace an existing file
-    (raises FileExistsError, also if one appears meanwhile)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o644)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(raw)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if exclusive:
-            os.link(tmp, path)
-        else:
-            os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename itself durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _now(now: datetime | None) -> datetime:
@@ -196,7 +155,7 @@ class PilotCa:
     registry: Registry
 
     def save_registry(self) -> None:
-        write_file(self.directory / REGISTRY, json.dumps(self.registry.to_json(), ensure_ascii=False, indent=1))
+        write_file(self.directory / REGISTRY, json.dumps(self.registry.to_json(), ensure_ascii=False, indent=1), private=True)
 
     def certificate(self, record: CertificateRecord) -> x509.Certificate:
         return certificates_from_pem((self.directory / ISSUED_DIR / f"{record.serial}.pem").read_bytes())[0]
@@ -241,11 +200,12 @@ def init(
     start = _now(now) - BACKDATE
     root = ca.create_root_ca(root_name, now=start, organization=organization)
     issuing = ca.create_issuing_ca(root, issuing_name, now=start)
+    make_directory(ca_dir, private=True)
     write_file(ca_dir / ROOT_KEY, private_key_to_pem(root.key), private=True)
     write_file(ca_dir / ISSUING_KEY, private_key_to_pem(issuing.key), private=True)
     write_file(ca_dir / ROOT_CERT, certificate_to_pem(root.certificate))
     write_file(ca_dir / ISSUING_CERT, certificate_to_pem(issuing.certificate))
-    (ca_dir / ISSUED_DIR).mkdir(exist_ok=True)
+    make_directory(ca_dir / ISSUED_DIR, private=True)
     pilot = PilotCa(ca_dir, root, issuing, Registry(organization, 0, crl_days, []))
     publish_crl(pilot, now=now)
     return pilot
@@ -267,8 +227,14 @@ def publish_crl(pilot: PilotCa, *, days: int | None = None, now: datetime | None
         if days < 1:
             raise PkiError("the CRL validity must be at least 1 day")
         pilot.registry.crl_days = days
-    moment = _now(now)
-    this_update = moment - BACKDATE
+    # thisUpdate is the moment of publication, never backdated (unlike the
+    # certificates' notBefore): it is the time up to which the CRL vouches that a
+    # certificate was not revoked, so the record's check 5 accepts it for every
+    # registration made before it, including the last minutes before closing.
+    # The server accepts a CRL up to a minute ahead of its own clock: keep the
+    # CA machine's clock right (NTP; set it by hand on an offline machine).
+    moment = _now(now).replace(microsecond=0)
+    this_update = moment
     next_update = moment + timedelta(days=pilot.registry.crl_days)
     entries = []
     for record in pilot.registry.certificates:
@@ -304,52 +270,16 @@ class RosterEntry:
     role: str = "voter"
 
 
-def parse_roster(text: str) -> list[RosterEntry]:
-    """A roster CSV: header ``employee_id,name,department[,role]``; role is one of
-    voter (the default), admin, trustee, auditor. Every wrong line is reported."""
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
-    errors: list[dict] = []
-    entries: list[RosterEntry] = []
-    seen: set[str] = set()
-    try:
-        header = [h.strip().lower() for h in next(reader, [])]
-        if tuple(header) not in (ROSTER_HEADER, (*ROSTER_HEADER, "role")):
-            raise RosterError(
-                [{"line": 1, "error": "the first line must be the header employee_id,name,department[,role]"}]
-            )
-        width = len(header)
-        for record in reader:
-            line = reader.line_num
-            if not record or all(not cell.strip() for cell in record):
-                continue
-            if len(entries) + len(errors) >= MAX_ROSTER_ROWS:
-                errors.append({"line": line, "error": f"more than {MAX_ROSTER_ROWS} rows"})
-                break
-            if len(record) not in (3, width):
-                errors.append({"line": line, "error": f"expected {width} fields, found {len(record)}"})
-                continue
-            cells = [cell.strip() for cell in record] + [""]
-            employee_id, name, department, role = cells[0], cells[1], cells[2], cells[3] or "voter"
-            if not is_valid_employee_id(employee_id):
-                errors.append({"line": line, "error": f"invalid employee id {employee_id[:40]!r}"})
-            elif employee_id in seen:
-                errors.append({"line": line, "error": f"employee {employee_id} appears twice"})
-            elif not name or len(name) > MAX_NAME_LENGTH:
-                errors.append({"line": line, "error": f"the name must be 1 to {MAX_NAME_LENGTH} characters"})
-            elif len(department) > 200:
-                errors.append({"line": line, "error": "the department must be at most 200 characters"})
-            elif role not in ROLES:
-                errors.append({"line": line, "error": f"role must be one of {', '.join(ROLES)}, not {role[:20]!r}"})
-            else:
-                seen.add(employee_id)
-                entries.append(RosterEntry(employee_id, name, department, role))
-    except csv.Error as exc:
-        errors.append({"line": reader.line_num, "error": f"not CSV: {exc}"})
-    if errors:
-        raise RosterError(errors)
-    if not entries:
-        raise RosterError([{"line": 2, "error": "the roster has no employees"}])
-    return entries
+def parse_roster(data: bytes | str) -> list[RosterEntry]:
+    """A roster CSV (voting/roster_csv.py: UTF-8 or cp932, English or Japanese
+    header ``employee_id,name,department[,role]``); role is one of voter (the
+    default), admin, trustee, auditor. Every wrong line is reported."""
+    parsed = roster_csv.parse(data.encode("utf-8") if isinstance(data, str) else data, with_role=True)
+    if parsed.errors:
+        raise RosterError(parsed.error_json())
+    if not parsed.rows:
+        raise RosterError([{"line": 2, "error": "the roster has no employees", "error_ja": "職員が 1 人も記載されていません"}])
+    return [RosterEntry(r.employee_id, r.name, r.department, r.role) for r in parsed.rows]
 
 
 @dataclass(frozen=True)
@@ -409,6 +339,7 @@ def issue(
     superseded = False
     # The trust anchor goes out with the credentials: the voter's and trustee's
     # clients check trustees' certificates against it, never against the server.
+    make_directory(out_dir, private=True)
     write_file(out_dir / TRUST_ANCHOR_FILE, certificate_to_pem(pilot.root.certificate))
     try:
         for entry in entries:
@@ -429,7 +360,7 @@ def issue(
             )
             certificate = credential.certificate
             serial = f"{certificate.serial_number:x}"
-            write_file(pilot.directory / ISSUED_DIR / f"{serial}.pem", certificate_to_pem(certificate))
+            write_file(pilot.directory / ISSUED_DIR / f"{serial}.pem", certificate_to_pem(certificate), private=True)
             path = credential_path(out_dir, entry.employee_id)
             write_file(path, json.dumps(doc, ensure_ascii=False, indent=1), private=True)
             pilot.registry.certificates.append(
@@ -467,7 +398,8 @@ def _append_pin_sheet(path: Path, issued: list[IssuedCredential], now: datetime)
         writer.writerow(PIN_SHEET_HEADER)
     for item in issued:
         e = item.entry
-        writer.writerow((e.employee_id, e.name, e.department, e.role, item.pin, item.path.name, now.isoformat()))
+        cells = (e.employee_id, e.name, e.department, e.role)  # checked by roster_csv; neutralised again for Excel
+        writer.writerow((*map(roster_csv.spreadsheet_cell, cells), item.pin, item.path.name, now.isoformat()))
     write_file(path, existing + buffer.getvalue(), private=True)
 
 

@@ -5,6 +5,11 @@ the JPKI roots and ``VOTING_CRL`` at their CRL (a file, or a URL refreshed every
 ``VOTING_CRL_REFRESH_S`` seconds). A CRL that cannot be read keeps the last good
 one; a CRL past its nextUpdate makes logins fail closed (crypto.credentials).
 
+A CRL URL is only ever downloaded by a background task (``start``), with a
+time limit (``VOTING_CRL_TIMEOUT_S``): a CRL host that hangs delays the next
+refresh, never a request. Requests check against the CRLs held in memory and
+in the database. A CRL file is local configuration and is re-read when due.
+
 A CRL never goes back in time. For each CA the newest CRL seen (highest CRL
 number, then latest thisUpdate) is kept in the database (table ``crl_state``),
 and an older one read later, such as an old file put back or an old CRL replayed
@@ -13,10 +18,22 @@ revoked, after a restart and in every app process. Only a CRL whose signature
 verifies with a CA certificate the service trusts is kept: a root of the trust
 anchor, a CA of a chain verified at a login, or the signer of a CRL kept before.
 A forged CRL cannot become "the newest" and make the genuine ones look old.
+Only verified CRLs count for the sessions (``is_revoked``), the readiness and
+the warnings; a CRL that names a trusted CA but does not verify with its key is
+dropped. A CRL of a CA not met yet is only passed to a login, which checks its
+signature against the login's chain.
+
+A download is cut off past ``VOTING_CRL_MAX_BYTES`` and follows at most
+``MAX_REDIRECTS`` redirects (http -> https is common for CRLs).
+
+Voters never see where the files are: a missing trust anchor or CRL is
+refused with a line that names no path, and the path goes to the log.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -33,13 +50,33 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.credentials import TrustStore, certificate_fingerprint, crl_from_der, crl_from_pem
-from crypto.errors import CrlError
+from crypto.errors import CrlError, CryptoError
+from voting.db.engine import Database
 from voting.db.models import CrlState
 
 log = logging.getLogger("voting.auth")
 
 
 _PEM_END = b"-----END X509 CRL-----"
+
+#: Why logins cannot be checked, as voters and /api/ready are told (no path: the log has it).
+NO_ANCHOR = "no trust anchor configured"
+BAD_ANCHOR = "the trust anchor cannot be read"
+NO_CRL = "no CRL available"
+
+#: The background refresh runs at most this often, whatever VOTING_CRL_REFRESH_S says.
+MIN_INTERVAL_S = 1.0
+#: Redirects followed for a CRL URL.
+MAX_REDIRECTS = 3
+#: A problem seen on every request is logged once in this time.
+PROBLEM_LOG_EVERY_S = 300.0
+#: The CRL expiry warning is repeated in the log this often while it holds.
+WARN_LOG_EVERY_S = 3600.0
+
+
+def cannot_check(reason: str) -> str:
+    return f"the service cannot check logins right now ({reason}); tell the administrators"
+
 
 #: A CRL number has at most 20 octets (RFC 5280 5.2.3): below 10**49.
 _NUMBER_DIGITS = 49
@@ -82,14 +119,29 @@ class _Verified:
 
 class TrustSource:
     """The trust store, and the CRLs that logins and sessions are checked
-    against. ``refresh`` re-reads the CRL source when due and keeps the newest
-    CRLs in the database; it takes the caller's database session, so the caller
-    decides the transaction (a login refreshes inside its own)."""
+    against. ``refresh`` re-reads a CRL file when due (a URL: takes the last
+    download) and keeps the newest CRLs in the database; it takes the caller's
+    database session, so the caller decides the transaction (a login refreshes
+    inside its own). ``start`` runs the downloads and refreshes in the
+    background, so that every app process works from the database's kept CRLs
+    even when nobody logs in."""
 
-    def __init__(self, anchor_path: Path, crl_location: str, refresh_s: int) -> None:
+    def __init__(
+        self,
+        anchor_path: Path,
+        crl_location: str,
+        refresh_s: int,
+        *,
+        timeout_s: float = 5.0,
+        warn_s: int = 259200,
+        max_bytes: int = 20_000_000,
+    ) -> None:
         self.anchor_path = anchor_path
         self.crl_location = crl_location
         self.refresh_s = refresh_s
+        self.timeout_s = timeout_s
+        self.warn_s = warn_s
+        self.max_bytes = max_bytes
         self._store: TrustStore | None = None
         self._crls: list[x509.CertificateRevocationList] = []
         self._loaded_at = 0.0
@@ -97,21 +149,51 @@ class TrustSource:
         """CA certificates of verified chains and signers of kept CRLs, by fingerprint"""
         self._kept: dict[str, str] = {}
         """the sort key of the CRL the database holds, per CA, as last read"""
+        self._held: dict[str, tuple[str, x509.CertificateRevocationList]] = {}
+        """the newest kept CRL of each CA held in memory: it only ever moves forward"""
+        self._unverified: list[x509.CertificateRevocationList] = []
+        self._downloaded: list[x509.CertificateRevocationList] | None = None
+        """the last good download of a CRL URL"""
+        self._download_error: str | None = None
+        self._task: asyncio.Task | None = None
+        self._wake = asyncio.Event()
+        self._logged: dict[str, float] = {}
+
+    @property
+    def remote(self) -> bool:
+        return self.crl_location.startswith(("http://", "https://"))
+
+    # -- the trust anchor -----------------------------------------------------------------
 
     def store(self) -> TrustStore:
         if self._store is None:
-            if not self.anchor_path.exists():
-                raise CrlError(f"the trust anchor {self.anchor_path} is missing; run 'voting ca init'")
-            self._store = TrustStore.from_pem(self.anchor_path.read_bytes())
+            try:
+                self._store = TrustStore.from_pem(self.anchor_path.read_bytes())
+            except FileNotFoundError:
+                self._log_once(
+                    logging.ERROR, "the trust anchor %s is missing; run 'voting ca init' or set VOTING_TRUST_ANCHOR",
+                    self.anchor_path, event="trust_anchor_missing",
+                )
+                raise CrlError(cannot_check(NO_ANCHOR)) from None
+            except (OSError, CryptoError, ValueError) as exc:
+                self._log_once(
+                    logging.ERROR, "the trust anchor %s cannot be read: %s", self.anchor_path, exc, event="trust_anchor_unreadable"
+                )
+                raise CrlError(cannot_check(BAD_ANCHOR)) from None
         return self._store
 
+    # -- the CRLs in use ------------------------------------------------------------------
+
     def crls(self) -> list[x509.CertificateRevocationList]:
-        """The CRLs as of the last ``refresh``. Without one (a one-off reader
-        such as the record export), the source as it is now."""
+        """The CRLs as of the last ``refresh``, for a login (which verifies
+        each against its chain). Without one: in a serving app process, a
+        refusal; in a one-off user, a CRL file as it is now. A URL is never
+        fetched here (``refresh`` or ``start`` download it, asynchronously)."""
         if not self._crls:
-            source = self._read_source()
+            source = None if self._task is not None or self.remote else self._read_source()
             if not source:
-                raise CrlError(f"no CRL available from {self.crl_location}")
+                self._log_once(logging.ERROR, "no CRL available from %s", self.crl_location, event="crl_missing")
+                raise CrlError(cannot_check(NO_CRL))
             self._crls = source
         return self._crls
 
@@ -121,10 +203,11 @@ class TrustSource:
     def learn(self, chain: Sequence[x509.Certificate]) -> bool:
         """Remember the CAs of a chain verified to a root (leaf first), so that
         the CRLs they sign can be kept; True if one was new (then a refresh is
-        due, to keep its CRL)."""
+        due, to keep its CRL, and the background task is woken for it)."""
         new = [self._remember(ca) for ca in chain[1:]]
         if any(new):
             self._loaded_at = 0.0
+            self._wake.set()
         return any(new)
 
     def _remember(self, ca: x509.Certificate) -> bool:
@@ -135,20 +218,31 @@ class TrustSource:
         return True
 
     async def refresh(self, db: AsyncSession) -> None:
-        """If due: read the CRL source, keep each CA's newest CRL in the database
-        (an older one is ignored, with a warning), and check against the kept
-        ones from now on. Commits ``db``."""
+        """If due: read the CRL file (a URL: take the last download, no network),
+        keep each CA's newest CRL in the database (an older one is ignored, with
+        a warning), and check against the kept ones from now on. Commits ``db``."""
         if not self.due():
             return
-        source = self._read_source()
+        source = await self._source_now()
         if source is None and self._crls:
             return  # keep the last good CRLs; try again at the next request
+        await self._keep(db, source)
+
+    async def _keep(self, db: AsyncSession, source: list[x509.CertificateRevocationList] | None) -> None:
+        """Keep the newest verified CRLs of ``source`` (None: nothing new was
+        read) in the database, then hold the database's newest in memory."""
         verified: dict[str, _Verified] = {}
         unverified = []
         for crl in source or []:
             checked = self._verify(crl)
             if checked is None:
-                unverified.append(crl)  # a CA not met yet: crypto.credentials still checks it
+                if not self._names_known_ca(crl):
+                    unverified.append(crl)  # a CA not met yet: crypto.credentials still checks it
+                else:
+                    self._log_once(
+                        logging.WARNING, "a CRL in %s names %s but does not verify with its key; ignored",
+                        self.crl_location, crl.issuer.rfc4514_string(), event="crl_forged",
+                    )
             elif checked.issuer not in verified or checked.sort_key > verified[checked.issuer].sort_key:
                 verified[checked.issuer] = checked
         for checked in verified.values():
@@ -163,12 +257,21 @@ class TrustSource:
                 log.warning(
                     "the CRL from %s in %s (%s) is older than one already seen (%s); keeping the newer one",
                     checked.crl.issuer.rfc4514_string(), self.crl_location, checked.sort_key, newest,
+                    extra={"event": "crl_older_ignored"},
                 )
         for row in rows:
             self._remember(x509.load_der_x509_certificate(row.signer))
-        crls = [x509.load_der_x509_crl(row.crl) for row in rows] + unverified
+            # Merged, never replaced: a concurrent refresh that read the table
+            # earlier cannot take a newer CRL back out of memory.
+            if row.sort_key > self._held.get(row.issuer, ("", None))[0]:
+                self._held[row.issuer] = (row.sort_key, x509.load_der_x509_crl(row.crl))
+        if source is not None:
+            self._unverified = unverified
+        self._unverified = [crl for crl in self._unverified if not self._names_known_ca(crl)]
+        crls = [crl for _, crl in self._held.values()] + self._unverified
         if not crls:
-            raise CrlError(f"no CRL available from {self.crl_location}")
+            self._log_once(logging.ERROR, "no CRL available from %s", self.crl_location, event="crl_missing")
+            raise CrlError(cannot_check(NO_CRL))
         self._crls = crls
         self._loaded_at = time.monotonic()
 
@@ -176,14 +279,52 @@ class TrustSource:
         """Is any certificate of a session's chain (the employee's, the CA that
         issued it) on a CRL of its issuer? Checked on every authenticated request,
         so revoking an employee, or their CA, also ends their open sessions (at the
-        next CRL refresh), not only their next login. The CRLs' signatures were
-        checked when kept or at login; an entry can only make this stricter."""
+        next CRL refresh), not only their next login. Only the kept CRLs count,
+        whose signatures verified with a trusted CA's key: a forged entry ends
+        no session."""
+        self.crls()  # refuses when there is none
         return any(
             crl.issuer == certificate.issuer
             and crl.get_revoked_certificate_by_serial_number(certificate.serial_number) is not None
             for certificate in chain
-            for crl in self.crls()
+            for _, crl in self._held.values()
         )
+
+    def _names_known_ca(self, crl: x509.CertificateRevocationList) -> bool:
+        """Does the CRL name a CA the service trusts (then it must verify with its key)?"""
+        try:
+            roots = self.store().roots
+        except CrlError:
+            roots = []
+        return any(ca.subject == crl.issuer for ca in [*roots, *self._cas.values()])
+
+    async def current_crls(self, db: AsyncSession) -> list[x509.CertificateRevocationList]:
+        """The CRLs as they are now, for the auditors' part of the record: each
+        CA's newest verified CRL among those kept in the database (every app
+        process's), held in memory, and the source now (a file read in a
+        thread; a URL's last download, or in a one-off user a download within
+        ``timeout_s``), plus those of CAs not met yet. Writes nothing."""
+        source = await self._source_now()
+        rows = list(await db.scalars(select(CrlState)))
+        newest = dict(self._held)
+        for row in rows:
+            self._remember(x509.load_der_x509_certificate(row.signer))
+            if row.sort_key > newest.get(row.issuer, ("", None))[0]:
+                newest[row.issuer] = (row.sort_key, x509.load_der_x509_crl(row.crl))
+        unverified = list(self._unverified)
+        if source is not None:
+            unverified = []
+            for crl in source:
+                checked = self._verify(crl)
+                if checked is None:
+                    unverified.append(crl)
+                elif checked.sort_key > newest.get(checked.issuer, ("", None))[0]:
+                    newest[checked.issuer] = (checked.sort_key, crl)
+        crls = [crl for _, crl in newest.values()] + [crl for crl in unverified if not self._names_known_ca(crl)]
+        if not crls:
+            self._log_once(logging.ERROR, "no CRL available from %s", self.crl_location, event="crl_missing")
+            raise CrlError(cannot_check(NO_CRL))
+        return crls
 
     def _verify(self, crl: x509.CertificateRevocationList) -> _Verified | None:
         """The CRL with the trusted CA whose key signed it, or None."""
@@ -203,19 +344,200 @@ class TrustSource:
             return _Verified(crl, ca, issuer, sort_key)
         return None
 
+    # -- reading the source ---------------------------------------------------------------
+
+    async def _source_now(self) -> list[x509.CertificateRevocationList] | None:
+        """A file as it is now (read in a thread); a URL's last download, or, in
+        a one-off user without the background task, a download now."""
+        if not self.remote:
+            return await asyncio.to_thread(self._read_source)
+        if self._task is None and self._downloaded is None:
+            return await self._download()
+        return self._downloaded
+
     def _read_source(self) -> list[x509.CertificateRevocationList] | None:
+        """A CRL file, read synchronously (a local file; a URL is never fetched
+        this way: see ``_download``)."""
+        if self.remote:
+            return None
         try:
-            return parse_crls(self._fetch())
-        except (OSError, httpx.HTTPError, ValueError, CrlError) as exc:
-            log.warning("cannot load the CRL from %s: %s", self.crl_location, exc)
+            return parse_crls(Path(self.crl_location).read_bytes())
+        except (OSError, ValueError, CrlError) as exc:
+            self._log_once(logging.WARNING, "cannot load the CRL from %s: %s", self.crl_location, exc, event="crl_unreadable")
             return None
 
-    def _fetch(self) -> bytes:
-        if self.crl_location.startswith(("http://", "https://")):
-            response = httpx.get(self.crl_location, timeout=10)
-            response.raise_for_status()
-            return response.content
-        return Path(self.crl_location).read_bytes()
+    async def _download(self) -> list[x509.CertificateRevocationList] | None:
+        """The CRLs at the URL, within ``timeout_s`` for the whole download (a
+        host that trickles bytes is cut off too) and ``max_bytes``; None, with a
+        warning, if not. Only an unencoded body is taken: a compressed one could
+        decode to far more than ``max_bytes`` before any check (a few hundred
+        bytes of brotli make hundreds of MB)."""
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                async with httpx.AsyncClient(
+                    timeout=self.timeout_s, follow_redirects=True, max_redirects=MAX_REDIRECTS
+                ) as client, client.stream(
+                    "GET", self.crl_location, headers={"Accept-Encoding": "identity"}
+                ) as response:
+                    response.raise_for_status()
+                    body = await self._read_body(response)
+            crls = parse_crls(body)
+        except (TimeoutError, httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, ValueError, CrlError) as exc:
+            reason = str(exc) or type(exc).__name__
+            if isinstance(exc, TimeoutError | httpx.TimeoutException):
+                reason = f"no complete answer within {self.timeout_s:g} s (VOTING_CRL_TIMEOUT_S)"
+            self._download_error = f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC: {reason}"
+            log.warning(
+                "cannot download the CRL from %s: %s; keeping the last good CRLs", self.crl_location, reason,
+                extra={"event": "crl_download_failed"},
+            )
+            return None
+        self._download_error = None
+        self._downloaded = crls
+        return crls
+
+    async def _read_body(self, response: httpx.Response) -> bytes:
+        """The body as sent (never decoded), refused as soon as it is known to
+        exceed ``max_bytes``, or if it is sent with a Content-Encoding."""
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            raise ValueError(f"the CRL host sent the CRL with Content-Encoding {encoding[:40]!r}; only an unencoded CRL is taken")
+        too_large = f"the CRL is larger than {self.max_bytes} bytes (VOTING_CRL_MAX_BYTES)"
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise ValueError(too_large)
+        body = bytearray()
+        async for chunk in response.aiter_raw():
+            body += chunk
+            if len(body) > self.max_bytes:
+                raise ValueError(too_large)
+        return bytes(body)
+
+    # -- the background task --------------------------------------------------------------
+
+    def start(self, database: Database) -> None:
+        """Keep the CRLs fresh in a background task of this app process, from
+        now (the first refresh at once) until ``stop``. Never waits: a CRL host
+        or a database that is down delays the CRLs, not the start."""
+        if self._task is None:
+            self._task = asyncio.create_task(self.run_refresh(database), name="crl-refresh")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def run_refresh(self, database: Database) -> None:
+        """At once, then every ``refresh_s`` seconds (at least one) or soon after
+        a login met a new CA: download or read the source, keep the newest CRLs
+        in the database, take the other processes' from it, and warn before
+        nextUpdate."""
+        while True:
+            await self.refresh_once(database)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=max(self.refresh_s, MIN_INTERVAL_S))
+            self._wake.clear()
+
+    async def refresh_once(self, database: Database) -> None:
+        """One background refresh; never raises (a database or CA problem is
+        logged and tried again at the next one)."""
+        try:
+            source = await self._download() if self.remote else await asyncio.to_thread(self._read_source)
+            async with database.write() as db:
+                await self._keep(db, source)
+        except CrlError:
+            pass  # logged where raised; the readiness says it
+        except Exception as exc:  # noqa: BLE001 - a failing database must not end the refreshes
+            self._log_once(logging.WARNING, "cannot refresh the CRLs: %s", exc, event="crl_refresh_failed")
+        warning = self.crl_warning()
+        if warning:
+            self._log_once(logging.WARNING, "%s", warning, event="crl_expiring", every_s=WARN_LOG_EVERY_S)
+
+    # -- state, for readiness, metrics, the administrators --------------------------------
+
+    def _newest_per_ca(self) -> list[x509.CertificateRevocationList]:
+        """Each CA's newest verified CRL (a forged one never counts); while no
+        CA's CRL verified yet (its CA not met at a login), the others'."""
+        verified = [crl for _, crl in self._held.values()]
+        newest: dict[bytes, x509.CertificateRevocationList] = {}
+        for crl in verified or self._unverified:
+            name = crl.issuer.public_bytes()
+            if name not in newest or crl.last_update_utc > newest[name].last_update_utc:
+                newest[name] = crl
+        return list(newest.values())
+
+    def crl_next_update(self) -> datetime | None:
+        """When the first CA's newest CRL runs out (logins then fail closed)."""
+        times = [crl.next_update_utc for crl in self._newest_per_ca() if crl.next_update_utc is not None]
+        return min(times, default=None)
+
+    def crl_age_s(self) -> float | None:
+        """Seconds since the thisUpdate of the oldest CA's newest CRL: how old
+        the revocation information logins are checked against is."""
+        newest = self._newest_per_ca()
+        if not newest:
+            return None
+        return max((datetime.now(UTC) - crl.last_update_utc).total_seconds() for crl in newest)
+
+    def readiness(self) -> str | None:
+        """None when the trust anchor is loaded and every CA's newest CRL is
+        current; else why logins are refused, in one line without file paths."""
+        if self._store is None:
+            try:
+                self.store()
+            except CrlError:
+                return NO_ANCHOR if not self.anchor_path.exists() else BAD_ANCHOR
+        if not self._crls:
+            return NO_CRL
+        now = datetime.now(UTC)
+        for crl in self._newest_per_ca():
+            if crl.next_update_utc is None or crl.next_update_utc <= now:
+                return (
+                    f"the CRL from {crl.issuer.rfc4514_string()} is out of date (nextUpdate "
+                    f"{crl.next_update_utc:%Y-%m-%d %H:%M} UTC): every login is refused; publish a new CRL"
+                )
+        return None
+
+    def crl_warning(self) -> str | None:
+        """What the administrators must do, well before logins fail: the
+        readiness problem, or a CRL whose nextUpdate is within ``warn_s``."""
+        problem = self.readiness()
+        if problem:
+            return problem
+        now = datetime.now(UTC)
+        for crl in self._newest_per_ca():
+            left = (crl.next_update_utc - now).total_seconds()
+            if left <= self.warn_s:
+                return (
+                    f"the CRL from {crl.issuer.rfc4514_string()} expires at {crl.next_update_utc:%Y-%m-%d %H:%M} UTC "
+                    f"(in {left / 3600:.0f} h): after that every login is refused; publish a new CRL now "
+                    "('voting ca crl', or at the CA) and check that the service reads it"
+                )
+        return None
+
+    def crl_status(self) -> dict:
+        """The CRL state for the administrators (the election status, the admin
+        page): no file path or URL."""
+        next_update = self.crl_next_update()
+        age = self.crl_age_s()
+        return {
+            "source": "url" if self.remote else "file",
+            "next_update": next_update.isoformat() if next_update else None,
+            "age_s": round(age) if age is not None else None,
+            "warning": self.crl_warning(),
+            "download_error": self._download_error,
+        }
+
+    def _log_once(self, level: int, message: str, *args: object, event: str, every_s: float = PROBLEM_LOG_EVERY_S) -> None:
+        """Log a recurring problem once per ``every_s``, not on every request."""
+        key = message % args
+        now = time.monotonic()
+        if now - self._logged.get(key, -every_s) < every_s:
+            return
+        self._logged[key] = now
+        log.log(level, message, *args, extra={"event": event})
 
 
 def _keep_if_newer(db: AsyncSession, checked: _Verified):  # noqa: ANN202 - a dialect's insert statement

@@ -36,10 +36,16 @@ PAGE = 5000
 
 
 async def export_record(
-    db: AsyncSession, election_id: str, *, settings: Settings | None = None, private: bool = False
+    db: AsyncSession,
+    election_id: str,
+    *,
+    settings: Settings | None = None,
+    private: bool = False,
+    trust: TrustSource | None = None,
 ) -> dict[str, bytes]:
     """The record's files (path -> bytes); with ``private``, the auditors' part
-    too, which needs ``settings`` for the trust anchor and the CRL location."""
+    too, with the trust anchor and the CRLs of ``trust`` (a serving app
+    process's own), or else of ``settings``."""
     if await db.get(Election, election_id) is None:
         raise NotFound(f"no election {election_id!r}", code="election_not_found")
     # Casts may commit while this reads (PostgreSQL reads each statement at its
@@ -48,7 +54,7 @@ async def export_record(
     board = await _board(db, election_id)
     heads = await _tree_heads(db, election_id, len(board))
     cosigned = [c.to_json() for c in await cosigned_heads(db, election_id, 1, len(board))]
-    auditors = await _auditors_part(db, election_id, len(board), settings) if private else None
+    auditors = await _auditors_part(db, election_id, len(board), trust or _trust_source(settings)) if private else None
     if private:
         log.info("exported the auditors' part of the record of %s", election_id)
     return build_record(
@@ -97,7 +103,7 @@ async def _tree_heads(db: AsyncSession, election_id: str, board_size: int) -> li
             return heads
 
 
-async def _auditors_part(db: AsyncSession, election_id: str, board_size: int, settings: Settings | None) -> AuditorsPart:
+async def _auditors_part(db: AsyncSession, election_id: str, board_size: int, trust: TrustSource) -> AuditorsPart:
     # A registration committed after the board was read is left out with its entry.
     registered = set(
         (
@@ -117,7 +123,7 @@ async def _auditors_part(db: AsyncSession, election_id: str, board_size: int, se
             .order_by(RollEntry.employee_id)
         )
     ).all()
-    anchors, crls = _trust(settings or Settings.from_env())
+    anchors, crls = await _trust(db, trust)
     entries = []
     for employee_id, name, credential, registration in roll:
         if credential not in registered:
@@ -133,15 +139,26 @@ async def _auditors_part(db: AsyncSession, election_id: str, board_size: int, se
     return AuditorsPart(roll=entries, trust_anchors=anchors, crls=crls)
 
 
-def _trust(settings: Settings) -> tuple[list[bytes], list[bytes]]:
-    """The trust anchors and the CRLs as of now: read afresh (a refresh period
-    of 0), not from the login path's cache, because the verifier needs a CRL
-    issued after the last ballot."""
-    source = TrustSource(settings.trust_anchor_path, settings.crl_location, 0)
+def _trust_source(settings: Settings | None) -> TrustSource:
+    """A one-off reader's trust source (the archive command): it downloads a
+    CRL URL asynchronously, within VOTING_CRL_TIMEOUT_S and VOTING_CRL_MAX_BYTES."""
+    settings = settings or Settings.from_env()
+    return TrustSource(
+        settings.trust_anchor_path, settings.crl_location, 0,
+        timeout_s=settings.crl_timeout_s, warn_s=settings.crl_warn_s, max_bytes=settings.crl_max_bytes,
+    )
+
+
+async def _trust(db: AsyncSession, trust: TrustSource) -> tuple[list[bytes], list[bytes]]:
+    """The trust anchors and the CRLs as of now (the verifier needs a CRL
+    issued after the last ballot): each CA's newest, from the database's kept
+    CRLs and the source, so an old CRL put back never replaces a newer one;
+    no network on a request's path."""
     der = serialization.Encoding.DER
+    crls = await trust.current_crls(db)
     return (
-        [root.public_bytes(der) for root in source.store().roots],
-        [crl.public_bytes(der) for crl in source.crls()],
+        [root.public_bytes(der) for root in trust.store().roots],
+        [crl.public_bytes(der) for crl in crls],
     )
 
 
