@@ -8,6 +8,7 @@ here too, by their own ``code``.
 from __future__ import annotations
 
 import logging
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from litestar.routes import HTTPRoute
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from crypto.errors import BallotSignatureError, CredentialError, CryptoError, RegistrationError, VotingCredentialError
+from voting.observability import note_refusal
 
 log = logging.getLogger("voting")
 
@@ -104,7 +106,7 @@ PROBLEM_STATUSES = {
     422: "The content is refused (proof, signature, manifest, roll)",
     429: "Too many login attempts",
     500: "Internal error; nothing was acknowledged",
-    503: "Not recorded; send it again",
+    503: "Not recorded (database_unavailable), or a cast that may or may not be recorded (outcome_unknown): send the same request again",
 }
 
 
@@ -122,6 +124,7 @@ def document_problems(app: Litestar) -> None:
 
 
 def problem(status: int, code: str, detail: str, extra: dict | None = None, headers: dict | None = None) -> Response:
+    note_refusal(code, detail)
     return Response(
         {
             **(extra or {}),  # first: never overrides the RFC 9457 members
@@ -157,7 +160,9 @@ def _http_error(_: Request, exc: HTTPException) -> Response:
         return problem(400, "malformed_request", str(detail))
     if isinstance(exc, NotFoundException):
         return problem(404, "not_found", "no such resource")
-    code = {400: "malformed_request", 405: "method_not_allowed", 413: "payload_too_large", 429: "rate_limited"}.get(
+    code = {
+        400: "malformed_request", 405: "method_not_allowed", 408: "request_timeout", 413: "payload_too_large", 429: "rate_limited"
+    }.get(
         exc.status_code, "http_error"
     )
     # exc.headers: e.g. the Allow header a 405 must carry (RFC 9110, 15.5.6).
@@ -165,8 +170,67 @@ def _http_error(_: Request, exc: HTTPException) -> Response:
 
 
 def _unexpected(request: Request, exc: Exception) -> Response:
+    outage = unavailable(exc)
+    if outage is not None:
+        code, detail, cause = outage
+        response = problem(503, code, detail, headers={"Retry-After": "5"})
+        # One line per request, not a traceback: the access-log line carries the cause.
+        if not note_refusal(code, detail, cause):
+            log.warning("%s on %s %s: %s", code, request.method, request.url.path, cause, extra={"event": code})
+        return response
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "internal error; nothing was acknowledged")
+
+
+#: Refusals for an outage of the database or its disk: (code, what the client is told).
+DATABASE_UNAVAILABLE = ("database_unavailable", "the database is unavailable; nothing was recorded; try again")
+DISK_FULL = ("disk_full", "the server's disk is full; nothing was recorded; try again later")
+
+
+def unavailable(exc: BaseException) -> tuple[str, str, str] | None:
+    """(code, detail, cause) when ``exc`` is an outage of the database (down,
+    restarting, unreachable, dropped, locked, read-only) or of its disk (full),
+    which the service answers 503 with one log line rather than a traceback; None
+    for anything else. ``cause`` is one line naming the driver's error, never the
+    SQL statement or its parameters."""
+    import asyncpg
+    from sqlalchemy import exc as sa
+
+    chain = _chain(exc)
+    causes = [e for e in chain if not isinstance(e, sa.SQLAlchemyError)] or chain
+    cause = f"{type(causes[0]).__name__}: {(str(causes[0]).strip().splitlines() or [''])[0][:200]}"
+    text = " ".join(str(e).split("\n", 1)[0].lower() for e in causes)
+    if any(isinstance(e, asyncpg.DiskFullError) for e in chain) or "disk is full" in text or "no space left" in text:
+        return (*DISK_FULL, cause)
+    outage = (
+        sa.OperationalError,
+        sa.InterfaceError,
+        sa.DisconnectionError,
+        sa.TimeoutError,  # no pooled connection came free
+        ConnectionError,
+        TimeoutError,
+        socket.gaierror,
+        asyncpg.PostgresConnectionError,
+        asyncpg.ConnectionDoesNotExistError,
+        asyncpg.CannotConnectNowError,
+        asyncpg.InvalidCatalogNameError,  # the database was dropped
+        asyncpg.exceptions.OperatorInterventionError,  # server shut down, statement cancelled
+        asyncpg.exceptions.InsufficientResourcesError,  # too many connections
+    )
+    invalidated = any(isinstance(e, sa.DBAPIError) and e.connection_invalidated for e in chain)
+    if invalidated or any(isinstance(e, outage) for e in chain):
+        return (*DATABASE_UNAVAILABLE, cause)
+    return None
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc``, the DBAPI error it wraps, and their causes."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 8:
+        chain.append(current)
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return chain
 
 
 class ApiRequest(Request):
