@@ -1,0 +1,562 @@
+"""Database maintenance (issue 13, items 9 and 13): ``voting db backup`` while
+ballots are being cast over real HTTP, the documented restore drill, ``voting
+db check`` finding a tampered board, the purge of spent logins (command, app
+background task, and the cap on challenges), and ``voting election archive``;
+on SQLite, and on PostgreSQL when VOTING_TEST_DATABASE_URL is set."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select, update
+
+from tests.http_support import problem, start_pilot, two_question_manifest
+from tests.support import CREATED_DATABASES, PG_ENV, ServerProcess, server_settings
+from voting import operator
+from voting.cli import main
+from voting.client import Client
+from voting.db.engine import Database, make_engine
+from voting.db.models import Base, BoardEntry, Election, LoginNonce, Role, Session, TreeHead
+from voting.record.files import read_record
+from voting.record.verify import verify_record
+from voting.settings import Settings
+
+
+def voting(database_url: str, data_dir: Path, *args: str, input: str | None = None):  # noqa: A002
+    """``voting ARGS`` in-process, against the test's database."""
+    env = {"VOTING_DATABASE_URL": database_url, "VOTING_DATA_DIR": str(data_dir)}
+    return CliRunner().invoke(main, list(args), env=env, input=input, catch_exceptions=False)
+
+
+def on_db(database_url: str, work):  # noqa: ANN001, ANN201 - a coroutine function of a session
+    async def run():  # noqa: ANN202
+        database = Database(make_engine(Settings(database_url=database_url).db_url))
+        try:
+            async with database.session() as db:
+                result = await work(db)
+                await db.commit()
+                return result
+        finally:
+            await database.close()
+
+    return asyncio.run(run())
+
+
+def board_size(database_url: str, election_id: str) -> int:
+    return on_db(database_url, lambda db: db.scalar(select(func.count()).select_from(BoardEntry).where(BoardEntry.election_id == election_id)))
+
+
+class Voters:
+    """Voters of an open election, each with ballots prepared beforehand
+    (re-votes: the last one counts), cast from a thread on demand."""
+
+    def __init__(self, pilot, election_id: str, count: int, ballots_each: int) -> None:  # noqa: ANN001
+        info = pilot.admin.election_info(election_id)
+        self.queue = []
+        for i in range(count):
+            credential = pilot.pki.enroll(f"E{i:04d}")
+            voter = pilot.login(credential)
+            voter.ensure_registered(election_id)
+            for k in range(ballots_each):
+                choices = [[int(j == (i + k) % 4) for j in range(4)], [int(j == (i + k) % 3) for j in range(4)]]
+                self.queue.append((voter, voter.prepare_ballot(election_id, choices)))
+        self.receipts: list[dict] = []
+
+    def cast(self, n: int) -> None:
+        for _ in range(n):
+            voter, ballot = self.queue.pop(0)
+            self.receipts.append(voter.cast(ballot))
+
+    def cast_in_background(self, until: threading.Event) -> threading.Thread:
+        def run() -> None:
+            while self.queue and not until.is_set():
+                self.cast(1)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        return thread
+
+
+def fresh_postgres() -> str:
+    url = operator.create_postgres_database(os.environ[PG_ENV], "t")
+    CREATED_DATABASES.append(url)
+    return url
+
+
+# --- backup under load, restore drill -----------------------------------------------------------
+
+
+def test_backup_while_ballots_are_cast_finishes_and_the_copy_checks(pki, data_dir, database_url, backend, tmp_path):
+    pilot = start_pilot(pki, data_dir, database_url)
+    try:
+        election_id = pilot.open_election(two_question_manifest("backup-2026"), [f"E{i:04d}" for i in range(8)])
+        voters = Voters(pilot, election_id, 8, 3)
+        voters.cast(2)
+        stop = threading.Event()
+        thread = voters.cast_in_background(stop)
+        while len(voters.receipts) < 5:
+            time.sleep(0.01)
+        copy = tmp_path / "backup.db"
+        backed_up = voting(database_url, data_dir, "db", "backup", str(copy))
+        cast_during = len(voters.receipts)
+        stop.set()
+        thread.join()
+        assert backed_up.exit_code == 0, backed_up.output
+        assert "Backed up the database" in backed_up.output and " s;" in backed_up.output
+        assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+        assert not list(tmp_path.glob(".backup.db.*")), "the temporary file was left behind"
+        assert cast_during >= 5
+
+        # The copy passes the checks: integrity, schema, the board against its signed head.
+        if backend == "sqlite":
+            copy_url = f"sqlite:///{copy}"
+        else:
+            copy_url = fresh_postgres()
+            restored = voting(copy_url, data_dir, "db", "restore", str(copy), "--yes")
+            assert restored.exit_code == 0, restored.output
+        checked = voting(copy_url, data_dir, "db", "check")
+        assert checked.exit_code == 0, checked.output
+        assert "The database is sound" in checked.output
+        size = board_size(copy_url, election_id)
+        assert size >= 5  # what the backup holds is a board whose newest head it verified
+
+        # A second backup to the same name is refused, and leaves the first one alone.
+        again = voting(database_url, data_dir, "db", "backup", str(copy))
+        assert again.exit_code == 1 and "exists" in again.output
+        assert len(again.output.strip().splitlines()) == 1
+    finally:
+        pilot.stop()
+
+
+def test_restore_drill_back_up_cast_restore_check(pki, data_dir, database_url, backend, tmp_path):
+    """The drill of docs/operations.md: back up, cast, (refused while running),
+    stop, restore, check, start again: the board is the backup's."""
+    pilot = start_pilot(pki, data_dir, database_url)
+    try:
+        election_id = pilot.open_election(two_question_manifest("drill-2026"), [f"E{i:04d}" for i in range(4)])
+        voters = Voters(pilot, election_id, 4, 2)
+        voters.cast(3)
+        backup_file = tmp_path / "drill.backup"
+        assert voting(database_url, data_dir, "db", "backup", str(backup_file)).exit_code == 0
+        size_at_backup = board_size(database_url, election_id)
+        voters.cast(2)
+        size_after = board_size(database_url, election_id)
+        assert size_after > size_at_backup
+
+        refused = voting(database_url, data_dir, "db", "restore", str(backup_file), "--yes")
+        assert refused.exit_code == 1
+        assert "stop the service first" in refused.output
+        assert board_size(database_url, election_id) == size_after
+    finally:
+        pilot.stop()
+
+    # The attack: the drill typed on production with an election open lost every ballot since the
+    # backup. A restore is now refused while an election is open, and shows what it replaces first.
+    unforced = voting(database_url, data_dir, "db", "restore", str(backup_file), "--yes")
+    assert unforced.exit_code == 1 and f"election {election_id} is open" in unforced.output and "--force" in unforced.output
+    assert len(unforced.output.strip().splitlines()) == 1
+    assert board_size(database_url, election_id) == size_after
+    unconfirmed = voting(database_url, data_dir, "db", "restore", str(backup_file), "--force", input="n\n")
+    assert unconfirmed.exit_code == 1 and board_size(database_url, election_id) == size_after
+    assert "Backup taken" in unconfirmed.output
+    assert f"{election_id}: board size now {size_after} (open), in the backup {size_at_backup}" in unconfirmed.output
+    restored = voting(database_url, data_dir, "db", "restore", str(backup_file), "--yes", "--force")
+    assert restored.exit_code == 0, restored.output
+    assert "The database is sound" in restored.output
+    assert board_size(database_url, election_id) == size_at_backup
+    if backend == "sqlite":
+        assert list(data_dir.glob("voting.sqlite3.replaced-*")), "the replaced database was not kept"
+    assert voting(database_url, data_dir, "db", "check").exit_code == 0
+
+    settings, env = server_settings(data_dir, database_url)
+    server = ServerProcess(settings, env).start()
+    try:
+        with Client(server.url) as client:
+            assert client.get(f"/api/elections/{election_id}/board/head")["size"] == size_at_backup
+    finally:
+        server.stop()
+
+
+def test_backup_of_postgresql_without_pg_dump_is_one_line(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no pg_dump on it
+    result = voting("postgresql://postgres@127.0.0.1:1/none", data_dir, "db", "backup", str(tmp_path / "x.dump"))
+    assert result.exit_code == 1
+    assert "pg_dump is not installed" in result.output and len(result.output.strip().splitlines()) == 1
+    assert not list(tmp_path.glob("*.dump*"))
+
+
+# --- check ------------------------------------------------------------------------------------------
+
+
+def test_check_finds_a_tampered_board_row(pki, data_dir, database_url):
+    pilot = start_pilot(pki, data_dir, database_url)
+    try:
+        election_id = pilot.open_election(two_question_manifest("check-2026"), [f"E{i:04d}" for i in range(3)])
+        Voters(pilot, election_id, 3, 1).cast(3)
+    finally:
+        pilot.stop()
+    sound = voting(database_url, data_dir, "db", "check")
+    assert sound.exit_code == 0, sound.output
+
+    # One ballot entry's stored bytes changed (its stored hash left as it was).
+    async def tamper(db):  # noqa: ANN001, ANN202
+        row = await db.scalar(
+            select(BoardEntry).where(BoardEntry.election_id == election_id, BoardEntry.kind == "ballot").order_by(BoardEntry.leaf_index)
+        )
+        await db.execute(
+            update(BoardEntry)
+            .where(BoardEntry.election_id == election_id, BoardEntry.leaf_index == row.leaf_index)
+            .values(data=row.data.replace('"ballot"', '"ballot" ', 1))
+        )
+        return row.leaf_index
+
+    index = on_db(database_url, tamper)
+    found = voting(database_url, data_dir, "db", "check")
+    assert found.exit_code == 1
+    assert f"election {election_id}: board entry {index}: its stored leaf hash is not the hash of its stored bytes" in found.output
+
+    # Hash and bytes changed together: the root no longer matches the signed head.
+    async def rehash(db):  # noqa: ANN001, ANN202
+        from crypto.log import leaf_hash
+
+        row = await db.get(BoardEntry, (election_id, index))
+        await db.execute(
+            update(BoardEntry)
+            .where(BoardEntry.election_id == election_id, BoardEntry.leaf_index == index)
+            .values(leaf_hash=leaf_hash(row.data.encode()))
+        )
+
+    on_db(database_url, rehash)
+    found = voting(database_url, data_dir, "db", "check")
+    assert found.exit_code == 1
+    assert "do not hash to the root of its newest signed tree head" in found.output
+    assert "stored leaf hash" not in found.output
+
+
+def test_check_finds_a_forged_tree_head(pki, data_dir, database_url):
+    pilot = start_pilot(pki, data_dir, database_url)
+    try:
+        election_id = pilot.create(two_question_manifest("head-2026"), ["E0001"])
+    finally:
+        pilot.stop()
+
+    async def forge(db):  # noqa: ANN001, ANN202
+        newest = await db.scalar(select(func.max(TreeHead.size)).where(TreeHead.election_id == election_id))
+        await db.execute(
+            update(TreeHead).where(TreeHead.election_id == election_id, TreeHead.size == newest).values(timestamp_ms=TreeHead.timestamp_ms + 1)
+        )
+
+    on_db(database_url, forge)
+    found = voting(database_url, data_dir, "db", "check")
+    assert found.exit_code == 1
+    assert "does not verify under the board's server key" in found.output
+
+
+# --- purge ------------------------------------------------------------------------------------------
+
+
+def test_purge_removes_expired_rows_and_keeps_live_ones(data_dir, database_url):
+    settings = Settings(data_dir=data_dir, database_url=database_url)
+    operator.upgrade(settings)
+    now = datetime.now(UTC)
+    later, earlier = now + timedelta(minutes=5), now - timedelta(seconds=1)
+
+    async def fill(db):  # noqa: ANN001, ANN202
+        db.add_all(
+            [
+                LoginNonce(nonce="live", expires_at=later, used=False),
+                LoginNonce(nonce="used", expires_at=later, used=True),
+                LoginNonce(nonce="expired", expires_at=earlier, used=False),
+            ]
+        )
+        for name, expires, revoked in (("live", later, False), ("expired", earlier, False), ("ended", later, True)):
+            db.add(
+                Session(
+                    id=name, employee_id="E0001", certificate=b"", certificate_chain="[]", created_at=earlier - timedelta(hours=1),
+                    expires_at=expires, last_seen=earlier, revoked=revoked,
+                )
+            )
+
+    on_db(database_url, fill)
+    purged = voting(database_url, data_dir, "db", "purge")
+    assert purged.exit_code == 0, purged.output
+    assert "Deleted 2 login challenge(s) and 2 session(s)." in purged.output
+
+    async def left(db):  # noqa: ANN001, ANN202
+        return set(await db.scalars(select(LoginNonce.nonce))), set(await db.scalars(select(Session.id)))
+
+    assert on_db(database_url, left) == ({"live"}, {"live"})
+    assert voting(database_url, data_dir, "db", "purge").output.startswith("Deleted 0 login challenge(s) and 0 session(s).")
+
+
+def count_challenges(database_url: str) -> int:
+    return on_db(database_url, lambda db: db.scalar(select(func.count()).select_from(LoginNonce)))
+
+
+def test_the_service_purges_spent_challenges_by_itself(pki, data_dir, database_url):
+    pilot = start_pilot(pki, data_dir, database_url, purge_interval_s="1", nonce_ttl_s="1")
+    try:
+        for _ in range(5):
+            assert httpx.post(pilot.url + "/api/auth/challenge").status_code == 200
+        assert count_challenges(database_url) >= 5
+        deadline = time.monotonic() + 60
+        while count_challenges(database_url) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert count_challenges(database_url) == 0
+        assert pilot.admin.get("/api/auth/me")["employee_id"]  # the administrator's live session was kept
+    finally:
+        pilot.stop()
+
+
+def test_an_anonymous_client_cannot_pile_up_challenges(pki, data_dir, database_url):
+    rate = 4
+    pilot = start_pilot(pki, data_dir, database_url, login_rate_per_minute=str(rate))
+    try:
+        before = count_challenges(database_url)
+        # From an address of its own (the administrator logged in from 127.0.0.1).
+        with httpx.Client(base_url=pilot.url, transport=httpx.HTTPTransport(local_address="127.0.0.3")) as http:
+            statuses = [http.post("/api/auth/challenge").status_code for _ in range(2 * rate + 5)]
+            assert statuses[: 2 * rate] == [200] * (2 * rate)
+            assert set(statuses[2 * rate :]) == {429}
+            assert problem(http.post("/api/auth/challenge")) == (429, "rate_limited")
+        assert count_challenges(database_url) == before + 2 * rate
+        # Another address still gets its own.
+        local = httpx.Client(base_url=pilot.url, transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+        with local:
+            assert local.post("/api/auth/challenge").status_code == 200
+    finally:
+        pilot.stop()
+
+
+# --- archive ----------------------------------------------------------------------------------------
+
+
+def fresh_crl(pki) -> None:  # noqa: ANN001
+    """A CRL issued after the last event, as the verifier's eligibility check needs
+    (docs/operations.md: publish one after publication, before archiving)."""
+    time.sleep(1.1)  # CRL times are whole seconds
+    pki.write_crl(now=datetime.now(UTC))
+
+
+def rows_of(database_url: str, election_id: str) -> dict[str, int]:
+    async def count(db):  # noqa: ANN001, ANN202
+        found = {}
+        for table in Base.metadata.sorted_tables:
+            if "election_id" in table.columns:
+                found[table.name] = await db.scalar(select(func.count()).select_from(table).where(table.c.election_id == election_id))
+        found["roles"] = await db.scalar(select(func.count()).select_from(Role).where(Role.scope == election_id))
+        found["elections"] = await db.scalar(select(func.count()).select_from(Election).where(Election.id == election_id))
+        return found
+
+    return on_db(database_url, count)
+
+
+def test_archive_exports_verifies_then_deletes_a_published_election(pki, data_dir, database_url, tmp_path):
+    pilot = start_pilot(pki, data_dir, database_url)
+    try:
+        voters_ids = ["E0000", "E0001"]
+        done_id = pilot.open_election(two_question_manifest("archive-2026", min_tally_ballots=2), voters_ids)
+        Voters(pilot, done_id, 2, 1).cast(2)
+        pilot.admin.close_election(done_id)
+        pilot.decrypt(done_id, ["T0001", "T0002"])
+        pilot.admin.tally(done_id)
+        pilot.admin.publish(done_id)
+        fresh_crl(pki)
+        open_id = pilot.open_election(two_question_manifest("still-open-2026"), ["E0000"])
+        before_open = rows_of(database_url, open_id)
+        assert sum(rows_of(database_url, done_id).values()) > 0
+
+        # Not published: refused, nothing deleted, nothing written.
+        refused = voting(database_url, data_dir, "election", "archive", open_id, "--out", str(tmp_path / "refused"), "--yes")
+        assert refused.exit_code == 1
+        assert "not published" in refused.output and len(refused.output.strip().splitlines()) == 1
+        assert rows_of(database_url, open_id) == before_open
+        assert not (tmp_path / "refused").exists()
+
+        # Published: exported, verified, deleted (while the service runs).
+        out = tmp_path / "archive"
+        archived = voting(database_url, data_dir, "election", "archive", done_id, "--out", str(out), "--yes")
+        assert archived.exit_code == 0, archived.output
+        record = out / f"{done_id}-record-auditors.zip"
+        assert stat.S_IMODE(record.stat().st_mode) == 0o600
+        report = verify_record(read_record(record))
+        assert report.ok(strict=True), [(c.number, c.failures, c.note) for c in report.checks if c.status != "pass"]
+        assert report.stage == "published"
+        assert set(rows_of(database_url, done_id).values()) == {0}
+        assert rows_of(database_url, open_id) == before_open
+        with Client(pilot.url) as public:
+            assert public.status(open_id)["status"] == "open"
+            assert problem(httpx.get(f"{pilot.url}/api/elections/{done_id}")) == (404, "election_not_found")
+        assert voting(database_url, data_dir, "db", "check").exit_code == 0
+
+        # Again: the election is gone.
+        again = voting(database_url, data_dir, "election", "archive", done_id, "--out", str(tmp_path / "again"), "--yes")
+        assert again.exit_code == 1 and "no election" in again.output
+    finally:
+        pilot.stop()
+
+
+def test_archive_refuses_a_record_that_does_not_verify(pki, data_dir, database_url, tmp_path, monkeypatch):
+    """A record that fails verification deletes nothing."""
+    pilot = start_pilot(pki, data_dir, database_url)
+    try:
+        election_id = pilot.open_election(two_question_manifest("unverified-2026", min_tally_ballots=1), ["E0000"])
+        Voters(pilot, election_id, 1, 1).cast(1)
+        pilot.admin.close_election(election_id)
+        pilot.decrypt(election_id, ["T0001", "T0002"])
+        pilot.admin.tally(election_id)
+        pilot.admin.publish(election_id)
+        fresh_crl(pki)
+    finally:
+        pilot.stop()
+    before = rows_of(database_url, election_id)
+
+    async def tamper(db):  # noqa: ANN001, ANN202
+        row = await db.scalar(select(BoardEntry).where(BoardEntry.election_id == election_id, BoardEntry.kind == "result"))
+        await db.execute(
+            update(BoardEntry)
+            .where(BoardEntry.election_id == election_id, BoardEntry.leaf_index == row.leaf_index)
+            .values(data=row.data.replace('"time":"2', '"time":"1', 1))
+        )
+
+    on_db(database_url, tamper)
+    refused = voting(database_url, data_dir, "election", "archive", election_id, "--out", str(tmp_path / "out"), "--yes")
+    assert refused.exit_code == 1
+    assert "fails check" in refused.output and "nothing was deleted" in refused.output
+    assert rows_of(database_url, election_id) == before
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_environment(monkeypatch):
+    """The CLI reads VOTING_* variables: only the ones each call sets."""
+    for name in list(os.environ):
+        if name.startswith("VOTING_") and name != PG_ENV:
+            monkeypatch.delenv(name)
+
+
+# --- restore checks the copy; check compares the board with the witnesses' cosigned heads -------------------
+
+
+def _cast_election(pilot, name: str) -> str:  # noqa: ANN001 - tests.http_support.Pilot
+    election_id = pilot.open_election(two_question_manifest(name), [f"E{i:04d}" for i in range(3)])
+    Voters(pilot, election_id, 3, 1).cast(3)
+    return election_id
+
+
+def test_restore_refuses_a_backup_that_fails_the_check_and_keeps_the_database(pki, data_dir, database_url, backend, tmp_path):
+    if backend != "sqlite":
+        pytest.skip("the copy checked before it is put in place is SQLite's")
+    import sqlite3
+
+    pilot = start_pilot(pki, data_dir, database_url)
+    try:
+        election_id = _cast_election(pilot, "restore-check-2026")
+    finally:
+        pilot.stop()
+    backup_file = tmp_path / "tampered.backup"
+    assert voting(database_url, data_dir, "db", "backup", str(backup_file)).exit_code == 0
+    # A sound SQLite file whose board was altered (a ballot's bytes changed).
+    with sqlite3.connect(backup_file) as tampered:
+        tampered.execute(
+            "UPDATE board_entries SET data = replace(data, '\"ballot\"', '\"ballot\" ') WHERE election_id = ? AND kind = 'ballot'",
+            (election_id,),
+        )
+    tampered.close()
+    size = board_size(database_url, election_id)
+    database_file = data_dir / "voting.sqlite3"
+    before = database_file.read_bytes()
+
+    refused = voting(database_url, data_dir, "db", "restore", str(backup_file), "--yes", "--force")
+    assert refused.exit_code == 1
+    assert "fails the database check" in refused.output and "stored leaf hash" in refused.output
+    assert "nothing was restored" in refused.output
+    assert database_file.read_bytes() == before and not list(data_dir.glob("voting.sqlite3.replaced-*"))
+    assert board_size(database_url, election_id) == size
+    assert voting(database_url, data_dir, "db", "check").exit_code == 0
+
+
+def test_check_finds_entries_removed_with_their_heads_after_a_witness_cosigned_them(pki, data_dir, database_url, backend):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from crypto import log as merkle
+    from crypto.witness import cosign
+    from voting.db.models import BoardState, Cosignature
+
+    pilot = start_pilot(pki, data_dir, database_url)
+    try:
+        election_id = _cast_election(pilot, "cosigned-2026")
+    finally:
+        pilot.stop()
+    witness = Ed25519PrivateKey.generate()
+
+    async def cosign_newest(db):  # noqa: ANN001, ANN202
+        head = await db.scalar(select(TreeHead).where(TreeHead.election_id == election_id).order_by(TreeHead.size.desc()).limit(1))
+        signed = cosign(witness, merkle.TreeHead(election_id, head.size, bytes(head.root), head.timestamp_ms), head.timestamp_ms + 5)
+        db.add(Cosignature(election_id=election_id, size=head.size, witness_key=signed.witness_key, time_ms=signed.time_ms, signature=signed.signature))
+        state = await db.get(BoardState, election_id)
+        return head.size, state.size
+
+    cosigned_size, state_size = on_db(database_url, cosign_newest)
+    assert cosigned_size == state_size
+    assert voting(database_url, data_dir, "db", "check").exit_code == 0
+
+    # The last ballot removed with its tree head and the board state rewound
+    # (with the tool of the database, which leaves the cosignature behind).
+    keep = cosigned_size - 1
+    statements = [
+        "DELETE FROM board_entries WHERE election_id = :e AND leaf_index >= :k",
+        "DELETE FROM tree_heads WHERE election_id = :e AND size > :k",
+        "UPDATE board_state SET size = :k WHERE election_id = :e",
+    ]
+    if backend == "sqlite":
+        import sqlite3
+
+        with sqlite3.connect(data_dir / "voting.sqlite3") as raw:  # foreign keys are off by default
+            for statement in statements:
+                raw.execute(statement, {"e": election_id, "k": keep})
+        raw.close()
+    else:
+        async def remove(db):  # noqa: ANN001, ANN202
+            from sqlalchemy import text
+
+            await db.execute(text("SET session_replication_role = replica"))
+            for statement in statements:
+                await db.execute(text(statement), {"e": election_id, "k": keep})
+
+        on_db(database_url, remove)
+    found = voting(database_url, data_dir, "db", "check")
+    assert found.exit_code == 1
+    assert (
+        f"election {election_id}: the witnesses cosigned a head of {cosigned_size} entries, "
+        f"but the board's newest signed tree head has {keep}: entries were removed"
+    ) in found.output
+
+
+def test_a_symlinked_serve_lock_is_refused_in_one_line(tmp_path):
+    """The attack: serve.lock replaced by a symbolic link made the service (and
+    restore, rotate) open and create whatever file it points to. The lock is
+    opened with O_NOFOLLOW: one line, the target untouched."""
+    from voting import servelock
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o700)
+    target = tmp_path / "elsewhere"
+    (data_dir / servelock.LOCK_NAME).symlink_to(target)
+    with pytest.raises(servelock.UnsafeLockFile, match="symbolic link"):
+        with servelock.serving(data_dir):
+            pass
+    backup = tmp_path / "backup.db"
+    backup.write_bytes(b"")
+    refused = voting("", data_dir, "db", "restore", str(backup), "--yes")
+    assert refused.exit_code == 1 and "symbolic link" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1
+    assert not target.exists()
