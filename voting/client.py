@@ -11,11 +11,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 from cryptography.hazmat.primitives import serialization
@@ -54,10 +55,15 @@ from crypto.elgamal import Ciphertext
 from crypto.group import Point
 from crypto.log import ConsistencyProof, InclusionProof, SignedTreeHead, leaf_hash, verify_tree_head
 from crypto.receipts import verify_receipt, verify_receipt_against
+from voting.files import write_file
+from voting import tls
 from voting.origin import origin_of
 
 
 BOARD_PAGE = 500
+#: Pauses before resending a cast whose outcome is unknown (a 503, or the
+#: connection lost awaiting the reply): resending the same ballot is safe.
+CAST_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0)
 
 
 class ApiError(Exception):
@@ -257,7 +263,7 @@ class Client:
         self.base_url = base_url.rstrip("/")
         self.trust_store = trust_store
         self.fingerprint = fingerprint
-        self.http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+        self.http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport, verify=tls.client_context())
         self.credential: Credential | None = None
         self.session: dict | None = None
         self._registered: set[tuple[str, str]] = set()  # (employee, election) whose credential is registered
@@ -323,10 +329,17 @@ class Client:
     def create_election(self, manifest: dict, trustees: list[str], threshold_t: int) -> dict:
         return self.post("/api/elections/", {"manifest": manifest, "trustees": trustees, "threshold": threshold_t})
 
-    def import_roll(self, election_id: str, csv_text: str) -> dict:
+    def import_roll(self, election_id: str, csv_data: str | bytes, *, dry_run: bool = False) -> dict:
+        """The file's bytes go as they are: the server decodes UTF-8 or cp932."""
         return self.post(
-            f"/api/elections/{election_id}/roll", content=csv_text.encode("utf-8"), headers={"Content-Type": "text/csv"}
+            f"/api/elections/{election_id}/roll",
+            content=csv_data.encode("utf-8") if isinstance(csv_data, str) else csv_data,
+            headers={"Content-Type": "text/csv"},
+            params={"dry_run": "true"} if dry_run else None,
         )
+
+    def remove_from_roll(self, election_id: str, employee_id: str) -> dict:
+        return self.request("DELETE", f"/api/elections/{election_id}/roll/{quote(employee_id, safe='')}")
 
     def start_ceremony(self, election_id: str) -> dict:
         return self.post(f"/api/elections/{election_id}/ceremony/start")
@@ -425,9 +438,26 @@ class Client:
         """Cast, and check that the receipt is for this very ballot (raises
         ReceiptRefusal): a server could otherwise drop the ballot and hand back
         another voter's receipt, which checks out on the board."""
-        receipt = self.post(f"/api/elections/{prepared.election_id}/ballots/", prepared.cast_body())
+        receipt = self._send_cast(prepared)
         check_receipt_is_for(receipt, prepared)
         return receipt
+
+    def _send_cast(self, prepared: PreparedBallot) -> dict:
+        """POST the ballot; on a 503 (not recorded, or outcome unknown) or a
+        lost connection, send the very same ballot again after a pause, a few
+        times: the server stores it once and returns its receipt."""
+        path = f"/api/elections/{prepared.election_id}/ballots/"
+        for delay in (*CAST_RETRY_DELAYS_S, None):
+            try:
+                return self.post(path, prepared.cast_body())
+            except ApiError as exc:
+                if exc.status != 503 or delay is None:
+                    raise
+            except httpx.TransportError:
+                if delay is None:
+                    raise
+            time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def publish_audit(self, prepared: PreparedBallot) -> dict:
         """Publish the audited ballot and its opening to the board (it is never
@@ -573,12 +603,9 @@ def check_audit(client: Client, audit: dict) -> dict:
 
 
 def _write_private(path: Path, doc: dict) -> None:
-    """Write a trustee file readable by its owner only (atomically)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(doc, handle)
-    os.replace(tmp, path)
+    """Write a trustee file readable by its owner only (0600, a directory made
+    for it 0700), atomically and durably: it holds a key share."""
+    write_file(path, json.dumps(doc), private=True)
 
 
 class TrusteeRefusal(Exception):

@@ -37,7 +37,8 @@ from voting.board.service import Board, BoardAppender
 from voting.db.engine import Database
 from voting.db.models import Ballot, BoardEntry, Election, RollEntry
 from voting.elections import lifecycle
-from voting.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
+from voting.elections.schedule import Schedule
+from voting.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError, WrongState, unavailable
 
 log = logging.getLogger("voting.ballots")
 
@@ -83,6 +84,7 @@ class ElectionKeys:
     manifest: Manifest
     joint_key: Point
     fingerprint: bytes
+    schedule: Schedule
 
 
 @dataclass
@@ -146,31 +148,46 @@ class CastService:
         self._pending: list[PendingCast] = []
         self._writer: asyncio.Task | None = None
 
-    async def _voter(self, election_id: str, employee_id: str, *, action: str = "cast a ballot") -> tuple[ElectionKeys, str, str]:
+    async def _voter(
+        self, election_id: str, employee_id: str, *, action: str = "cast a ballot"
+    ) -> tuple[ElectionKeys, str, str, ServiceError | None]:
         """The election's keys, the voter's internal id and registered voting
-        credential; refuses an unknown or not open election, an employee who is
-        not on its roll and one who registered no credential (one query)."""
+        credential (one query); refuses an unknown election or one not opened
+        yet, an employee who is not on its roll and one who registered no
+        credential. For an opened election that is no longer open, or outside
+        its schedule, the refusal is returned, not raised: a ballot resent
+        after its cast's outcome was lost still gets its stored receipt."""
         async with self.database.read() as db:
             row = (await db.execute(_VOTER, {"election_id": election_id, "employee_id": employee_id})).one_or_none()
             if row is None:
                 raise NotFound(f"no election {election_id!r}", code="election_not_found")
-            lifecycle.require(row, lifecycle.OPEN, action=action)
+            if row.status in (lifecycle.DRAFT, lifecycle.KEY_CEREMONY):
+                lifecycle.require(row, lifecycle.OPEN, action=action)
             keys = self._keys.get(election_id)
             if keys is None:
                 election = await db.get(Election, election_id)
+                manifest = Manifest.from_json(json.loads(election.manifest))
                 keys = ElectionKeys(
-                    Manifest.from_json(json.loads(election.manifest)),
+                    manifest,
                     Point.from_hex(election.joint_key),
                     bytes.fromhex(election.fingerprint),
+                    Schedule.of(manifest.document),
                 )
                 self._keys[election_id] = keys
+        # An early answer by this host's clock (kept within the tolerance of the
+        # board's by the start-up and readiness checks), without a query: the
+        # write judges each cast again by the board's own clock.
+        at = datetime.fromtimestamp(self.board.clock() / 1000, UTC)
+        refusal = _refusal(row.status, keys.schedule, action, at)
+        if (row.pseudonym is None or row.credential is None) and refusal is not None:
+            raise refusal
         if row.pseudonym is None:
             raise Forbidden("you are not on this election's voter roll", code="not_on_roll")
         if row.credential is None:
             raise Forbidden(
                 "register your voting credential for this election first", code="credential_not_registered"
             )
-        return keys, row.pseudonym, row.credential
+        return keys, row.pseudonym, row.credential, refusal
 
     async def cast(self, principal: Principal, election_id: str, body: object) -> dict:
         # 1. parse
@@ -185,13 +202,19 @@ class CastService:
             raise Invalid("the signature must be hex", code="invalid_signature_encoding") from None
         if signature.hex() != signature_hex:  # stored as sent: only the canonical spelling the record's verifier reads
             raise Invalid("the signature must be lowercase hex", code="invalid_signature_encoding")
-        keys, pseudonym, credential = await self._voter(election_id, principal.employee_id)
+        keys, pseudonym, credential, refusal = await self._voter(election_id, principal.employee_id)
 
         # 2. verify: every proof for this voter's credential, then its signature
         ballot = EncryptedBallot.from_json(body["ballot"], keys.manifest)
         _require_voter_id(ballot, credential)
-        verify_ballot(keys.manifest, keys.joint_key, keys.fingerprint, credential, ballot)
         code = tracking_code(keys.fingerprint, ballot)
+        if refusal is not None:  # not open, or outside the schedule: only a resend of a stored ballot gets its receipt
+            async with self.database.read() as db:
+                stored = (await db.execute(_RECEIPT, {"election_id": election_id, "code": code.hex()})).one_or_none()
+            if stored is None:
+                raise refusal
+            return json.loads(stored.receipt)
+        verify_ballot(keys.manifest, keys.joint_key, keys.fingerprint, credential, ballot)
         verify_credential_signature(
             bytes.fromhex(credential), signature, election_fingerprint=keys.fingerprint, tracking_code=code
         )
@@ -217,31 +240,38 @@ class CastService:
                 try:
                     for election_id, casts in by_election.items():
                         await self._write_batch(election_id, casts)
-                finally:  # never leave a caller waiting (e.g. on shutdown); settled ones stay as they are
+                finally:  # never leave a caller waiting (e.g. on shutdown, maybe mid-commit); settled ones stay as they are
                     for pending in batch:
-                        pending.resolve(
-                            error=ServiceError(
-                                "the ballot may not have been recorded; cast it again (if it was, the same receipt comes back)",
-                                code="not_recorded",
-                                status=503,
-                            )
-                        )
+                        pending.resolve(error=OutcomeUnknown())
 
-    async def _write_batch(self, election_id: str, casts: list[PendingCast]) -> None:
+    async def _write_batch(self, election_id: str, casts: list[PendingCast], *, unknown: bool = False) -> None:
         """One transaction for ``casts``; every one is settled when this returns.
         Receipts are handed out only after the commit. If the transaction fails
         for another reason than a refusal, each cast is retried on its own, so
-        that one cannot take the others down with it."""
+        that one cannot take the others down with it. A commit that raises
+        (e.g. its reply was lost with the connection) may have committed: its
+        casts' outcome is unknown (``unknown``) until a retry settles it, and a
+        cast that fails again is answered 503 ``outcome_unknown``: resending
+        the same ballot is safe, and returns its receipt if it was stored."""
+        committing = False
         try:
             async with self.database.session() as db:
                 outcomes = await self._append_all(db, election_id, casts)
+                committing = True
                 await db.commit()
         except Exception as exc:  # noqa: BLE001 - settled below, never lost
+            unknown = unknown or committing
             if len(casts) > 1:
                 for pending in casts:
-                    await self._write_batch(election_id, [pending])
+                    await self._write_batch(election_id, [pending], unknown=unknown)
+            elif unknown and not isinstance(exc, ServiceError):
+                log.warning(
+                    "a cast's commit failed; its outcome is unknown: %s", type(exc).__name__,
+                    extra={"event": "cast_outcome_unknown", "election_id": election_id},
+                )
+                casts[0].resolve(error=OutcomeUnknown())
             else:
-                if not isinstance(exc, ServiceError):
+                if not isinstance(exc, ServiceError) and unavailable(exc) is None:  # an outage: one line, by the handler
                     log.exception("writing a cast failed")
                 casts[0].resolve(error=exc)
             return
@@ -261,14 +291,16 @@ class CastService:
         election = (await db.execute(_LOCK_ELECTION, {"election_id": election_id})).scalar_one_or_none()
         if election is None:
             return [NotFound(f"no election {election_id!r}", code="election_not_found") for _ in casts]
-        if election.status != lifecycle.OPEN:  # closed while these were being verified
-            return [_not_open(election) for _ in casts]
         known: dict[str, list[KnownBallot]] = defaultdict(list)
         stored = await db.execute(
             _STORED, {"election_id": election_id, "pseudonyms": sorted({c.pseudonym for c in casts})}
         )
         for ballot_id, pseudonym, code, superseded, receipt in stored:
             known[pseudonym].append(KnownBallot(code, superseded, receipt, ballot_id=ballot_id))
+        plan = self._keys[election_id].schedule
+        if election.status != lifecycle.OPEN:  # closed while these were being verified: only resends get receipts
+            at = await self.board.now(db)
+            return [_resent(known[c.pseudonym], c) or _refusal(election.status, plan, "cast a ballot", at) for c in casts]
         appender = await self.board.appender(db, election_id)
         audited = await self._audited_since(db, election_id, appender.frontier.size)
         rows: list[dict] = []
@@ -276,6 +308,13 @@ class CastService:
         outcomes: list[dict | ServiceError] = []
         for pending in casts:
             try:
+                resent = _resent(known[pending.pseudonym], pending)
+                if resent is not None:  # a retry: same receipt, nothing added
+                    outcomes.append(resent)
+                    continue
+                # The board's clock (the database server's on PostgreSQL), read for this batch
+                # in its write transaction: no app host's clock ends voting early or late.
+                plan.require_casting(appender.now)
                 if pending.code.hex() in audited.codes:
                     raise Conflict(
                         "this ballot was audited (its encryption was revealed); it can never be cast",
@@ -325,9 +364,6 @@ class CastService:
         superseded_ids: list[int],
     ) -> dict:
         code = pending.code.hex()
-        for earlier in previous:
-            if earlier.tracking_code == code:
-                return earlier.receipt_json()  # a retry: same receipt, nothing added
         counted = [b for b in previous if not b.superseded]
         if counted and election.revote_policy == "single":
             raise Conflict("you have already voted in this election", code="already_voted")
@@ -377,7 +413,9 @@ class CastService:
         after (re-proved, they would be a ballot of a public vote). Returns a receipt-shaped document (entry kind ``ballot-audited``)."""
         if not isinstance(body, dict) or set(body) != {"ballot", "opening"}:
             raise Invalid("send {ballot, opening}", code="invalid_request")
-        keys, _, credential = await self._voter(election_id, principal.employee_id, action="publish an audited ballot")
+        keys, _, credential, refusal = await self._voter(election_id, principal.employee_id, action="publish an audited ballot")
+        if refusal is not None:
+            raise refusal
         ballot = EncryptedBallot.from_json(body["ballot"], keys.manifest)
         _require_voter_id(ballot, credential)
         verify_ballot(keys.manifest, keys.joint_key, keys.fingerprint, credential, ballot)
@@ -390,8 +428,9 @@ class CastService:
             election = (await db.execute(_LOCK_ELECTION, {"election_id": election_id})).scalar_one_or_none()
             if election is None:
                 raise NotFound(f"no election {election_id!r}", code="election_not_found")
-            if election.status != lifecycle.OPEN:
-                raise _not_open(election)
+            refusal = _refusal(election.status, keys.schedule, "publish an audited ballot", await self.board.now(db))
+            if refusal is not None:
+                raise refusal
             if (await db.execute(_RECEIPT, {"election_id": election_id, "code": code})).first() is not None:
                 raise Conflict("this ballot was cast; a cast ballot cannot be audited", code="ballot_already_cast")
             if await _cast_with_alphas(db, election_id, _alphas(ballot.to_json())):
@@ -454,9 +493,33 @@ def _require_voter_id(ballot: EncryptedBallot, credential: str) -> None:
         )
 
 
-def _not_open(election: Election) -> ServiceError:
+def _resent(previous: list[KnownBallot], pending: PendingCast) -> dict | None:
+    """The stored receipt when this voter cast this very ballot before."""
+    code = pending.code.hex()
+    return next((earlier.receipt_json() for earlier in previous if earlier.tracking_code == code), None)
+
+
+def _refusal(status: str, plan: Schedule, action: str, at: datetime) -> ServiceError | None:
+    """Why a ballot cannot be cast (or audited) at ``at`` (the board's clock):
+    the election is not open, or that time is outside the manifest's schedule."""
     try:
-        lifecycle.require(election, lifecycle.OPEN, action="cast a ballot")
+        if status != lifecycle.OPEN:
+            raise WrongState(
+                f"cannot {action} while the election is {status} (needs {lifecycle.OPEN})",
+                extra={"election_status": status},
+            )
+        plan.require_casting(at, action=action)
     except ServiceError as exc:
         return exc
-    raise AssertionError("the election is open")  # pragma: no cover
+    return None
+
+
+class OutcomeUnknown(ServiceError):
+    """The cast's commit failed in a way that leaves it unknown whether it
+    committed (e.g. the connection was lost awaiting its reply)."""
+
+    status = 503
+    code = "outcome_unknown"
+
+    def __init__(self) -> None:
+        super().__init__("your ballot may or may not be recorded: send the same ballot again, it is safe")

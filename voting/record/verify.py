@@ -1111,7 +1111,28 @@ class _Verifier:
                 c.fail(f"entry {index} is dated {moment.isoformat()}, before entry {latest[1]} ({latest[0].isoformat()}): the board's clock ran backwards")
             if latest is None or moment > latest[0]:
                 latest = (moment, index)
+        self.check_schedule(c)
         c.items = len(self.lines) + len(heads)
+
+    def check_schedule(self, c: CheckResult) -> None:
+        """Ballots and audits only within the manifest's schedule, as the server
+        enforces it (with the clock skew allowed above: an entry's time is read
+        a moment after the server's check, perhaps on another app server)."""
+        schedule = (self.manifest_doc or {}).get("schedule") or {}
+        try:
+            opens = _time(schedule["opens_at"], "schedule.opens_at") if schedule.get("opens_at") else None
+            closes = _time(schedule["closes_at"], "schedule.closes_at") if schedule.get("closes_at") else None
+        except Bad as exc:
+            c.fail(f"the manifest's {exc}")
+            return
+        for index, (entry, moment) in enumerate(zip(self.entries, self.times)):
+            if moment is None or entry is None or entry["kind"] not in ("ballot", "ballot-audited"):
+                continue
+            if (opens is not None and moment < opens - CLOCK_TOLERANCE) or (closes is not None and moment >= closes + CLOCK_TOLERANCE):
+                c.fail(
+                    f"entry {index} ({entry['kind']}) is dated {moment.isoformat()}, outside the schedule "
+                    f"({schedule.get('opens_at', '…')} to {schedule.get('closes_at', '…')})"
+                )
 
     # -- check 6 (before the ballots: which of them count is needed by check 8) --------------------
 

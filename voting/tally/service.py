@@ -22,6 +22,7 @@ from voting.auth.service import ADMIN, Principal
 from voting.board.service import Board
 from voting.db.models import Ballot, Election, Trustee
 from voting.elections import lifecycle
+from voting.elections.schedule import Schedule
 from voting.elections.service import ElectionService, manifest_of, public_view
 from voting.errors import Conflict, Invalid
 
@@ -51,6 +52,9 @@ class TallyService:
     async def close(self, db: AsyncSession, admin: Principal, election_id: str) -> dict:
         admin.require(ADMIN)
         election = await self.elections.get(db, election_id, for_update=True)
+        if election.status == lifecycle.OPEN:
+            # The board's clock, as for casts (the database server's on PostgreSQL).
+            Schedule.of(json.loads(election.manifest)).require_closable(await self.board.now(db))
         lifecycle.advance(election, lifecycle.CLOSED)
         # Any cast waiting for the election row lock now sees "closed" and is refused.
         await self.board.append(db, election_id, "election-closed", {"by": admin.employee_id})

@@ -93,5 +93,29 @@ export async function api(method, path, { body, raw, contentType, auth = true } 
   return data;
 }
 
+/** Pauses before sending a cast again whose outcome is unknown (docs/web.md, "Casting"). */
+export const RESEND_DELAYS_MS = [500, 1000, 2000, 4000];
+
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * `send()`, sent again after a pause while it fails with a 503 (not recorded,
+ * or outcome unknown) or a lost connection, a few times: only for a request
+ * that is safe to repeat, such as casting the same ballot (the server records
+ * it once and returns its receipt). `onRetry(attempt, error)` tells the page.
+ */
+export async function resending(send, { delays = RESEND_DELAYS_MS, sleep = pause, onRetry } = {}) {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await send();
+    } catch (exc) {
+      const unknown = exc instanceof ApiError && (exc.status === 503 || exc.code === "network_error");
+      if (!unknown || attempt >= delays.length) throw exc;
+      onRetry?.(attempt + 1, exc);
+      await sleep(delays[attempt]);
+    }
+  }
+}
+
 export const get = (path, options) => api("GET", path, options);
 export const post = (path, body, options = {}) => api("POST", path, { ...options, body });

@@ -16,7 +16,7 @@
 // if any; the rendered form must be the board's manifest. The voter sees the
 // trustees' names, "t of n trustees", and the short fingerprint to compare with
 // the election notice.
-import { ApiError, credentialFile, get, post, session } from "../api.js";
+import { ApiError, credentialFile, get, post, resending, session } from "../api.js";
 import {
   encryptBallot,
   formatFingerprint,
@@ -390,7 +390,9 @@ $("#cast-form")?.addEventListener("submit", (event) => {
       say(statusBox, t("ballot.signing"));
       const signature = signBallotWithCredential(election.voting, election.fingerprint, prepared.code);
       say(statusBox, t("ballot.sending"));
-      const receipt = await post(`${base}/ballots/`, { ballot: prepared.ballot, signature: toHex(signature) });
+      // The very same ballot again if the outcome is unknown: recorded once, its receipt comes back.
+      const body = { ballot: prepared.ballot, signature: toHex(signature) };
+      const receipt = await resending(() => post(`${base}/ballots/`, body), { onRetry: () => say(statusBox, t("ballot.resending")) });
       const code = toHex(prepared.code);
       // The receipt must be for this very ballot: a server could drop it and
       // hand back another voter's receipt, which checks out on the board.
