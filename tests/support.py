@@ -96,6 +96,8 @@ class ServerProcess:
     env: dict
     process: subprocess.Popen | None = None
     log_path: Path | None = None
+    factory: str = "voting.app:create_app"
+    """The app factory uvicorn serves (a test may wrap the app, e.g. to inject a fault)."""
 
     @property
     def url(self) -> str:
@@ -105,7 +107,7 @@ class ServerProcess:
         self.log_path = self.settings.data_dir / f"server-{self.settings.port}.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "voting.app:create_app",
+            [sys.executable, "-m", "uvicorn", "--factory", self.factory,
              "--host", self.settings.host, "--port", str(self.settings.port), "--log-level", "warning"],
             env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
@@ -144,6 +146,9 @@ def server_settings(data_dir: Path, database_url: str, **extra: str) -> tuple[Se
         "VOTING_HOST": "127.0.0.1",
         "VOTING_PORT": str(port),
         "VOTING_LOGIN_RATE_PER_MINUTE": "0",
+        # No background purge of spent logins, which would change the tables
+        # that tests compare before and after a refusal (test_ops_db sets one).
+        "VOTING_PURGE_INTERVAL_S": "0",
         **{f"VOTING_{k.upper()}": v for k, v in extra.items()},
     }
     settings = Settings(data_dir=data_dir, database_url=database_url, port=port)
@@ -152,6 +157,7 @@ def server_settings(data_dir: Path, database_url: str, **extra: str) -> tuple[Se
 
 def start_server(data_dir: Path, database_url: str, admins: list[str] = (), auditors: list[str] = (), **extra: str) -> ServerProcess:
     settings, env = server_settings(data_dir, database_url, **extra)
+    operator.upgrade(settings)  # as `voting serve` does before it starts the app
     for employee_id in admins:
         operator.add_role(settings, employee_id, "admin")
     for employee_id in auditors:

@@ -12,9 +12,11 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from voting.auth.api import AuthController, provide_principal
 from voting.ballots.api import AuditController, BallotController
 from voting.board.api import BoardController
-from voting.db.engine import migrate
 from voting.elections.api import ElectionController
 from voting.errors import EXCEPTION_HANDLERS, ApiRequest, document_problems
+from voting.health import health_handlers
+from voting.maintenance import start_purging
+from voting.observability import instrument
 from voting.record.api import RecordController
 from voting.security import add_security_headers, refuse_nul_characters
 from voting.services import Services
@@ -24,11 +26,6 @@ from voting.web import WEB_HANDLERS
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 SWAGGER_ASSETS = "/schema-assets"
-
-
-@get("/api/health", tags=["service"], summary="Liveness")
-async def health() -> dict:
-    return {"ok": True}
 
 
 @get("/api/server-key", tags=["service"], summary="The server's Ed25519 public key (tree heads, receipts)")
@@ -41,14 +38,19 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     services = services or Services.build(settings)
 
     async def startup() -> None:
-        await migrate(services.database.engine)
+        """Never waits for the database: a worker (re)started while it is down
+        starts, and answers 503 until it is back. The schema is migrated before
+        any worker starts (``voting db upgrade``, ``voting serve``)."""
+        start_purging(services.database, settings.purge_interval_s)
+        services.auth.trust.start(services.database)  # the CRLs, refreshed in the background
 
     async def shutdown() -> None:
+        await services.auth.trust.stop()
         await services.database.close()
 
     app = Litestar(
         route_handlers=[
-            health,
+            *health_handlers(services),
             server_key,
             AuthController,
             ElectionController,
@@ -88,4 +90,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         ),
     )
     document_problems(app)
+    instrument(app, settings.body_timeout_s)
     return app

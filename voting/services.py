@@ -13,6 +13,7 @@ from voting.db.engine import Database, make_engine
 from voting.elections.service import ElectionService
 from voting.keys import ServerKey, load_or_create
 from voting.settings import Settings
+from voting.startup import board_server_key_now
 from voting.tally.service import TallyService
 
 
@@ -31,9 +32,12 @@ class Services:
     @classmethod
     def build(cls, settings: Settings) -> Services:
         database = Database(make_engine(settings.db_url))
-        key = load_or_create(settings.signing_key_path)
-        trust = TrustSource(settings.trust_anchor_path, settings.crl_location, settings.crl_refresh_s)
-        board = Board(key)
+        key = load_or_create(settings.signing_key_path, board_key=lambda: board_server_key_now(settings.db_url))
+        trust = TrustSource(
+            settings.trust_anchor_path, settings.crl_location, settings.crl_refresh_s,
+            timeout_s=settings.crl_timeout_s, warn_s=settings.crl_warn_s, max_bytes=settings.crl_max_bytes,
+        )
+        board = Board(key, max_clock_skew_s=settings.max_clock_skew_s)
         elections = ElectionService(board, trust)
         return cls(
             settings=settings,

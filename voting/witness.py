@@ -38,7 +38,8 @@ from crypto.ballots import Manifest
 from crypto.encoding import canonical_json
 from crypto.errors import CryptoError
 from crypto.witness import Cosignature, WitnessPolicy, cosign, verify_cosignature
-from voting.pki import write_file
+from voting import tls
+from voting.files import write_file
 
 STATE_FORMAT = "votingpilot-witness-state"
 STATE_VERSION = 1
@@ -312,7 +313,7 @@ class BoardApi:
 
     def __init__(self, server_url: str, http: httpx.Client | None = None) -> None:
         self.server_url = server_url.rstrip("/")
-        self.http = http or httpx.Client(timeout=30)
+        self.http = http or httpx.Client(timeout=30, verify=tls.client_context())
 
     def close(self) -> None:
         self.http.close()
@@ -324,7 +325,9 @@ class BoardApi:
         try:
             response = self.http.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
-            raise ServerUnavailable(f"cannot reach {self.server_url}: {exc or type(exc).__name__}") from None
+            raise ServerUnavailable(
+                tls.describe(exc, self.server_url) or f"cannot reach {self.server_url}: {exc or type(exc).__name__}"
+            ) from None
         try:
             body = response.json()
         except ValueError:

@@ -27,7 +27,8 @@ from crypto.log import ConsistencyProof, SignedTreeHead, verify_tree_head
 from crypto.receipts import WITNESSED, extend_receipt_head, verify_witnessed, witness_policy_for, witnessed_json
 from crypto.witness import Cosignature, CosignedHead, Witness, WitnessPolicy, check_quorum, verify_cosignature
 from voting.client import ApiError, Client
-from voting.pki import write_file
+from voting import tls
+from voting.files import write_file
 
 #: A ballot the quorum has not cosigned this long after it was cast is a failure,
 #: not "pending": witnesses poll every few seconds (docs/operations.md).
@@ -217,7 +218,7 @@ def _cosigned_text(cosigned: CosignedHead, names: tuple[Witness, ...]) -> str:
 
 
 def _http_get(url: str) -> object:
-    response = httpx.get(url, timeout=GOSSIP_TIMEOUT_S, follow_redirects=False)
+    response = httpx.get(url, timeout=GOSSIP_TIMEOUT_S, follow_redirects=False, verify=tls.client_context())
     response.raise_for_status()
     return response.json()
 

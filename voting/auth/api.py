@@ -27,15 +27,19 @@ class AuthController(Controller):
     tags = ["auth"]
 
     @post("/challenge", status_code=200, summary="A single-use login nonce")
-    async def challenge(self, services: Services) -> dict:
+    async def challenge(self, request: Request, services: Services) -> dict:
+        client = request.client.host if request.client else "unknown"
         async with services.database.write() as db:
-            return await services.auth.challenge(db)
+            return await services.auth.challenge(db, client)
 
     @post("/login", status_code=200, summary="Exchange a certificate-signed token for a session")
     async def login(self, request: Request, services: Services, data: dict) -> dict:
         token = data.get("token")
         if not isinstance(token, str):
             raise Invalid("send {token: compact JWS}", code="invalid_request")
+        # The rate limit's key: the connecting address, or the forwarded one when the
+        # connection comes from a trusted proxy (VOTING_FORWARDED_ALLOW_IPS; uvicorn
+        # rewrites request.client then, and ignores the header from anyone else).
         client = request.client.host if request.client else "unknown"
         async with services.database.write() as db:
             return await services.auth.login(db, token, client)

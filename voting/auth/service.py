@@ -10,10 +10,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
+import logging
 import secrets
 import time
-from collections import defaultdict, deque
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -23,11 +25,11 @@ from sqlalchemy import bindparam, exists, literal_column, select, union_all, upd
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.credentials import verify_login_token
-from crypto.errors import NonceError
+from crypto.errors import CredentialError, NonceError
 from voting.auth.trust import TrustSource
 from voting.db.engine import Database
 from voting.db.models import LoginNonce, Role, RollEntry, Session, Trustee
-from voting.errors import Forbidden, TooManyRequests, Unauthorized
+from voting.errors import Forbidden, ServiceError, TooManyRequests, Unauthorized
 from voting.keys import ServerKey
 from voting.settings import Settings
 
@@ -64,24 +66,74 @@ class Principal:
             raise Forbidden(f"this needs the {role} role", code=f"not_{role}")
 
 
+log = logging.getLogger("voting.auth")
+
+#: The one key of every client "address" that is not an IP address.
+UNPARSEABLE = "unparseable"
+_unparseable_logged = False
+
+
+def client_key(address: str) -> str:
+    """The rate limits' key for a client address: an IPv6 client by its /64 (one
+    host or one customer network is given a whole /64, so counting each address
+    apart would give it unlimited attempts), an IPv4 client (or an IPv4-mapped
+    IPv6 address) by its address. Anything else (what a trusted proxy forwards
+    that is not an address: "unknown", a name, junk) shares one key, so that
+    varying the string gains no allowance; logged once per process."""
+    global _unparseable_logged
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        if not _unparseable_logged:
+            _unparseable_logged = True
+            log.warning(
+                "a client address is not an IP address (%r): every such client shares one rate limit; check "
+                "what the proxy in VOTING_FORWARDED_ALLOW_IPS sends in X-Forwarded-For",
+                address[:60],
+                extra={"event": "client_address_unparseable"},
+            )
+        return UNPARSEABLE
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 class RateLimiter:
     """A sliding one-minute window per key; ``per_minute == 0`` turns it off
-    (load tests from one address would trip it)."""
+    (load tests from one address would trip it). Keys idle for a minute are
+    forgotten (swept once a minute), so rotating addresses cannot grow it
+    without bound."""
+
+    WINDOW_S = 60.0
 
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
-        self._hits: dict[str, deque[float]] = defaultdict(deque)
+        self._hits: dict[str, deque[float]] = {}
+        self._swept = time.monotonic()
 
     def hit(self, key: str) -> None:
         if self.per_minute <= 0:
             return
         now = time.monotonic()
-        hits = self._hits[key]
-        while hits and now - hits[0] > 60:
+        if now - self._swept > self.WINDOW_S:
+            self._sweep(now)
+        hits = self._hits.setdefault(key, deque())
+        while hits and now - hits[0] > self.WINDOW_S:
             hits.popleft()
         if len(hits) >= self.per_minute:
             raise TooManyRequests("too many login attempts; wait a minute and try again")
         hits.append(now)
+
+    def _sweep(self, now: float) -> None:
+        self._swept = now
+        for key in [k for k, hits in self._hits.items() if not hits or now - hits[-1] > self.WINDOW_S]:
+            del self._hits[key]
+
+    def __len__(self) -> int:
+        """How many keys are remembered."""
+        return len(self._hits)
 
 
 class AuthService:
@@ -91,10 +143,16 @@ class AuthService:
         self.trust = trust
         self.by_address = RateLimiter(settings.login_rate_per_minute)
         self.by_certificate = RateLimiter(settings.login_rate_per_minute)
+        # Each challenge is a row written: bounded per address (twice the logins, as
+        # a login refused for the rate got its challenge first), and removed by the
+        # purge once used or expired. No cap shared by all clients: anyone rotating
+        # addresses could use it up and lock every employee out.
+        self.challenges_by_address = RateLimiter(2 * settings.login_rate_per_minute)
 
     # -- login ----------------------------------------------------------------------
 
-    async def challenge(self, db: AsyncSession) -> dict:
+    async def challenge(self, db: AsyncSession, client: str = "unknown") -> dict:
+        self.challenges_by_address.hit(client_key(client))
         nonce = secrets.token_urlsafe(32)
         expires = now_utc() + timedelta(seconds=self.settings.nonce_ttl_s)
         db.add(LoginNonce(nonce=nonce, expires_at=expires, used=False))
@@ -102,7 +160,7 @@ class AuthService:
         return {"nonce": nonce, "audience": self.settings.audience, "expires_at": expires.isoformat()}
 
     async def login(self, db: AsyncSession, token: str, client: str) -> dict:
-        self.by_address.hit(client)
+        self.by_address.hit(client_key(client))
         await self.trust.refresh(db)
         seen: list[str] = []
 
@@ -168,7 +226,9 @@ class AuthService:
 
     # -- sessions ---------------------------------------------------------------------
 
-    async def authenticate(self, database: Database, token: str | None) -> Principal:
+    async def authenticate(self, database: Database, token: str | None, *, touch: bool = True) -> Principal:
+        """The session's employee; ``touch=False`` does not count the request as
+        activity (a page polling the public status must not keep a session alive)."""
         if not token:
             raise Unauthorized("log in first", code="not_logged_in")
         parts = token.split(".")
@@ -199,11 +259,22 @@ class AuthService:
             raise Unauthorized("your certificate has been revoked", code="certificate_revoked")
         # Recording every request's time would make each one a write; a coarse
         # granularity (at most a quarter of the idle timeout) is enough.
-        if (now - _aware(row.last_seen)).total_seconds() > min(30, self.settings.session_idle_s / 4):
+        if touch and (now - _aware(row.last_seen)).total_seconds() > min(30, self.settings.session_idle_s / 4):
             async with database.write() as db:
                 await db.execute(update(Session).where(Session.id == row.id).values(last_seen=now))
                 await db.commit()
         return Principal(row.employee_id, row.id, row.certificate, tuple(json.loads(row.certificate_chain)), frozenset(roles))
+
+    async def is_admin(self, database: Database, token: str | None) -> bool:
+        """Does this request carry an administrator's session? For public pages
+        that show administrators more (the CRL state); any refusal means no."""
+        if not token:
+            return False
+        try:
+            principal = await self.authenticate(database, token, touch=False)
+        except (ServiceError, CredentialError):
+            return False
+        return ADMIN in principal.roles
 
     async def logout(self, db: AsyncSession, principal: Principal) -> None:
         await db.execute(update(Session).where(Session.id == principal.session_id).values(revoked=True))

@@ -28,6 +28,7 @@ COMMANDS = {
     "verify-audit": "voting.cli.audit:verify_audit",
     "loadtest": "voting.cli.loadtest:loadtest",
     "witness": "voting.cli.witness:witness",
+    "keys": "voting.cli.keys:keys",
 }
 
 
@@ -62,7 +63,7 @@ def main() -> None:
     has --help.
 
     \b
-    Operator (on the server machine):  serve, db, roster, ca, demo
+    Operator (on the server machine):  serve, db, roster, ca, keys, demo
     Administrator (over HTTP):          election
     Trustee (on the trustee's machine): trustee
     Voter and auditor:                  vote, receipt, verify, verify-receipt, verify-audit

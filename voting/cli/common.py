@@ -16,6 +16,7 @@ from rich.table import Table
 from crypto.credentials import Credential, TrustStore, open_credential
 from crypto.errors import CredentialError, CryptoError
 from voting.client import ApiError, Client, KeyRefusal, StateFileError, TrusteeRefusal
+from voting import tls
 from voting.pki import TRUST_ANCHOR_FILE
 from voting.settings import Settings
 
@@ -42,6 +43,7 @@ def handle_user_errors() -> Iterator[None]:
     anything else is a bug and keeps its traceback."""
     from voting.errors import ServiceError
     from voting.pki import PkiError
+    from voting.servelock import Locked
 
     try:
         yield
@@ -58,6 +60,8 @@ def handle_user_errors() -> Iterator[None]:
         ) from None
     except httpx.RequestError as exc:
         url = exc.request.url if exc.request else "the server"
+        if untrusted := tls.describe(exc, url):
+            raise click.ClickException(untrusted) from None
         raise click.ClickException(
             f"cannot reach {url}: {exc or type(exc).__name__} (is the server running? see --server)"
         ) from None
@@ -65,7 +69,7 @@ def handle_user_errors() -> Iterator[None]:
         raise click.ClickException(f"HTTP error: {exc}") from None
     except CryptoError as exc:
         raise click.ClickException(f"{exc} [{exc.code}]") from None
-    except (PkiError, ServiceError) as exc:
+    except (PkiError, ServiceError, tls.CacertError, Locked) as exc:
         raise click.ClickException(str(exc)) from None
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
         raise click.ClickException(f"{exc.strerror}: {exc.filename}") from None
@@ -102,6 +106,7 @@ def settings_for(data_dir: Path | None = None, **changes: object) -> Settings:
 
 
 def server_option(function: Callable) -> Callable:
+    """--server and --cacert (every command that talks to a server has both)."""
     return click.option(
         "--server",
         envvar="VOTING_SERVER",
@@ -109,6 +114,28 @@ def server_option(function: Callable) -> Callable:
         show_default=True,
         metavar="URL",
         help="The voting server (env VOTING_SERVER).",
+    )(cacert_option(function))
+
+
+def _use_cacert(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    try:
+        tls.use_cacert(value)
+    except tls.CacertError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--cacert: "), ctx=ctx, param=param) from None
+
+
+def cacert_option(function: Callable) -> Callable:
+    """--cacert: the CA (or self-signed) certificate the server's TLS certificate
+    must chain to; without it, the system's trust store (voting/tls.py)."""
+    return click.option(
+        "--cacert",
+        envvar="VOTING_CACERT",
+        type=click.Path(dir_okay=False, path_type=Path),
+        expose_value=False,
+        callback=_use_cacert,
+        metavar="FILE",
+        help="Trust the server's TLS certificate only if it chains to this PEM file (the city's CA, or a "
+        "self-signed server certificate); default: the system's trust store (env VOTING_CACERT).",
     )(function)
 
 
@@ -227,7 +254,10 @@ def print_line_errors(errors: list[dict], *, title: str) -> None:
     table.add_column("Line / 行", justify="right")
     table.add_column("Error / エラー", overflow="fold")
     for error in errors:
-        table.add_row(str(error.get("line", "")), str(error.get("error", "")))
+        message = str(error.get("error", ""))
+        if error.get("error_ja"):
+            message += f"\n{error['error_ja']}"
+        table.add_row(str(error.get("line", "")), message)
     Console(stderr=True, highlight=False).print(table)
 
 

@@ -11,6 +11,7 @@ from rich.table import Table
 from voting.cli.common import (
     console,
     fail,
+    login,
     login_options,
     print_json,
     print_line_errors,
@@ -19,6 +20,7 @@ from voting.cli.common import (
     text,
 )
 from voting.client import ApiError, Client
+from voting.elections.schedule import describe_status
 
 
 @click.group(short_help="Run an election, as administrator.")
@@ -126,23 +128,68 @@ def _witness_policy(files: tuple[Path, ...], quorum: int | None):  # noqa: ANN20
         fail(f"--witness: {exc}")
 
 
-@election.command(short_help="Import the voter roll (選挙人名簿).")
+@election.command(short_help="Import, preview or correct the voter roll (選挙人名簿).")
 @click.argument("election_id")
-@click.argument("roll", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("roll", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check ROLL and show what would be imported (プレビュー); nothing is written.")
+@click.option(
+    "--remove", "remove", multiple=True, metavar="ID",
+    help="Remove employee ID from the roll (名簿から削除), before voting opens; repeat for several.",
+)
 @login_options
-def roll(login, election_id: str, roll: Path) -> None:  # noqa: ANN001
-    """Import the voter roll (選挙人名簿) from ROLL, a CSV file with the header
-    employee_id,name,department. All or nothing: if any line is wrong, the
-    errors are listed by line and nothing is imported."""
-    body = roll.read_text(encoding="utf-8")
+def roll(login, election_id: str, roll: Path | None, dry_run: bool, remove: tuple[str, ...]) -> None:  # noqa: ANN001
+    """Import the voter roll (選挙人名簿) from ROLL, a CSV file saved by Excel as
+    "CSV UTF-8" or "CSV" (Shift_JIS), with the header
+    employee_id,name,department (or 職員番号,氏名,所属). All or nothing: if any
+    line is wrong, the errors are listed by line and nothing is imported.
+    --dry-run shows the rows as the server reads them and every wrong line.
+    --remove ID corrects the roll until the election opens."""
+    if remove and (roll or dry_run):
+        fail("give either ROLL (with --dry-run to preview) or --remove ID, not both")
+    if not remove and roll is None:
+        fail("give the roll file ROLL.csv, or --remove ID to take an employee off the roll")
     with login() as client:
+        if remove:
+            for employee_id in remove:
+                reply = client.remove_from_roll(election_id, employee_id.strip())
+                console.print(f"Removed {reply['removed']} from the roll; it now has {reply['total']} voter(s). / 名簿から削除しました。")
+            return
+        data = roll.read_bytes()
+        if dry_run:
+            _print_preview(client.import_roll(election_id, data, dry_run=True), roll.name)
+            return
         try:
-            reply = client.import_roll(election_id, body)
+            reply = client.import_roll(election_id, data)
         except ApiError as exc:
             if exc.code == "roll_invalid" and exc.body.get("errors"):
-                print_line_errors(exc.body["errors"], title=f"Errors in {roll.name}; nothing was imported")
+                print_line_errors(exc.body["errors"], title=f"Errors in {roll.name}; nothing was imported / 何も登録していません")
             raise
     console.print(f"Added {reply['added']} voter(s); the roll now has {reply['total']}.")
+
+
+PREVIEW_SHOWN = 20
+
+
+def _print_preview(preview: dict, name: str) -> None:
+    rows = preview["rows"]
+    table = Table(title=f"{name} as read ({preview['encoding']}) / 読み取り結果")
+    for column in ("Line / 行", "Employee id / 職員番号", "Name / 氏名", "Department / 所属"):
+        table.add_column(column, overflow="fold")
+    for row in rows[:PREVIEW_SHOWN]:
+        table.add_row(str(row["line"]), row["employee_id"], row["name"], row["department"])
+    if len(rows) > PREVIEW_SHOWN:
+        table.add_row("…", f"({preview['count'] - PREVIEW_SHOWN} more)", "", "")
+    console.print(table)
+    if preview["errors"]:
+        print_line_errors(preview["errors"], title=f"Errors in {name} / 誤りのある行")
+        raise click.ClickException(
+            f"{len(preview['errors'])} line(s) of {name} are wrong ({preview['count']} good row(s)); "
+            "correct them and check again / 誤りを直してから再度確認してください (nothing was written)"
+        )
+    console.print(
+        f"{preview['count']} voter(s) would be added (the roll has {preview['total']} now); nothing was written. "
+        f"/ {preview['count']} 名を登録できます（まだ登録していません）。"
+    )
 
 
 def _transition(name: str, method: str, done: str, next_step: str | None, doc: str) -> None:
@@ -170,7 +217,8 @@ _transition(
 _transition(
     "close", "close_election", "Voting is closed; the encrypted tally is on the bulletin board.",
     "trustees run: voting trustee decrypt {election_id} --state MY-STATE.json",
-    "Close voting (投票終了) and publish the encrypted aggregate for the trustees.",
+    "Close voting (投票終了) and publish the encrypted aggregate for the trustees; "
+    "refused before the schedule's closes_at (see 'voting election status').",
 )
 _transition(
     "publish", "publish", "The result is published.", None,
@@ -202,10 +250,17 @@ def tally(login, election_id: str, as_json: bool) -> None:  # noqa: ANN001
 @server_option
 @click.argument("election_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the full status as JSON.")
-def status(server: str, election_id: str, as_json: bool) -> None:
+@click.option(
+    "--credential", "-c", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="An administrator's credential file: also shows the service's CRL state (失効リスト).",
+)
+@click.option("--pin", envvar="VOTING_PIN", metavar="PIN", help="The credential's PIN (env VOTING_PIN); asked for if not given.")
+def status(server: str, election_id: str, as_json: bool, credential: Path | None, pin: str | None) -> None:
     """Show an election's state (状態): roll, ballots, board, trustees, result.
-    Public: no login."""
-    with Client(server) as client:
+    Public: no login. With an administrator's --credential, also the CRL the
+    service checks logins against: its next update, its age, and a warning
+    well before logins start to fail."""
+    with login(server, credential, pin) if credential else Client(server) as client:
         doc = client.status(election_id)
     if as_json:
         print_json(doc)
@@ -214,6 +269,8 @@ def status(server: str, election_id: str, as_json: bool) -> None:
     facts = Table(show_header=False, box=None)
     facts.add_column(style="bold")
     facts.add_column()
+    if period := describe_status(doc.get("schedule")):
+        facts.add_row("Voting period / 投票期間", period)
     facts.add_row("Voters on the roll / 選挙人数", str(doc["roll_size"]))
     facts.add_row("Ballots cast / 投票数", str(doc["ballots_cast"]))
     facts.add_row("Ballots counted / 有効票", str(doc["ballots_counted"]))
@@ -231,6 +288,23 @@ def status(server: str, election_id: str, as_json: bool) -> None:
     console.print(trustees)
     if doc.get("result"):
         console.print(result_table(doc["manifest"], doc["result"]))
+    if "crl" in doc:
+        _print_crl(doc["crl"])
+
+
+def _print_crl(crl: dict) -> None:
+    """The service's CRL state, as the administrators see it."""
+    age = crl.get("age_s")
+    facts = Table(title="CRL / 失効リスト", show_header=False, box=None)
+    facts.add_column(style="bold")
+    facts.add_column(overflow="fold")
+    facts.add_row("Next update / 次回更新", crl.get("next_update") or "none loaded / 未読込")
+    facts.add_row("Age / 経過", f"{age / 3600:.1f} h" if age is not None else "-")
+    if crl.get("download_error"):
+        facts.add_row("Last download / 取得", f"failed / 失敗: {crl['download_error']}")
+    console.print(facts)
+    if crl.get("warning"):
+        console.print(f"[bold red]WARNING / 警告:[/bold red] {crl['warning']}", soft_wrap=True)
 
 
 @election.command(short_help="Show the result (結果).")
@@ -252,3 +326,38 @@ def result(server: str, election_id: str, as_json: bool) -> None:
 from voting.cli.record import export  # noqa: E402
 
 election.add_command(export)
+
+
+@election.command(short_help="Archive a published election, then delete its data (保存・削除).")
+@click.argument("election_id")
+@click.option(
+    "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for the archived record (ELECTION-record-auditors.zip, mode 0600).",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="VOTING_DATA_DIR", default="var",
+    show_default=True, help="The service's data directory (env VOTING_DATA_DIR).",
+)
+def archive(election_id: str, out: Path, yes: bool, data_dir: Path) -> None:
+    """Archive a published election (保存) and delete its data (削除): an operator
+    command, run on the server machine against the database. It exports the
+    whole record with the auditors' part (names and registered credentials:
+    keep it confidential) to --out, verifies the file written with the
+    verifier, and only then deletes every row of the election from every table,
+    in one transaction. Refused for an election not yet published, or when the
+    record does not verify; nothing is deleted then."""
+    from voting import maintenance
+    from voting.cli.common import settings_for
+
+    if not yes:
+        click.confirm(f"Archive election {election_id} to {out}, then delete it from the database?", abort=True)
+    try:
+        done = maintenance.archive(settings_for(data_dir), election_id, out)
+    except maintenance.MaintenanceError as exc:
+        raise click.ClickException(str(exc)) from None
+    console.print(
+        f"Archived election [bold]{election_id}[/bold] ({done.board_size} board entries) to {done.path}: the record "
+        f"verifies; deleted its {done.rows} rows from the database. Keep the file confidential (取扱注意).",
+        soft_wrap=True,
+    )

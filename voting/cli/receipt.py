@@ -15,6 +15,7 @@ from crypto.errors import CryptoError
 from crypto.receipts import verify_receipt
 from voting.cli.common import console, describe_api_error, server_option
 from voting.client import ApiError, Client
+from voting import tls
 from voting.witnessed import GRACE_MS, SplitView, Unavailable, check_receipt_witnesses, is_unavailable, save_completed
 
 
@@ -98,7 +99,7 @@ def _check_one(server: str, receipt_file: Path, *, update: bool) -> str:
                 save_completed(receipt_file, witnesses.completed)
                 rows.append(("Receipt completed / 受付証を更新", "pass", f"the cosigned head was added to {receipt_file.name}"))
         except (CryptoError, ApiError, SplitView, Unavailable, httpx.HTTPError) as exc:
-            message = describe_api_error(exc) if isinstance(exc, ApiError) else str(exc)
+            message = describe_api_error(exc) if isinstance(exc, ApiError) else tls.describe(exc, server) or str(exc)
             status = "fail"
             if is_unavailable(exc) and time.time() * 1000 - head.head.timestamp_ms < GRACE_MS:
                 status, message = "pending", f"the server could not answer now ({message}); try again later"

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from voting.cli.common import console, fail, login, print_json, server_option
+from voting.cli.common import cacert_option, console, fail, login, print_json, server_option
 
 if TYPE_CHECKING:
     from voting.client import Client
@@ -83,6 +83,7 @@ def export(  # noqa: PLR0913
     record's check 12 needs it."""
     from voting.client import ApiError, Client
     from voting.record import files as F
+    from voting.files import make_directory, write_file
 
     if private and credential is None:
         fail("--private needs your credential (--credential FILE): the auditors' part is for auditors and administrators")
@@ -99,13 +100,15 @@ def export(  # noqa: PLR0913
                 body = {}
             raise ApiError(response.status_code, body.get("code", "http_error"), body.get("detail", response.text[:200]), body)
     files = F.read_record_zip(response.content)
+    # The auditors' part reveals who voted: files 0600, directories made for them 0700.
     if out.suffix.lower() == ".zip":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(response.content)
+        write_file(out, response.content, private=private)
     else:
         for name in F.ALL_FILES:
             (out / name).unlink(missing_ok=True)
-        F.write_record(files, out)
+        make_directory(out, private=private)
+        for name, data in files.items():  # only the record's known file names
+            write_file(out / name, data, private=private)
     record = json.loads(files[F.RECORD])
     part = " with the auditors' part (keep it confidential / 取扱注意)" if private else ""
     console.print(
@@ -313,6 +316,7 @@ def _print_report(report, ok: bool) -> None:
 @click.argument("receipt", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--record", type=click.Path(exists=True, path_type=Path), help="Check against this election record.")
 @click.option("--server", metavar="URL", help="Check against this live server's newest tree head.")
+@cacert_option
 @server_key_option
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 def verify_receipt(receipt: Path, record: Path | None, server: str | None, server_key: str | None, as_json: bool) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from crypto.errors import CryptoError
 from crypto.witness import WitnessPolicy
 from voting.cli.common import console, login_options, shown_path, text
 from voting.client import ApiError, Client, EndorsedElection, KeyRefusal, ReceiptRefusal
+from voting.elections.schedule import describe_status
+from voting.files import write_file
 from voting.witnessed import SplitView, complete_receipt, save_completed
 
 
@@ -153,10 +156,18 @@ def vote(  # noqa: PLR0913
         if earlier and manifest["revote_policy"] == "single" and not audit:
             raise click.ClickException("you have already voted in this election (one ballot per voter) / 投票済みです")
         console.print(f"{voter['name']} — {text(manifest['title'])}")
+        if period := describe_status(status.get("schedule")):
+            console.print(f"Voting period / 投票期間: {period}")
+            if not status["schedule"]["accepting_ballots"]:
+                raise click.ClickException(
+                    "the server accepts ballots only in the voting period above / 投票期間外のため投票できません"
+                )
         selected = parse_choices(manifest, choose) if choose else ask_choices(manifest)
         console.print(choices_table(manifest, selected, "Your ballot / 投票内容"))
         with console.status("Encrypting your ballot on this machine / 暗号化中…"):
             prepared = client.prepare_ballot(election_id, selected, info=election.info)
+        path = receipt_path or Path(f"{'audit' if audit else 'receipt'}-{election_id}-{prepared.short_code}.json")
+        _require_writable(path)  # before casting: a receipt that cannot be saved is lost
         console.print(f"Tracking code / 受付番号: [bold]{prepared.short_code}[/bold]")
         console.print(f"  (full: {prepared.tracking_code.hex()})")
         console.print(
@@ -178,8 +189,7 @@ def vote(  # noqa: PLR0913
             if opened != _in_order(manifest, selected):  # this device's own mistake: never publish it
                 raise click.ClickException("AUDIT FAILED: the ballot does not encrypt your choices; do not vote on this device")
             published = client.publish_audit(prepared)
-            path = receipt_path or Path(f"audit-{election_id}-{prepared.short_code}.json")
-            path.write_text(json.dumps(published, indent=1), encoding="utf-8")
+            write_file(path, json.dumps(published, indent=1))
             console.print(choices_table(manifest, selected, "The audited ballot encrypts / 検証用投票の内容"))
             console.print(
                 f"Published on the bulletin board as entry {published['leaf_index']}, with its encryption "
@@ -205,18 +215,42 @@ def vote(  # noqa: PLR0913
             click.confirm("Cast this ballot? / この内容で投票しますか", abort=True)
         try:
             receipt = client.cast(prepared)
+        except ApiError as exc:
+            if exc.status != 503:
+                raise
+            raise click.ClickException(
+                f"the server did not confirm your ballot (tracking code {prepared.short_code}) after several "
+                f"attempts: it may or may not be recorded ({exc.code}). Later, look for the tracking code on the "
+                "bulletin board, or vote again. 投票が登録されたか確認できません。"
+                "後で受付番号を掲示板で確認するか、もう一度投票してください。"
+            ) from None
         except ReceiptRefusal as exc:
             raise click.ClickException(
                 f"{exc}. Your ballot (tracking code {prepared.short_code}) may not have been recorded: keep this "
                 "output and tell the election administrators and the audit office (監査事務局). "
                 "受付証が投票と一致しません。監査事務局に連絡してください。"
             ) from None
-        path = receipt_path or Path(f"receipt-{election_id}-{prepared.short_code}.json")
-        path.write_text(json.dumps(receipt, indent=1), encoding="utf-8")
+        write_file(path, json.dumps(receipt, indent=1))
         console.print(f"✓ Cast. 投票しました。 Your ballot is entry {receipt['leaf_index']} of the bulletin board.")
         _witness(client, receipt, election.info.manifest.witnesses, path, wait_witnesses)
     console.print(f"Receipt saved to {shown_path(path)}; check it any time:")
     console.print(f"  voting receipt check {shown_path(path)}", soft_wrap=True)
+
+
+def _require_writable(path: Path) -> None:
+    """Refuse (before anything is cast) a receipt path that cannot be written: a
+    directory, or one whose nearest existing directory this user may not write
+    to (missing directories are created when the receipt is saved)."""
+    if path.is_dir():
+        raise click.ClickException(f"--receipt {path} is a directory: name a file. Nothing was cast. 何も投票されていません。")
+    directory = path.absolute().parent
+    while not directory.exists():
+        directory = directory.parent
+    if not directory.is_dir() or not os.access(directory, os.W_OK | os.X_OK):
+        raise click.ClickException(
+            f"cannot save the receipt to {path}: {directory} is not a directory you may write to; choose another "
+            "--receipt. Nothing was cast. 受付証を保存できません。何も投票されていません。"
+        )
 
 
 def _witness(client: Client, receipt: dict, policy: WitnessPolicy, path: Path, wait_s: float) -> None:

@@ -32,9 +32,11 @@ from voting.auth.service import ADMIN, AUDITOR, Principal
 from voting.auth.trust import TrustSource
 from voting.board.service import Board
 from voting.db.models import Ballot, BoardEntry, CeremonyShare, Election, Role, RollEntry, Trustee
-from voting.elections import lifecycle
+from voting.elections import lifecycle, schedule
+from voting.elections.schedule import Schedule
 from voting.elections.manifest import validate_manifest
 from voting.elections.roll import parse_roll
+from voting.elections.roll import preview as roll_preview
 from voting.errors import Conflict, Forbidden, Invalid, NotFound
 
 MAX_TRUSTEES = 5
@@ -175,18 +177,25 @@ class ElectionService:
         await db.commit()
         return public_view(election)
 
-    async def import_roll(self, db: AsyncSession, admin: Principal, election_id: str, csv_text: str) -> dict:
+    async def import_roll(
+        self, db: AsyncSession, admin: Principal, election_id: str, data: bytes | str, *, dry_run: bool = False
+    ) -> dict:
+        """Add the voters of a roll file (UTF-8 or cp932 CSV bytes), all or none.
+        ``dry_run``: the preview (rows as read and every wrong line); nothing written."""
         admin.require(ADMIN)
-        election = await self.get(db, election_id, for_update=True)
+        election = await self.get(db, election_id, for_update=not dry_run)
         lifecycle.require(election, lifecycle.DRAFT, lifecycle.KEY_CEREMONY, action="change the voter roll")
         existing = set(await db.scalars(select(RollEntry.employee_id).where(RollEntry.election_id == election_id)))
-        rows, errors = parse_roll(csv_text, existing)
-        if errors:
+        parsed = parse_roll(data, existing)
+        if dry_run:
+            return {**roll_preview(parsed), "total": len(existing)}
+        if parsed.errors:
             raise Invalid(
-                f"{len(errors)} line(s) of the roll are wrong; nothing was imported",
+                f"{len(parsed.errors)} line(s) of the roll are wrong; nothing was imported",
                 code="roll_invalid",
-                extra={"errors": errors[:1000]},
+                extra={"errors": parsed.error_json()[:1000]},
             )
+        rows = parsed.rows
         if not rows:
             raise Invalid("the roll file has no voters", code="roll_empty")
         db.add_all(
@@ -205,6 +214,40 @@ class ElectionService:
         await db.commit()
         total = await db.scalar(select(func.count()).select_from(RollEntry).where(RollEntry.election_id == election_id))
         return {"added": len(rows), "total": total}
+
+    async def roll_entries(self, db: AsyncSession, admin: Principal, election_id: str) -> dict:
+        """The roll as the administrator sees it (employee id, name, department), by employee id."""
+        admin.require(ADMIN)
+        election = await self.get(db, election_id)
+        entries = await db.execute(
+            select(RollEntry.employee_id, RollEntry.name, RollEntry.department)
+            .where(RollEntry.election_id == election_id)
+            .order_by(RollEntry.employee_id)
+        )
+        return {
+            "status": election.status,
+            "entries": [{"employee_id": e, "name": n, "department": d} for e, n, d in entries],
+        }
+
+    async def remove_from_roll(self, db: AsyncSession, admin: Principal, election_id: str, employee_id: str) -> dict:
+        """Correct the roll before voting opens: remove one voter. Until then no
+        credential is registered and no ballot cast, and the board holds only the
+        counts (``roll-import``); the frozen roll's size is published at opening.
+        The board records the removal as ``roll-remove`` with the count, never the
+        employee: the roll itself is in the auditors' part of the record only."""
+        admin.require(ADMIN)
+        election = await self.get(db, election_id, for_update=True)
+        lifecycle.require(election, lifecycle.DRAFT, lifecycle.KEY_CEREMONY, action="change the voter roll")
+        entry = await db.get(RollEntry, (election_id, employee_id), with_for_update=True)
+        if entry is None:
+            raise NotFound(f"employee {employee_id[:64]!r} is not on this election's roll", code="roll_entry_not_found")
+        await db.delete(entry)
+        await self.board.append(
+            db, election_id, "admin-action", {"action": "roll-remove", "by": admin.employee_id, "removed": 1}
+        )
+        await db.commit()
+        total = await db.scalar(select(func.count()).select_from(RollEntry).where(RollEntry.election_id == election_id))
+        return {"removed": employee_id, "total": total}
 
     async def voter_info(self, db: AsyncSession, principal: Principal, election_id: str) -> dict:
         """The logged-in voter's registered voting credential (bound into their
@@ -268,9 +311,12 @@ class ElectionService:
                 "registered_at": datetime.now(UTC).isoformat(),
             }
         )
-        appended = await self.board.append(
-            db, election_id, "credential-registered", {"credential": credential_hex}, tracking_code=credential_hex
-        )
+        # By the board's clock, as casts: a credential registered at or after closes_at has no use,
+        # and would date the board past the close.
+        appender = await self.board.appender(db, election_id)
+        Schedule.of(json.loads(election.manifest)).require_registering(appender.now)
+        appended = appender.append("credential-registered", {"credential": credential_hex}, tracking_code=credential_hex)
+        await appender.flush(db)
         await db.commit()
         return {"credential": credential_hex, "leaf_index": appended.leaf_index}
 
@@ -317,6 +363,7 @@ class ElectionService:
             "ballots_cast": cast,
             "ballots_counted": counted,
             "board_size": await self.board.size(db, election_id),
+            "schedule": Schedule.of(json.loads(election.manifest)).view(election.status, schedule.now()),
             "trustees": [
                 {
                     "index": t.index,

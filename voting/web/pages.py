@@ -32,7 +32,8 @@ from crypto.errors import CryptoError
 from crypto.witness import WitnessPolicy
 
 from voting.db.models import Election
-from voting.errors import NotFound, ServiceError
+from voting.errors import NotFound, ServiceError, unavailable
+from voting.observability import note_refusal
 from voting.services import Services
 from voting.web import views
 from voting.web.i18n import LANGUAGE_COOKIE, LANGUAGES, language_of, localized, messages_for, translate
@@ -190,13 +191,18 @@ def _election_id(value: str) -> str:
 
 def _error_page(request: Request, exc: Exception) -> Response:
     """Refusals as a page in the reader's language (the API keeps its problem details)."""
+    cause = None
     if isinstance(exc, ServiceError):
         status, code, detail = exc.status, exc.code, exc.detail
     elif isinstance(exc, HTTPException):
         status, code, detail = exc.status_code, "malformed_request" if exc.status_code == 400 else "http_error", str(exc.detail)
+    elif (outage := unavailable(exc)) is not None:
+        status, (code, detail, cause) = 503, outage  # one log line (the access line), no traceback
     else:
         log.exception("unhandled error on page %s", request.url.path)
         status, code, detail = 500, "internal_error", "internal error"
+    if not note_refusal(code, detail, cause) and cause:
+        log.warning("%s on page %s: %s", code, request.url.path, cause)
     title = "error.not_found_title" if status == 404 else "error.title"
     response = render(request, "error.html", title=title, status_code=status, detail=detail, code=code)
     response.headers.update(SECURITY_HEADERS)
@@ -285,7 +291,10 @@ class PageController(Controller):
     async def admin_election(self, request: Request, services: Services, election_id: str) -> Response:
         async with services.database.read() as db:
             status = await services.elections.status(db, _election_id(election_id))
-        return render(request, "admin_election.html", title="manage.title", section="admin", election=status, steps=views.STEPS)
+        return render(
+            request, "admin_election.html", title="manage.title", section="admin",
+            election=status, steps=views.STEPS, schedule=views.schedule(status),
+        )
 
     # -- auditors ------------------------------------------------------------------------------
 

@@ -1,7 +1,9 @@
-// Managing one election: the voter roll (with the per-line error report), the
-// lifecycle actions, and the trustees' progress, refreshed every few seconds.
+// Managing one election: the voter roll (a preview with the per-line error
+// report before anything is imported, and removal of single voters until voting
+// opens), the lifecycle actions, and the trustees' progress, refreshed every few
+// seconds.
 import { ApiError, get, hasRole, post, requireLogin, api } from "../api.js";
-import { $, $$, busy, pageData, readFile, ready, say, show } from "../dom.js";
+import { $, $$, busy, pageData, ready, say, show } from "../dom.js";
 import { errorText, t } from "../i18n.js";
 
 const { election_id: electionId, steps } = pageData();
@@ -10,26 +12,23 @@ const statusBox = $("#manage-status");
 const errorBox = $("#manage-error");
 const REFRESH_MS = 4000;
 
-/** The roll parser's messages (voting/elections/roll.py) in the page's language. */
-const ROLL_ERRORS = [
-  [/^the first line must be the header (.*)$/, "roll.err.header", (m) => ({ header: m[1] })],
-  [/^expected 3 fields, found (\d+)$/, "roll.err.fields", (m) => ({ n: m[1] })],
-  [/^invalid employee id (.*)$/, "roll.err.id", (m) => ({ id: m[1] })],
-  [/^employee (.+) is already on the roll$/, "roll.err.duplicate", (m) => ({ id: m[1] })],
-  [/^the name must be/, "roll.err.name", () => ({})],
-  [/^the department must be/, "roll.err.department", () => ({})],
-  [/^not CSV: (.*)$/, "roll.err.csv", (m) => ({ detail: m[1] })],
-  [/^more than (\d+) rows$/, "roll.err.rows", (m) => ({ n: m[1] })],
-];
-
-function rollError(message) {
-  for (const [pattern, key, params] of ROLL_ERRORS) {
-    const m = pattern.exec(message);
-    if (m) return t(key, params(m));
-  }
-  return message;
+/**
+ * A wrong line of the roll in the page's language: the server's parser
+ * (voting/roster_csv.py) names the problem by code, with its parameters.
+ */
+function rollError(item) {
+  const params = { ...(item.params || {}) };
+  if (params.column) params.column = t(`manage.roll_${params.column}`);
+  const key = `roll.err.${item.code}`;
+  const text = t(key, params);
+  return text === key ? String(item.error) : text;
 }
 
+function cell(text) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  return td;
+}
 function render(status) {
   const index = steps.indexOf(status.status);
   $$("#stepper li").forEach((li, i) => {
@@ -71,13 +70,18 @@ function render(status) {
       $(`[data-col="${col}"]`, row).textContent = done ? t("manage.done") : t("manage.pending");
     });
   }
-  show($("#roll-section"), ["draft", "key_ceremony"].includes(status.status));
+  const wasEditable = editable;
+  editable = ["draft", "key_ceremony"].includes(status.status);
+  show($("#roll-section"), editable);
+  if (editable && !wasEditable) loadRoll();
   show($("#results-link-item"), ["tallied", "published"].includes(status.status));
 }
 
 async function refresh() {
   try {
-    render(await get(base, { auth: false }));
+    const status = await get(base); // with the session: administrators also get the CRL state
+    render(status);
+    say($("#crl-warning"), status.crl?.warning ? t("manage.crl_warning", { detail: status.crl.warning }) : "");
   } catch (exc) {
     say(errorBox, errorText(exc));
   }
@@ -98,46 +102,154 @@ for (const button of $$("#actions button")) {
   );
 }
 
+/** The chosen file's bytes, checked by the server (the same parser imports them). */
+let pending = null;
+let editable = false;
+
+function showErrors(errors) {
+  $("#roll-errors").replaceChildren(
+    ...errors.map((item) => {
+      const row = document.createElement("tr");
+      row.append(cell(String(item.line)), cell(rollError(item)));
+      return row;
+    }),
+  );
+  show($("#roll-report"), errors.length > 0);
+}
+
+function showPreview(preview) {
+  $("#roll-rows").replaceChildren(
+    ...preview.rows.map((r) => {
+      const row = document.createElement("tr");
+      row.append(cell(String(r.line)), cell(r.employee_id), cell(r.name), cell(r.department));
+      return row;
+    }),
+  );
+  $("#roll-preview-summary").textContent = t("manage.roll_preview_summary", {
+    count: preview.count,
+    encoding: preview.encoding === "cp932" ? "Shift_JIS (cp932)" : "UTF-8",
+    shown: preview.rows.length,
+  });
+  const confirm = $("#roll-confirm");
+  confirm.textContent = t("manage.roll_confirm", { count: preview.count });
+  show(confirm, preview.errors.length === 0 && preview.count > 0);
+  show($("#roll-preview"), preview.count > 0 || preview.errors.length === 0);
+  showErrors(preview.errors);
+  if (preview.errors.length) say(errorBox, t("manage.roll_rejected", { n: preview.errors.length }));
+}
+
+function clearPreview() {
+  pending = null;
+  show($("#roll-preview"), false);
+  show($("#roll-report"), false);
+}
+
+$("#roll-file").addEventListener("change", clearPreview);
+
 $("#roll-form").addEventListener("submit", (event) => {
   event.preventDefault();
   say(errorBox, "");
-  const report = $("#roll-report");
-  show(report, false);
+  say(statusBox, "");
+  clearPreview();
   busy($("#roll-button"), async () => {
     const input = $("#roll-file");
-    const text = await readFile(input);
-    if (text === null) {
+    const file = input.files && input.files[0];
+    if (!file) {
       input.setAttribute("aria-invalid", "true");
       input.focus();
       return say(errorBox, t("manage.roll_need_file"));
     }
     input.removeAttribute("aria-invalid");
+    const bytes = await file.arrayBuffer();
     try {
-      const result = await api("POST", `${base}/roll`, { raw: text, contentType: "text/csv; charset=utf-8" });
+      const preview = await api("POST", `${base}/roll?dry_run=true`, { raw: bytes, contentType: "text/csv" });
+      showPreview(preview);
+      if (!preview.errors.length && preview.count > 0) pending = bytes;
+    } catch (exc) {
+      say(errorBox, errorText(exc));
+    }
+  });
+});
+
+$("#roll-confirm").addEventListener("click", () => {
+  const button = $("#roll-confirm");
+  busy(button, async () => {
+    if (!pending) return;
+    say(errorBox, "");
+    try {
+      const result = await api("POST", `${base}/roll`, { raw: pending, contentType: "text/csv" });
+      clearPreview();
+      $("#roll-form").reset();
       say(statusBox, t("manage.roll_added", { added: result.added, total: result.total }));
     } catch (exc) {
       const errors = exc.body?.errors;
       if (exc.code === "roll_invalid" && Array.isArray(errors)) {
-        const body = $("#roll-errors");
-        body.replaceChildren();
-        for (const item of errors) {
-          const row = document.createElement("tr");
-          const line = document.createElement("td");
-          line.textContent = String(item.line);
-          const problem = document.createElement("td");
-          problem.textContent = rollError(String(item.error));
-          row.append(line, problem);
-          body.append(row);
-        }
-        show(report);
+        show(button, false);
+        showErrors(errors);
         say(errorBox, t("manage.roll_rejected", { n: errors.length }));
       } else {
         say(errorBox, errorText(exc));
       }
     }
     await refresh();
+    await loadRoll();
   });
 });
+
+/** The roll as it stands, each voter with a remove button while it can change. */
+async function loadRoll() {
+  if (!editable || !hasRole("admin")) return;
+  let roll;
+  try {
+    roll = await get(`${base}/roll`);
+  } catch (exc) {
+    return say(errorBox, errorText(exc));
+  }
+  $("#roll-entries").replaceChildren(
+    ...roll.entries.map((entry) => {
+      const row = document.createElement("tr");
+      const action = document.createElement("td");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "button button--secondary";
+      button.textContent = t("manage.roll_remove");
+      button.dataset.remove = entry.employee_id;
+      button.addEventListener("click", () => askRemove(entry, button));
+      action.append(button);
+      row.append(cell(entry.employee_id), cell(entry.name), cell(entry.department), action);
+      return row;
+    }),
+  );
+  $("#roll-current").textContent = t("manage.roll_current", { total: roll.entries.length });
+  show($("#roll-table"), roll.entries.length > 0);
+  show($("#roll-none"), roll.entries.length === 0);
+}
+
+/** Confirm in a modal dialog: a removal cannot be undone. */
+function askRemove(entry, button) {
+  const dialog = $("#remove-dialog");
+  $("#remove-text").textContent = t("manage.roll_remove_text", { id: entry.employee_id, name: entry.name });
+  dialog.returnValue = "";
+  dialog.addEventListener(
+    "close",
+    () => {
+      if (dialog.returnValue !== "remove") return;
+      busy(button, async () => {
+        say(errorBox, "");
+        try {
+          const result = await api("DELETE", `${base}/roll/${encodeURIComponent(entry.employee_id)}`);
+          say(statusBox, t("manage.roll_removed", { id: result.removed, total: result.total }));
+        } catch (exc) {
+          say(errorBox, errorText(exc));
+        }
+        await refresh();
+        await loadRoll();
+      });
+    },
+    { once: true },
+  );
+  dialog.showModal();
+}
 
 if (requireLogin()) {
   if (!hasRole("admin")) say(errorBox, t("admin.not_admin"));
