@@ -100,3 +100,14 @@ def test_a_receipt_path_is_checked_before_the_ballot_is_cast(pilot, tmp_path):
     assert voted.exit_code == 0, voted.output
     assert json.loads(receipt.read_text())["leaf_index"] >= 1
     assert pilot.admin.status(election_id)["ballots_cast"] == 1
+
+
+def test_a_file_that_is_not_a_receipt_is_a_failed_check_not_a_traceback(pilot, tmp_path):
+    """``verify-receipt --server`` reads the file before anything else: an empty
+    object (or another JSON file) is refused as not a receipt, exit status 1."""
+    not_a_receipt = tmp_path / "empty.json"
+    not_a_receipt.write_text("{}")
+    result = CliRunner().invoke(main, ["verify-receipt", str(not_a_receipt), "--server", pilot.url], env={"COLUMNS": "200"})
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "does NOT verify" in result.output and "a receipt is an object" in result.output, result.output

@@ -477,9 +477,9 @@ class Client:
     def check_receipt(self, receipt: dict) -> dict:
         """Check a receipt against this server's newest tree head: the server's
         signatures, the inclusion proof, and consistency with the newest head."""
-        election_id = receipt["election_id"]
         server_key = bytes.fromhex(self.get("/api/server-key")["server_key"])
-        sth = verify_receipt(receipt, server_key=server_key)
+        sth = verify_receipt(receipt, server_key=server_key)  # first: it refuses a file that is not a receipt
+        election_id = receipt["election_id"]
         newest = self.get(f"/api/elections/{election_id}/board/head")
         newest_head = SignedTreeHead.from_json({k: v for k, v in newest.items() if k != "server_key"})
         reply = self.get(
