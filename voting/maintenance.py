@@ -1,7 +1,7 @@
 """Database maintenance the operator runs on the server machine: backups,
 restores, the consistency check, purging spent logins, and archiving a
-published election (docs/operations.md, "Backups and restore" and "Archiving
-an election").
+published election (docs/operations.md, chapters 6 "Back up", 7 "Restore" and
+9.1 "Archiving an election").
 
 Whoever can run these on the server machine is trusted by definition (as for
 voting/operator.py); each says in one line what went wrong and what to do.
