@@ -349,7 +349,9 @@ def _serve(files: DemoFiles, settings, fresh: bool, started: float) -> None:  # 
     click.get_current_context().with_resource(servelock.serving(settings.data_dir))
     operator.upgrade(settings)  # before the app starts: its workers never migrate
     app = create_app(settings)
-    for noisy in ("httpx", "alembic"):  # the set-up's own requests and migrations: progress is shown instead
+    # The set-up's own requests and migrations, the witnesses' polling (an access
+    # line a second) and the purge: progress and the instructions are shown instead.
+    for noisy in ("httpx", "alembic", "voting.access", "voting.maintenance"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning"))
     failure: list[str] = []
