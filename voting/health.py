@@ -14,6 +14,7 @@ import logging
 import time
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
 from litestar import Response, get
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -94,8 +95,6 @@ class Readiness:
         rotation while the service ran would leave them apart)."""
         path = self.services.settings.signing_key_path
         try:
-            from cryptography.hazmat.primitives import serialization
-
             on_disk = serialization.load_pem_private_key(path.read_bytes(), password=None).public_key()
             same = on_disk.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw) == self.services.key.public_bytes
         except (OSError, ValueError, TypeError, AttributeError):

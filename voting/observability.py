@@ -319,6 +319,7 @@ class ObservedApp:
             )
 
 
+@functools.lru_cache(maxsize=256)  # the app's route templates: a bounded set, met on every request
 def _route(template: str) -> str:
     """``/api/elections/{election_id:str}/ballots`` -> ``/api/elections/{election_id}/ballots``;
     a path no route matched is counted as ``unmatched`` (not by path: unbounded)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 from voting.files import make_directory
@@ -43,39 +43,39 @@ def _open(data_dir: Path) -> int:
 
 
 @contextmanager
-def serving(data_dir: Path) -> Iterator[None]:
-    """Held (shared: several services may run on one data directory) while the
-    service runs."""
+def _held(data_dir: Path, mode: int, refusal: str) -> Iterator[None]:
+    """``flock`` of ``mode`` on the lock file for the block; ``Locked(refusal)``
+    at once if the other side holds it."""
     fd = _open(data_dir)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise Locked(
-                f"a maintenance command (voting keys rotate, voting db restore) is running on {data_dir}: "
-                "wait for it to finish, then start the service"
-            ) from None
+            raise Locked(refusal) from None
         yield
     finally:
         os.close(fd)
 
 
-@contextmanager
-def stopped(data_dir: Path, what: str) -> Iterator[None]:
+def serving(data_dir: Path) -> AbstractContextManager[None]:
+    """Held (shared: several services may run on one data directory) while the
+    service runs."""
+    return _held(
+        data_dir,
+        fcntl.LOCK_SH,
+        f"a maintenance command (voting keys rotate, voting db restore) is running on {data_dir}: "
+        "wait for it to finish, then start the service",
+    )
+
+
+def stopped(data_dir: Path, what: str) -> AbstractContextManager[None]:
     """Held (exclusively) while ``what`` runs: refused while a service runs on
     ``data_dir``."""
     if not data_dir.is_dir():  # no data directory: nothing serves from it
-        yield
-        return
-    fd = _open(data_dir)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise Locked(
-                f"cannot {what}: the service is running on {data_dir} ({LOCK_NAME} is held): stop the service first "
-                "/ サービスを停止してから実行してください"
-            ) from None
-        yield
-    finally:
-        os.close(fd)
+        return nullcontext()
+    return _held(
+        data_dir,
+        fcntl.LOCK_EX,
+        f"cannot {what}: the service is running on {data_dir} ({LOCK_NAME} is held): stop the service first "
+        "/ サービスを停止してから実行してください",
+    )
