@@ -393,8 +393,18 @@ class InclusionProof:
     tree_size: int
     path: tuple[bytes, ...]
 
-    def verify(self, leaf: bytes, root: bytes) -> None:
-        verify_inclusion(leaf, self.leaf_index, self.tree_size, self.path, root)
+    def verify(self, leaf: bytes, root: bytes, *, index: int, tree_size: int) -> None:
+        """Check the proof for leaf ``index`` of the tree of ``tree_size`` leaves.
+
+        The caller names the index and the size it expects (the signed head's
+        size, the entry it asked for): the ones the proof carries come from
+        whoever sent it, and a proof valid for other coordinates proves
+        nothing about these. Raises InclusionProofError."""
+        if (self.leaf_index, self.tree_size) != (index, tree_size):
+            raise InclusionProofError(
+                f"the proof is for leaf {self.leaf_index} of {self.tree_size}, not leaf {index} of {tree_size}"
+            )
+        verify_inclusion(leaf, index, tree_size, self.path, root)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -424,8 +434,19 @@ class ConsistencyProof:
     new_size: int
     path: tuple[bytes, ...]
 
-    def verify(self, old_root: bytes, new_root: bytes) -> None:
-        verify_consistency(self.old_size, self.new_size, old_root, new_root, self.path)
+    def verify(self, old_root: bytes, new_root: bytes, *, old_size: int, new_size: int) -> None:
+        """Check that the tree of ``old_size`` leaves with ``old_root`` is a prefix
+        of the tree of ``new_size`` leaves with ``new_root``.
+
+        The caller names the sizes of the two signed heads: the ones the proof
+        carries come from whoever sent it (a proof valid for 4 -> 8 passes a
+        forked board off as an extension of 3 entries). Raises
+        ConsistencyProofError."""
+        if (self.old_size, self.new_size) != (old_size, new_size):
+            raise ConsistencyProofError(
+                f"the proof is for sizes {self.old_size} -> {self.new_size}, not {old_size} -> {new_size}"
+            )
+        verify_consistency(old_size, new_size, old_root, new_root, self.path)
 
     def to_json(self) -> dict[str, object]:
         return {

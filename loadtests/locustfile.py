@@ -335,7 +335,9 @@ class AuditorUser(FastHttpUser):
                 problem = _problem(response, 200)
                 if problem is None:
                     try:
-                        ConsistencyProof.from_json(response.json()["proof"]).verify(self.seen.head.root, head.head.root)
+                        ConsistencyProof.from_json(response.json()["proof"]).verify(
+                            self.seen.head.root, head.head.root, old_size=self.seen.head.size, new_size=head.head.size
+                        )
                     except Exception as exc:  # noqa: BLE001
                         problem = f"the board is not consistent with the head seen before: {exc}"
                 if problem:

@@ -182,7 +182,9 @@ def _check_receipt(
         proof = merkle.InclusionProof.from_json(reply["proof"])
         if (proof.leaf_index, proof.tree_size) != (index, newest.head.size):
             return f"{code}: the server's inclusion proof is for another leaf or size"
-        proof.verify(merkle.leaf_hash(canonical_json(receipt["entry"])), newest.head.root)
+        proof.verify(
+            merkle.leaf_hash(canonical_json(receipt["entry"])), newest.head.root, index=index, tree_size=newest.head.size
+        )
         old = own.head.size
         merkle.verify_consistency(
             old, newest.head.size, own.head.root, newest.head.root, tree.consistency_proof(old, newest.head.size)

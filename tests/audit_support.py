@@ -60,7 +60,9 @@ def audit_board(
         reply = client.get(f"/api/elections/{election_id}/board/inclusion", index=index, size=newest.head.size)
         proof = InclusionProof.from_json(reply["proof"])
         assert (proof.leaf_index, proof.tree_size) == (index, newest.head.size)
-        proof.verify(merkle.leaf_hash(canonical_json(receipt["entry"])), newest.head.root)
+        proof.verify(
+            merkle.leaf_hash(canonical_json(receipt["entry"])), newest.head.root, index=index, tree_size=newest.head.size
+        )
 
     sizes = sorted({sth.head.size for sth in heads_seen})
     for sth in heads_seen:
@@ -69,7 +71,9 @@ def audit_board(
     proofs = 0
     for old, new in zip(sizes, sizes[1:]):
         reply = client.get(f"/api/elections/{election_id}/board/consistency", old=old, new=new)
-        ConsistencyProof.from_json(reply["proof"]).verify(by_size[old].head.root, by_size[new].head.root)
+        ConsistencyProof.from_json(reply["proof"]).verify(
+            by_size[old].head.root, by_size[new].head.root, old_size=old, new_size=new
+        )
         proofs += 1
     return BoardAudit(
         size=len(entries),

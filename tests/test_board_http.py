@@ -96,13 +96,15 @@ def test_board_entries_heads_and_proofs(pki, data_dir, database_url):
                 assert json.loads(reply["entry"]) == entries[index]
                 proof = InclusionProof.from_json(reply["proof"])
                 assert (proof.leaf_index, proof.tree_size) == (index, at)
-                proof.verify(leaf_hash(reply["entry"].encode()), tree_head.head.root)
+                proof.verify(leaf_hash(reply["entry"].encode()), tree_head.head.root, index=index, tree_size=at)
 
         # Inclusion by tracking code: every ballot, superseded or not.
         for receipt in receipts:
             reply = public.get(f"{board}/inclusion", tracking_code=receipt["tracking_code"])
             assert json.loads(reply["entry"]) == receipt["entry"]
-            InclusionProof.from_json(reply["proof"]).verify(leaf_hash(reply["entry"].encode()), heads[-1].head.root)
+            InclusionProof.from_json(reply["proof"]).verify(
+                leaf_hash(reply["entry"].encode()), heads[-1].head.root, index=receipt["leaf_index"], tree_size=size
+            )
             assert public.check_receipt(receipt)["newest_tree_size"] == size
 
         # Consistency between any two sizes (equal sizes: the empty proof).
@@ -112,7 +114,7 @@ def test_board_entries_heads_and_proofs(pki, data_dir, database_url):
                 assert SignedTreeHead.from_json(reply["tree_head"]) == heads[new - 1]
                 proof = ConsistencyProof.from_json(reply["proof"])
                 assert (proof.old_size, proof.new_size) == (old, new)
-                proof.verify(heads[old - 1].head.root, heads[new - 1].head.root)
+                proof.verify(heads[old - 1].head.root, heads[new - 1].head.root, old_size=old, new_size=new)
         assert public.get(f"{board}/consistency", old=1)["tree_head"] == heads[-1].to_json()
     finally:
         pilot.stop()

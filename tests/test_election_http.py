@@ -117,7 +117,9 @@ def test_fifty_voters_three_trustees_one_absent(pki, data_dir, database_url, bac
         for old, new in pairs:
             reply = public.get(f"/api/elections/{election_id}/board/consistency", old=old.head.size, new=new.head.size)
             assert SignedTreeHead.from_json(reply["tree_head"]) == new
-            ConsistencyProof.from_json(reply["proof"]).verify(old.head.root, new.head.root)
+            ConsistencyProof.from_json(reply["proof"]).verify(
+                old.head.root, new.head.root, old_size=old.head.size, new_size=new.head.size
+            )
     finally:
         pilot.stop()
 
@@ -194,7 +196,7 @@ def test_last_ballot_counts_policy(pki, data_dir, database_url):
             assert new_entries[1]["body"]["superseded_by"] == receipt["tracking_code"]
             assert new_entries[1]["body"]["credential"] == new_entries[0]["body"]["credential"]
             looked_up = pilot.client().get(f"/api/elections/{election_id}/ballots/{earlier['tracking_code']}")
-            assert looked_up == {"receipt": earlier, "superseded": True}
+            assert looked_up == {"receipt": earlier, "superseded": True, "superseded_by": receipt["tracking_code"]}
 
         mine = voters["E0001"].get(f"/api/elections/{election_id}/voter")["ballots"]
         assert [b["superseded"] for b in mine] == [True, True, False]

@@ -168,7 +168,9 @@ def test_administrator_actions_are_on_the_board(pki, data_dir, database_url):
         heads = board_heads(pilot.admin, election_id)
         for old, new in zip(heads, heads[1:]):
             reply = pilot.admin.get(f"/api/elections/{election_id}/board/consistency", old=old.head.size, new=new.head.size)
-            ConsistencyProof.from_json(reply["proof"]).verify(old.head.root, new.head.root)
+            ConsistencyProof.from_json(reply["proof"]).verify(
+                old.head.root, new.head.root, old_size=old.head.size, new_size=new.head.size
+            )
         assert canonical_json(entries[0])  # entries are canonical JSON documents
     finally:
         pilot.stop()

@@ -483,10 +483,18 @@ def test_proof_objects_round_trip_and_verify():
     index, size = 5, 8
     proof = InclusionProof(index, size, tuple(BIG_LOG.inclusion_proof(index, size)))
     assert InclusionProof.from_json(json.loads(json.dumps(proof.to_json()))) == proof
-    proof.verify(ALL_LEAVES[index], root_of(size))
+    proof.verify(ALL_LEAVES[index], root_of(size), index=index, tree_size=size)
     cproof = ConsistencyProof(3, 8, tuple(BIG_LOG.consistency_proof(3, 8)))
     assert ConsistencyProof.from_json(json.loads(json.dumps(cproof.to_json()))) == cproof
-    cproof.verify(root_of(3), root_of(8))
+    cproof.verify(root_of(3), root_of(8), old_size=3, new_size=8)
+    # The sizes and the index the caller expects are bound: a proof for other
+    # coordinates (whoever sent it) is refused even where it would verify for its own.
+    with pytest.raises(ConsistencyProofError):
+        cproof.verify(root_of(3), root_of(8), old_size=4, new_size=8)
+    with pytest.raises(InclusionProofError):
+        proof.verify(ALL_LEAVES[index], root_of(size), index=index - 1, tree_size=size)
+    with pytest.raises(TypeError):
+        cproof.verify(root_of(3), root_of(8))  # type: ignore[call-arg]
     coords = {"leaf_index": 0, "tree_size": 1}
     for bad in (coords, {**coords, "path": "x"}, {**coords, "path": ["00"]}):
         with pytest.raises(EncodingError):
@@ -648,7 +656,8 @@ def test_vector_inclusion_cases():
 
         def check(case=case):
             proof = InclusionProof.from_json(case["proof"])
-            proof.verify(_hash(case["leaf_hash"]), _hash(case["root"]))
+            # The vectors' coordinates are the proof's own.
+            proof.verify(_hash(case["leaf_hash"]), _hash(case["root"]), index=proof.leaf_index, tree_size=proof.tree_size)
 
         assert _outcome(check) == case["valid"], case["desc"]
 
@@ -660,7 +669,7 @@ def test_vector_consistency_cases():
 
         def check(case=case):
             proof = ConsistencyProof.from_json(case["proof"])
-            proof.verify(_hash(case["old_root"]), _hash(case["new_root"]))
+            proof.verify(_hash(case["old_root"]), _hash(case["new_root"]), old_size=proof.old_size, new_size=proof.new_size)
 
         assert _outcome(check) == case["valid"], case["desc"]
 

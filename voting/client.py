@@ -47,6 +47,7 @@ from crypto.credentials import (
     sign_endorsement,
     sign_registration,
     verify_announcement_signature,
+    verify_credential_signature,
     verify_endorsement,
 )
 from crypto.encoding import canonical_json
@@ -94,6 +95,23 @@ class ElectionInfo:
         if fingerprint.hex() != status["fingerprint"]:
             raise ApiError(0, "fingerprint_mismatch", "the server's fingerprint does not match its manifest and key")
         return cls(status["election_id"], manifest, joint, fingerprint)
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """Whether a later ballot replaced a receipt's (``Client.replacement``):
+    ``state`` "verified" (on the board, signed with the voter's voting
+    credential), "claimed" (the server says so; not proven: still a warning),
+    "none" (the server says not: its word only) or "unknown" (not asked)."""
+
+    state: str
+    detail: str | None = None
+    later_code: str | None = None
+    later_index: int | None = None
+
+    @property
+    def replaced(self) -> bool:
+        return self.state in ("verified", "claimed")
 
 
 class KeyRefusal(Exception):
@@ -439,8 +457,89 @@ class Client:
         ReceiptRefusal): a server could otherwise drop the ballot and hand back
         another voter's receipt, which checks out on the board."""
         receipt = self._send_cast(prepared)
+        receipt.pop("superseded", None)  # an unsigned reply member, not part of the (signed) receipt
         check_receipt_is_for(receipt, prepared)
         return receipt
+
+    def cast_marked(self, prepared: PreparedBallot) -> tuple[dict, Replacement]:
+        """``cast``, and whether a later ballot replaced this one (a ballot sent
+        again after the voter voted anew: its old receipt comes back). The
+        server's ``superseded`` marks are unsigned: see ``replacement``."""
+        receipt = self._send_cast(prepared)
+        claimed = receipt.pop("superseded", None) is True
+        check_receipt_is_for(receipt, prepared)
+        return receipt, self.replacement(receipt, claimed=claimed)
+
+    def replacement(self, receipt: dict, *, claimed: bool = False) -> Replacement:
+        """Whether a later ballot replaced the (verified) receipt's, as far as
+        the board proves it. The server's reply (GET …/ballots/{code}, or
+        ``claimed``: the cast reply's mark) names the later ballot; it counts as
+        "verified" only when that ballot is on the board under the newest signed
+        head, after this one, with the same voting credential and signed by it
+        (which the server cannot do). A server's "no later ballot" is its word
+        ("none": the election record shows every replacement), never a proof."""
+        election_id, code = receipt["election_id"], receipt["tracking_code"]
+        try:
+            reply = self.get(f"/api/elections/{election_id}/ballots/{code}")
+            if not isinstance(reply, dict) or not isinstance(reply.get("superseded"), bool):
+                raise ValueError("the server's reply about this ballot is malformed")
+            if not isinstance(reply.get("receipt"), dict) or reply["receipt"].get("tracking_code") != code:
+                raise ValueError("the server's reply is about another ballot")
+        except (ApiError, httpx.HTTPError, ValueError) as exc:
+            return Replacement("claimed" if claimed else "unknown", detail=str(exc))
+        if not reply["superseded"]:
+            return Replacement("claimed" if claimed else "none", detail="the server contradicts itself" if claimed else None)
+        try:
+            later, index = self._later_ballot(receipt, reply.get("superseded_by"))
+        except (CryptoError, ApiError, httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            return Replacement("claimed", detail=str(exc))
+        return Replacement("verified", later_code=later, later_index=index)
+
+    def _later_ballot(self, receipt: dict, later: object) -> tuple[str, int]:
+        """``later`` is a ballot on the board under the newest signed head, after
+        the receipt's, of its voting credential and signed by it; returns (code, index)."""
+        if not isinstance(later, str) or len(later) != 64 or later.strip("0123456789abcdef"):
+            raise ValueError("the server names no later ballot")
+        election_id = receipt["election_id"]
+        server_key = bytes.fromhex(self.get("/api/server-key")["server_key"])
+        verify_receipt(receipt, server_key=server_key)
+        newest = self.get(f"/api/elections/{election_id}/board/head")
+        head = SignedTreeHead.from_json({k: v for k, v in newest.items() if k != "server_key"})
+        verify_tree_head(server_key, head)
+        if head.head.log_id != election_id:
+            raise ValueError("the newest tree head is for another election")
+        reply = self.get(f"/api/elections/{election_id}/board/inclusion", tracking_code=later, size=head.head.size)
+        if SignedTreeHead.from_json(reply["tree_head"]) != head:
+            raise ValueError("the proof is not under the newest tree head")
+        data = reply["entry"].encode() if isinstance(reply["entry"], str) else canonical_json(reply["entry"])
+        entry = json.loads(data)
+        proof = InclusionProof.from_json(reply["proof"])
+        proof.verify(leaf_hash(data), head.head.root, index=entry["index"], tree_size=head.head.size)
+        body = entry["body"]
+        credential = receipt["entry"]["body"]["credential"]
+        if (
+            entry["kind"] != "ballot"
+            or entry["election_id"] != election_id
+            or entry["index"] <= receipt["leaf_index"]
+            or body["tracking_code"] != later
+            or body["credential"] != credential
+        ):
+            raise ValueError("the board's entry is not a later ballot of the same voting credential")
+        entries = self.board_until(election_id, "joint-key")
+        created = next(e for e in entries if e["kind"] == "election-created")["body"]
+        joint = next(e for e in entries if e["kind"] == "joint-key")["body"]
+        manifest = Manifest.from_json(created["manifest"])
+        fingerprint = election_fingerprint(manifest, Point.from_hex(joint["joint_key"]))
+        ballot = EncryptedBallot.from_json(receipt["entry"]["body"]["ballot"], manifest)
+        if tracking_code(fingerprint, ballot).hex() != receipt["tracking_code"]:
+            raise ValueError("the board's election key is not the one this ballot was made for")
+        verify_credential_signature(
+            bytes.fromhex(credential),
+            bytes.fromhex(body["signature"]),
+            election_fingerprint=fingerprint,
+            tracking_code=bytes.fromhex(later),
+        )
+        return later, entry["index"]
 
     def _send_cast(self, prepared: PreparedBallot) -> dict:
         """POST the ballot; on a 503 (not recorded, or outcome unknown) or a
@@ -554,7 +653,7 @@ def check_audit(client: Client, audit: dict) -> dict:
         entry_bytes = reply["entry"].encode("utf-8")
         if json.loads(entry_bytes) != audit["entry"] or proof.leaf_index != index or proof.tree_size != newest.head.size:
             raise AuditCheckError("the board's entry at this index is not the audited ballot")
-        proof.verify(leaf_hash(entry_bytes), newest.head.root)
+        proof.verify(leaf_hash(entry_bytes), newest.head.root, index=index, tree_size=newest.head.size)
     except (CryptoError, KeyError, TypeError, ValueError) as exc:
         raise AuditCheckError(f"the audited ballot is not on the board under its newest signed head: {exc}") from None
     # The head the audit was published under must be a prefix of the newest one
@@ -572,7 +671,9 @@ def check_audit(client: Client, audit: dict) -> dict:
         consistency = ConsistencyProof.from_json(reply["proof"])
         if (consistency.old_size, consistency.new_size) != (published.head.size, newest.head.size):
             raise AuditCheckError("the board's consistency proof is for other tree sizes")
-        consistency.verify(published.head.root, newest.head.root)
+        consistency.verify(
+            published.head.root, newest.head.root, old_size=published.head.size, new_size=newest.head.size
+        )
     except (ApiError, CryptoError, KeyError, TypeError, ValueError) as exc:
         raise AuditCheckError(
             f"the newest board does not extend the board the audit was published on (a forked or rewritten board): {exc}"
@@ -688,7 +789,9 @@ def pinned_head(client: Client, election_id: str, state: dict) -> SignedTreeHead
                 f"/api/elections/{election_id}/board/consistency", old=seen.head.size, new=head.head.size
             )
             try:
-                ConsistencyProof.from_json(reply["proof"]).verify(seen.head.root, head.head.root)
+                ConsistencyProof.from_json(reply["proof"]).verify(
+                    seen.head.root, head.head.root, old_size=seen.head.size, new_size=head.head.size
+                )
             except CryptoError:
                 raise TrusteeRefusal(
                     "the board is not an extension of the board this trustee saw before (a forked board)"
@@ -706,14 +809,17 @@ def ceremony_view(client: Client, election_id: str, state: dict) -> CeremonyView
     reply = client.get(f"/api/elections/{election_id}/board/inclusion", index=0, size=head.head.size)
     try:
         leaf = reply["entry"].encode("utf-8") if isinstance(reply["entry"], str) else canonical_json(reply["entry"])
-        InclusionProof.from_json(reply["proof"]).verify(leaf_hash(leaf), head.head.root)
+        InclusionProof.from_json(reply["proof"]).verify(leaf_hash(leaf), head.head.root, index=0, tree_size=head.head.size)
         entry = json.loads(leaf)
     except (CryptoError, ValueError, KeyError, TypeError, AttributeError):
         raise TrusteeRefusal("the election-created entry is not on the signed board") from None
     body = entry.get("body") if isinstance(entry, dict) else None
-    if entry.get("kind") != "election-created" or entry.get("index") != 0 or not isinstance(body, dict):
+    if not isinstance(body, dict) or entry.get("kind") != "election-created" or entry.get("index") != 0:
         raise TrusteeRefusal("the board's first entry is not the election-created entry")
-    manifest = Manifest.from_json(body.get("manifest"))
+    try:
+        manifest = Manifest.from_json(body.get("manifest"))
+    except (CryptoError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise TrusteeRefusal(f"the election-created entry's manifest is malformed: {exc}") from None
     ids, n, t = body.get("trustee_ids"), body.get("trustees"), body.get("threshold")
     policy_error = trustee_policy_error(ids, n, t)
     if policy_error:
@@ -739,6 +845,7 @@ def trustee_ceremony_step(
     "waiting_for_announcements", "shares_sent", "waiting_for_shares", "confirmed".
     """
     state = load_trustee_state(state_path)
+    bind_trust_anchors(client, state)
     view = ceremony_view(client, election_id, state)
     info = client.ceremony(election_id)
     if info["index"] != view.index or info["parameters"] != view.params.to_json():
@@ -950,6 +1057,48 @@ def check_trust_anchors(files: dict, trust_store: TrustStore | None) -> None:
         raise TrusteeRefusal("the record judges eligibility against a CA this trustee did not pin (see --trust-anchor)")
 
 
+def pinned_trust_store(state: dict) -> TrustStore | None:
+    """The root CA pinned in a trustee file the trustee page made
+    (``state["trust_anchors"]``: each the base64 of a root's DER, or PEM text),
+    or None when the state pins none (a state file the CLI's ceremony made)."""
+    if "trust_anchors" not in state:
+        return None
+    anchors = state["trust_anchors"]
+    anchors = [anchors] if isinstance(anchors, str) else anchors
+    if not isinstance(anchors, list) or not anchors or not all(isinstance(a, str) for a in anchors):
+        raise TrusteeRefusal("the trustee file's pinned root CA (trust_anchors) is missing or malformed")
+    try:
+        roots = []
+        for anchor in anchors:
+            raw = anchor.encode("ascii") if anchor.lstrip().startswith("-----BEGIN") else base64.b64decode(anchor, validate=True)
+            if raw.lstrip().startswith(b"-----BEGIN"):
+                roots.extend(TrustStore.from_pem(raw).roots)
+            else:
+                roots.extend(TrustStore.from_der([raw]).roots)
+        return TrustStore(tuple(roots))
+    except (CryptoError, ValueError, TypeError) as exc:
+        raise TrusteeRefusal(f"the trustee file's pinned root CA (trust_anchors) is unreadable: {exc}") from None
+
+
+def bind_trust_anchors(client: Client, state: dict) -> None:
+    """The root CA pinned in the trustee file is the one the co-trustees' and the
+    voters' certificates are checked against: the client uses it, and a
+    ``--trust-anchor`` that names other roots is refused (it may only repeat the
+    pinned one). A state that pins none keeps the client's trust store."""
+    pinned = pinned_trust_store(state)
+    if pinned is None:
+        return
+    if client.trust_store is None:
+        client.trust_store = pinned
+        return
+    der = lambda store: {root.public_bytes(serialization.Encoding.DER) for root in store.roots}  # noqa: E731
+    if der(client.trust_store) != der(pinned):
+        raise TrusteeRefusal(
+            "the --trust-anchor given is not the root CA pinned in the trustee file; use the root.pem of the "
+            "election notice, or leave --trust-anchor out to use the pinned one"
+        )
+
+
 def trustee_decrypt(client: Client, election_id: str, state_path: Path, *, progress: object = None) -> dict:
     """Verify the board, then decrypt its aggregate with this trustee's key share
     and submit the partial decryption.
@@ -960,6 +1109,7 @@ def trustee_decrypt(client: Client, election_id: str, state_path: Path, *, progr
     state = load_trustee_state(state_path)
     if "key" not in state:
         raise RuntimeError("this trustee file has no finished key; complete the ceremony first")
+    bind_trust_anchors(client, state)
     if "partial_decryption" not in state:
         key = threshold.TrusteeKey.from_json(state["key"])
         checked = verified_aggregate(client, election_id, state, progress)

@@ -473,7 +473,7 @@ class WitnessRunner:
             proof = merkle.ConsistencyProof.from_json(proof_doc)
             if (proof.old_size, proof.new_size) != (ours.size, sth.head.size):
                 raise CryptoError(f"the proof is from size {proof.old_size} to {proof.new_size}")
-            proof.verify(ours.tree_head.head.root, sth.head.root)
+            proof.verify(ours.tree_head.head.root, sth.head.root, old_size=ours.size, new_size=sth.head.size)
         except CryptoError as exc:
             raise Refusal(
                 f"the board of {sth.head.size} entries does not extend the board of {ours.size} entries "
@@ -513,7 +513,7 @@ class WitnessRunner:
             proof = merkle.InclusionProof.from_json(reply["proof"])
             if (proof.leaf_index, proof.tree_size) != (0, sth.head.size):
                 raise ValueError("the proof is for another leaf or size")
-            proof.verify(merkle.leaf_hash(data), sth.head.root)
+            proof.verify(merkle.leaf_hash(data), sth.head.root, index=0, tree_size=sth.head.size)
             entry = json.loads(data)
             body = entry["body"]
             if entry.get("kind") != "election-created" or entry.get("index") != 0 or entry.get("election_id") != election_id:

@@ -75,7 +75,9 @@ def prove_one_board(client: Client, election_id: str, a: SignedTreeHead, b: Sign
         return
     try:
         reply = client.get(f"/api/elections/{election_id}/board/consistency", old=old.head.size, new=new.head.size)
-        ConsistencyProof.from_json(reply["proof"]).verify(old.head.root, new.head.root)
+        ConsistencyProof.from_json(reply["proof"]).verify(
+            old.head.root, new.head.root, old_size=old.head.size, new_size=new.head.size
+        )
     except (ApiError, httpx.HTTPError) as exc:
         if is_unavailable(exc):
             raise Unavailable(f"{what}: the server could not answer ({exc})") from None

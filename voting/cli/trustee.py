@@ -7,10 +7,19 @@ import time
 from pathlib import Path
 
 import click
+from cryptography.hazmat.primitives import hashes
 
 from crypto.witness import WitnessPolicy
 from voting.cli.common import console, login_options
-from voting.client import CeremonyView, load_trustee_state, trustee_ceremony_step, trustee_decrypt
+from voting.client import (
+    CeremonyView,
+    TrusteeRefusal,
+    bind_trust_anchors,
+    load_trustee_state,
+    pinned_trust_store,
+    trustee_ceremony_step,
+    trustee_decrypt,
+)
 
 STEP_TEXT = {
     "announced": "published my commitments",
@@ -27,7 +36,7 @@ def state_option(function):  # noqa: ANN001, ANN201 - click decorator
         "state_path",
         required=True,
         type=click.Path(dir_okay=False, path_type=Path),
-        help="This trustee's state file (鍵ファイル): holds the key share. Keep it on this "
+        help="This trustee's state file (鍵管理者の状態ファイル): holds the key share. Keep it on this "
         "machine only, mode 0600, and back it up offline; the election cannot be "
         "decrypted without enough of them.",
     )(function)
@@ -35,7 +44,7 @@ def state_option(function):  # noqa: ANN001, ANN201 - click decorator
 
 @click.group(short_help="Trustee: key ceremony, decryption.")
 def trustee() -> None:
-    """A trustee's part (選挙管理委員): the key ceremony and the decryption of the
+    """A trustee's part (鍵管理者): the key ceremony and the decryption of the
     tally. Run these on the trustee's own machine with the trustee's own
     credential; the key share never leaves the state file."""
 
@@ -59,7 +68,7 @@ def witnesses_text(policy: WitnessPolicy) -> str:
 @click.option("--timeout", type=click.FloatRange(1), default=3600, show_default=True, help="Give up waiting after this many seconds.")
 @login_options
 def ceremony(login, election_id: str, state_path: Path, no_wait: bool, yes: bool, interval: float, timeout: float) -> None:  # noqa: ANN001, PLR0913
-    """Take part in ELECTION's key ceremony (鍵生成の儀式) until this trustee's key
+    """Take part in ELECTION's key ceremony (鍵生成) until this trustee's key
     share is confirmed.
 
     Resumable: the state file records every step, so after an interruption
@@ -81,7 +90,7 @@ def ceremony(login, election_id: str, state_path: Path, no_wait: bool, yes: bool
             f"Election {view.manifest.election_id}: {view.params.t} of {view.params.n} trustees decrypt "
             f"(閾値 {view.params.t}/{view.params.n}); you are trustee {view.index}."
         )
-        console.print("Your co-trustees / 他の管理委員: " + ", ".join(f"{i}: {e}" for i, e in view.co_trustees))
+        console.print("Your co-trustees / 他の鍵管理者: " + ", ".join(f"{i}: {e}" for i, e in view.co_trustees))
         console.print(witnesses_text(view.manifest.witnesses))
         accepted = yes or click.confirm(
             "Are these the trustees, threshold and witnesses you were told? / この内容で参加しますか", default=False
@@ -137,6 +146,9 @@ def decrypt(login, election_id: str, state_path: Path) -> None:  # noqa: ANN001
     if "key" not in state:
         raise click.ClickException(f"{state_path} holds no finished key share: complete 'voting trustee ceremony' first")
     with login() as client, console.status("Verifying the board / 掲示板を検証中…") as spinner:
+        # A trustee file from the page (voting trustee unseal) pins the root CA:
+        # that one is used, and a --trust-anchor naming another is refused.
+        bind_trust_anchors(client, state)
         if client.trust_store is None:
             raise click.ClickException(
                 "no trust anchor: give --trust-anchor, the city's root CA certificate (root.pem), against which "
@@ -155,3 +167,40 @@ def decrypt(login, election_id: str, state_path: Path) -> None:  # noqa: ANN001
     counted = json.loads(state_path.read_text(encoding="utf-8")).get("ballots_counted")
     console.print(f"✓ The board verifies; the aggregate of {counted} counted ballots was decrypted. 掲示板を検証しました。")
     console.print(f"Partial decryption of trustee {reply['index']} accepted. 部分復号を送信しました。")
+
+
+@trustee.command(short_help="Turn the trustee file saved by the web page into a state file.")
+@click.argument("election_id")
+@click.option(
+    "--file", "file_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The trustee file (鍵管理者ファイル) the trustee page made, sealed with your PIN.",
+)
+@state_option
+@click.option("--pin", envvar="VOTING_PIN", prompt="PIN", hide_input=True, help="The PIN the trustee file is sealed with.")
+def unseal(election_id: str, file_path: Path, state_path: Path, pin: str) -> None:
+    """Open the PIN-sealed trustee file that the trustee page (/trustee/ELECTION)
+    made, and write the state file 'voting trustee decrypt' uses (0600): the
+    same server key, newest head and key share the page kept."""
+    from voting.files import write_file
+    from voting.trustee_file import TrusteeFileError, open_trustee_file
+
+    try:
+        state = open_trustee_file(json.loads(file_path.read_text(encoding="utf-8")), pin)
+    except (TrusteeFileError, ValueError) as exc:
+        raise click.ClickException(f"{file_path}: {exc}") from None
+    if state.get("election_id") != election_id:
+        raise click.ClickException(f"{file_path} belongs to election {state.get('election_id')!r}, not {election_id!r}")
+    if state_path.exists():
+        raise click.ClickException(f"{state_path} exists already: choose another --state")
+    try:
+        pinned = pinned_trust_store(state)
+    except TrusteeRefusal as exc:
+        raise click.ClickException(f"{file_path}: {exc}") from None
+    write_file(state_path, json.dumps(state), private=True)
+    console.print(f"✓ Wrote {state_path}; keep it on this machine only. 状態ファイルを書き出しました。")
+    if pinned is not None:
+        fingerprints = ", ".join(":".join(f"{b:02X}" for b in root.fingerprint(hashes.SHA256())) for root in pinned.roots)
+        console.print(
+            f"'voting trustee decrypt' checks certificates against the root CA pinned in the file (SHA-256 {fingerprints}); "
+            "a different --trust-anchor is refused. ルート証明書は鍵管理者ファイルに固定されています。"
+        )

@@ -1898,7 +1898,9 @@ def verify_receipt_in_record(receipt: object, files: Mapping[str, bytes], *, ser
     # The receipt's head is a prefix of the record's newest (both verified under ``key`` above).
     if newest.head.log_id != sth.head.log_id:
         raise Bad("the record's newest tree head is for another election than the receipt's")
-    merkle.ConsistencyProof(sth.head.size, newest.head.size, path).verify(sth.head.root, newest.head.root)
+    merkle.ConsistencyProof(sth.head.size, newest.head.size, path).verify(
+        sth.head.root, newest.head.root, old_size=sth.head.size, new_size=newest.head.size
+    )
     cosigned_by = _receipt_witnesses(receipt, lines, files, log, key, newest.head.size)
     superseded_by = None
     for line in lines[index + 1 :]:
