@@ -22,8 +22,9 @@
 import { b64decode, fromHex, toHex } from "./bytes.js";
 import { electionFingerprint, formatFingerprint, parseManifest } from "./ballots.js";
 import { encodeParts } from "./encoding.js";
-import { CryptoError, EndorsementError, WeakKeyError } from "./errors.js";
+import { CertificateError, CryptoError, EndorsementError, WeakKeyError } from "./errors.js";
 import { Point } from "./group.js";
+import { verifyChain } from "./x509.js";
 
 export const ENDORSEMENT_TAG = "votingpilot/v1/joint-key-endorsement";
 export const EMPLOYEE_URI_PREFIX = "urn:x-city-hall:employee:";
@@ -261,7 +262,18 @@ export function endorsementMessage(electionId, jointKey, fingerprint) {
  * key signed this election id, joint key and fingerprint. Returns {employeeId,
  * name}; throws EndorsementError (or WeakKeyError for a key type the service refuses).
  */
-export async function verifyEndorsement(doc, { electionId, jointKey, fingerprint, employeeId }) {
+export async function verifyEndorsement(doc, { electionId, jointKey, fingerprint, employeeId, roots }) {
+  return verifyTrusteeSignature(doc, { message: endorsementMessage(electionId, jointKey, fingerprint), employeeId, roots });
+}
+
+/**
+ * A trustee's signature {chain, signature} over `message` (an endorsement, or an
+ * announcement in the key ceremony: crypto/credentials.py `_verify_signed`
+ * without a trust store): the leaf names `employeeId` and its key signed `message`.
+ * With `roots` (DER; the trustee page's pinned root), the chain must also build
+ * to one of them now (x509.js, as `_verify_signed` with a trust store).
+ */
+export async function verifyTrusteeSignature(doc, { message, employeeId, roots }) {
   if (!isObject(doc) || !sameKeys(doc, ["chain", "signature"])) throw new EndorsementError("an endorsement must be {chain, signature}");
   const { chain, signature } = doc;
   if (!Array.isArray(chain) || chain.length < 1 || chain.length > MAX_CHAIN_LENGTH) {
@@ -287,7 +299,6 @@ export async function verifyEndorsement(doc, { electionId, jointKey, fingerprint
     if (key.algorithm.modulusLength < MIN_RSA_BITS) throw new WeakKeyError(`RSA key of ${key.algorithm.modulusLength} bits is too short`);
     length = Math.ceil(key.algorithm.modulusLength / 8);
   }
-  const message = endorsementMessage(electionId, jointKey, fingerprint);
   let valid = raw.length === length;
   if (valid) {
     try {
@@ -296,7 +307,15 @@ export async function verifyEndorsement(doc, { electionId, jointKey, fingerprint
       valid = false;
     }
   }
-  if (!valid) throw new EndorsementError(`trustee ${employeeId}'s endorsement does not verify for this joint key and election`);
+  if (!valid) throw new EndorsementError(`trustee ${employeeId}'s signature does not verify for this message`);
+  if (roots) {
+    try {
+      await verifyChain(ders, roots, { now: new Date(), employeeId });
+    } catch (exc) {
+      if (!(exc instanceof CertificateError)) throw exc;
+      throw new EndorsementError(`trustee ${employeeId}'s certificate is not trusted: ${exc.message}`);
+    }
+  }
   return { employeeId: signer, name };
 }
 
@@ -306,9 +325,10 @@ export async function verifyEndorsement(doc, { electionId, jointKey, fingerprint
  * The election key from the board's entries (the first must be election-created;
  * the first joint-key entry is used): {manifest, key, fingerprint, threshold,
  * trustees: [{index, employeeId, name}]}, or a KeyRefusal. `pins` (from parsePinned)
- * are fingerprints the voter brought from the election notice.
+ * are fingerprints the voter brought from the election notice; `roots` (DER),
+ * when given, the roots every endorsement's certificate must chain to.
  */
-export async function endorsedElection(entries, electionId, { pins = [] } = {}) {
+export async function endorsedElection(entries, electionId, { pins = [], roots } = {}) {
   const created = entries[0]?.kind === "election-created" ? entries[0] : null;
   const joint = entries.find((e) => e?.kind === "joint-key");
   if (!created || !joint) throw new KeyRefusal("no_key", {}, "the board has no election-created or joint-key entry");
@@ -339,7 +359,7 @@ export async function endorsedElection(entries, electionId, { pins = [] } = {}) 
       }
       const checked = await verifyEndorsement(
         { chain: doc.chain, signature: doc.signature },
-        { electionId, jointKey: key.toBytes(), fingerprint, employeeId },
+        { electionId, jointKey: key.toBytes(), fingerprint, employeeId, roots },
       );
       trustees.push({ index, ...checked });
     } catch (exc) {
@@ -366,7 +386,7 @@ export async function endorsedElection(entries, electionId, { pins = [] } = {}) 
  * 2 <= `threshold` (t) <= n. A board that names one trustee, or lets one
  * trustee (t < 2) or nobody (t > n) decrypt, is refused. Returns t.
  */
-function trusteePolicy(body) {
+export function trusteePolicy(body) {
   const ids = body.trustee_ids;
   const n = body.trustees;
   const t = body.threshold;

@@ -39,3 +39,6 @@ export class QuorumError extends LogError { static code = "witness_quorum_missin
 export class CredentialError extends CryptoError { static code = "credential_invalid"; }
 export class WeakKeyError extends CredentialError { static code = "weak_key"; }
 export class EndorsementError extends CredentialError { static code = "endorsement_invalid"; }
+export class CertificateError extends CredentialError { static code = "certificate_invalid"; }
+export class CertificateRevoked extends CredentialError { static code = "certificate_revoked"; }
+export class CrlError extends CredentialError { static code = "crl_invalid"; }
