@@ -9,6 +9,9 @@ removed.
 
 from __future__ import annotations
 
+import base64
+import re
+
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -132,7 +135,9 @@ def verify_receipt(
     if proof.leaf_index != receipt["leaf_index"] or proof.tree_size != sth.head.size:
         raise ReceiptError("the inclusion proof does not match the tree head")
     try:
-        proof.verify(merkle.leaf_hash(canonical_json(entry)), sth.head.root)
+        proof.verify(
+            merkle.leaf_hash(canonical_json(entry)), sth.head.root, index=receipt["leaf_index"], tree_size=sth.head.size
+        )
     except EncodingError as exc:
         raise ReceiptError(f"the entry is not canonical JSON: {exc}") from None
     return sth
@@ -215,4 +220,61 @@ def extend_receipt_head(
         raise ReceiptError(f"{what} is for another election")
     if (proof.old_size, proof.new_size) != (sth.head.size, later.head.size):
         raise ReceiptError("the consistency proof is for other tree sizes")
-    proof.verify(sth.head.root, later.head.root)
+    proof.verify(sth.head.root, later.head.root, old_size=sth.head.size, new_size=later.head.size)
+
+
+# --- the compact receipt (the printed receipt's QR code) ---------------------------------
+
+COMPACT_PREFIX = "VPR1:"
+"""The compact receipt: ``VPR1:<election_id>:<tracking code>:<signature>``, the
+two binary fields in unpadded base64url (docs/web.md, "The printed receipt").
+A full receipt (several kB: the whole encrypted ballot) does not fit a QR code
+that prints and scans reliably; this one (about 150 bytes) does. It holds no
+body: the checker fetches the receipt by tracking code from any server and
+keeps it only if its signature is this one and it verifies (verify_receipt,
+with the pinned key). The server's signature covers the whole body, so a
+server cannot hand back another receipt under the same signature."""
+_COMPACT = re.compile(r"VPR1:([A-Za-z0-9][A-Za-z0-9_.-]{0,63}):([A-Za-z0-9_-]{43}):([A-Za-z0-9_-]{86})")
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64url(text: str, length: int) -> bytes:
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if len(data) != length or _b64url(data) != text:  # canonical: no stray low bits
+        raise ReceiptError("the compact receipt is not canonical base64url")
+    return data
+
+
+def compact_receipt(receipt: dict) -> str:
+    """The compact form of a (cast) receipt, for its QR code."""
+    code = bytes.fromhex(receipt["tracking_code"])
+    signature = bytes.fromhex(receipt["signature"])
+    return f"{COMPACT_PREFIX}{receipt['election_id']}:{_b64url(code)}:{_b64url(signature)}"
+
+
+def parse_compact_receipt(text: str) -> tuple[str, str, str]:
+    """``(election_id, tracking_code_hex, signature_hex)`` of a compact receipt
+    (surrounding white space ignored), or ReceiptError."""
+    match = _COMPACT.fullmatch(text.strip())
+    if match is None:
+        raise ReceiptError("not a compact receipt (VPR1:election:code:signature)")
+    election_id, code, signature = match.groups()
+    return election_id, _unb64url(code, 32).hex(), _unb64url(signature, 64).hex()
+
+
+def expand_compact_receipt(text: str, fetched: object) -> dict:
+    """The full receipt a server returned for a compact one, kept only if it is
+    that receipt: same election, tracking code and signature (which the caller
+    then checks with verify_receipt, as any receipt)."""
+    election_id, code, signature = parse_compact_receipt(text)
+    if (
+        not isinstance(fetched, dict)
+        or fetched.get("election_id") != election_id
+        or fetched.get("tracking_code") != code
+        or fetched.get("signature") != signature
+    ):
+        raise ReceiptError("the server's receipt for this tracking code is not the one in the compact receipt")
+    return fetched

@@ -26,6 +26,7 @@ import pytest
 from crypto.credentials import seal_credential
 from tests.support import fresh_database_url, make_pki, manifest, roll_csv, start_server
 from voting.client import Client, trustee_ceremony_step, trustee_decrypt
+from voting.web.i18n import plural_key
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -52,8 +53,8 @@ STATES = ("draft", "key_ceremony", "open", "closed", "tallied", "published")
 
 
 def msg(key: str, lang: str, **params: object) -> str:
-    """A catalogue message as the page shows it (plural forms are the page's own business)."""
-    text = MESSAGES[key][lang]
+    """A catalogue message as the page shows it ("KEY#one" for a count of 1, as t() picks it)."""
+    text = MESSAGES[plural_key(key, params, MESSAGES)][lang]
     for name, value in params.items():
         text = text.replace("{" + name + "}", str(value))
     return text

@@ -274,7 +274,9 @@ def admin_tallies_and_publishes(s: Session, election_id: str) -> None:
     page = s.page
     s.goto(f"/admin/{election_id}")
     page.wait_for_selector("button[data-action='close']:enabled")
+    # Closing, tallying and publishing cannot be undone: each asks first in a <dialog>.
     page.click("button[data-action='close']")
+    page.click("dialog#confirm-dialog[open] button[value='confirm']")
     page.wait_for_selector("button[data-action='tally']:visible")
     assert s.t("manage.wait_decryptions", done=0, t=2) in page.locator("#action-hint").inner_text()
     s.shot("closed")
@@ -282,13 +284,15 @@ def admin_tallies_and_publishes(s: Session, election_id: str) -> None:
     page.wait_for_selector("button[data-action='tally']:enabled", timeout=15_000)
     s.shot("decrypted")
     page.click("button[data-action='tally']")
+    page.click("dialog#confirm-dialog[open] button[value='confirm']")
     page.wait_for_selector("button[data-action='publish']:visible")
     page.click("button[data-action='publish']")
+    page.click("dialog#confirm-dialog[open] button[value='confirm']")
     page.wait_for_selector(f"[data-fact='status'] .badge:has-text('{s.t('status.published')}')")
     s.shot("published")
     page.click("#results-link")
     s.ready()
-    page.wait_for_selector("svg.bars")
+    page.wait_for_selector("ul.bars")
     s.shot("results")
 
 
@@ -377,9 +381,11 @@ def voter_audits_and_casts(s: Session, election_id: str) -> Path:
     receipt = json.loads(receipt_path.read_text(encoding="utf-8"))
     assert receipt["election_id"] == election_id
     page.click("#receipt-check")
-    page.wait_for_selector("#check-results li:nth-child(6)")
+    page.wait_for_selector("#check-summary.result--good")  # plain words first, the focus on them
+    assert page.locator("#check-summary").inner_text() == s.t("check.passed", code=second_code)
+    assert page.evaluate("document.activeElement.id") == "check-summary"
     assert page.locator("#check-results .fail").count() == 0
-    assert page.locator("#check-results .ok").count() == 6
+    assert page.locator("#check-results .ok").count() == 6  # the technical steps, inside <details>
     s.shot("receipt-checked")
     page.emulate_media(media="print")
     s.shot("receipt-print")
@@ -428,12 +434,14 @@ def auditor_checks(s: Session, election_id: str, receipt_path: Path) -> None:
     page.wait_for_selector(f"tr#entry-{receipt['leaf_index']}.highlight")
     page.click("#verify-page")
     page.wait_for_selector("#verify-status:visible")
+    page.wait_for_function("document.activeElement.id === 'verify-status'")  # focus on the result
     assert page.locator("td.check-cell.fail").count() == 0
     s.shot("board-search-verified")
     page.click(f"a[href='/audit/{election_id}/heads']")
     s.ready()
     page.click("#verify-heads")
     page.wait_for_selector("#heads-status:visible", timeout=30_000)
+    page.wait_for_function("document.activeElement.id === 'heads-status'")
     assert page.locator("td.check-cell.fail").count() == 0
     s.shot("tree-heads")
     s.goto("/receipt/check")
@@ -442,8 +450,7 @@ def auditor_checks(s: Session, election_id: str, receipt_path: Path) -> None:
     page.wait_for_selector("#check-summary.result--good")
     s.shot("receipt-check")
     s.goto(f"/elections/{election_id}/results")
-    page.wait_for_selector("svg.bars")
-    bars = page.locator("svg.bars").first.text_content()
+    bars = page.locator("ul.bars").first.text_content()  # the chart's words are HTML beside the bars
     assert s.t("results.count", count=2) in bars
 
 
@@ -777,10 +784,12 @@ def test_audit_checked_on_another_device(pilot, browser, lang):
     page.set_input_files("#receipt-file", str(audit_path))
     choices = page.locator("#audit-choices")
 
-    # No code typed: asked for it, nothing checked.
+    # No code typed: "an audit file, not a receipt", the code asked for under its field, nothing checked.
     page.click("#check-button")
-    page.wait_for_selector("#check-error:visible")
-    assert page.locator("#check-error").inner_text() == checker.t("check.audit_code_needed")
+    page.wait_for_selector("#audit-code-error:visible")
+    assert page.locator("#audit-code-error").inner_text() == checker.t("check.audit_code_needed")
+    assert page.locator("#check-summary").inner_text() == checker.t("check.kind_audit")
+    assert page.locator("#check-error").is_hidden()
     assert page.locator("#check-results .ok, #check-results .fail").count() == 0
 
     # A wrong code (the device showed another ballot's code): every other check passes, then it fails, no choices.
@@ -790,7 +799,7 @@ def test_audit_checked_on_another_device(pilot, browser, lang):
     page.wait_for_selector("#check-summary.result--good, #check-summary.result--bad, #check-error:visible")
     assert page.locator("#check-summary").inner_text() == checker.t("check.audit_code_mismatch", code=code)
     assert "result--bad" in (page.locator("#check-summary").get_attribute("class") or "")
-    assert page.locator("#check-results li").last.inner_text().endswith(checker.t("check.step_code_mismatch", code=code))
+    assert page.locator("#check-results li").last.text_content().endswith(checker.t("check.step_code_mismatch", code=code))
     assert page.locator("#check-results .fail").count() == 1
     assert choices.is_hidden()
     checker.shot("audit-wrong-code")
@@ -801,12 +810,12 @@ def test_audit_checked_on_another_device(pilot, browser, lang):
     page.wait_for_selector("#check-summary.result--good, #check-summary.result--bad, #check-error:visible")
     outcome = page.locator("#check-summary").inner_text() + page.locator("#check-error").inner_text()
     assert "result--good" in (page.locator("#check-summary").get_attribute("class") or ""), (
-        outcome + "\n" + "\n".join(page.locator("#check-results li").all_inner_texts())
+        outcome + "\n" + "\n".join(page.locator("#check-results li").all_text_contents())
     )
     assert page.locator("#check-summary").inner_text() == checker.t("check.audit_passed", code=code)
     assert page.locator("#check-results .fail").count() == 0
     assert page.locator("#check-results .ok").count() == 9
-    assert page.locator("#check-results li").last.inner_text().endswith(checker.t("check.step_code_ok", code=code))
+    assert page.locator("#check-results li").last.text_content().endswith(checker.t("check.step_code_ok", code=code))
     assert choices.is_visible()
     question = manifest(election_id)["questions"][0]
     texts = page.locator("#audit-choice-list dd").all_inner_texts()
@@ -824,20 +833,18 @@ def test_audit_checked_on_another_device(pilot, browser, lang):
     page.click("#check-button")
     page.wait_for_selector("#check-summary.result--bad")
     assert page.locator("#check-summary").inner_text() == checker.t("check.audit_failed")
-    failure = page.locator("#check-results li").last.inner_text()
+    failure = page.locator("#check-results li").last.text_content()
     assert checker.t("check.step_audit_bad", detail="").split("(")[0].split("（")[0].strip() in failure
     assert choices.is_hidden()
     checker.shot("audit-tampered")
 
-    # A credential file is not a receipt or audit file: said so, and no check is failed.
+    # A credential file is not a receipt or audit file: said so, no alert, and no check is failed.
     page.set_input_files("#receipt-file", str(pilot.files["E0002"]))
     page.click("#check-button")
-    page.wait_for_selector("#check-error:visible")
-    assert page.locator("#check-error").inner_text() == checker.t(
-        "check.not_receipt", what=checker.t("check.what_credential")
-    )
+    page.wait_for_selector("#check-summary.result--note")
+    assert page.locator("#check-summary").inner_text() == checker.t("check.kind_credential")
+    assert page.locator("#check-error").is_hidden()
     assert page.locator("#check-results .fail").count() == 0
-    assert page.locator("#check-summary").inner_text() == ""
     checker.shot("audit-credential-file")
     voter.close()
     checker.close()

@@ -209,7 +209,7 @@ def test_whole_election_through_the_cli(data_dir: Path, database_url: str, tmp_p
         output = run(*vote("E0002", "--choose", "days=one", "--choose", "satellite=no", "--audit", "--receipt", audit), env=http).output
         assert "NOT cast" in output and "verify-audit" in output and "Audit passed" not in output and audit.exists()
         assert Client(server.url).status(election)["ballots_cast"] == 1
-        noted = re.search(r"Tracking code / 受付番号: ([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3})", output).group(1)
+        noted = re.search(r"Tracking code / 確認コード: ([A-Z2-7]{4}(?:-[A-Z2-7]{4}){3})", output).group(1)
         assert "Write this tracking code down" in output and "--code <the tracking code you wrote down>" in output
         output = run("verify-audit", audit, env=http).output  # no --code: the code is shown to compare by eye
         assert "掲示板に公開されています" in output and "週1日" in output and "NOT verify" not in output

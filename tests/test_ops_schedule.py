@@ -60,7 +60,7 @@ def test_before_opens_at_casting_and_closing_are_refused(pilot):
         env={"VOTING_PIN": "246810", "COLUMNS": "200"},
     )
     assert voted.exit_code == 1 and "Traceback" not in voted.output, voted.output
-    assert "投票期間" in voted.output and shown(opens) in voted.output and "Tracking code" not in voted.output
+    assert "受付期間" in voted.output and shown(opens) in voted.output and "Tracking code" not in voted.output
     assert pilot.admin.status(election_id)["ballots_cast"] == 0
 
     page = voter.http.get(f"/vote/{election_id}")  # the ballot page shows the period and why no ballot is accepted
@@ -169,7 +169,7 @@ def test_a_cast_after_closes_at_is_refused_and_nothing_is_written(clocked):
 
     shown_status = CliRunner().invoke(main, ["election", "status", election_id, "--server", pilot.url], env={"COLUMNS": "200"})
     assert shown_status.exit_code == 0, shown_status.output
-    assert "投票期間" in shown_status.output and "not accepting ballots now" in shown_status.output
+    assert "受付期間" in shown_status.output and "not accepting ballots now" in shown_status.output
     assert shown(closes) in shown_status.output
 
     pilot.admin.close_election(election_id)  # after closes_at: allowed

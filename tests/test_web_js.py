@@ -511,3 +511,6 @@ def test_javascript_checks_an_audit_published_by_python():
     assert bad["kind"] == "audit" and bad["file"] == "ReceiptError" and bad["choices"] == "AuditOpeningError"
     _, sealed = _Pki().credential_file("E0400", "P-256")
     assert run_tool("audit", {**request, "file": sealed})["kind"] == "credential"
+    # The shape first: an audit file with a stray `format` is an audit file that fails its check (review 14a).
+    stray = run_tool("audit", {**request, "file": {**audit, "format": "votingpilot-credential"}})
+    assert stray["kind"] == "audit" and stray["file"] == "ReceiptError"

@@ -170,8 +170,8 @@ def test_receipt_pages_may_connect_to_the_witnesses_logs_only():
 def test_results_page_shows_the_chart_and_turnout(site):
     url, _ = site
     html = httpx.get(f"{url}/elections/{ELECTION}/results", cookies={"lang": "en"}).text
-    assert '<svg viewBox="0 0 640' in html and 'role="img"' in html
-    assert "1 of 1 voters (100.0%)" in html
+    assert '<ul class="bars">' in html and 'class="bars__label">3 days a week</span>' in html  # the chart's words in HTML
+    assert "1 of 1 on the roll (100.0%)" in html  # not "1 of 1 voters"
     assert "1 vote (100.0%)" in html
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import swagger_ui_bundle
 from litestar import Litestar, get
+from litestar.exceptions import HTTPException, NotFoundException
 from litestar.di import Provide
 from litestar.static_files import create_static_files_router
 from litestar.openapi import OpenAPIConfig
@@ -23,6 +24,7 @@ from voting.services import Services
 from voting.settings import Settings
 from voting.tally.api import TallyController
 from voting.web import WEB_HANDLERS
+from voting.web.pages import page_or_problem
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 SWAGGER_ASSETS = "/schema-assets"
@@ -66,7 +68,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             "services": Provide(lambda: services, sync_to_thread=False),
             "principal": Provide(provide_principal),
         },
-        exception_handlers=EXCEPTION_HANDLERS,
+        # An unknown address outside the API is a person's: the HTML error page (docs/web.md).
+        exception_handlers={**EXCEPTION_HANDLERS, NotFoundException: page_or_problem(EXCEPTION_HANDLERS[HTTPException])},
         request_class=ApiRequest,
         before_request=refuse_nul_characters,
         before_send=[add_security_headers],

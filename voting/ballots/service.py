@@ -72,8 +72,18 @@ _AUDITS_SINCE = select(BoardEntry.leaf_index, BoardEntry.data).where(  # publish
     BoardEntry.leaf_index >= bindparam("start"),
     BoardEntry.kind == "ballot-audited",
 )
-_RECEIPT = select(Ballot.receipt, Ballot.superseded).where(
+_RECEIPT = select(Ballot.receipt, Ballot.superseded, Ballot.pseudonym, Ballot.leaf_index).where(
     Ballot.election_id == bindparam("election_id"), Ballot.tracking_code == bindparam("code")
+)
+_NEXT_OF_VOTER = (  # the ballot that replaced one: the voter's next (docs/web.md, "A replaced ballot")
+    select(Ballot.tracking_code)
+    .where(
+        Ballot.election_id == bindparam("election_id"),
+        Ballot.pseudonym == bindparam("pseudonym"),
+        Ballot.leaf_index > bindparam("leaf_index"),
+    )
+    .order_by(Ballot.leaf_index)
+    .limit(1)
 )
 
 
@@ -213,7 +223,7 @@ class CastService:
                 stored = (await db.execute(_RECEIPT, {"election_id": election_id, "code": code.hex()})).one_or_none()
             if stored is None:
                 raise refusal
-            return json.loads(stored.receipt)
+            return _reply(json.loads(stored.receipt), stored.superseded)
         verify_ballot(keys.manifest, keys.joint_key, keys.fingerprint, credential, ballot)
         verify_credential_signature(
             bytes.fromhex(credential), signature, election_fingerprint=keys.fingerprint, tracking_code=code
@@ -469,7 +479,14 @@ class CastService:
         row = (await db.execute(_RECEIPT, {"election_id": election_id, "code": tracking_code_hex})).one_or_none()
         if row is None:
             raise NotFound("no ballot with this tracking code", code="tracking_code_not_found")
-        return {"receipt": json.loads(row.receipt), "superseded": row.superseded}
+        if not row.superseded:
+            return {"receipt": json.loads(row.receipt), "superseded": False}
+        # Which ballot replaced it, so that a page can check that one on the board
+        # (signed with the same voting credential) instead of taking this reply's word.
+        later = await db.scalar(
+            _NEXT_OF_VOTER, {"election_id": election_id, "pseudonym": row.pseudonym, "leaf_index": row.leaf_index}
+        )
+        return {"receipt": json.loads(row.receipt), "superseded": True, "superseded_by": later}
 
 
 async def _cast_with_alphas(db: AsyncSession, election_id: str, alphas: set[str]) -> bool:
@@ -496,7 +513,16 @@ def _require_voter_id(ballot: EncryptedBallot, credential: str) -> None:
 def _resent(previous: list[KnownBallot], pending: PendingCast) -> dict | None:
     """The stored receipt when this voter cast this very ballot before."""
     code = pending.code.hex()
-    return next((earlier.receipt_json() for earlier in previous if earlier.tracking_code == code), None)
+    earlier = next((b for b in previous if b.tracking_code == code), None)
+    return None if earlier is None else _reply(earlier.receipt_json(), earlier.superseded)
+
+
+def _reply(receipt: dict, superseded: bool) -> dict:
+    """The reply to a resent ballot: its receipt, with ``"superseded": true``
+    when a later ballot replaced it since, so that the voter is told it no
+    longer counts. The member is not part of the receipt (not signed): clients
+    remove it before checking and keeping the receipt."""
+    return {**receipt, "superseded": True} if superseded else receipt
 
 
 def _refusal(status: str, plan: Schedule, action: str, at: datetime) -> ServiceError | None:

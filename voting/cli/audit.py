@@ -48,12 +48,12 @@ def _check_code_option(ctx: click.Context, param: click.Parameter, value: str | 
     if noted is None:
         raise click.BadParameter(
             "a tracking code is XXXX-XXXX-XXXX-XXXX (16 letters and digits) or 64 hex digits / "
-            "受付番号の形式が正しくありません"
+            "確認コードの形式が正しくありません"
         )
     return noted
 
 
-@click.command("verify-audit", short_help="Check an audited ballot (検証用投票の確認) on the board.")
+@click.command("verify-audit", short_help="Check an audited ballot (投票用紙の検査の確認) on the board.")
 @click.argument("audit_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @server_option
 @click.option(
@@ -62,7 +62,7 @@ def _check_code_option(ctx: click.Context, param: click.Parameter, value: str | 
 )
 @click.option(
     "--code", metavar="XXXX-XXXX-XXXX-XXXX", callback=_check_code_option,
-    help="The tracking code (受付番号) you noted on the voting device BEFORE choosing to audit "
+    help="The tracking code (確認コード) you noted on the voting device BEFORE choosing to audit "
     "(short form or the full 64 hex digits). The audited ballot must have this code. "
     "Asked for when not given and this is a terminal.",
 )
@@ -82,14 +82,14 @@ def verify_audit(audit_file: Path, server: str, trust_anchor: Path | None, code:
         raise click.ClickException(f"{audit_file} is not an audit file (not JSON)") from None
     if code is None and not as_json and sys.stdin.isatty():
         code = click.prompt(
-            "Tracking code you noted before choosing to audit / 検査を選ぶ前に控えた受付番号",
+            "Tracking code you noted before choosing to audit / 検査を選ぶ前に控えた確認コード",
             value_proc=lambda v: _check_code_option(click.get_current_context(), None, v),  # type: ignore[arg-type]
         )
     with Client(server, trust_store=read_trust_anchor(trust_anchor) if trust_anchor else None) as client:
         try:
             outcome = client.check_audit(doc)
         except AuditCheckError as exc:
-            console.print(f"[bold red]The audit does NOT verify / 検証用投票の確認に失敗[/bold red]: {exc}")
+            console.print(f"[bold red]The audit does NOT verify / 投票用紙の検査の確認に失敗[/bold red]: {exc}")
             raise click.exceptions.Exit(EXIT_FAILED) from None
     manifest = outcome.pop("manifest")
     questions = manifest.document["questions"]
@@ -100,7 +100,7 @@ def verify_audit(audit_file: Path, server: str, trust_anchor: Path | None, code:
             print_json({**{k: v for k, v in outcome.items() if k != "choices"}, "code_matches": False})
             raise click.exceptions.Exit(EXIT_FAILED)
         console.print(
-            f"[bold red]TRACKING CODE MISMATCH / 受付番号が一致しません[/bold red]: the audited ballot on the board "
+            f"[bold red]TRACKING CODE MISMATCH / 確認コードが一致しません[/bold red]: the audited ballot on the board "
             f"has tracking code [bold]{outcome['short_code']}[/bold], not the code you noted before choosing to audit. "
             "The device that made your ballot may be cheating: do not vote on it and tell the election "
             "administrators. / 検査された投票用紙は、検査を選ぶ前に表示された投票用紙ではありません。"
@@ -120,7 +120,7 @@ def verify_audit(audit_file: Path, server: str, trust_anchor: Path | None, code:
         )
         return
     console.print(
-        f"[bold green]The audited ballot is on the board / 検証用投票は掲示板に公開されています[/bold green]: "
+        f"[bold green]The audited ballot is on the board / 検査した投票用紙は掲示板に公開されています[/bold green]: "
         f"{outcome['short_code']}, entry {outcome['leaf_index']} of {outcome['election_id']} "
         f"(board size {outcome['newest_tree_size']}, extending the board in the audit file); "
         "its proofs and secrets verify."
@@ -128,16 +128,16 @@ def verify_audit(audit_file: Path, server: str, trust_anchor: Path | None, code:
     if matches:
         console.print(
             f"[bold green]✓ Tracking code {outcome['short_code']} matches the code you noted / "
-            "控えた受付番号と一致しました[/bold green]"
+            "控えた確認コードと一致しました[/bold green]"
         )
     else:
         console.print(
-            f"[bold yellow]Tracking code / 受付番号: {outcome['short_code']}[/bold yellow]\n"
+            f"[bold yellow]Tracking code / 確認コード: {outcome['short_code']}[/bold yellow]\n"
             f"  (full: {outcome['tracking_code']})\n"
             "[bold yellow]NOT COMPARED: compare it with the tracking code the voting device showed BEFORE you "
             "chose to audit. If it differs, the audit proves nothing about your ballot: do not vote on that "
             "device and tell the election administrators. (Give --code to have it compared.) / "
-            "検査を選ぶ前に投票端末に表示された受付番号と同じか確かめてください。違う場合はその端末で投票せず、"
+            "検査を選ぶ前に投票端末に表示された確認コードと同じか確かめてください。違う場合はその端末で投票せず、"
             "選挙管理者に連絡してください。[/bold yellow]"
         )
     console.print("It encrypts these choices / この投票の内容:")
@@ -151,5 +151,5 @@ def verify_audit(audit_file: Path, server: str, trust_anchor: Path | None, code:
     console.print(
         "If the tracking code is not the one you noted, or these are not the choices you made, the device that made this ballot is not trustworthy: "
         "do not vote on it and tell the election administrators. / "
-        "受付番号が控えたものと違う場合や、選んだ内容と違う場合は、その端末で投票せず、選挙管理者に連絡してください。"
+        "確認コードが控えたものと違う場合や、選んだ内容と違う場合は、その端末で投票せず、選挙管理者に連絡してください。"
     )

@@ -156,7 +156,7 @@ def login_options(function: Callable) -> Callable:
         "--pin",
         envvar="VOTING_PIN",
         metavar="PIN",
-        help="The credential's PIN (暗証番号; env VOTING_PIN). Asked for, hidden, if not given.",
+        help="The credential's PIN (env VOTING_PIN). Asked for, hidden, if not given.",
     )
     @click.option(
         "--credential",
@@ -184,7 +184,7 @@ def read_credential(path: Path, pin: str | None) -> Credential:
         return open_credential(doc, pin)
     who = f"{doc.get('name')} ({doc.get('employee_id')})" if isinstance(doc, dict) else str(path)
     for attempt in range(1, PIN_TRIES + 1):
-        entered = click.prompt(f"PIN for {who} / 暗証番号", hide_input=True, err=True)
+        entered = click.prompt(f"PIN for {who} / {who} のPIN", hide_input=True, err=True)
         try:
             return open_credential(doc, entered)
         except CredentialError as exc:
@@ -228,13 +228,18 @@ def text(value: object, lang: str | None = None) -> str:
     return "" if value is None else str(value)
 
 
+def plural(count: int, one: str, many: str) -> str:
+    """"1 ballot", "2 ballots": a count with its noun (the Japanese texts need no plural)."""
+    return f"{count} {one if count == 1 else many}"
+
+
 def print_json(doc: object) -> None:
     click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
 
 
 def result_table(manifest: dict, result: dict) -> Table:
     """The counts of a result, with the manifest's labels in both languages."""
-    table = Table(title=f"{text(manifest.get('title'))} — {result['ballots_counted']} ballots counted / 集計票数")
+    table = Table(title=f"{text(manifest.get('title'))} — {plural(result['ballots_counted'], 'ballot', 'ballots')} counted / 集計票数")
     table.add_column("Question / 設問", overflow="fold")
     table.add_column("Option / 選択肢", overflow="fold")
     table.add_column("Count / 票数", justify="right")

@@ -25,7 +25,7 @@ import click
 from rich.markup import escape
 
 from voting import pki
-from voting.cli.common import console, program_name, shown_path
+from voting.cli.common import console, plural, program_name, shown_path
 from voting.files import make_directory, write_file
 
 DEMO_PIN = "123456"
@@ -462,9 +462,9 @@ def _print_next_steps(files: DemoFiles, settings) -> None:  # noqa: ANN001 - Set
         "",
         f"[bold green]The pilot is running on {settings.audience}[/bold green]  (API and its docs: {settings.audience}/schema)",
         f"Election [bold]{ELECTION_ID}[/bold] 「{MANIFEST['title']['ja']}」 is [bold]{status['status']}[/bold]: "
-        f"{status['roll_size']} voters, {status['ballots_cast']} ballots cast so far.",
+        f"{plural(status['roll_size'], 'voter', 'voters')}, {plural(status['ballots_cast'], 'ballot', 'ballots')} cast so far.",
         "",
-        f"Demo files in {root}/ — every credential's PIN is [bold]{DEMO_PIN}[/bold] (デモ用暗証番号):",
+        f"Demo files in {root}/ — every credential's PIN is [bold]{DEMO_PIN}[/bold] (デモ用のPIN):",
         f"  {root}/credentials/  one credential file per employee: E0001–E0020 voters, {ADMIN} administrator,",
         f"  {' ' * len(root)}               {', '.join(TRUSTEES)} trustees, {AUDITOR} auditor (see roster.csv)",
         f"  {root}/trustees/     each trustee's key-share state file (on the trustee's own machine in real life)",

@@ -13,6 +13,7 @@ from voting.cli.common import (
     fail,
     login,
     login_options,
+    plural,
     print_json,
     print_line_errors,
     result_table,
@@ -49,7 +50,7 @@ def _print_summary(status: dict, message: str | None = None) -> None:
 
 @election.command(short_help="Create an election from a manifest.")
 @click.argument("manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--trustees", required=True, metavar="ID,ID,...", help="The trustees' employee ids (選挙管理委員), comma-separated, in order.")
+@click.option("--trustees", required=True, metavar="ID,ID,...", help="The trustees' employee ids (鍵管理者), comma-separated, in order.")
 @click.option("--threshold", type=int, required=True, help="How many trustees must decrypt the tally (t of n).")
 @click.option(
     "--witness",
@@ -270,7 +271,7 @@ def status(server: str, election_id: str, as_json: bool, credential: Path | None
     facts.add_column(style="bold")
     facts.add_column()
     if period := describe_status(doc.get("schedule")):
-        facts.add_row("Voting period / 投票期間", period)
+        facts.add_row("Voting period / 受付期間", period)
     facts.add_row("Voters on the roll / 選挙人数", str(doc["roll_size"]))
     facts.add_row("Ballots cast / 投票数", str(doc["ballots_cast"]))
     facts.add_row("Ballots counted / 有効票", str(doc["ballots_counted"]))
@@ -279,7 +280,7 @@ def status(server: str, election_id: str, as_json: bool, credential: Path | None
     if doc.get("fingerprint"):
         facts.add_row("Election fingerprint", doc["fingerprint"][:32] + "…")
     console.print(facts)
-    trustees = Table(title="Trustees / 選挙管理委員")
+    trustees = Table(title="Trustees / 鍵管理者")
     for column in ("#", "Employee id", "Announced", "Confirmed key", "Decrypted"):
         trustees.add_column(column, overflow="fold")
     mark = lambda flag: "✓" if flag else "·"  # noqa: E731
@@ -357,7 +358,7 @@ def archive(election_id: str, out: Path, yes: bool, data_dir: Path) -> None:
     except maintenance.MaintenanceError as exc:
         raise click.ClickException(str(exc)) from None
     console.print(
-        f"Archived election [bold]{election_id}[/bold] ({done.board_size} board entries) to {done.path}: the record "
-        f"verifies; deleted its {done.rows} rows from the database. Keep the file confidential (取扱注意).",
+        f"Archived election [bold]{election_id}[/bold] ({plural(done.board_size, 'board entry', 'board entries')}) to {done.path}: the record "
+        f"verifies; deleted its {plural(done.rows, 'row', 'rows')} from the database. Keep the file confidential (取扱注意).",
         soft_wrap=True,
     )

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from crypto.ballots import format_tracking_code
 from crypto.errors import CryptoError
-from crypto.receipts import verify_receipt
+from crypto.receipts import COMPACT_PREFIX, expand_compact_receipt, parse_compact_receipt, verify_receipt
 from voting.cli.common import console, describe_api_error, server_option
 from voting.client import ApiError, Client
 from voting import tls
@@ -21,7 +21,16 @@ from voting.witnessed import GRACE_MS, SplitView, Unavailable, check_receipt_wit
 
 @click.group(short_help="Check a receipt (受付証).")
 def receipt() -> None:
-    """Receipts (投票受付証) voters keep after casting."""
+    """Receipts (受付証) voters keep after casting."""
+
+
+def _expand_compact(server: str, text: str) -> dict:
+    """The full receipt of a compact one (the printed receipt's QR code), read
+    from the server and kept only if it carries the same signature."""
+    election_id, code, _ = parse_compact_receipt(text)
+    with Client(server) as client:
+        reply = client.get(f"/api/elections/{election_id}/ballots/{code}")
+    return expand_compact_receipt(text, reply.get("receipt") if isinstance(reply, dict) else None)
 
 
 #: Exit status of ``voting receipt check`` when a receipt is not confirmed by
@@ -48,6 +57,10 @@ def check(server: str, no_update: bool, receipt_files: tuple[Path, ...]) -> None
     place with the cosigned head (the signed part is unchanged), so it can
     later be checked without the server.
 
+    A file may also hold the text of the printed receipt's QR code
+    (VPR1:…): the receipt is then read from the server by its tracking code
+    and kept only if it carries the QR code's signature.
+
     No login: anyone, e.g. an auditor, can check any receipt. Exit status 0:
     every receipt checks out; 1: a check failed (keep the receipt and tell the
     people named); 3: not confirmed by the witnesses yet, check again in a few
@@ -65,15 +78,42 @@ def check(server: str, no_update: bool, receipt_files: tuple[Path, ...]) -> None
 
 
 #: How each outcome is shown in the table.
-_SHOWN = {"pass": "[green]PASS[/green]", "fail": "[red]FAIL[/red]", "pending": "[yellow]WAIT[/yellow]", "note": "[yellow]NOTE[/yellow]", "none": "[yellow]NOTE[/yellow]"}
+_SHOWN = {
+    "pass": "[green]PASS[/green]", "fail": "[red]FAIL[/red]", "pending": "[yellow]WAIT[/yellow]",
+    "note": "[yellow]NOTE[/yellow]", "none": "[yellow]NOTE[/yellow]", "warn": "[bold yellow]WARN[/bold yellow]",
+}
+_REPLACED = "Replaced by a later ballot? / 後の投票による置き換え"
+
+
+def _replacement_row(client: Client, doc: dict) -> tuple[str, str, str]:
+    """Whether a later ballot replaced this one, claiming only what the board
+    proves (Client.replacement): a replacement is a warning; the server's "no
+    later ballot" is a note (its word), never a pass."""
+    found = client.replacement(doc)
+    if found.state == "verified":
+        short = format_tracking_code(bytes.fromhex(found.later_code))
+        return (_REPLACED, "warn", f"yes: ballot {short} (entry {found.later_index}), signed with the same voting key, "
+                "replaced it; if you did not vote again, tell the audit office (監査事務局)")
+    if found.state == "claimed":
+        return (_REPLACED, "warn", f"the server says so, but the later ballot does not check out ({found.detail}); "
+                "if you did not vote again, tell the audit office (監査事務局)")
+    if found.state == "none":
+        return (_REPLACED, "note", "the server reports no later ballot; the published election record lets anyone check it")
+    return (_REPLACED, "note", f"could not be asked ({found.detail}); check again later")
 
 
 def _check_one(server: str, receipt_file: Path, *, update: bool) -> str:
     """Check one receipt; returns "pass", "pending" or "fail"."""
     try:
-        doc = json.loads(receipt_file.read_text(encoding="utf-8"))
+        text = receipt_file.read_text(encoding="utf-8")
+        compact = text.strip().startswith(COMPACT_PREFIX)
+        doc = _expand_compact(server, text) if compact else json.loads(text)
     except (UnicodeDecodeError, ValueError):
         console.print(f"[red]{receipt_file.name}: not a receipt (not JSON text) / 受付証ではありません[/red]")
+        return "fail"
+    except (CryptoError, ApiError, httpx.HTTPError) as exc:
+        message = describe_api_error(exc) if isinstance(exc, ApiError) else str(exc)
+        console.print(f"[red]{receipt_file.name}: the compact receipt (QR code) did not check out / 受付証を確認できません: {message}[/red]")
         return "fail"
     rows: list[tuple[str, str, str]] = []
     included = "Receipt signed, ballot included in its tree head / 署名と包含証明"
@@ -92,10 +132,11 @@ def _check_one(server: str, receipt_file: Path, *, update: bool) -> str:
                     "pass",
                     f"tree head {summary['newest_tree_size']} is consistent with the receipt's {summary['receipt_tree_size']}",
                 ))
+                rows.append(_replacement_row(client, doc))
                 witnesses = check_receipt_witnesses(client, doc, head, bytes.fromhex(doc["server_key"]))
             rows.append(("Cosigned by the witnesses / 立会人の連署", witnesses.status, witnesses.detail))
             rows += [(f"Same board as {name}'s log / 立会人の記録と一致", status, detail) for name, status, detail in witnesses.gossip]
-            if witnesses.completed is not None and update:
+            if witnesses.completed is not None and update and not compact:  # a QR code's text stays as it is
                 save_completed(receipt_file, witnesses.completed)
                 rows.append(("Receipt completed / 受付証を更新", "pass", f"the cosigned head was added to {receipt_file.name}"))
         except (CryptoError, ApiError, SplitView, Unavailable, httpx.HTTPError) as exc:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from voting.cli.common import cacert_option, console, fail, login, print_json, server_option
+from voting.cli.common import cacert_option, console, fail, login, plural, print_json, server_option
 
 if TYPE_CHECKING:
     from voting.client import Client
@@ -275,8 +275,8 @@ def _print_report(report, ok: bool) -> None:
     from rich.table import Table
 
     console.print(
-        f"Election [bold]{report.election_id}[/bold]: stage {report.stage}, {report.board_size} board entries, "
-        f"{report.ballots} ballots ({report.counted} counted); auditors' part: {'yes' if report.auditors_part else 'no'}"
+        f"Election [bold]{report.election_id}[/bold]: stage {report.stage}, {plural(report.board_size, 'board entry', 'board entries')}, "
+        f"{plural(report.ballots, 'ballot', 'ballots')} ({report.counted} counted); auditors' part: {'yes' if report.auditors_part else 'no'}"
     )
     table = Table(title="Election record checks / 選挙記録の検査")
     table.add_column("#", justify="right")

@@ -10,11 +10,11 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from crypto.ballots import verify_audit_opening
+from crypto.ballots import format_tracking_code, verify_audit_opening
 from crypto.errors import CryptoError
 from crypto.witness import WitnessPolicy
 from voting.cli.common import console, login_options, shown_path, text
-from voting.client import ApiError, Client, EndorsedElection, KeyRefusal, ReceiptRefusal
+from voting.client import ApiError, Client, EndorsedElection, KeyRefusal, ReceiptRefusal, Replacement
 from voting.elections.schedule import describe_status
 from voting.files import write_file
 from voting.witnessed import SplitView, complete_receipt, save_completed
@@ -136,7 +136,7 @@ def vote(  # noqa: PLR0913
     """Vote in ELECTION (投票): your ballot is encrypted and signed on this
     machine; the server never sees your choices.
 
-    Before casting you see the ballot's tracking code (受付番号); the receipt
+    Before casting you see the ballot's tracking code (確認コード); the receipt
     saved afterwards lets you check at any time that your ballot is on the
     bulletin board ('voting receipt check').
     """
@@ -157,10 +157,10 @@ def vote(  # noqa: PLR0913
             raise click.ClickException("you have already voted in this election (one ballot per voter) / 投票済みです")
         console.print(f"{voter['name']} — {text(manifest['title'])}")
         if period := describe_status(status.get("schedule")):
-            console.print(f"Voting period / 投票期間: {period}")
+            console.print(f"Voting period / 受付期間: {period}")
             if not status["schedule"]["accepting_ballots"]:
                 raise click.ClickException(
-                    "the server accepts ballots only in the voting period above / 投票期間外のため投票できません"
+                    "the server accepts ballots only in the voting period above / 受付期間外のため投票できません"
                 )
         selected = parse_choices(manifest, choose) if choose else ask_choices(manifest)
         console.print(choices_table(manifest, selected, "Your ballot / 投票内容"))
@@ -168,10 +168,10 @@ def vote(  # noqa: PLR0913
             prepared = client.prepare_ballot(election_id, selected, info=election.info)
         path = receipt_path or Path(f"{'audit' if audit else 'receipt'}-{election_id}-{prepared.short_code}.json")
         _require_writable(path)  # before casting: a receipt that cannot be saved is lost
-        console.print(f"Tracking code / 受付番号: [bold]{prepared.short_code}[/bold]")
+        console.print(f"Tracking code / 確認コード: [bold]{prepared.short_code}[/bold]")
         console.print(f"  (full: {prepared.tracking_code.hex()})")
         console.print(
-            "Write this tracking code down now / この受付番号を控えてください: "
+            "Write this tracking code down now / この確認コードを控えてください: "
             + (
                 "you will compare it with the audited ballot on another device "
                 "('voting verify-audit FILE --code CODE'). / 別の端末で検査結果と照合します。"
@@ -190,10 +190,10 @@ def vote(  # noqa: PLR0913
                 raise click.ClickException("AUDIT FAILED: the ballot does not encrypt your choices; do not vote on this device")
             published = client.publish_audit(prepared)
             write_file(path, json.dumps(published, indent=1))
-            console.print(choices_table(manifest, selected, "The audited ballot encrypts / 検証用投票の内容"))
+            console.print(choices_table(manifest, selected, "The audited ballot encrypts / 検査した投票用紙の内容"))
             console.print(
                 f"Published on the bulletin board as entry {published['leaf_index']}, with its encryption "
-                "secrets. 検証用投票を掲示板に公開しました。It is spoiled and was NOT cast.\n"
+                "secrets. 検査した投票用紙を掲示板に公開しました。It is spoiled and was NOT cast.\n"
                 f"Audit file saved to {shown_path(path)}. Check it on ANOTHER device (not this one) / "
                 "別の端末で確認してください:"
             )
@@ -205,7 +205,7 @@ def vote(  # noqa: PLR0913
             console.print(
                 "Give --code the tracking code you wrote down before the audit (do not copy it from this device "
                 "or the file): it must match, and the command must show the choices above. / "
-                "--code には検査の前に控えた受付番号を入力してください。一致し、上の内容が表示されることを確かめます。\n"
+                "--code には検査の前に控えた確認コードを入力してください。一致し、上の内容が表示されることを確かめます。\n"
                 "Then run this command again without --audit to vote (a new encryption, with a new tracking code)."
             )
             return
@@ -214,7 +214,7 @@ def vote(  # noqa: PLR0913
         if not yes:
             click.confirm("Cast this ballot? / この内容で投票しますか", abort=True)
         try:
-            receipt = client.cast(prepared)
+            receipt, superseded = client.cast_marked(prepared)
         except ApiError as exc:
             if exc.status != 503:
                 raise
@@ -222,7 +222,7 @@ def vote(  # noqa: PLR0913
                 f"the server did not confirm your ballot (tracking code {prepared.short_code}) after several "
                 f"attempts: it may or may not be recorded ({exc.code}). Later, look for the tracking code on the "
                 "bulletin board, or vote again. 投票が登録されたか確認できません。"
-                "後で受付番号を掲示板で確認するか、もう一度投票してください。"
+                "後で確認コードを掲示板で確認するか、もう一度投票してください。"
             ) from None
         except ReceiptRefusal as exc:
             raise click.ClickException(
@@ -232,9 +232,43 @@ def vote(  # noqa: PLR0913
             ) from None
         write_file(path, json.dumps(receipt, indent=1))
         console.print(f"✓ Cast. 投票しました。 Your ballot is entry {receipt['leaf_index']} of the bulletin board.")
+        say_replacement(superseded)
         _witness(client, receipt, election.info.manifest.witnesses, path, wait_witnesses)
     console.print(f"Receipt saved to {shown_path(path)}; check it any time:")
     console.print(f"  voting receipt check {shown_path(path)}", soft_wrap=True)
+
+
+def say_replacement(replacement: Replacement) -> None:
+    """Whether a later ballot replaced this one (a ballot resent after the voter
+    voted anew), claiming no more than the board proves (Client.replacement):
+    the server's "no later ballot" is not signed, so nothing says "it counts"."""
+    if replacement.state == "verified":
+        short = format_tracking_code(bytes.fromhex(replacement.later_code))
+        console.print(
+            f"[bold]Warning:[/bold] a later ballot of yours ({short}, entry {replacement.later_index}, signed with "
+            "your voting key) replaced this one; only the last ballot counts. If you did not vote again, "
+            "tell the audit office (監査事務局). / 警告：あなたの投票用の鍵で署名された後の投票"
+            f"（確認コード {short}）が、この投票を置き換えています。数えられるのは最後の投票だけです。"
+            "再投票していない場合は、監査事務局に連絡してください。"
+        )
+    elif replacement.state == "claimed":
+        console.print(
+            "[bold]Warning:[/bold] the server says a later ballot of yours replaced this one, but that ballot "
+            f"could not be checked on the bulletin board ({replacement.detail}). If you did not vote again, tell "
+            "the audit office (監査事務局). / 警告：サーバーは、この投票が後の投票で置き換えられたと答えていますが、"
+            "掲示板で確かめられませんでした。再投票していない場合は、監査事務局に連絡してください。"
+        )
+    elif replacement.state == "none":
+        console.print(
+            "The server reports no later ballot of yours; the published election record lets anyone check it. / "
+            "サーバーは、あなたの後の投票はないと答えています。公開される選挙記録で、誰でも確かめられます。"
+        )
+    else:
+        console.print(
+            f"Whether a later ballot replaced this one could not be asked ({replacement.detail}); check later with "
+            "'voting receipt check'. / 後の投票で置き換えられたかどうか問い合わせできませんでした。"
+            "後で 'voting receipt check' で確認してください。"
+        )
 
 
 def _require_writable(path: Path) -> None:
@@ -293,7 +327,7 @@ def endorsed_or_fail(client: Client, election_id: str, fingerprint: str | None) 
             "notice. 選挙の指紋がお知らせと一致しません。投票せず、選挙管理者に連絡してください。"
         )
     names = ", ".join(f"{name} ({employee_id})" for _, employee_id, name in election.trustees)
-    console.print(f"Election key endorsed by every trustee / 全管理委員が署名した選挙鍵: {names}")
+    console.print(f"Election key endorsed by every trustee / すべての鍵管理者が署名した選挙の公開鍵: {names}")
     n = len(election.trustees)
     console.print(f"Any {election.threshold} of these {n} decrypt the tally together / {n}人中{election.threshold}人で集計を復号")
     console.print(

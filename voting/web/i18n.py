@@ -17,6 +17,11 @@ DEFAULT_LANGUAGE = "ja"
 LANGUAGE_COOKIE = "lang"
 CATALOGUE = Path(__file__).resolve().parent / "messages.json"
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+# "KEY#one" is KEY's text for a count of 1 ("1 vote", not "1 votes"); the count
+# is the {count} or else the {n} parameter. Japanese needs no plural form, but
+# every key has both languages, so a "#one" key repeats KEY's Japanese text.
+ONE = "#one"
+COUNT_PARAMETERS = ("count", "n")
 
 
 @lru_cache(maxsize=1)
@@ -28,7 +33,17 @@ def catalogue() -> dict[str, dict[str, str]]:
             raise ValueError(f"message {key!r} must have non-empty ja and en texts")
         if set(_PLACEHOLDER.findall(texts["ja"])) != set(_PLACEHOLDER.findall(texts["en"])):
             raise ValueError(f"message {key!r}: ja and en have different placeholders")
+        if key.endswith(ONE):
+            base = data.get(key.removesuffix(ONE))
+            if base is None or set(_PLACEHOLDER.findall(base["en"])) != set(_PLACEHOLDER.findall(texts["en"])):
+                raise ValueError(f"message {key!r} needs {key.removesuffix(ONE)!r} with the same placeholders")
     return data
+
+
+def plural_key(key: str, params: dict, keys) -> str:
+    """``KEY#one`` when the count parameter is 1 and that key exists, else ``key``."""
+    count = next((params[name] for name in COUNT_PARAMETERS if name in params), None)
+    return key + ONE if str(count) == "1" and key + ONE in keys else key
 
 
 def language_of(request: Request) -> str:
@@ -39,7 +54,7 @@ def language_of(request: Request) -> str:
 def translate(lang: str, key: str, /, **params: object) -> str:
     """The text of ``key``; ``{name}`` placeholders filled from ``params``.
     An unknown key is a programming error, caught by tests/test_web_pages.py."""
-    text = catalogue()[key][lang]
+    text = catalogue()[plural_key(key, params, catalogue())][lang]
     if params:
         text = _PLACEHOLDER.sub(lambda m: str(params.get(m.group(1), m.group(0))), text)
     return text

@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import CacheControlHeader, Cookie, ResponseHeader
 from litestar.enums import MediaType
@@ -36,7 +37,7 @@ from voting.errors import NotFound, ServiceError, unavailable
 from voting.observability import note_refusal
 from voting.services import Services
 from voting.web import views
-from voting.web.i18n import LANGUAGE_COOKIE, LANGUAGES, language_of, localized, messages_for, translate
+from voting.web.i18n import LANGUAGE_COOKIE, LANGUAGES, catalogue, language_of, localized, messages_for, translate
 
 log = logging.getLogger("voting")
 HERE = Path(__file__).resolve().parent
@@ -44,6 +45,7 @@ STATIC = HERE / "static"
 PAGE_SIZE = 50
 _ELECTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _LOCAL_PATH = re.compile(r"/(?![/\\])[\x21-\x7e]*")
+_CODE_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 
 # --- Subresource Integrity and the published hash of the web bundle -------------------------
@@ -137,6 +139,8 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
 }
+#: /receipt/check alone may use the camera, to read a printed receipt's QR code (docs/web.md).
+CAMERA_PERMISSIONS_POLICY = "camera=(self), microphone=(), geolocation=(), payment=()"
 
 _templates = Environment(
     loader=FileSystemLoader(HERE / "templates"),
@@ -157,8 +161,14 @@ def render(
     def t(key: str, /, **params: object) -> str:
         return translate(lang, key, **params)
 
+    def t_code(key: str, /, **params: object) -> Markup:
+        """A message whose {placeholders} are commands or file columns, each shown in <code>."""
+        text = str(escape(translate(lang, key)))
+        return Markup(_CODE_PLACEHOLDER.sub(lambda m: str(Markup("<code>{}</code>").format(params[m.group(1)])), text))
+
     html = _templates.get_template(template).render(
         lang=lang,
+        t_code=t_code,
         other_languages=[code for code in LANGUAGES if code != lang],
         t=t,
         t_in=lambda code, key, /, **params: translate(code, key, **params),
@@ -204,9 +214,33 @@ def _error_page(request: Request, exc: Exception) -> Response:
     if not note_refusal(code, detail, cause) and cause:
         log.warning("%s on page %s: %s", code, request.url.path, cause)
     title = "error.not_found_title" if status == 404 else "error.title"
-    response = render(request, "error.html", title=title, status_code=status, detail=detail, code=code)
+    # The reason in the reader's language: the code's catalogue message, never the service's English detail.
+    reason = f"error.code.{code}"
+    if reason not in catalogue():
+        reason = "error.page_not_found" if status == 404 else "error.generic"
+    response = render(request, "error.html", title=title, status_code=status, reason=reason, code=code)
     response.headers.update(SECURITY_HEADERS)
     return response
+
+
+#: Where programs ask (the API, its schema, metrics, the pages' files): an unknown
+#: address there keeps the API's JSON 404; anywhere else a person typed or followed it.
+_MACHINE_PATHS = ("/api/", "/schema", "/metrics", "/static/")
+
+
+def is_page_path(path: str) -> bool:
+    return not any(path == prefix.rstrip("/") or path.startswith(prefix) for prefix in _MACHINE_PATHS)
+
+
+def page_or_problem(problem_handler):
+    """An app-wide handler for an unknown address (Litestar's router 404): the
+    error page, in the reader's language and with the pages' security headers,
+    outside the API; ``problem_handler`` (the API's JSON) under it."""
+
+    def handle(request: Request, exc: HTTPException) -> Response:
+        return _error_page(request, exc) if is_page_path(request.url.path) else problem_handler(request, exc)
+
+    return handle
 
 
 class PageController(Controller):
@@ -242,7 +276,9 @@ class PageController(Controller):
         # Any election's receipt may be checked here: its witnesses' logs may be asked.
         async with services.database.read() as db:
             manifests = [json.loads(text) for text in await db.scalars(select(Election.manifest))]
-        return render(request, "receipt_check.html", title="check.title", section="check", connect=witness_origins(manifests))
+        response = render(request, "receipt_check.html", title="check.title", section="check", connect=witness_origins(manifests))
+        response.headers["Permissions-Policy"] = CAMERA_PERMISSIONS_POLICY
+        return response
 
     @get("/elections/{election_id:str}/results")
     async def results(self, request: Request, services: Services, election_id: str) -> Response:
@@ -295,6 +331,23 @@ class PageController(Controller):
             request, "admin_election.html", title="manage.title", section="admin",
             election=status, steps=views.STEPS, schedule=views.schedule(status),
         )
+
+    # -- trustees: the key ceremony and the decryption in the browser -------------------------------------
+
+    @get("/trustee")
+    async def trustee_list(self, request: Request) -> Response:
+        return render(request, "trustee_list.html", title="trustee.list_title", section="trustee")
+
+    @get("/trustee/open")
+    async def trustee_open(self, election_id: str = QueryParameter(name="id", default="", max_length=200)) -> Redirect:
+        """The list page's election-id form (a plain GET, no script needed)."""
+        return Redirect(f"/trustee/{_election_id(election_id.strip())}", status_code=303)
+
+    @get("/trustee/{election_id:str}")
+    async def trustee(self, request: Request, services: Services, election_id: str) -> Response:
+        async with services.database.read() as db:
+            status = await services.elections.status(db, _election_id(election_id))
+        return render(request, "trustee.html", title="trustee.title", section="trustee", election=status)
 
     # -- auditors ------------------------------------------------------------------------------
 

@@ -51,13 +51,12 @@ def ballot_questions(status: dict) -> list[dict]:
 
 # --- results ---------------------------------------------------------------------------------
 
-CHART_WIDTH = 640
+#: A bar's full length in its own SVG's units (the words beside it are HTML, so they do not scale).
 BAR_MAX = 460
-ROW_HEIGHT = 52
 
 
 def result_charts(status: dict, lang: str) -> list[dict]:
-    """Per question: rows with the bar geometry of a server-rendered SVG chart."""
+    """Per question: rows with each option's label, count, share and bar length."""
     result = status.get("result")
     if not result:
         return []
@@ -69,7 +68,7 @@ def result_charts(status: dict, lang: str) -> list[dict]:
         labels = {o["id"]: localized(o.get("label"), lang) or o["id"] for o in manifest_q["options"]}
         top = max([o["count"] for o in q["options"]] + [1])
         rows = []
-        for i, option in enumerate(q["options"]):
+        for option in q["options"]:
             width = round(BAR_MAX * option["count"] / top)
             share = f"{100 * option['count'] / counted:.1f}" if counted else "0.0"
             rows.append(
@@ -77,7 +76,6 @@ def result_charts(status: dict, lang: str) -> list[dict]:
                     "label": labels.get(option["id"], option["id"]),
                     "count": option["count"],
                     "share": share,
-                    "y": i * ROW_HEIGHT,
                     "width": max(width, 1 if option["count"] else 0),
                 }
             )
@@ -86,8 +84,6 @@ def result_charts(status: dict, lang: str) -> list[dict]:
                 "number": number,
                 "text": localized(manifest_q.get("text"), lang) or q["id"],
                 "rows": rows,
-                "height": len(rows) * ROW_HEIGHT + 8,
-                "width": CHART_WIDTH,
             }
         )
     return charts
@@ -131,7 +127,8 @@ def schedule(status: dict) -> dict | None:
     doc = status["manifest"].get("schedule")
     if not doc:
         return None
-    return {key: _time(doc[f"{key}_at"]).removesuffix(":00 JST") + " JST" if doc.get(f"{key}_at") else "—" for key in ("opens", "closes")}
+    # Minutes when the seconds are zero (as the form sets them), else the seconds too; "JST" once.
+    return {key: _time(doc[f"{key}_at"]).replace(":00 JST", " JST") if doc.get(f"{key}_at") else "—" for key in ("opens", "closes")}
 
 
 def board_row(entry: dict, lang: str) -> dict:

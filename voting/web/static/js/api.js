@@ -27,6 +27,10 @@ export function session() {
 
 export function saveSession(value, credentialFile) {
   sessionStorage.setItem(SESSION, JSON.stringify(value));
+  // Choices kept for another employee who used this tab are not this one's to
+  // see: keyed by the opened credential file's id, not the server's word
+  // (login.js refuses a reply naming another employee).
+  forgetChoices(credentialFile.employee_id);
   // The credential file stays PIN-sealed: the PIN is asked again to sign a ballot.
   sessionStorage.setItem(CREDENTIAL, JSON.stringify(credentialFile));
 }
@@ -44,6 +48,46 @@ export function clearSession() {
   sessionStorage.removeItem(CREDENTIAL);
 }
 
+// --- a voter's choices across a re-login (docs/web.md, "A session that ends mid-vote") ----------
+//
+// Kept only when the session ends during a vote, in this tab's sessionStorage,
+// under the election and the employee; read once by that employee's ballot
+// page, and removed after casting and at logout. Never the PIN, never sent.
+
+const CHOICES = "voting.choices.";
+
+export function keepChoices(electionId, employeeId, choices) {
+  if (!employeeId) return;
+  sessionStorage.setItem(`${CHOICES}${electionId}.${employeeId}`, JSON.stringify({ election_id: electionId, employee_id: employeeId, choices }));
+}
+
+/** The choices kept for this election and employee (0/1 per option, per question), removed as they are read. */
+export function takeChoices(electionId, employeeId) {
+  const key = `${CHOICES}${electionId}.${employeeId}`;
+  const text = sessionStorage.getItem(key);
+  sessionStorage.removeItem(key);
+  try {
+    const kept = JSON.parse(text || "null");
+    return kept && kept.election_id === electionId && kept.employee_id === employeeId ? kept.choices : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Remove the kept choices: all of them, or all but `employeeId`'s. */
+export function forgetChoices(employeeId = null) {
+  for (const key of Object.keys(sessionStorage)) {
+    if (!key.startsWith(CHOICES)) continue;
+    let owner = null;
+    try {
+      owner = JSON.parse(sessionStorage.getItem(key))?.employee_id;
+    } catch {
+      // unreadable: removed
+    }
+    if (!employeeId || owner !== employeeId) sessionStorage.removeItem(key);
+  }
+}
+
 export function hasRole(role) {
   return (session()?.roles || []).includes(role);
 }
@@ -59,7 +103,8 @@ export function requireLogin() {
 /**
  * One API call. `body` is sent as JSON unless `raw` (with `contentType`) is
  * given. Errors become ApiError with the problem's stable code; a 401 ends the
- * stored session.
+ * stored session and tells the page ("voting:session-ended", which common.js
+ * uses to clear the header).
  */
 export async function api(method, path, { body, raw, contentType, auth = true } = {}) {
   const headers = { Accept: "application/json" };
@@ -87,7 +132,10 @@ export async function api(method, path, { body, raw, contentType, auth = true } 
     data = null;
   }
   if (!response.ok) {
-    if (response.status === 401 && auth) clearSession();
+    if (response.status === 401 && auth && token) {
+      clearSession();
+      window.dispatchEvent(new CustomEvent("voting:session-ended"));
+    }
     throw new ApiError(response.status, data?.code || "http_error", data?.detail || text.slice(0, 200), data);
   }
   return data;

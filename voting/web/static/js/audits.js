@@ -3,9 +3,10 @@
 // board entry is `ballot-audited` {tracking_code, credential, ballot, opening}.
 // No DOM and no network here (check.js does the fetching), so node tests it.
 //
-// * fileKind: a receipt, an audit file, a credential file (a common mistake)
-//   or something else — so the check page says "not a receipt or audit file"
-//   instead of reporting a failed check;
+// * fileKind: a receipt, an audit file, a credential file (a common mistake),
+//   an election record, a witness's state file, or something else — so the
+//   check page says "this is a … file, not a receipt" instead of reporting a
+//   failed check;
 // * verifyAuditFile: the server's signature and the entry's inclusion under the
 //   file's tree head (receipts.js, kind "ballot-audited");
 // * auditedChoices: with the election key taken from the board, the ballot's
@@ -29,14 +30,28 @@ export const AUDIT_KIND = "ballot-audited";
 const HEX64 = /^[0-9a-f]{64}$/;
 const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
 
-/** "receipt", "audit", "credential" or "unknown": what a chosen file claims to be (nothing verified yet). */
+/** The files the project writes that are not receipts, by their `format`. */
+const FORMATS = {
+  "votingpilot-credential": "credential",
+  "votingpilot-election-record": "record",
+  "votingpilot-witness-state": "witness",
+};
+
+/**
+ * "receipt", "audit", "credential", "record", "witness" or "unknown": what a
+ * chosen file claims to be (nothing verified yet). The receipt and audit
+ * shapes come first: a receipt with a stray `format` (or credential-like)
+ * member is a receipt that fails its check, never "not a receipt".
+ */
 export function fileKind(doc) {
   if (!isObject(doc)) return "unknown";
-  if (doc.format === "votingpilot-credential" || ("kdf" in doc && "cipher" in doc && "chain" in doc)) return "credential";
   const entry = doc.entry;
-  if (!isObject(entry) || !("signature" in doc) || !("tree_head" in doc) || !("inclusion_proof" in doc)) return "unknown";
-  if (entry.kind === AUDIT_KIND) return "audit";
-  if (entry.kind === "ballot") return "receipt";
+  if (isObject(entry) && "signature" in doc && "tree_head" in doc && "inclusion_proof" in doc) {
+    if (entry.kind === AUDIT_KIND) return "audit";
+    if (entry.kind === "ballot") return "receipt";
+  }
+  if (Object.hasOwn(FORMATS, doc.format)) return FORMATS[doc.format];
+  if ("kdf" in doc && "cipher" in doc && "chain" in doc) return "credential";
   return "unknown";
 }
 

@@ -13,6 +13,13 @@
 // consistent with the receipt's head too. A cosigned head that does not extend
 // the receipt's is a split view: the server may be showing this voter a
 // different board than everyone else.
+//
+// Each step is reported twice: `report` gets the technical step
+// (signatures, inclusion, consistency, tree heads), which the pages keep inside
+// a <details>; `fact` gets the same outcome in plain words ("your ballot is on
+// the board", "it was never removed", "it was replaced by a later ballot").
+// Every detail is a catalogue message in the page's language (detailOf), never
+// an error's English text.
 import { ApiError, get } from "./api.js";
 import { AUDIT_KIND, auditedChoices, describeChoices, verifyAuditFile } from "./audits.js";
 import { fromHex, toHex, utf8 } from "./bytes.js";
@@ -23,6 +30,7 @@ import {
   ConsistencyProofError,
   CosignatureError,
   InclusionProofError,
+  LogError,
   ReceiptError,
   TreeHeadSignatureError,
 } from "./errors.js";
@@ -36,9 +44,11 @@ import {
   verifyTreeHead,
 } from "./merkle.js";
 import { verifyReceipt, verifyReceiptAgainst, verifyWitnessed, WITNESSED, witnessPolicyFor } from "./receipts.js";
-import { shortCodeFromHex } from "./ballots.js";
+import { electionFingerprint, parseManifest, shortCodeFromHex } from "./ballots.js";
+import { Point } from "./group.js";
+import { verifyCredentialSignature } from "./voting_credential.js";
 import { checkQuorum, cosignatureFromJson, cosignedHeadFromJson, verifyCosignature, witnessLogUrl } from "./witness.js";
-import { t } from "./i18n.js";
+import { errorText, t } from "./i18n.js";
 
 /** The step a failure belongs to, by its error class. */
 function stepOf(exc) {
@@ -49,13 +59,121 @@ function stepOf(exc) {
 }
 
 /**
- * Run every check; `report(ok, text)` is called once per step. Returns
- * {ok, summary}. Network failures are reported, never shown as a pass.
+ * Why something failed, in words from the catalogue in the page's language: a
+ * check.why.<code> message for the log and receipt errors, else the
+ * catalogue's message for the error's code (i18n.js errorText).
  */
-export async function checkReceipt(receipt, report) {
+export function detailOf(exc) {
+  const key = `check.why.${exc?.code}`;
+  const text = t(key);
+  if (text !== key) return text;
+  if (exc instanceof ApiError || exc?.code) return errorText(exc);
+  return t("check.why.other", { name: exc?.name || "Error" });
+}
+
+/**
+ * Run every check; `report(status, text)` is called once per technical step,
+ * `fact(status, text)` once per outcome in plain words (status: true, false,
+ * "warn", "note" or "wait", as reporter() shows them). Returns {ok, tone,
+ * summary, superseded, ...}. Network failures are reported, never shown as a pass.
+ */
+export async function checkReceipt(receipt, report, fact = () => {}) {
+  const result = await receiptSteps(receipt, report, fact);
+  // A ballot a later one replaced is on the board, but does not count: never
+  // the all-good summary (the voter who did not vote again must report it).
+  if (result.ok && result.superseded) {
+    return { ...result, tone: "warn", summary: t("check.superseded", { code: shortCodeFromHex(receipt.tracking_code) }) };
+  }
+  // Whether it was replaced could not be asked: not the all-good summary.
+  if (result.ok && result.replacement === "unknown" && result.tone === "good") {
+    return { ...result, tone: "pending", summary: t("check.passed_unknown", { code: shortCodeFromHex(receipt.tracking_code) }) };
+  }
+  return result;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** The server's newest signed tree head, checked to extend the receipt's (throws otherwise). */
+export async function checkedNewestHead(base, receipt, serverKey) {
+  const { server_key: newestKey, ...newestHead } = await get(`${base}/board/head`, { auth: false });
+  if (newestKey !== receipt.server_key) throw new TreeHeadSignatureError("the board is signed by another key");
+  const newest = signedTreeHeadFromJson(newestHead);
+  const sth = verifyReceipt(receipt, { serverKey });
+  const reply = await get(`${base}/board/consistency?old=${sth.head.size}&new=${newest.head.size}`, { auth: false });
+  verifyReceiptAgainst(receipt, newest, reply.proof, { serverKey });
+  return newest;
+}
+
+/**
+ * Whether a later ballot replaced the receipt's, as far as this page can tell
+ *: {state} is
+ * - "verified": the server reports it, and the later ballot is on the board
+ *   under the checked newest head `newest`, cast after this one with the same
+ *   voting credential and signed by it (the server cannot make that ballot:
+ *   it needs the voter's credential). {code, index};
+ * - "claimed": the server reports it, but the later ballot does not check out
+ *   ({detail}): still a warning, the voter must know;
+ * - "none": the server reports no later ballot (its word only: the published
+ *   election record shows every replacement);
+ * - "unknown": the server could not be asked or its reply is malformed ({detail}).
+ */
+export async function replacement(base, receipt, serverKey, newest) {
+  let reply;
+  try {
+    reply = await get(`${base}/ballots/${receipt.tracking_code}`, { auth: false });
+    if (reply?.receipt?.tracking_code !== receipt.tracking_code || typeof reply.superseded !== "boolean") {
+      throw new ReceiptError("the server's reply about this ballot is malformed");
+    }
+  } catch (exc) {
+    return { state: "unknown", detail: detailOf(exc) };
+  }
+  if (!reply.superseded) return { state: "none" };
+  try {
+    return { state: "verified", ...(await laterBallotOnBoard(base, receipt, serverKey, newest, reply.superseded_by)) };
+  } catch (exc) {
+    return { state: "claimed", detail: detailOf(exc) };
+  }
+}
+
+/** The ballot `code` is on the board under `newest`, after the receipt's, with its voting credential's signature. */
+async function laterBallotOnBoard(base, receipt, serverKey, newest, code) {
+  if (typeof code !== "string" || !HEX64.test(code)) throw new ReceiptError("the server names no later ballot");
+  const reply = await get(`${base}/board/inclusion?tracking_code=${code}&size=${newest.head.size}`, { auth: false });
+  const head = signedTreeHeadFromJson(reply?.tree_head);
+  if (head.head.size !== newest.head.size || toHex(head.head.root) !== toHex(newest.head.root)) {
+    throw new InclusionProofError("the proof is not under the newest tree head");
+  }
+  const proof = inclusionProofFromJson(reply.proof);
+  const entryBytes = typeof reply.entry === "string" ? utf8(reply.entry) : canonicalJson(reply.entry);
+  const entry = typeof reply.entry === "string" ? JSON.parse(reply.entry) : reply.entry;
+  verifyInclusion(leafHash(entryBytes), proof.leafIndex, proof.treeSize, proof.path, newest.head.root);
+  const credential = receipt.entry.body.credential;
+  if (
+    entry?.kind !== "ballot" ||
+    entry.index !== proof.leafIndex ||
+    entry.election_id !== receipt.election_id ||
+    entry.index <= receipt.leaf_index ||
+    entry.body?.tracking_code !== code ||
+    entry.body.credential !== credential
+  ) {
+    throw new LogError("the board's entry is not a later ballot of the same voting credential");
+  }
+  const entries = await boardUntilJointKey(base);
+  const created = entries.find((e) => e.kind === "election-created");
+  const joint = entries.find((e) => e.kind === "joint-key");
+  witnessPolicyFor(receipt, created, joint); // the receipt's code recomputes from them: this election's key
+  const fingerprint = electionFingerprint(parseManifest(created.body.manifest), Point.fromHex(joint.body.joint_key));
+  if (!verifyCredentialSignature(fromHex(credential, 32), fromHex(String(entry.body.signature), 64), fingerprint, fromHex(code, 32))) {
+    throw new LogError("the later ballot is not signed with this voting credential");
+  }
+  return { code, index: entry.index };
+}
+
+async function receiptSteps(receipt, report, fact) {
   const election = receipt && typeof receipt === "object" ? receipt.election_id : null;
   if (typeof election !== "string" || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(election)) {
-    report(false, t("check.step_receipt_bad", { detail: "election_id" }));
+    report(false, t("check.step_receipt_bad", { detail: t("check.why.receipt_invalid") }));
+    fact(false, t("check.plain_not_genuine"));
     return { ok: false, summary: t("check.failed") };
   }
   const base = `/api/elections/${encodeURIComponent(election)}`;
@@ -67,12 +185,16 @@ export async function checkReceipt(receipt, report) {
     const step = stepOf(exc);
     if (step !== "receipt") report(true, t("check.step_receipt_ok"));
     if (step === "inclusion") report(true, t("check.step_head_ok"));
-    report(false, t(`check.step_${step}_bad`, { detail: exc.message }));
+    report(false, t(`check.step_${step}_bad`, { detail: detailOf(exc) }));
+    if (step === "inclusion") fact(true, t("check.plain_genuine"));
+    fact(false, t(step === "inclusion" ? "check.plain_not_on_board" : "check.plain_not_genuine"));
     return { ok: false, summary: t("check.failed") };
   }
   report(true, t("check.step_receipt_ok"));
   report(true, t("check.step_head_ok"));
   report(true, t("check.step_inclusion_ok", { index: receipt.leaf_index, size: sth.head.size }));
+  fact(true, t("check.plain_genuine"));
+  fact(true, t("check.plain_on_board", { index: receipt.leaf_index }));
   const newestDoc = await get(`${base}/board/head`, { auth: false });
   const { server_key: newestKey, ...newestHead } = newestDoc;
   let newest;
@@ -81,7 +203,8 @@ export async function checkReceipt(receipt, report) {
     newest = signedTreeHeadFromJson(newestHead);
     verifyTreeHead(serverKey, newest);
   } catch (exc) {
-    report(false, t("check.step_newest_bad", { detail: exc.message }));
+    report(false, t("check.step_newest_bad", { detail: detailOf(exc) }));
+    fact(false, t("check.plain_board_changed"));
     return { ok: false, summary: t("check.failed") };
   }
   report(true, t("check.step_newest_ok", { size: newest.head.size }));
@@ -89,29 +212,43 @@ export async function checkReceipt(receipt, report) {
     const reply = await get(`${base}/board/consistency?old=${sth.head.size}&new=${newest.head.size}`, { auth: false });
     verifyReceiptAgainst(receipt, newest, reply.proof, { serverKey });
   } catch (exc) {
-    report(false, t("check.step_consistency_bad", { detail: exc.message }));
+    report(false, t("check.step_consistency_bad", { detail: detailOf(exc) }));
+    fact(false, t("check.plain_board_changed"));
     return { ok: false, summary: t("check.failed") };
   }
   report(true, t("check.step_consistency_ok", { old: sth.head.size, size: newest.head.size }));
-  let superseded = false;
-  try {
-    superseded = (await get(`${base}/ballots/${receipt.tracking_code}`, { auth: false })).superseded;
-  } catch {
-    superseded = false;
+  fact(true, t("check.plain_never_removed", { size: newest.head.size }));
+  // Whether a later ballot replaced it: the server's reply is not signed, so
+  // a replacement it reports is checked on the board where possible, and "no
+  // later ballot" stays the server's word (a note, never a pass).
+  const replaced = await replacement(base, receipt, serverKey, newest);
+  const superseded = replaced.state === "verified" || replaced.state === "claimed";
+  if (replaced.state === "verified") {
+    report("warn", t("check.step_superseded_verified", { code: shortCodeFromHex(replaced.code), index: replaced.index }));
+  } else if (replaced.state === "claimed") {
+    report("warn", t("check.step_superseded_unverified", { detail: replaced.detail }));
+  } else if (replaced.state === "none") {
+    report("note", t("check.step_none_reported"));
+    fact("note", t("check.plain_none_reported"));
+  } else {
+    report("note", t("check.step_counted_unknown", { detail: replaced.detail }));
+    fact("note", t("check.plain_counts_unknown"));
   }
-  report(true, superseded ? t("check.step_superseded") : t("check.step_counted"));
+  if (superseded) fact("warn", t("check.plain_superseded"));
   const code = shortCodeFromHex(receipt.tracking_code);
-  const passed = { ok: true, tone: "good", summary: t("check.passed", { code }) };
+  const passed = { ok: true, tone: "good", superseded, replacement: replaced.state, summary: t("check.passed", { code }) };
   // The witnesses: the policy the ballot was made under, then their confirmation.
   let policy;
   try {
     policy = await electionWitnesses(base, receipt);
   } catch (exc) {
     report(false, t("check.step_policy_bad", { detail: detailOf(exc) }));
+    fact(false, t("check.plain_witnesses_bad"));
     return { ok: false, tone: "bad", summary: t("check.failed") };
   }
   if (!policy.quorum) {
     report("note", t("check.step_witnesses_none"));
+    fact("note", t("check.plain_no_witnesses"));
     return passed;
   }
   report(true, t("check.step_policy_ok", { n: policy.witnesses.length, k: policy.quorum, names: namesOf(policy.witnesses) }));
@@ -119,20 +256,25 @@ export async function checkReceipt(receipt, report) {
   const alarm = { ok: false, tone: "bad", alarm: true, summary: t("check.split_view") };
   if (outcome.state === "alarm") {
     report(false, t("check.step_split_view", { detail: outcome.detail }));
+    fact(false, t("check.plain_split_view"));
     return alarm;
   }
   if (outcome.state === "failed") {
     report(false, t("check.step_witnessed_bad", { detail: outcome.detail }));
+    fact(false, t("check.plain_witnesses_bad"));
     return { ok: false, tone: "bad", summary: t("check.failed") };
   }
   if (outcome.state === "confirmed") {
     report(true, t("check.step_witnessed_ok", {
       names: namesOf(outcome.witnesses), count: outcome.witnesses.length, k: policy.quorum, size: outcome.size,
     }));
+    fact(true, t("check.plain_witnessed"));
   } else if (outcome.state === "unreachable") {
     report("wait", t("check.step_witnessed_unreachable", { detail: outcome.detail }));
+    fact("wait", t("check.plain_witnesses_pending"));
   } else {
     report("wait", t("check.step_witnessed_pending"));
+    fact("wait", t("check.plain_witnesses_pending"));
   }
   // Gossip: each witness's own newest head must be consistent with the receipt's.
   let split = false;
@@ -146,20 +288,21 @@ export async function checkReceipt(receipt, report) {
       report(false, t("check.step_gossip_bad", { name, detail: result.detail }));
     }
   }
-  if (split) return alarm;
-  if (outcome.state === "confirmed") {
-    return { ok: true, tone: "good", witnessed: true, completed: outcome.completed, summary: t("check.passed_witnessed", { code }) };
+  if (split) {
+    fact(false, t("check.plain_split_view"));
+    return alarm;
   }
-  return { ok: true, tone: "pending", pending: true, summary: t("check.passed_pending", { code }) };
+  if (outcome.state === "confirmed") {
+    return {
+      ...passed, witnessed: true, completed: outcome.completed, summary: t("check.passed_witnessed", { code }),
+    };
+  }
+  return { ...passed, tone: "pending", pending: true, summary: t("check.passed_pending", { code }) };
 }
 
 // --- witnesses --------------------------------------------------------------------------
 
 const namesOf = (witnesses) => witnesses.map((w) => w.name).join(t("ballot.list_separator"));
-
-function detailOf(exc) {
-  return exc instanceof ApiError ? `${exc.status} ${exc.code}` : exc.message || String(exc);
-}
 
 /** Network trouble (or a server error) is "could not check", never a verdict. */
 /** No verdict on the board: the network, an overloaded server or a rate limit
@@ -270,10 +413,10 @@ export async function witnessConfirmation(base, receipt, sth, policy, serverKey,
           await provenConsistent(base, sth, cosigned.treeHead);
         } catch (again) {
           if (unreachable(again)) return unreachableOrLate(sth, now, detailOf(again), seenAt);
-          if (again instanceof ConsistencyProofError) return { state: "alarm", detail: again.message };
+          if (again instanceof ConsistencyProofError) return { state: "alarm", detail: detailOf(again) };
         }
       }
-      return { state: "failed", detail: t("check.witnessed_invalid", { detail: exc.message }) };
+      return { state: "failed", detail: t("check.witnessed_invalid", { detail: detailOf(exc) }) };
     }
   }
   // 2. The server's newest head cosigned by the quorum.
@@ -293,14 +436,14 @@ export async function witnessConfirmation(base, receipt, sth, policy, serverKey,
     if (cosigned.treeHead.head.logId !== receipt.election_id) throw new ReceiptError("the cosigned head is for another election");
   } catch (exc) {
     // The server calls this head cosigned by the quorum; it is not.
-    return { state: "failed", detail: exc.message };
+    return { state: "failed", detail: detailOf(exc) };
   }
   let proof;
   try {
     proof = await provenConsistent(base, sth, cosigned.treeHead);
   } catch (exc) {
     if (unreachable(exc)) return unreachableOrLate(sth, now, detailOf(exc), seenAt);
-    return { state: "alarm", detail: exc.message };
+    return { state: "alarm", detail: detailOf(exc) };
   }
   const size = cosigned.treeHead.head.size;
   if (size < sth.head.size) return pending(sth, now, seenAt);
@@ -308,7 +451,7 @@ export async function witnessConfirmation(base, receipt, sth, policy, serverKey,
   try {
     verifyWitnessed(completed, policy, { serverKey });
   } catch (exc) {
-    return { state: "failed", detail: exc.message };
+    return { state: "failed", detail: detailOf(exc) };
   }
   return { state: "confirmed", witnesses, size, completed };
 }
@@ -327,14 +470,14 @@ async function witnessLog(url) {
       signal: AbortSignal.timeout(GOSSIP_TIMEOUT_MS),
     });
   } catch (exc) {
-    return { state: "unreachable", detail: exc.name === "TimeoutError" ? "timeout" : exc.message };
+    return { state: "unreachable", detail: t(exc.name === "TimeoutError" ? "check.why.timeout" : "check.why.network_error") };
   }
   if (response.status === 404) return { state: "none" };
-  if (!response.ok) return { state: "unreachable", detail: `HTTP ${response.status}` };
+  if (!response.ok) return { state: "unreachable", detail: t("check.why.http", { status: response.status }) };
   try {
     return { state: "reply", doc: await response.json() };
   } catch {
-    return { state: "unreachable", detail: "not JSON" };
+    return { state: "unreachable", detail: t("check.why.not_json") };
   }
 }
 
@@ -366,13 +509,13 @@ export async function gossip(base, receipt, sth, policy, serverKey) {
         verifyTreeHead(serverKey, head);
         if (head.head.logId !== electionId) throw new ReceiptError("the log's head is for another election");
       } catch (exc) {
-        return { witness, state: "unreachable", detail: t("check.gossip_unverified", { detail: exc.message }) };
+        return { witness, state: "unreachable", detail: t("check.gossip_unverified", { detail: detailOf(exc) }) };
       }
       try {
         await provenConsistent(base, sth, head);
       } catch (exc) {
         if (unreachable(exc)) return { witness, state: "unreachable", detail: detailOf(exc) };
-        return { witness, state: "alarm", detail: exc.message };
+        return { witness, state: "alarm", detail: detailOf(exc) };
       }
       return { witness, state: "ok", size: head.head.size };
     });
@@ -406,14 +549,14 @@ export async function checkAudit(doc, report) {
     return { ok: false, summary: t("check.audit_failed"), choices: null };
   };
   const election = doc?.election_id;
-  if (typeof election !== "string" || !ELECTION_ID.test(election)) return failed("audit", "election_id");
+  if (typeof election !== "string" || !ELECTION_ID.test(election)) return failed("audit", t("check.why.receipt_invalid"));
   const base = `/api/elections/${encodeURIComponent(election)}`;
   const serverKey = fromHex((await get("/api/server-key", { auth: false })).server_key, 32);
   // 1. The file is what the server signed: a changed opening, ballot or code fails here.
   try {
     verifyAuditFile(doc, { serverKey });
   } catch (exc) {
-    return failed("audit", exc.message);
+    return failed("audit", detailOf(exc));
   }
   report(true, t("check.step_audit_ok"));
   // 2. The board holds that entry now, under its newest signed head.
@@ -430,21 +573,21 @@ export async function checkAudit(doc, report) {
     const entryBytes = typeof reply.entry === "string" ? utf8(reply.entry) : canonicalJson(reply.entry);
     const entry = typeof reply.entry === "string" ? JSON.parse(reply.entry) : reply.entry;
     verifyInclusion(leafHash(entryBytes), proof.leafIndex, proof.treeSize, proof.path, newest.head.root);
-    if (canonicalJsonText(entry) !== canonicalJsonText(doc.entry)) throw new Error("the board's entry is not the one in the file");
+    if (canonicalJsonText(entry) !== canonicalJsonText(doc.entry)) throw new LogError("the board's entry is not the one in the file");
     boardEntry = entry;
     report(true, t("check.step_board_entry_ok", { index: doc.leaf_index, size: newest.head.size }));
   } catch (exc) {
-    return failed("board_entry", exc instanceof ApiError ? `${exc.status} ${exc.code}` : exc.message);
+    return failed("board_entry", detailOf(exc));
   }
   // 3. The election key from the board, endorsed by every trustee.
   let checked;
   try {
     const entries = await boardUntilJointKey(base);
     const named = entries[0]?.kind === "election-created" ? entries[0].body?.server_key : undefined;
-    if (named !== undefined && named !== toHex(serverKey)) throw new Error("the board's election-created entry names another server key");
+    if (named !== undefined && named !== toHex(serverKey)) throw new LogError("the board's election-created entry names another server key");
     checked = await endorsedElection(entries, election);
   } catch (exc) {
-    return failed("key", exc.message);
+    return failed("key", detailOf(exc));
   }
   report(true, t("check.step_key_ok", { n: checked.trustees.length }));
   // 4. The ballot's proofs, then the opening: the choices it encrypts.
@@ -452,7 +595,7 @@ export async function checkAudit(doc, report) {
   try {
     choices = auditedChoices(checked, boardEntry);
   } catch (exc) {
-    return failed(exc instanceof AuditOpeningError ? "opening" : "ballot", exc.message);
+    return failed(exc instanceof AuditOpeningError ? "opening" : "ballot", detailOf(exc));
   }
   report(true, t("check.step_ballot_ok", { credential: boardEntry.body.credential.slice(0, 16) }));
   report(true, t("check.step_opening_ok"));
@@ -462,7 +605,7 @@ export async function checkAudit(doc, report) {
     const found = await get(`${base}/ballots/${doc.tracking_code}`, { auth: false });
     cast = found?.receipt?.entry?.kind === "ballot";
   } catch (exc) {
-    if (!(exc instanceof ApiError && exc.status === 404)) return failed("board_entry", exc.message);
+    if (!(exc instanceof ApiError && exc.status === 404)) return failed("board_entry", detailOf(exc));
   }
   if (cast) {
     report(false, t("check.step_was_cast"));
@@ -480,15 +623,17 @@ export async function checkAudit(doc, report) {
 const MARKS = {
   ok: ["ok", "✓", "check.ok"],
   fail: ["fail", "✗", "check.bad"],
+  warn: ["warn", "⚠", "check.warn"],
   note: ["note", "ℹ", "check.note"],
   wait: ["wait", "…", "check.wait"],
 };
 
 /**
- * Render the steps into an <ol>: `report(status, text)` with status true
- * (passed), false (failed), "note" (information, e.g. no witnesses) or "wait"
- * (not yet, e.g. not yet confirmed by the witnesses); marked in words, not
- * colour alone.
+ * Render the steps into a list: `report(status, text)` with status true
+ * (passed), false (failed), "warn" (not a failure, but the voter must act:
+ * a replaced ballot), "note" (information, e.g. no witnesses) or "wait" (not
+ * yet, e.g. not yet confirmed by the witnesses); marked in words, not colour
+ * alone.
  */
 export function reporter(list) {
   list.replaceChildren();

@@ -68,3 +68,56 @@ export function ready() {
   for (const element of $$("[data-needs-js]")) element.disabled = false;
   document.body.dataset.ready = "true";
 }
+
+/** Move the focus to the element that shows an action's result (focusable by script only). */
+export function focusResult(element) {
+  if (!element) return;
+  if (!element.hasAttribute("tabindex")) element.setAttribute("tabindex", "-1");
+  element.focus();
+}
+
+/**
+ * Ask before an action that cannot be undone, in a native modal <dialog>
+ * (made once, inside <main>): `text` says what cannot be undone; Cancel comes
+ * first and has the focus, so Enter cancels, as does Escape. Resolves true
+ * only when the `confirm` button is pressed; the browser then gives the focus
+ * back to the button that asked.
+ */
+export function confirmAction({ title, text, confirm, cancel }) {
+  let dialog = document.getElementById("confirm-dialog");
+  if (!dialog) {
+    dialog = document.createElement("dialog");
+    dialog.id = "confirm-dialog";
+    dialog.className = "confirm";
+    dialog.setAttribute("aria-labelledby", "confirm-title");
+    dialog.setAttribute("aria-describedby", "confirm-text");
+    const form = document.createElement("form");
+    form.method = "dialog";
+    const heading = document.createElement("h2");
+    heading.id = "confirm-title";
+    const body = document.createElement("p");
+    body.id = "confirm-text";
+    const actions = document.createElement("div");
+    actions.className = "actions";
+    for (const [value, kind] of [["cancel", "button button--secondary"], ["confirm", "button"]]) {
+      const button = document.createElement("button");
+      button.type = "submit";
+      button.value = value;
+      button.className = kind;
+      actions.append(button);
+    }
+    form.append(heading, body, actions);
+    dialog.append(form);
+    (document.querySelector("main") || document.body).append(dialog);
+  }
+  $("#confirm-title", dialog).textContent = title;
+  $("#confirm-text", dialog).textContent = text;
+  $('button[value="cancel"]', dialog).textContent = cancel;
+  $('button[value="confirm"]', dialog).textContent = confirm;
+  dialog.returnValue = "";
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "confirm"), { once: true });
+    dialog.showModal();
+    $('button[value="cancel"]', dialog).focus();
+  });
+}

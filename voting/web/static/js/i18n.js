@@ -11,9 +11,13 @@ function load() {
   return messages;
 }
 
-/** The text of `key` with {placeholders} filled; the key itself if unknown. */
+/** The text of `key` with {placeholders} filled; the key itself if unknown.
+ * "KEY#one" is KEY's text when the {count} (else {n}) parameter is 1, as in
+ * translate() of voting/web/i18n.py ("1 vote", not "1 votes"). */
 export function t(key, params = {}) {
-  const text = load()[key] ?? key;
+  const all = load();
+  const count = "count" in params ? params.count : params.n;
+  const text = (String(count) === "1" && all[`${key}#one`]) || all[key] || key;
   return text.replace(/\{([a-z_]+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
 }
 
@@ -27,10 +31,23 @@ export function loc(value) {
   return value == null ? "" : String(value);
 }
 
-/** The message for a server error code ("error.code.<code>"), else the server's own detail. */
+/** An error whose message is already a catalogue text in the page's language
+ * (e.g. "this QR code is not a receipt's"): errorText() shows it as it is. */
+export class PageError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "PageError";
+  }
+}
+
+/** The message for an error's code ("error.code.<code>", server or crypto error).
+ * For a code without a message: the server's own detail in an English page, but
+ * in a Japanese page never that English text: a generic message with the code. */
 export function errorText(error) {
-  const key = `error.code.${error.code}`;
-  const text = t(key);
-  if (text !== key) return text;
-  return error.detail || error.message || String(error);
+  if (error instanceof PageError) return error.message;
+  const code = error?.code;
+  if (code && `error.code.${code}` in load()) return t(`error.code.${code}`);
+  const detail = error?.detail || error?.message;
+  if (lang() === "en" && detail) return detail;
+  return code ? t("error.generic", { code }) : t("error.unknown");
 }

@@ -2,15 +2,32 @@
 // report before anything is imported, and removal of single voters until voting
 // opens), the lifecycle actions, and the trustees' progress, refreshed every few
 // seconds.
-import { ApiError, get, hasRole, post, requireLogin, api } from "../api.js";
-import { $, $$, busy, pageData, ready, say, show } from "../dom.js";
+import { get, hasRole, post, requireLogin, api } from "../api.js";
+import { $, $$, busy, confirmAction, focusResult, pageData, ready, say, show } from "../dom.js";
 import { errorText, t } from "../i18n.js";
 
-const { election_id: electionId, steps } = pageData();
+const { election_id: electionId, steps, schedule } = pageData();
 const base = `/api/elections/${encodeURIComponent(electionId)}`;
 const statusBox = $("#manage-status");
 const errorBox = $("#manage-error");
 const REFRESH_MS = 4000;
+/** The actions that cannot be undone: each asks first (manage.confirm.<action>.*). */
+const IRREVERSIBLE = new Set(["close", "tally", "publish"]);
+/** Voting is over in these states: the schedule is a past fact. */
+const ENDED = new Set(["closed", "tallied", "published"]);
+
+/**
+ * Where the election stands, as far as a status banner is concerned: a banner
+ * ("the ceremony has started", "voting is closed, the trustees decrypt") is
+ * about the stage it was shown in, and goes when the next step happens (also
+ * one made elsewhere, seen by the refresh).
+ */
+let stage = "";
+let bannerStage = null;
+function stageOf(status) {
+  const decrypted = status.trustees.filter((tr) => tr.decrypted).length;
+  return [status.status, Boolean(status.joint_key), decrypted >= status.threshold].join("|");
+}
 
 /**
  * A wrong line of the roll in the page's language: the server's parser
@@ -30,13 +47,25 @@ function cell(text) {
   return td;
 }
 function render(status) {
+  stage = stageOf(status);
+  if (bannerStage !== null && bannerStage !== stage) {
+    say(statusBox, "");
+    bannerStage = null;
+  }
   const index = steps.indexOf(status.status);
   $$("#stepper li").forEach((li, i) => {
     li.classList.toggle("current", i === index);
     li.classList.toggle("done", i < index);
     if (i === index) li.setAttribute("aria-current", "step");
     else li.removeAttribute("aria-current");
+    // Not by colour alone: the mark says it in words.
+    $(".step-mark", li).textContent = i < index ? t("manage.step_done") : i === index ? t("manage.step_current") : "";
   });
+  // After closing, "you may vote again" would be stale: the last ballot counted.
+  const revote = $("#revote-policy");
+  if (revote.dataset.policy === "last") revote.textContent = t(ENDED.has(status.status) ? "revote.last_past" : "revote.last");
+  const period = $('[data-fact="schedule"]');
+  if (period && schedule) period.textContent = t(ENDED.has(status.status) ? "manage.schedule_past" : "manage.schedule_value", schedule);
   for (const fact of ["roll_size", "ballots_cast", "ballots_counted", "board_size"]) {
     const dd = $(`[data-fact="${fact}"]`);
     if (dd) dd.textContent = String(status[fact]);
@@ -87,19 +116,37 @@ async function refresh() {
   }
 }
 
+/** A banner for the stage the election is in now; the focus goes to it (the action's result). */
+function announce(box, text) {
+  say(box, text);
+  if (box === statusBox) bannerStage = stage;
+  focusResult(box);
+}
+
 for (const button of $$("#actions button")) {
-  button.addEventListener("click", () =>
-    busy(button, async () => {
+  const action = button.dataset.action;
+  button.addEventListener("click", async () => {
+    if (IRREVERSIBLE.has(action)) {
+      const go = await confirmAction({
+        title: t(`manage.confirm.${action}.title`),
+        text: t(`manage.confirm.${action}.text`),
+        confirm: t(`manage.confirm.${action}.yes`),
+        cancel: t("manage.confirm_cancel"),
+      });
+      if (!go) return;
+    }
+    await busy(button, async () => {
       say(errorBox, "");
       try {
-        await post(`${base}/${button.dataset.action}`);
-        say(statusBox, t(`manage.did.${button.dataset.action}`));
+        await post(`${base}/${action}`);
       } catch (exc) {
-        say(errorBox, exc instanceof ApiError ? errorText(exc) : exc.message);
+        await refresh();
+        return announce(errorBox, errorText(exc)); // never an English exception text in a Japanese page
       }
-      await refresh();
-    }),
-  );
+      await refresh(); // first, so that the banner belongs to the new stage
+      announce(statusBox, t(`manage.did.${action}`));
+    });
+  });
 }
 
 /** The chosen file's bytes, checked by the server (the same parser imports them). */
@@ -180,7 +227,7 @@ $("#roll-confirm").addEventListener("click", () => {
       const result = await api("POST", `${base}/roll`, { raw: pending, contentType: "text/csv" });
       clearPreview();
       $("#roll-form").reset();
-      say(statusBox, t("manage.roll_added", { added: result.added, total: result.total }));
+      announce(statusBox, t("manage.roll_added", { added: result.added, total: result.total }));
     } catch (exc) {
       const errors = exc.body?.errors;
       if (exc.code === "roll_invalid" && Array.isArray(errors)) {
@@ -238,12 +285,14 @@ function askRemove(entry, button) {
         say(errorBox, "");
         try {
           const result = await api("DELETE", `${base}/roll/${encodeURIComponent(entry.employee_id)}`);
-          say(statusBox, t("manage.roll_removed", { id: result.removed, total: result.total }));
+          await refresh();
+          await loadRoll(); // the row and its button are gone: the focus goes to what happened
+          announce(statusBox, t("manage.roll_removed", { id: result.removed, total: result.total }));
         } catch (exc) {
-          say(errorBox, errorText(exc));
+          announce(errorBox, errorText(exc));
+          await refresh();
+          await loadRoll();
         }
-        await refresh();
-        await loadRoll();
       });
     },
     { once: true },

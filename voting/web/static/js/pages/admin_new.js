@@ -3,7 +3,7 @@
 // their quorum) with its trustees.
 import { ApiError, hasRole, post, requireLogin } from "../api.js";
 import { $, $$, busy, clone, ready, say } from "../dom.js";
-import { errorText, t } from "../i18n.js";
+import { errorText, lang, t } from "../i18n.js";
 import { WitnessEntriesError, witnessError, witnessesMember } from "../witness_entries.js";
 
 const form = $("#create-form");
@@ -36,7 +36,9 @@ function markWitnessField(name, message) {
 function showWitnessError(exc) {
   const other = exc.field === "quorum" ? "entries" : "quorum";
   markWitnessField(other, "");
-  markWitnessField(exc.field, t(exc.key, exc.params));
+  // The parser's own reason (witness_err_other) is English: a Japanese page says it in general words.
+  const key = exc.key === "create.witness_err_other" && lang() !== "en" ? "create.witness_err_unexplained" : exc.key;
+  markWitnessField(exc.field, t(key, exc.params));
 }
 
 let witnessCount = 0;
@@ -187,13 +189,53 @@ function buildBody() {
   return { manifest, trustees, threshold: Number(value("threshold")) };
 }
 
+// --- every other field: a mistake in words under the field, not a red border only ----------
+
+/** The fields the browser checks (the witnesses' two have their own messages, readWitnesses). */
+const checkedFields = () => $$("input, textarea", form).filter((input) => !input.closest("#witnesses-fieldset"));
+
+/** Show `message` under `input` (or clear it), tied by aria-invalid and aria-describedby. */
+function markField(input, message) {
+  if (input.dataset.hints === undefined) input.dataset.hints = input.getAttribute("aria-describedby") || "";
+  const id = `${input.id}-error`;
+  let note = document.getElementById(id);
+  if (!note && message) {
+    note = document.createElement("p");
+    note.className = "field-error";
+    note.id = id;
+    input.after(note);
+  }
+  if (note) say(note, message);
+  if (message) input.setAttribute("aria-invalid", "true");
+  else input.removeAttribute("aria-invalid");
+  const describedBy = [input.dataset.hints, message ? id : ""].filter(Boolean).join(" ");
+  if (describedBy) input.setAttribute("aria-describedby", describedBy);
+  else input.removeAttribute("aria-describedby");
+}
+
+/** What is wrong with a field, in words (from the browser's own validity checks). */
+function fieldMistake(input) {
+  const v = input.validity;
+  if (v.valueMissing) return t("create.err.required");
+  if (v.badInput) return t("create.err.number");
+  if (v.patternMismatch) return t("create.err.id_pattern");
+  if (v.rangeUnderflow || v.rangeOverflow || v.stepMismatch) return t("create.err.range", { min: input.min, max: input.max });
+  if (v.tooLong) return t("create.err.too_long", { max: input.maxLength });
+  return t("create.err.required");
+}
+
+// A mistake shown goes as soon as the field is put right.
+form.addEventListener("input", (event) => {
+  const input = event.target;
+  if (input.getAttribute("aria-invalid") === "true" && !input.closest("#witnesses-fieldset") && input.checkValidity()) markField(input, "");
+});
+
 /** The browser's own checks first: every required field, with a message next to it. */
 function validate() {
-  // The witnesses' two fields have their own messages (readWitnesses).
-  const fields = $$("input, textarea", form).filter((input) => !input.closest("#witnesses-fieldset"));
-  for (const input of fields) input.removeAttribute("aria-invalid");
+  const fields = checkedFields();
+  for (const input of fields) markField(input, "");
   const bad = fields.filter((input) => !input.checkValidity());
-  for (const input of bad) input.setAttribute("aria-invalid", "true");
+  for (const input of bad) markField(input, fieldMistake(input));
   if (bad.length) {
     bad[0].focus();
     say(error, t("create.fix_fields", { n: bad.length }));
@@ -213,9 +255,10 @@ function validate() {
     const options = $$(".option-editor", fieldset).length;
     if (!(min <= max && max <= options && max >= 1)) {
       const input = fieldset.querySelector('[data-name="max"]');
-      input.setAttribute("aria-invalid", "true");
+      const message = t("create.bad_limits", { question: fieldset.querySelector(".question-legend").textContent, options });
+      markField(input, message);
       input.focus();
-      say(error, t("create.bad_limits", { question: fieldset.querySelector(".question-legend").textContent, options }));
+      say(error, message);
       return false;
     }
   }
@@ -236,16 +279,21 @@ form.addEventListener("submit", (event) => {
       location.assign(`/admin/${encodeURIComponent(created.election_id)}`);
     } catch (exc) {
       if (!(exc instanceof ApiError)) {
-        say(error, exc.message);
+        say(error, errorText(exc)); // in a Japanese page, never the exception's English text
       } else if (exc.code === "invalid_manifest" && exc.detail) {
         // The server's own checks (crypto/witness.py among them, and that no witness has the
-        // server's key): its reason is shown, and next to the witnesses' field when about them.
-        say(error, t("create.server_refused", { reason: errorText(exc), detail: exc.detail }));
+        // server's key): its reason, in English only in an English page, and next to the
+        // witnesses' field (in the catalogue's words) when about them.
+        say(error, lang() === "en" ? t("create.server_refused", { reason: errorText(exc), detail: exc.detail }) : errorText(exc));
         const about = witnessError(exc.detail, witnessCount);
         if (about) {
           showWitnessError(about);
           witnessFields[about.field].input.focus();
         }
+      } else if (exc.code === "election_exists") {
+        markField($("#election-id"), errorText(exc));
+        say(error, errorText(exc));
+        $("#election-id").focus();
       } else {
         say(error, errorText(exc));
       }

@@ -4,18 +4,19 @@ import { get } from "../api.js";
 import { fromHex } from "../bytes.js";
 import { canonicalJson } from "../encoding.js";
 import { inclusionProofFromJson, leafHash, signedTreeHeadFromJson, verifyInclusion, verifyTreeHead } from "../merkle.js";
-import { $, busy, pageData, ready, say } from "../dom.js";
+import { $, busy, focusResult, pageData, ready, say } from "../dom.js";
 import { errorText, t } from "../i18n.js";
 
 const data = pageData();
 const base = `/api/elections/${encodeURIComponent(data.election_id)}/board`;
 const entries = JSON.parse(document.getElementById("entries").textContent).map((text) => JSON.parse(text));
 
-function mark(index, ok, title) {
+// A failed entry's tooltip is a catalogue text: the proof library's messages are English.
+function mark(index, ok) {
   const cell = $(`[data-check="${index}"]`);
   cell.textContent = ok ? `✓ ${t("check.ok")}` : `✗ ${t("check.bad")}`;
   cell.className = `check-cell ${ok ? "ok" : "fail"}`;
-  if (title) cell.title = title;
+  if (!ok) cell.title = t("board.entry_bad");
 }
 
 $("#verify-page")?.addEventListener("click", (event) =>
@@ -35,15 +36,19 @@ $("#verify-page")?.addEventListener("click", (event) =>
           verifyInclusion(leafHash(canonicalJson(entry)), proof.leafIndex, proof.treeSize, proof.path, sth.head.root);
           mark(entry.index, true);
           good++;
-        } catch (exc) {
-          mark(entry.index, false, exc.message);
+        } catch {
+          mark(entry.index, false);
         }
       }
       const all = good === entries.length;
       say(all ? status : error, t(all ? "board.verified" : "board.verify_failed", { good, total: entries.length, size: sth.head.size }));
       if (all) say(error, "");
+      focusResult(all ? status : error);
     } catch (exc) {
-      say(error, exc.code ? errorText(exc) : t("board.head_bad", { detail: exc.message }));
+      // An API refusal has its code in the catalogue; a bad signature is said in words, not the library's English.
+      say(status, "");
+      say(error, exc.code ? errorText(exc) : t("board.head_bad"));
+      focusResult(error);
     }
   }),
 );

@@ -16,7 +16,7 @@
 // if any; the rendered form must be the board's manifest. The voter sees the
 // trustees' names, "t of n trustees", and the short fingerprint to compare with
 // the election notice.
-import { ApiError, credentialFile, get, post, resending, session } from "../api.js";
+import { ApiError, credentialFile, get, keepChoices, post, resending, session, takeChoices } from "../api.js";
 import {
   encryptBallot,
   formatFingerprint,
@@ -24,7 +24,8 @@ import {
   shortCodeFromHex,
   trackingCode,
 } from "../ballots.js";
-import { toHex } from "../bytes.js";
+import { fromHex, toHex } from "../bytes.js";
+import { verifyAuditFile } from "../audits.js";
 import { canonicalJsonText } from "../encoding.js";
 import { verifyReceipt } from "../receipts.js";
 import { openCredential, signRegistration } from "../credentials.js";
@@ -32,6 +33,7 @@ import { registrationMessage, signBallotWithCredential, votingCredential } from 
 import { $, $$, busy, jsonDownload, pageData, ready, say, show } from "../dom.js";
 import { KeyRefusal, endorsedElection, pinnedFromUrl } from "../endorsements.js";
 import { errorText, loc, t } from "../i18n.js";
+import { sayLoginAgain } from "./common.js";
 
 const { election_id: electionId, status: electionStatus } = pageData();
 const base = `/api/elections/${encodeURIComponent(electionId)}`;
@@ -40,15 +42,63 @@ const errorBox = $("#ballot-error");
 const form = $("#ballot-form");
 const questions = $$("fieldset.question");
 const BOARD_PAGE = 500;
+const employeeId = session()?.employee_id;
 
 let election = null; // {manifest, key, fingerprint, trustees, voting}: only once the key is verified
 let prepared = null; // {ballot, opening, code, choices}
 let credential = null; // the employee credential, opened with the PIN at the first encryption
 const spoiled = new Set();
 
+/** An error whose message is already the page's words (from the catalogue). */
+class Told extends Error {}
+
+/** The choices as they stand on the form: 0/1 per option, per question. */
+const formChoices = () => questions.map((fieldset) => inputsOf(fieldset).map((i) => (i.checked ? 1 : 0)));
+
 function fail(exc) {
   say(statusBox, "");
-  say(errorBox, exc instanceof ApiError ? errorText(exc) : t("ballot.error", { detail: exc.message || String(exc) }));
+  if (exc instanceof ApiError && exc.status === 401) {
+    // The session ended mid-vote: the choices wait in this tab for the re-login
+    // (the PIN-opened key and any prepared ballot are dropped with the session).
+    keepChoices(electionId, employeeId, formChoices());
+    credential = null;
+    prepared = null;
+    if (election) election.voting = null;
+    show($("#pin-field"));
+    return sayLoginAgain(errorBox, exc);
+  }
+  let text;
+  if (exc instanceof ApiError) text = errorText(exc);
+  else if (exc instanceof Told) text = exc.message;
+  else text = t("ballot.error", { code: exc.code || exc.name || "error" }); // never a crypto error's English message
+  say(errorBox, text);
+}
+
+/** Choices kept when the session ended (api.js), put back if they fit this form. */
+function restoreChoices() {
+  const kept = takeChoices(electionId, employeeId);
+  const fits =
+    Array.isArray(kept) &&
+    kept.length === questions.length &&
+    questions.every((fieldset, q) => {
+      const row = kept[q];
+      const count = Array.isArray(row) ? row.filter((v) => v === 1).length : -1;
+      return (
+        Array.isArray(row) &&
+        row.length === inputsOf(fieldset).length &&
+        row.every((v) => v === 0 || v === 1) &&
+        count <= Number(fieldset.dataset.max) &&
+        (inputsOf(fieldset)[0]?.type !== "radio" || count <= 1)
+      );
+    });
+  if (!fits) return;
+  questions.forEach((fieldset, q) => {
+    inputsOf(fieldset).forEach((input, o) => {
+      input.checked = kept[q][o] === 1;
+    });
+    updateCounter(fieldset);
+  });
+  say(statusBox, t("ballot.choices_restored"));
 }
 
 function showStep(id) {
@@ -223,22 +273,49 @@ function refuse(exc) {
   say(statusBox, "");
   const reason = exc instanceof KeyRefusal ? t("ballot.key_reason." + exc.reason, exc.params) : exc instanceof ApiError ? errorText(exc) : "";
   say(errorBox, t("ballot.key_refused", { reason }));
-  say($("#key-refusal-detail"), t("ballot.key_detail", { detail: exc.message || String(exc) }));
+  // Codes and values only: the English message of the check is not shown in a Japanese page.
+  const params = Object.entries(exc.params || {}).map(([name, value]) => `${name}=${value}`);
+  say($("#key-refusal-detail"), t("ballot.key_detail", { detail: [exc.reason || exc.code || exc.name, ...params].join(" ") }));
+}
+
+/** An employee not on the roll is told at once, and shown no ballot to fill. */
+function notOnRoll() {
+  for (const id of ["step-choose", "step-review", "step-audit", "election-key"]) $(`#${id}`)?.remove();
+  say(statusBox, "");
+  say(errorBox, t("ballot.not_on_roll"));
 }
 
 async function checkElectionKey() {
   say(statusBox, t("ballot.key_checking"));
+  // Whether this employee is on the roll, asked alongside the board, before any ballot is shown.
+  const onRoll = get(`${base}/voter`).then(
+    () => true,
+    (exc) => {
+      if (exc instanceof ApiError && exc.code === "not_on_roll") return false;
+      throw exc;
+    },
+  );
+  onRoll.catch(() => {}); // handled below, after the key check
+  let pins;
   try {
-    const pins = pinnedFromUrl(new URL(location.href));
+    pins = pinnedFromUrl(new URL(location.href));
     const checked = await endorsedElection(await boardUntilJointKey(), electionId, { pins });
     checkForm(checked.manifest);
     election = { ...checked, key: checked.key.precompute() };
-    showKey(checked, pins);
-    say(statusBox, "");
-    show($("#step-choose"));
   } catch (exc) {
-    refuse(exc);
+    return refuse(exc);
   }
+  try {
+    if (!(await onRoll)) return notOnRoll();
+  } catch (exc) {
+    say(statusBox, "");
+    if (exc instanceof ApiError && exc.status === 401) return sayLoginAgain(errorBox, exc);
+    // Any other answer: the ballot is shown; encrypting asks again and says what fails.
+  }
+  showKey(election, pins);
+  say(statusBox, "");
+  show($("#step-choose"));
+  restoreChoices();
 }
 
 /** Open the credential file with the PIN typed on the ballot form (once per page). Returns false when the PIN is missing or wrong. */
@@ -281,12 +358,12 @@ async function loadElection() {
   if (!election.voting) {
     const voting = votingCredential(credential.secret, electionId);
     const voter = await get(`${base}/voter`);
-    if (voter.credential && voter.credential !== voting.hex) throw new Error(t("ballot.credential_other"));
+    if (voter.credential && voter.credential !== voting.hex) throw new Told(t("ballot.credential_other"));
     if (!voter.credential) {
       say(statusBox, t("ballot.registering"));
       const signature = await signRegistration(credential, registrationMessage(electionId, voting.publicBytes));
       const reply = await post(`${base}/credential`, { credential: voting.hex, signature: toHex(signature) });
-      if (reply?.credential !== voting.hex) throw new Error(t("ballot.credential_other"));
+      if (reply?.credential !== voting.hex) throw new Told(t("ballot.credential_other"));
     }
     election.voting = voting;
     $("#credential-short").textContent = voting.hex.slice(0, 16);
@@ -314,12 +391,14 @@ form?.addEventListener("submit", (event) => {
   const choices = readChoices();
   if (!choices) return say(errorBox, t("ballot.fix_choices"));
   busy($("#encrypt-button"), async () => {
+    // The time shown is the voter's whole wait: opening the file, fetching the
+    // election's voter record (and registering), and encrypting.
+    const started = performance.now();
     try {
       if (!(await openWithPin())) return;
       const { manifest, key, fingerprint, voting } = await loadElection();
       say(statusBox, t("ballot.encrypting"));
       await new Promise((resolve) => setTimeout(resolve, 0)); // let the status be announced
-      const started = performance.now();
       const { ballot, opening } = encryptBallot(manifest, key, fingerprint, voting.hex, choices);
       const code = trackingCode(fingerprint, ballot);
       prepared = { ballot, opening, code, choices, ms: performance.now() - started };
@@ -343,6 +422,32 @@ form?.addEventListener("submit", (event) => {
 // here, and the audit file to check on another device (the receipt check page),
 // which reads the entry from the board and shows the choices it encrypts.
 
+/**
+ * The audit file offered for download is the server's reply: it must be the
+ * file the check page accepts (signed by the server's key, exactly a receipt's
+ * members, the entry included under its head) and its entry this very ballot
+ * and opening; otherwise nothing is offered (a changed file would be answered
+ * "not a receipt" or fail on the other device, and the voter would not know why).
+ */
+async function checkPublishedAudit(published, audited) {
+  try {
+    const serverKey = fromHex((await get("/api/server-key", { auth: false })).server_key, 32);
+    verifyAuditFile(published, { serverKey });
+    const body = published.entry.body;
+    if (
+      published.election_id !== electionId ||
+      Object.keys(body).sort().join(",") !== "ballot,credential,opening,tracking_code" ||
+      canonicalJsonText(body.ballot) !== canonicalJsonText(audited.ballot) ||
+      canonicalJsonText(body.opening) !== canonicalJsonText(audited.opening)
+    ) {
+      throw new Told(t("ballot.audit_other_code"));
+    }
+  } catch (exc) {
+    if (exc instanceof Told || exc instanceof ApiError) throw exc;
+    throw new Told(t("ballot.audit_invalid"));
+  }
+}
+
 $("#audit-button")?.addEventListener("click", (event) => {
   if (!prepared) return;
   busy(event.currentTarget, async () => {
@@ -354,7 +459,8 @@ $("#audit-button")?.addEventListener("click", (event) => {
     try {
       const published = await post(`${base}/audits`, { ballot: audited.ballot, opening: audited.opening });
       const short = formatTrackingCode(audited.code);
-      if (published?.tracking_code !== toHex(audited.code)) throw new Error(t("ballot.audit_other_code"));
+      if (published?.tracking_code !== toHex(audited.code)) throw new Told(t("ballot.audit_other_code"));
+      await checkPublishedAudit(published, audited);
       $("#audit-code").textContent = short;
       $("#audit-code-full").textContent = toHex(audited.code);
       const list = $("#audit-choices");
@@ -386,13 +492,15 @@ $("#cast-form")?.addEventListener("submit", (event) => {
   say(errorBox, "");
   busy($("#cast-button"), async () => {
     try {
-      if (!prepared || spoiled.has(toHex(prepared.code)) || !election?.voting) throw new Error(t("ballot.nothing_to_cast"));
+      if (!prepared || spoiled.has(toHex(prepared.code)) || !election?.voting) throw new Told(t("ballot.nothing_to_cast"));
       say(statusBox, t("ballot.signing"));
       const signature = signBallotWithCredential(election.voting, election.fingerprint, prepared.code);
       say(statusBox, t("ballot.sending"));
       // The very same ballot again if the outcome is unknown: recorded once, its receipt comes back.
       const body = { ballot: prepared.ballot, signature: toHex(signature) };
-      const receipt = await resending(() => post(`${base}/ballots/`, body), { onRetry: () => say(statusBox, t("ballot.resending")) });
+      // A resent ballot that a later one replaced comes back marked `superseded` (not part of
+      // the signed receipt): the receipt page asks the board and says so.
+      const { superseded: _replaced, ...receipt } = await resending(() => post(`${base}/ballots/`, body), { onRetry: () => say(statusBox, t("ballot.resending")) });
       const code = toHex(prepared.code);
       // The receipt must be for this very ballot: a server could drop it and
       // hand back another voter's receipt, which checks out on the board.
@@ -402,9 +510,10 @@ $("#cast-form")?.addEventListener("submit", (event) => {
         receipt.tracking_code !== code ||
         canonicalJsonText(receipt.entry.body.ballot) !== canonicalJsonText(prepared.ballot)
       ) {
-        throw new Error(t("ballot.receipt_mismatch", { code: shortCodeFromHex(code) }));
+        throw new Told(t("ballot.receipt_mismatch", { code: shortCodeFromHex(code) }));
       }
       sessionStorage.setItem(`voting.receipt.${code}`, JSON.stringify(receipt));
+      takeChoices(electionId, employeeId); // cast: no choices stay behind
       prepared = null;
       location.assign(`/vote/${encodeURIComponent(electionId)}/receipt?code=${code}`);
     } catch (exc) {

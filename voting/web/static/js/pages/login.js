@@ -3,15 +3,29 @@
 import { ApiError, post, saveSession } from "../api.js";
 import { $, busy, readFile, ready, say } from "../dom.js";
 import { errorText, t } from "../i18n.js";
-import { makeLoginToken, openCredential } from "../credentials.js";
+import { CREDENTIAL_FORMAT, makeLoginToken, openCredential } from "../credentials.js";
 
 const form = $("#login-form");
 const status = $("#login-status");
 const error = $("#login-error");
 
+// credentials.js says a wrong PIN (AES-GCM refusing the key) by this message; its code is the generic one.
+const wrongPin = (exc) => String(exc.message).startsWith("wrong PIN");
+
+/** A credential file that will not open, in the page's language: the crypto error's code, never its English message. */
+function openFailure(exc) {
+  if (wrongPin(exc)) return t("login.wrong_pin");
+  return t("login.bad_file", { code: exc.code || exc.name || "error" });
+}
+
+/** The server's rule for `next` (voting/web/pages.py _LOCAL_PATH): a path on
+ * this site, printable ASCII only (no tab or newline, which URL parsing drops
+ * to make "/\t/evil.example" a "//evil.example" link), never "//" or "/\". */
+const LOCAL_PATH = /^\/(?![/\\])[\x21-\x7e]*$/;
+
 function nextPage(roles) {
   const next = new URLSearchParams(location.search).get("next");
-  if (next && /^\/(?![/\\])/.test(next) && !next.startsWith("/login")) return next;
+  if (next && LOCAL_PATH.test(next) && new URL(next, location.origin).origin === location.origin && !next.startsWith("/login")) return next;
   if (roles.includes("admin")) return "/admin";
   if (roles.includes("auditor") && !roles.includes("voter")) return "/audit";
   return "/vote";
@@ -44,15 +58,20 @@ form.addEventListener("submit", (event) => {
         fileInput.setAttribute("aria-invalid", "true");
         return say(error, t("login.not_json"));
       }
+      if (!doc || typeof doc !== "object" || doc.format !== CREDENTIAL_FORMAT) {
+        fileInput.setAttribute("aria-invalid", "true");
+        return say(error, t("login.not_credential"));
+      }
       say(status, t("login.opening"));
       let credential;
       try {
         credential = await openCredential(doc, pinInput.value);
       } catch (exc) {
         say(status, "");
-        pinInput.setAttribute("aria-invalid", "true");
-        pinInput.focus();
-        return say(error, exc.message.startsWith("wrong PIN") ? t("login.wrong_pin") : t("login.bad_file", { detail: exc.message }));
+        const wrong = wrongPin(exc) ? pinInput : fileInput;
+        wrong.setAttribute("aria-invalid", "true");
+        wrong.focus();
+        return say(error, openFailure(exc));
       }
       say(status, t("login.signing"));
       const challenge = await post("/api/auth/challenge", undefined, { auth: false });
@@ -66,12 +85,18 @@ form.addEventListener("submit", (event) => {
       const token = await makeLoginToken(credential, { nonce: challenge.nonce, audience: challenge.audience });
       const result = await post("/api/auth/login", { token }, { auth: false });
       pinInput.value = "";
+      // The session is the opened file's employee's: a reply naming another
+      // would hand that employee's kept choices (api.js) to this one.
+      if (result?.employee_id !== credential.employeeId) {
+        say(status, "");
+        return say(error, t("login.other_employee"));
+      }
       saveSession(result, doc);
       say(status, t("login.done", { name: result.name }));
       location.assign(nextPage(result.roles));
     } catch (exc) {
       say(status, "");
-      say(error, exc instanceof ApiError ? errorText(exc) : String(exc.message || exc));
+      say(error, exc instanceof ApiError ? errorText(exc) : t("login.failed", { code: exc.code || exc.name || "error" }));
     }
   });
 });

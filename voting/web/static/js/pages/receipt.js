@@ -8,13 +8,21 @@
 // line says so. Otherwise the plain receipt is offered and the receipt check
 // page completes it later. A cosigned head that does not extend the receipt's
 // head raises the split-view alarm.
+//
+// The receipt is shown only once it verifies under the server's key (a fresh
+// tab fetches it from the server). A ballot that a later one replaced (the
+// server says so, and the later ballot is checked on the board: check.js
+// replacement) is said at once, with "if you did not vote again, report it".
+// "Check it now" answers in plain words in a summary that gets the focus, a
+// plain list of what was found, and the technical steps inside a <details>.
 import { get } from "../api.js";
 import { shortCodeFromHex } from "../ballots.js";
 import { fromHex } from "../bytes.js";
-import { $, busy, clone, formatTime, jsonDownload, pageData, ready, say, show } from "../dom.js";
-import { errorText, t } from "../i18n.js";
-import { checkReceipt, electionWitnesses, reporter, witnessConfirmation } from "../check.js";
+import { $, busy, clone, focusResult, formatTime, jsonDownload, pageData, ready, say, show } from "../dom.js";
+import { errorText, PageError, t } from "../i18n.js";
+import { checkedNewestHead, checkReceipt, detailOf, electionWitnesses, replacement, reporter, witnessConfirmation } from "../check.js";
 import { verifyReceipt } from "../receipts.js";
+import { showReceiptQr } from "../qr.js";
 
 const { election_id: electionId } = pageData();
 const base = `/api/elections/${encodeURIComponent(electionId)}`;
@@ -23,13 +31,22 @@ const WATCH_MS = 30_000;
 const POLL_MS = 3_000;
 
 let receipt = null;
+let serverKey = null; // the server's key, as /api/server-key gives it (what every check pins)
 
 async function loadReceipt() {
-  if (!/^[0-9a-f]{64}$/.test(code)) throw new Error(t("receipt.no_code"));
+  if (!/^[0-9a-f]{64}$/.test(code)) throw new PageError(t("receipt.no_code"));
   const stored = sessionStorage.getItem(`voting.receipt.${code}`);
   const found = stored ? JSON.parse(stored) : (await get(`${base}/ballots/${code}`, { auth: false })).receipt;
   // Only the receipt of the ballot with this tracking code is shown as the voter's.
-  if (found?.tracking_code !== code) throw new Error(t("ballot.receipt_mismatch", { code: shortCodeFromHex(code) }));
+  if (found?.tracking_code !== code) throw new PageError(t("ballot.receipt_mismatch", { code: shortCodeFromHex(code) }));
+  // Shown, offered and put in a QR code only as the server's key signed it (a
+  // fresh tab fetches it from the server: never shown on its word).
+  serverKey = fromHex((await get("/api/server-key", { auth: false })).server_key, 32);
+  try {
+    verifyReceipt(found, { serverKey });
+  } catch {
+    throw new PageError(t("receipt.not_genuine", { code: shortCodeFromHex(code) }));
+  }
   return found;
 }
 
@@ -65,15 +82,13 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /** In the background: the witnesses' confirmation, added to the receipt when it comes. */
 async function watchWitnesses() {
   const status = $("#witness-status");
-  let serverKey;
   let sth;
   let policy;
   try {
-    serverKey = fromHex((await get("/api/server-key", { auth: false })).server_key, 32);
     sth = verifyReceipt(receipt, { serverKey });
     policy = await electionWitnesses(base, receipt);
   } catch (exc) {
-    return say(status, t("receipt.witnesses_error", { detail: exc.code ? errorText(exc) : exc.message }));
+    return say(status, t("receipt.witnesses_error", { detail: detailOf(exc) }));
   }
   if (!policy.quorum) return say(status, t("receipt.witnesses_none"));
   say(status, t("receipt.witnesses_waiting"));
@@ -95,11 +110,20 @@ async function watchWitnesses() {
   say(status, t("receipt.witnesses_later"));
 }
 
+/** Whether a later ballot replaced this one: a warning when the server says so,
+ * checked on the board where possible (check.js replacement); its "no" is no claim. */
+async function sayIfSuperseded() {
+  const newest = await checkedNewestHead(base, receipt, serverKey);
+  const { state } = await replacement(base, receipt, serverKey, newest);
+  if (state === "verified") say($("#receipt-superseded"), t("receipt.superseded"));
+  else if (state === "claimed") say($("#receipt-superseded"), t("receipt.superseded_claimed"));
+}
+
 async function main() {
   try {
     receipt = await loadReceipt();
   } catch (exc) {
-    return say($("#receipt-error"), exc.code ? errorText(exc) : exc.message);
+    return say($("#receipt-error"), exc.code ? detailOf(exc) : errorText(exc));
   }
   $("#receipt-short").textContent = shortCodeFromHex(receipt.tracking_code);
   $("#receipt-full").textContent = receipt.tracking_code;
@@ -109,20 +133,30 @@ async function main() {
   $("#receipt-key").textContent = receipt.server_key;
   offerDownload();
   show($("#receipt"));
+  showReceiptQr($("#receipt-qr"), receipt); // the QR code, printed with the receipt
   $("#receipt-print").addEventListener("click", () => window.print());
   $("#receipt-check").addEventListener("click", (event) =>
     busy(event.currentTarget, async () => {
-      const list = $("#check-results");
+      const summary = $("#check-summary");
+      summary.textContent = "";
+      const report = reporter($("#check-results"));
+      const fact = reporter($("#check-plain"));
       try {
-        const result = await checkReceipt(receipt, reporter(list));
+        const result = await checkReceipt(receipt, report, fact);
+        summary.textContent = result.summary;
+        summary.className = `result result--${result.tone || (result.ok ? "good" : "bad")}`;
         if (result.alarm) showAlarm();
         if (result.ok && result.completed) completed(result.completed);
       } catch (exc) {
-        reporter(list)(false, exc.code ? errorText(exc) : exc.message);
+        // The server could not be asked: not a verdict, and no alarm.
+        summary.textContent = t("check.could_not", { detail: detailOf(exc) });
+        summary.className = "result result--note";
       }
+      focusResult(summary);
     }),
   );
-  watchWitnesses().catch((exc) => say($("#witness-status"), t("receipt.witnesses_error", { detail: exc.message })));
+  sayIfSuperseded().catch(() => {}); // the check says it too, or that it could not be asked
+  watchWitnesses().catch((exc) => say($("#witness-status"), t("receipt.witnesses_error", { detail: detailOf(exc) })));
 }
 
 main().finally(ready);

@@ -4,8 +4,11 @@
 // board under the newest signed head, the ballot's proofs and the opening, then
 // the choices the audited ballot encrypts in Japanese and English, to compare
 // with what the voter chose on the voting device (check.js checkAudit).
-// Any other file (a credential file, say) is "not a receipt or audit file",
-// not a failed check.
+// Any other file (a credential file, an election record, a witness's state
+// file) is answered "this is a … file, not a receipt" in the summary, in a
+// neutral tone: not an alert, not a failed check. The summary is in
+// plain words, with a plain list of what was found; the technical steps are
+// inside a <details>. Focus moves to the summary when the check is done.
 //
 // When the receipt's election names witnesses, the check needs their quorum on
 // a head that covers the ballot (check.js): the receipt's own `witnessed`
@@ -20,14 +23,16 @@
 // ballot for the audit). And, as for receipts, the head in the audit file must
 // be a prefix of the newest signed head (a consistency proof): a forked board
 // is refused. Only then are the choices shown.
-import { ApiError, get } from "../api.js";
+import { get } from "../api.js";
 import { fileKind, normalizeTrackingCode, trackingCodeMatches, verifyAuditAgainst } from "../audits.js";
 import { shortCodeFromHex } from "../ballots.js";
 import { fromHex } from "../bytes.js";
-import { $, busy, clone, jsonDownload, readFile, ready, say, show } from "../dom.js";
+import { $, busy, clone, focusResult, jsonDownload, readFile, ready, say, show } from "../dom.js";
 import { errorText, t } from "../i18n.js";
-import { checkAudit, checkReceipt, reporter } from "../check.js";
+import { checkAudit, checkReceipt, detailOf, reporter } from "../check.js";
+import { TreeHeadSignatureError } from "../errors.js";
 import { signedTreeHeadFromJson } from "../merkle.js";
+import { wireQrCheck } from "../qr.js";
 
 const LANGUAGES = [
   ["ja", "日本語"],
@@ -66,17 +71,17 @@ async function auditAgainstBoardAndCode(doc, noted, report) {
   try {
     serverKey = fromHex((await get("/api/server-key", { auth: false })).server_key, 32);
     const { server_key: newestKey, ...newestHead } = await get(`${base}/board/head`, { auth: false });
-    if (newestKey !== doc.server_key) throw new Error("the board is signed by another key");
+    if (newestKey !== doc.server_key) throw new TreeHeadSignatureError("the board is signed by another key");
     newest = signedTreeHeadFromJson(newestHead);
   } catch (exc) {
-    report(false, t("check.step_newest_bad", { detail: exc instanceof ApiError ? `${exc.status} ${exc.code}` : exc.message }));
+    report(false, t("check.step_newest_bad", { detail: detailOf(exc) }));
     return t("check.audit_failed");
   }
   try {
     const reply = await get(`${base}/board/consistency?old=${doc.tree_head.size}&new=${newest.head.size}`, { auth: false });
     verifyAuditAgainst(doc, newest, reply.proof, { serverKey });
   } catch (exc) {
-    report(false, t("check.step_consistency_bad", { detail: exc instanceof ApiError ? `${exc.status} ${exc.code}` : exc.message }));
+    report(false, t("check.step_consistency_bad", { detail: detailOf(exc) }));
     return t("check.audit_failed");
   }
   report(true, t("check.step_newest_ok", { size: newest.head.size }));
@@ -105,6 +110,47 @@ function offerCompleted(receipt) {
   show($("#completed"), !!receipt);
 }
 
+/** The files that are not receipts, each answered in words (not an alarm). */
+const NOT_A_RECEIPT = {
+  credential: "check.kind_credential",
+  record: "check.kind_record",
+  witness: "check.kind_witness",
+  unknown: "check.kind_unknown",
+};
+
+/** The check's answer in the summary (role=status, announced), which gets the focus. */
+function answer(text, tone) {
+  const summary = $("#check-summary");
+  summary.textContent = text;
+  summary.className = `result result--${tone}`;
+  focusResult(summary);
+}
+
+/** Both lists back to "not checked yet", the audit code field without its error. */
+function resetResults() {
+  for (const list of [$("#check-plain"), $("#check-results")]) {
+    const item = document.createElement("li");
+    item.textContent = t("check.not_yet");
+    list.replaceChildren(item);
+    show(list);
+  }
+  const input = $("#audit-code-input");
+  input.removeAttribute("aria-invalid");
+  say($("#audit-code-error"), "");
+}
+
+/** The audit code is missing or malformed: said under the field, which gets the focus. */
+function auditCodeProblem(key) {
+  const input = $("#audit-code-input");
+  input.setAttribute("aria-invalid", "true");
+  say($("#audit-code-error"), t(key));
+  answer(t("check.kind_audit"), "note");
+  input.focus();
+}
+
+// a printed receipt's QR code (a picture or the camera) names the receipt to check.
+const receiptText = wireQrCheck($("#check-form"));
+
 $("#check-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const error = $("#check-error");
@@ -112,54 +158,53 @@ $("#check-form").addEventListener("submit", (event) => {
   say(error, "");
   summary.textContent = "";
   summary.className = "result";
+  resetResults();
   showChoices(null);
   showAlarm(false);
   offerCompleted(null);
   busy($("#check-button"), async () => {
     const pasted = $("#receipt-text").value.trim();
-    const text = pasted || (await readFile($("#receipt-file")));
-    if (!text) return say(error, t("check.need_file"));
-    let doc;
+    let given;
     try {
-      doc = JSON.parse(text);
-    } catch {
-      return say(error, t("check.not_json"));
+      given = await receiptText(pasted || (await readFile($("#receipt-file"))));
+    } catch (exc) {
+      return say(error, errorText(exc)); // the server has no such receipt, or another one (a PageError)
     }
-    const list = $("#check-results");
-    const kind = fileKind(doc);
-    if (kind === "credential" || kind === "unknown") {
-      list.replaceChildren();
-      return say(error, t("check.not_receipt", { what: t(kind === "credential" ? "check.what_credential" : "check.what_unknown") }));
+    let doc = given.receipt;
+    if (!doc) {
+      if (!given.text) return answer(t("check.need_file"), "note");
+      try {
+        doc = JSON.parse(given.text);
+      } catch {
+        return answer(t("check.not_json"), "note");
+      }
     }
+    // A receipt a QR code names is checked as a receipt, whatever members it has.
+    const kind = given.receipt ? "receipt" : fileKind(doc);
+    if (kind in NOT_A_RECEIPT) return answer(t(NOT_A_RECEIPT[kind]), "note");
     let noted = null;
     if (kind === "audit") {
       const typed = $("#audit-code-input").value.trim();
-      if (!typed) {
-        list.replaceChildren();
-        $("#audit-code-input").focus();
-        return say(error, t("check.audit_code_needed"));
-      }
+      if (!typed) return auditCodeProblem("check.audit_code_needed");
       noted = normalizeTrackingCode(typed);
-      if (!noted) {
-        list.replaceChildren();
-        $("#audit-code-input").focus();
-        return say(error, t("check.audit_code_malformed"));
-      }
+      if (!noted) return auditCodeProblem("check.audit_code_malformed");
     }
     try {
-      const report = reporter(list);
-      const result = kind === "audit" ? await checkAudit(doc, report) : await checkReceipt(doc, report);
+      const report = reporter($("#check-results"));
+      const fact = reporter($("#check-plain"));
+      show($("#check-plain"), kind !== "audit"); // an audit's outcome is its summary and the choices
+      const result = kind === "audit" ? await checkAudit(doc, report) : await checkReceipt(doc, report, fact);
       if (kind === "audit" && result.ok) {
         const failure = await auditAgainstBoardAndCode(doc, noted, report);
         if (failure) Object.assign(result, { ok: false, summary: failure, choices: null });
       }
-      summary.textContent = result.summary;
-      summary.className = `result result--${result.tone || (result.ok ? "good" : "bad")}`;
+      answer(result.summary, result.tone || (result.ok ? "good" : "bad"));
       if (result.ok && result.choices) showChoices(result.choices);
       if (result.alarm) showAlarm(true);
       if (result.ok && result.completed) offerCompleted(result.completed);
     } catch (exc) {
-      say(error, exc.code ? errorText(exc) : exc.message);
+      // The server could not be asked: not a verdict, and no alarm.
+      answer(t("check.could_not", { detail: detailOf(exc) }), "note");
     }
   });
 });

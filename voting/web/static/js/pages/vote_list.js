@@ -1,23 +1,24 @@
 // The elections this employee may vote in, with whether they have voted.
-import { get, requireLogin } from "../api.js";
+import { ApiError, get, requireLogin } from "../api.js";
 import { $, clone, ready, say, show } from "../dom.js";
 import { errorText, loc, t } from "../i18n.js";
+import { sayLoginAgain } from "./common.js";
 
 async function main() {
   if (!requireLogin()) return;
   const list = $("#election-list");
   try {
     const elections = await get("/api/elections/");
-    const mine = [];
-    for (const election of elections) {
-      let voter = null;
-      try {
-        voter = await get(`/api/elections/${encodeURIComponent(election.election_id)}/voter`);
-      } catch (exc) {
-        if (exc.code !== "not_on_roll") throw exc;
-      }
-      if (voter) mine.push({ election, voter });
-    }
+    // Asked for every election at once: one round trip's wait, not one per election.
+    const voters = await Promise.all(
+      elections.map((election) =>
+        get(`/api/elections/${encodeURIComponent(election.election_id)}/voter`).catch((exc) => {
+          if (exc.code !== "not_on_roll") throw exc;
+          return null;
+        }),
+      ),
+    );
+    const mine = elections.map((election, i) => ({ election, voter: voters[i] })).filter(({ voter }) => voter);
     for (const { election, voter } of mine) {
       const item = clone("election-item");
       $(".election-title", item).textContent = loc(election.manifest.title);
@@ -29,7 +30,9 @@ async function main() {
       const link = $(".vote-link", item);
       if (counted.length) {
         const voted = $(".voted", item);
-        voted.textContent = election.manifest.revote_policy === "last" ? t("vote.voted_can_revote") : t("vote.voted");
+        // "You may vote again" only while it is true: not once the election has closed.
+        const canRevote = election.status === "open" && election.manifest.revote_policy === "last";
+        voted.textContent = canRevote ? t("vote.voted_can_revote") : t("vote.voted");
         show(voted);
       }
       const open = election.status === "open" && (!counted.length || election.manifest.revote_policy === "last");
@@ -47,7 +50,8 @@ async function main() {
     }
     show($("#no-elections"), mine.length === 0);
   } catch (exc) {
-    say($("#vote-error"), errorText(exc));
+    if (exc instanceof ApiError && exc.status === 401) sayLoginAgain($("#vote-error"), exc);
+    else say($("#vote-error"), errorText(exc));
   } finally {
     list.setAttribute("aria-busy", "false");
   }
