@@ -102,7 +102,8 @@ def test_fifty_concurrent_casts_by_one_voter(pki, data_dir, database_url, backen
             assert {r.status_code for r in responses} == {201}, [r.text for r in responses if r.status_code != 201]
             by_code: dict[str, dict] = {}
             for ballot, response in zip(ballots, responses):
-                receipt = response.json()
+                # A copy answered after a later ballot replaced it says so, outside the signed receipt.
+                receipt = {k: v for k, v in response.json().items() if k != "superseded"}
                 assert by_code.setdefault(receipt["tracking_code"], receipt) == receipt, "a copy got another receipt"
             assert len(by_code) == CONCURRENT - 10
             mine = client.get(f"/api/elections/{last}/voter")["ballots"]
