@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -180,6 +181,38 @@ def issue_employee_certificate(
         )
     )
     return _sign(builder, issuer.key)
+
+
+MAX_CSR_BYTES = 64 * 1024
+"""A CSR is well under a few kilobytes; anything larger is not one."""
+
+
+def read_csr(data: bytes) -> x509.CertificateSigningRequest:
+    """A certificate signing request (PEM or DER) whose signature verifies with
+    its own key, and whose key the service accepts (``check_key``): the proof
+    that whoever made it holds the private key, e.g. on a card, without the key
+    ever leaving it. Raises CertificateError or WeakKeyError saying which."""
+    if not isinstance(data, bytes) or not data or len(data) > MAX_CSR_BYTES:
+        raise CertificateError("not a certificate signing request (empty or too large)")
+    try:
+        if data.lstrip().startswith(b"-----BEGIN"):
+            csr = x509.load_pem_x509_csr(data)
+        else:
+            csr = x509.load_der_x509_csr(data)
+    except ValueError:
+        raise CertificateError("not a certificate signing request (PEM or DER)") from None
+    try:
+        public_key = csr.public_key()
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise CertificateError(f"the request's key cannot be read: {exc}") from None
+    check_key(public_key)
+    try:
+        valid = csr.is_signature_valid
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise CertificateError(f"the request's signature cannot be checked: {exc}") from None
+    if not valid:
+        raise CertificateError("the request's signature does not verify with its key: it was not made with that key")
+    return csr
 
 
 def enroll_employee(

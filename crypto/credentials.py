@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import re
@@ -25,6 +26,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Protocol, runtime_checkable
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
@@ -62,6 +64,23 @@ from crypto.errors import (
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
 _PRIVATE_KEY_TYPES = (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey)
+
+
+@runtime_checkable
+class TokenKey(Protocol):
+    """A private key that never leaves its token (a smart card, an HSM): it
+    signs on request. ``voting.card.CardKey`` is one; this module never talks to
+    a token itself."""
+
+    def public_key(self) -> PublicKey: ...
+
+    def sign_jws(self, message: bytes) -> bytes:
+        """The signature in the JWS form: ES256 raw r||s (64 bytes), RS256
+        PKCS#1 v1.5 over SHA-256, EdDSA raw (64 bytes)."""
+        ...
+
+
+SigningKey = PrivateKey | TokenKey
 
 # --- certificate profile --------------------------------------------------------
 
@@ -144,9 +163,13 @@ def check_key(public_key: object) -> None:
         raise WeakKeyError(f"unsupported key type {type(public_key).__name__}")
 
 
-def algorithm_for_key(key: PrivateKey | PublicKey) -> str:
+def _is_private(key: object) -> bool:
+    return isinstance(key, _PRIVATE_KEY_TYPES) or isinstance(key, TokenKey)
+
+
+def algorithm_for_key(key: SigningKey | PublicKey) -> str:
     """The one JWS alg a key may sign with: ES256, RS256 or EdDSA."""
-    public_key = key.public_key() if isinstance(key, _PRIVATE_KEY_TYPES) else key
+    public_key = key.public_key() if _is_private(key) else key
     check_key(public_key)
     if isinstance(public_key, ec.EllipticCurvePublicKey):
         return "ES256"
@@ -155,12 +178,27 @@ def algorithm_for_key(key: PrivateKey | PublicKey) -> str:
     return "EdDSA"
 
 
-def _sign(private_key: PrivateKey, message: bytes) -> bytes:
+def _sign(private_key: SigningKey, message: bytes) -> bytes:
     """Sign in the JWS form: ES256 as raw r||s (RFC 7518 3.4, as WebCrypto), not DER.
 
     ECDSA is deterministic (RFC 6979) so that test vectors are reproducible and
     a weak random generator cannot leak the key.
+
+    A key on a token signs there; its signature is checked with the public key
+    before it leaves this function, so a faulty token (a wrong RSA-CRT half
+    would reveal the key) or a wrong key never yields a published signature.
     """
+    if not isinstance(private_key, _PRIVATE_KEY_TYPES) and isinstance(private_key, TokenKey):
+        algorithm_for_key(private_key)  # refuses a weak key before the token signs
+        signature = private_key.sign_jws(message)
+        if not isinstance(signature, bytes) or not _signature_valid(
+            private_key.public_key(), signature, message
+        ):
+            raise CredentialError(
+                "the token's signature does not verify with its public key; "
+                "the token or its key is faulty"
+            )
+        return signature
     alg = algorithm_for_key(private_key)
     if alg == "ES256":
         der = private_key.sign(message, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
@@ -316,13 +354,27 @@ class TrustStore:
         return cls(tuple(_load_der_certificate(item, CertificateError) for item in items))
 
     def verify_chain(
-        self, leaf: x509.Certificate, intermediates: Sequence[x509.Certificate], now: datetime
+        self,
+        leaf: x509.Certificate,
+        intermediates: Sequence[x509.Certificate],
+        now: datetime,
+        *,
+        require_san: bool = True,
     ) -> tuple[x509.Certificate, ...]:
         """The built chain, leaf first and root last; the client policy requires a
-        SAN and AKI on the leaf and RSA >= 2048 with SHA-256+ on every CA."""
-        verifier = (
-            verification.PolicyBuilder().store(self._store).time(_utc(now)).build_client_verifier()
-        )
+        SAN and AKI on the leaf and RSA >= 2048 with SHA-256+ on every CA.
+        ``require_san=False`` (an anchor whose certificates name no employee, such
+        as JPKI's user-authentication certificate) lets the leaf have no SAN;
+        every other check of the policy stays."""
+        builder = verification.PolicyBuilder().store(self._store).time(_utc(now))
+        if not require_san:
+            builder = builder.extension_policies(
+                ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
+                ee_policy=verification.ExtensionPolicy.webpki_defaults_ee().may_be_present(
+                    x509.SubjectAlternativeName, verification.Criticality.AGNOSTIC, None
+                ),
+            )
+        verifier = builder.build_client_verifier()
         try:
             verified = verifier.verify(leaf, list(intermediates))
         except verification.VerificationError as exc:
@@ -419,7 +471,9 @@ class VerifiedLogin:
     """Who logged in, after every check passed. Roles come from the service's
     rosters, never from here."""
 
-    employee_id: str
+    employee_id: str | None
+    """None when the login was verified with ``require_employee_id=False`` (the
+    employee then comes from an enrollment, never from the certificate)."""
     name: str
     fingerprint: str
     """SHA-256 of the leaf certificate's DER, lowercase hex."""
@@ -453,7 +507,7 @@ class _Token:
 
 
 def make_login_token(
-    private_key: PrivateKey,
+    private_key: SigningKey,
     chain: Sequence[x509.Certificate],
     *,
     nonce: str,
@@ -490,7 +544,7 @@ def make_login_token(
         "exp": iat + lifetime_s,
         "iat": iat,
         "nonce": nonce,
-        "sub": employee_id_of(leaf),
+        "sub": login_subject(leaf),
     }
     signing_input = (
         _b64url_encode(canonical_json(header)) + "." + _b64url_encode(canonical_json(payload))
@@ -507,16 +561,28 @@ def verify_login_token(
     audience: str,
     now: datetime,
     consume_nonce: Callable[[str], bool],
+    require_employee_id: bool = True,
 ) -> VerifiedLogin:
     """Every check of docs/parts/credentials.md, in its order; the nonce is
-    consumed last, so a token failing any other check does not burn it."""
+    consumed last, so a token failing any other check does not burn it.
+
+    ``require_employee_id=False``, for a trust anchor whose certificates name no
+    employee (the service then takes the employee from an enrollment): the leaf
+    needs no SAN, its employee id (even if it names one) is not taken
+    (``employee_id`` is None), ``sub`` must be ``login_subject(leaf)``, and the
+    usage check is ``check_card_usage``; every other check stays."""
     now = _utc(now)
     parsed = _parse_token(token)
     leaf = parsed.chain[0]
-    chain = trust_store.verify_chain(leaf, parsed.chain[1:], now)
-    _check_usage(leaf)
-    employee_id = employee_id_of(leaf)
-    name = display_name_of(leaf)
+    chain = trust_store.verify_chain(leaf, parsed.chain[1:], now, require_san=require_employee_id)
+    if require_employee_id:
+        _check_usage(leaf)
+        employee_id = employee_id_of(leaf)
+        name = display_name_of(leaf)
+    else:
+        check_card_usage(leaf)
+        employee_id = None
+        name = card_name_of(leaf)
     try:
         public_key = leaf.public_key()
     except (UnsupportedAlgorithm, ValueError):
@@ -538,10 +604,14 @@ def verify_login_token(
         raise TokenExpired("the login token has expired; log in again")
     if parsed.iat > now_s + CLOCK_SKEW_S:
         raise TokenExpired("the login token was issued in the future; check the device's clock")
-    if parsed.sub != employee_id:
+    if require_employee_id and parsed.sub != employee_id:
         raise TokenSubjectError(
             f"the token's subject {_short(parsed.sub)} is not "
             f"the certificate's employee id {employee_id}"
+        )
+    if not require_employee_id and parsed.sub != login_subject(leaf):
+        raise TokenSubjectError(
+            f"the token's subject {_short(parsed.sub)} is not the certificate's {login_subject(leaf)}"
         )
     if not consume_nonce(parsed.nonce):
         raise NonceError(
@@ -683,6 +753,218 @@ def _load_der_certificate(data: bytes, error: type[CredentialError]) -> x509.Cer
         raise error("not a DER X.509 certificate") from None
 
 
+# --- cards whose certificates name no employee: login subject, enrollment token ------------
+
+
+def login_subject(leaf: x509.Certificate) -> str:
+    """The login token's ``sub``: the employee id the certificate names; for one
+    that names none (JPKI's user-authentication certificate), its SHA-256
+    fingerprint (64 hex digits), which claims nothing: the service takes the
+    employee from the card's enrollment."""
+    try:
+        return employee_id_of(leaf)
+    except CertificateError:
+        return certificate_fingerprint(leaf)
+
+
+def card_name_of(certificate: x509.Certificate) -> str:
+    """The subject's one common name if it has one, else "" (a JPKI
+    user-authentication certificate's CN is no person's name either)."""
+    try:
+        return display_name_of(certificate)
+    except (CertificateError, ValueError):
+        return ""
+
+
+def check_card_usage(leaf: x509.Certificate) -> None:
+    """The usage check for a certificate that names no employee: a key usage
+    extension that allows digital signatures. An extended key usage, if
+    present, must include clientAuth (the chain verifier checks that)."""
+    try:
+        key_usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        raise CertificateError("the certificate has no key usage extension") from None
+    except ValueError as exc:
+        raise CertificateError(f"the certificate cannot be parsed: {exc}") from None
+    if not key_usage.digital_signature:
+        raise CertificateError("the certificate's key usage does not allow digital signatures")
+
+
+_ENROLLMENT_MEMBERS = frozenset({"aud", "employee_id", "enrollment_code", "exp", "iat", "nonce"})
+MAX_ENROLLMENT_CODE_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class EnrollmentClaim:
+    """What a card signed to enroll: "link me to ``employee_id``, with this
+    one-time code, at this service". Whether the code is good is the service's
+    check; whether the card is trusted, ``verify_enrollment_token``'s."""
+
+    employee_id: str
+    enrollment_code: str
+    audience: str
+    nonce: str
+    iat: int
+    exp: int
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+    """as sent (x5c), leaf first; from ``verify_enrollment_token``: as built, root last"""
+
+    @property
+    def fingerprint(self) -> str:
+        return certificate_fingerprint(self.certificate)
+
+
+def make_enrollment_token(
+    private_key: PrivateKey,
+    chain: Sequence[x509.Certificate],
+    *,
+    nonce: str,
+    audience: str,
+    now: datetime,
+    employee_id: str,
+    enrollment_code: str,
+    lifetime_s: int = DEFAULT_TOKEN_LIFETIME_S,
+) -> str:
+    """A compact JWS as the login token (header ``alg`` and ``x5c``), whose
+    payload is exactly ``aud, employee_id, enrollment_code, exp, iat, nonce``:
+    a login token never parses as one, nor one as a login token."""
+    if not chain:
+        raise ValueError("the chain needs at least the card's certificate")
+    if not 0 < lifetime_s <= MAX_TOKEN_LIFETIME_S:
+        raise ValueError(f"lifetime_s must be in 1..{MAX_TOKEN_LIFETIME_S}")
+    if not isinstance(nonce, str) or not NONCE_PATTERN.fullmatch(nonce):
+        raise ValueError("nonce must be 16 to 128 base64url characters")
+    if not isinstance(audience, str) or not 0 < len(audience) <= MAX_AUDIENCE_LENGTH:
+        raise ValueError("audience must be a non-empty string")
+    if not is_valid_employee_id(employee_id):
+        raise ValueError(f"employee id {_short(employee_id)} is not valid")
+    if not isinstance(enrollment_code, str) or not 0 < len(enrollment_code) <= MAX_ENROLLMENT_CODE_LENGTH:
+        raise ValueError("the enrollment code must be a non-empty string")
+    if not _same_public_key(private_key.public_key(), chain[0].public_key()):
+        raise CredentialError("the private key does not belong to the certificate")
+    iat = int(_utc(now).timestamp())
+    header = {
+        "alg": algorithm_for_key(private_key),
+        "x5c": [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode("ascii") for c in chain],
+    }
+    payload = {
+        "aud": audience,
+        "employee_id": employee_id,
+        "enrollment_code": enrollment_code,
+        "exp": iat + lifetime_s,
+        "iat": iat,
+        "nonce": nonce,
+    }
+    signing_input = _b64url_encode(canonical_json(header)) + "." + _b64url_encode(canonical_json(payload))
+    return signing_input + "." + _b64url_encode(_sign(private_key, signing_input.encode("ascii")))
+
+
+def read_enrollment_token(token: object) -> EnrollmentClaim:
+    """The token's structure, and that its leaf certificate's key signed it;
+    nothing about trust, time or the nonce (the record's verifier checks a
+    stored proof with this, and the chain at the enrollment's time itself)."""
+    if not isinstance(token, str):
+        raise TokenFormatError("the enrollment token must be text")
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise TokenFormatError(f"the enrollment token is longer than {MAX_TOKEN_LENGTH} characters")
+    parts = token.split(".")
+    if len(parts) != 3 or not all(parts):
+        raise TokenFormatError("the enrollment token must be three non-empty base64url parts separated by '.'")
+    header = _json_object(_b64url_decode(parts[0], "header"), "header")
+    payload = _json_object(_b64url_decode(parts[1], "payload"), "payload")
+    signature = _b64url_decode(parts[2], "signature")
+    if set(header) != _HEADER_MEMBERS:
+        raise TokenFormatError(f"the header must have exactly the members alg and x5c, not {sorted(header)}")
+    alg, x5c = header["alg"], header["x5c"]
+    if alg not in ALGORITHMS:
+        raise TokenFormatError(f"alg {_short(alg)} is not allowed; use one of {', '.join(ALGORITHMS)}")
+    if not isinstance(x5c, list) or not 1 <= len(x5c) <= MAX_CHAIN_LENGTH:
+        raise TokenFormatError(f"x5c must be a list of 1 to {MAX_CHAIN_LENGTH} certificates")
+    chain = tuple(
+        _load_der_certificate(_b64_decode(item, "an x5c certificate", TokenFormatError), TokenFormatError)
+        for item in x5c
+    )
+    if set(payload) != _ENROLLMENT_MEMBERS:
+        raise TokenFormatError(f"the enrollment token's payload must have exactly the members {sorted(_ENROLLMENT_MEMBERS)}")
+    aud, employee_id, code, iat, exp, nonce = (
+        payload[k] for k in ("aud", "employee_id", "enrollment_code", "iat", "exp", "nonce")
+    )
+    if not isinstance(nonce, str) or not NONCE_PATTERN.fullmatch(nonce):
+        raise TokenFormatError("nonce must be 16 to 128 base64url characters")
+    if not isinstance(aud, str) or not 0 < len(aud) <= MAX_AUDIENCE_LENGTH:
+        raise TokenFormatError("aud must be one non-empty string")
+    if not is_valid_employee_id(employee_id):
+        raise TokenFormatError("employee_id must be an employee id")
+    if not isinstance(code, str) or not 0 < len(code) <= MAX_ENROLLMENT_CODE_LENGTH:
+        raise TokenFormatError(f"enrollment_code must be 1 to {MAX_ENROLLMENT_CODE_LENGTH} characters")
+    for label, value in (("iat", iat), ("exp", exp)):
+        if type(value) is not int or not 0 <= value <= _MAX_NUMERIC_DATE:
+            raise TokenFormatError(f"{label} must be an integer number of seconds since 1970")
+    if not 0 < exp - iat <= MAX_TOKEN_LIFETIME_S:
+        raise TokenFormatError(f"exp must be 1 to {MAX_TOKEN_LIFETIME_S} seconds after iat")
+    leaf = chain[0]
+    try:
+        public_key = leaf.public_key()
+    except (UnsupportedAlgorithm, ValueError):
+        raise WeakKeyError("the certificate's key type is not supported") from None
+    key_alg = algorithm_for_key(public_key)
+    if alg != key_alg:
+        raise TokenFormatError(f"the token says alg {alg} but the certificate's key signs with {key_alg}")
+    if not _signature_valid(public_key, signature, (parts[0] + "." + parts[1]).encode("ascii")):
+        raise TokenSignatureError("the enrollment token's signature does not verify with the card's certificate")
+    return EnrollmentClaim(
+        employee_id=employee_id, enrollment_code=code, audience=aud, nonce=nonce, iat=iat, exp=exp,
+        certificate=leaf, chain=chain,
+    )
+
+
+def verify_enrollment_token(
+    token: str,
+    *,
+    trust_store: TrustStore,
+    crls: Iterable[x509.CertificateRevocationList],
+    audience: str,
+    now: datetime,
+    consume_nonce: Callable[[str], bool],
+) -> EnrollmentClaim:
+    """Every check of a login under an anchor whose certificates name no
+    employee (chain without a required SAN, ``check_card_usage``, revocation,
+    signature, audience, time, nonce last); the claim's ``chain`` is the one
+    built, root last. The code and the employee id are the caller's to check."""
+    now = _utc(now)
+    claim = read_enrollment_token(token)
+    chain = trust_store.verify_chain(claim.certificate, claim.chain[1:], now, require_san=False)
+    check_card_usage(claim.certificate)
+    check_revocation(chain, crls, now=now)
+    if claim.audience != audience:
+        raise AudienceError(f"the token is for {_short(claim.audience)}, not for this service")
+    now_s = int(now.timestamp())
+    if now_s >= claim.exp + CLOCK_SKEW_S:
+        raise TokenExpired("the enrollment token has expired; enroll again")
+    if claim.iat > now_s + CLOCK_SKEW_S:
+        raise TokenExpired("the enrollment token was issued in the future; check the device's clock")
+    if not consume_nonce(claim.nonce):
+        raise NonceError("the challenge is unknown, expired or already used; start the enrollment again")
+    return EnrollmentClaim(**{**claim.__dict__, "chain": chain})
+
+
+def token_chain(token: object) -> tuple[x509.Certificate, ...]:
+    """The certificates (x5c, leaf first) of a login or enrollment token, read
+    strictly but trusted for nothing: the service picks the trust anchor to
+    check the token against with it."""
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
+        raise TokenFormatError("the token must be three non-empty base64url parts separated by '.'")
+    header = _json_object(_b64url_decode(token.split(".", 1)[0], "header"), "header")
+    x5c = header.get("x5c")
+    if set(header) != _HEADER_MEMBERS or not isinstance(x5c, list) or not 1 <= len(x5c) <= MAX_CHAIN_LENGTH:
+        raise TokenFormatError(f"the header must be alg and x5c, a list of 1 to {MAX_CHAIN_LENGTH} certificates")
+    return tuple(
+        _load_der_certificate(_b64_decode(item, "an x5c certificate", TokenFormatError), TokenFormatError)
+        for item in x5c
+    )
+
+
 # --- login nonces --------------------------------------------------------------------
 
 
@@ -727,7 +1009,7 @@ def ballot_signature_message(*, election_fingerprint: bytes, tracking_code: byte
 
 
 def sign_ballot(
-    private_key: PrivateKey, *, election_fingerprint: bytes, tracking_code: bytes
+    private_key: SigningKey, *, election_fingerprint: bytes, tracking_code: bytes
 ) -> bytes:
     """The voter's certificate key signs the tracking code of the ballot they cast."""
     message = ballot_signature_message(
@@ -781,6 +1063,68 @@ def pkcs8_of(private_key: PrivateKey) -> bytes:
     return private_key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
+
+
+# --- the card secret ---------------------------------------------------------------------
+#
+# A key on a card cannot be read, so ``credential_secret`` (a hash of the key's
+# PKCS#8) is out of reach. The card computes a value only its key can compute,
+# the same every time: an RSA key signs a fixed message (PKCS#1 v1.5 is
+# deterministic), an EC key does ECDH with a fixed point nobody knows the
+# discrete logarithm of. The secret is a hash of that value; the voting
+# credentials derive from it as from a file's secret.
+
+CARD_SECRET_TAG = "votingpilot/v1/card-secret"
+CARD_SECRET_MESSAGE_TAG = "votingpilot/v1/card-secret-message"
+CARD_SECRET_POINT_TAG = "votingpilot/v1/card-secret-point"
+CARD_SECRET_KINDS = ("rsa-signature", "ecdh", "eddsa-signature")
+
+
+def card_secret_message(certificate: x509.Certificate) -> bytes:
+    """What an RSA (or Ed25519) card signs to make its secret: the domain tag
+    and the SHA-256 of its key's SubjectPublicKeyInfo DER (the key, not the
+    certificate: a certificate renewed for the same key keeps the secret)."""
+    if not isinstance(certificate, x509.Certificate):
+        raise TypeError("certificate must be an x509.Certificate")
+    spki = certificate.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    digest = hashlib.sha256(spki).digest()
+    return encode_parts(CARD_SECRET_MESSAGE_TAG, digest)
+
+
+@functools.lru_cache(maxsize=1)
+def card_secret_point() -> bytes:
+    """The P-256 point an EC card does ECDH with, as 65 bytes uncompressed
+    (04 || x || y). Nothing-up-my-sleeve: x is the first SHA-256 of
+    (tag, counter as 4 bytes big-endian), counter = 0, 1, ..., that is the
+    x-coordinate of a curve point; of the two points with that x, the one
+    with even y (SEC 1 compressed prefix 02)."""
+    for counter in range(2**32):
+        x = hashlib.sha256(encode_parts(CARD_SECRET_POINT_TAG, counter.to_bytes(4, "big"))).digest()
+        try:
+            point = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x02" + x)
+        except ValueError:
+            continue
+        return point.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    raise AssertionError("unreachable: about half of all x are on the curve")  # pragma: no cover
+
+
+def card_secret(kind: str, value: bytes) -> bytes:
+    """The 32-byte secret of a card, the source of its voting credentials.
+
+    ``kind`` "rsa-signature": ``value`` is the RS256 signature of
+    ``card_secret_message``; "ecdh": the 32-byte x-coordinate of d times
+    ``card_secret_point()``; "eddsa-signature": the Ed25519 signature of
+    ``card_secret_message`` (deterministic, RFC 8032).
+    """
+    if kind not in CARD_SECRET_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(CARD_SECRET_KINDS)}")
+    if not isinstance(value, bytes) or not value:
+        raise ValueError("value must be non-empty bytes")
+    if kind == "ecdh" and len(value) != 32:
+        raise ValueError("an ECDH value is the 32-byte x-coordinate")
+    return hashlib.sha256(encode_parts(CARD_SECRET_TAG, kind, value)).digest()
 
 
 def voting_credential_seed(secret: bytes, election_id: str) -> bytes:
@@ -869,7 +1213,7 @@ def registration_message(election_id: str, credential_pub: bytes) -> bytes:
     return encode_parts(REGISTRATION_TAG, election_id, credential_pub)
 
 
-def sign_registration(private_key: PrivateKey, *, election_id: str, credential_pub: bytes) -> bytes:
+def sign_registration(private_key: SigningKey, *, election_id: str, credential_pub: bytes) -> bytes:
     """The certificate key's signature (JWS form) registering the credential."""
     return _sign(private_key, registration_message(election_id, credential_pub))
 

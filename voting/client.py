@@ -285,9 +285,13 @@ class Client:
         self.credential: Credential | None = None
         self.session: dict | None = None
         self._registered: set[tuple[str, str]] = set()  # (employee, election) whose credential is registered
+        self.on_close: list[Callable[[], object]] = []
+        """called by close(), e.g. to end a card's session"""
 
     def close(self) -> None:
         self.http.close()
+        while self.on_close:
+            self.on_close.pop()()
 
     def __enter__(self) -> Client:
         return self
@@ -828,6 +832,14 @@ def ceremony_view(client: Client, election_id: str, state: dict) -> CeremonyView
     if body.get("ceremony_fingerprint") != fp.hex() or manifest.election_id != election_id:
         raise TrusteeRefusal("the election-created entry's ceremony fingerprint does not recompute")
     me = client.credential.employee_id if client.credential else None
+    if me is None and client.credential is not None:
+        # A card enrolled under another CA (e.g. JPKI) names nobody: the other
+        # trustees and the voters check each trustee's signature against the
+        # employee id in its certificate, so a trustee needs one that names them.
+        raise TrusteeRefusal(
+            "your certificate names no employee id: a trustee signs with a certificate that names them "
+            "(e.g. the pilot CA's, for a card: voting ca issue --csr)"
+        )
     if me not in ids:
         raise TrusteeRefusal(f"{me} is not among the trustees the board names: {', '.join(ids)}")
     return CeremonyView(threshold.CeremonyParameters(n, t, fp), manifest, tuple(ids), ids.index(me) + 1)
@@ -959,16 +971,37 @@ class VerifiedAggregate:
     ballots_counted: int
     minimum: int
     board_size: int
+    attested: int = 0
+    """registrations attested by a TLS client certificate login, which the trustee accepted"""
 
 
 #: The checks that must pass before a trustee decrypts (docs/election-record.md).
 REQUIRED_CHECKS = (1, 2, 3, 4, 5, 6, 7, 8, 11)
 
 
-def verified_aggregate(client: Client, election_id: str, state: dict, progress: object = None) -> VerifiedAggregate:
+def attested_refusal(count: int, accepted: int | None) -> str | None:
+    """Why a trustee does not decrypt a record with ``count`` registrations
+    attested by a TLS client certificate login, having accepted ``accepted``
+    (None: none); None when it may. The number must be the record's exactly."""
+    if accepted == count or (accepted is None and count == 0):
+        return None
+    given = "" if accepted is None else f" (--accept-attested {accepted} was given)"
+    return (
+        f"the record holds {count} registration{'s' if count != 1 else ''} attested by a TLS client certificate login"
+        f"{given}: no card signed {'them' if count != 1 else 'it'}, so {'they rest' if count != 1 else 'it rests'} on the "
+        "server's word only (a dishonest server could register and vote for card holders who never voted); "
+        f"decrypt only if you accept that number: --accept-attested {count}"
+    )
+
+
+def verified_aggregate(
+    client: Client, election_id: str, state: dict, progress: object = None, *, accept_attested: int | None = None
+) -> VerifiedAggregate:
     """Download the public record and verify it as an auditor would, under the
     pinned server key and consistent with every head seen; take the aggregate
-    from the board, never from the server's word."""
+    from the board, never from the server's word. Registrations attested by a
+    TLS client certificate login (the server's word only) are refused unless
+    ``accept_attested`` is exactly their number."""
     from voting.record import files as F
     from voting.record.files import has_auditors_part, read_record_zip
     from voting.record.verify import verify_record
@@ -989,6 +1022,9 @@ def verified_aggregate(client: Client, election_id: str, state: dict, progress: 
     if failed:
         reasons = "; ".join(f"check {n}: {report.check(n).first_failure or report.check(n).status}" for n in failed)
         raise TrusteeRefusal(f"the board does not verify, so nothing is decrypted: {reasons}")
+    refusal = attested_refusal(report.attested_registrations, accept_attested)
+    if refusal:
+        raise TrusteeRefusal(refusal)
     entries = [json.loads(line) for line in files[F.BOARD].splitlines() if line.strip()]
     head_docs = json.loads(files[F.TREE_HEADS])
     heads = {h["size"]: h for h in head_docs}
@@ -1017,7 +1053,8 @@ def verified_aggregate(client: Client, election_id: str, state: dict, progress: 
         raise TrusteeRefusal("the record's newest tree head does not cover its board and its aggregate")
     _require_witnesses(client, election_id, manifest, state, newest, aggregates[0]["index"], progress)
     return VerifiedAggregate(
-        ciphertexts, bytes.fromhex(joint[0]["body"]["fingerprint"]), body["ballots_counted"], manifest.min_tally_ballots, len(entries)
+        ciphertexts, bytes.fromhex(joint[0]["body"]["fingerprint"]), body["ballots_counted"], manifest.min_tally_ballots, len(entries),
+        report.attested_registrations,
     )
 
 
@@ -1043,18 +1080,29 @@ def _require_witnesses(
 
 
 def check_trust_anchors(files: dict, trust_store: TrustStore | None) -> None:
-    """The record's trust anchors (against which check 5 judges the voters'
-    certificates) must be roots this trustee pinned: a server could otherwise
-    name a CA of its own and register credentials with certificates it made."""
+    """Every trust anchor of the record (against which check 5 judges the
+    voters' certificates: the login anchors of auditors/trust.json and the card
+    anchors of auditors/enrollments.json) must be a root this trustee pinned: a
+    server could otherwise name a CA of its own, make certificates or "cards"
+    under it and register credentials for roll members who never vote."""
     from voting.record import files as F
+    from voting.record.verify import Bad, unpinned_anchors
 
     if trust_store is None:
         return
     pinned = {root.public_bytes(serialization.Encoding.DER) for root in trust_store.roots}
-    anchors = json.loads(files[F.TRUST])["trust_anchors"]
-    foreign = [a for a in anchors if base64.b64decode(a) not in pinned]
-    if foreign or not anchors:
-        raise TrusteeRefusal("the record judges eligibility against a CA this trustee did not pin (see --trust-anchor)")
+    try:
+        if not json.loads(files[F.TRUST])["trust_anchors"]:
+            raise TrusteeRefusal("the record names no trust anchor to judge eligibility against")
+        foreign = unpinned_anchors(files, pinned)
+    except (Bad, KeyError, TypeError, ValueError) as exc:
+        raise TrusteeRefusal(f"the record's trust anchors cannot be read: {exc}") from None
+    if foreign:
+        raise TrusteeRefusal(
+            f"the record judges eligibility against {'; '.join(foreign)}, which this trustee did not pin; nothing is "
+            "decrypted (pin a card anchor's root with --trust-anchor, or in the trustee file, only if the election "
+            "notice names it)"
+        )
 
 
 def pinned_trust_store(state: dict) -> TrustStore | None:
@@ -1099,7 +1147,9 @@ def bind_trust_anchors(client: Client, state: dict) -> None:
         )
 
 
-def trustee_decrypt(client: Client, election_id: str, state_path: Path, *, progress: object = None) -> dict:
+def trustee_decrypt(
+    client: Client, election_id: str, state_path: Path, *, progress: object = None, accept_attested: int | None = None
+) -> dict:
     """Verify the board, then decrypt its aggregate with this trustee's key share
     and submit the partial decryption.
 
@@ -1112,7 +1162,7 @@ def trustee_decrypt(client: Client, election_id: str, state_path: Path, *, progr
     bind_trust_anchors(client, state)
     if "partial_decryption" not in state:
         key = threshold.TrusteeKey.from_json(state["key"])
-        checked = verified_aggregate(client, election_id, state, progress)
+        checked = verified_aggregate(client, election_id, state, progress, accept_attested=accept_attested)
         partial = threshold.partial_decrypt(key, checked.ciphertexts, fingerprint=checked.fingerprint)
         state = {**state, "partial_decryption": partial.to_json(), "ballots_counted": checked.ballots_counted}
         _write_private(state_path, state)  # save before sending

@@ -32,6 +32,7 @@ from pathlib import Path
 from cryptography import x509
 
 from crypto import ca
+from crypto.errors import CryptoError
 from crypto.credentials import (
     DEFAULT_PBKDF2_ITERATIONS,
     MIN_PIN_LENGTH,
@@ -387,6 +388,139 @@ def issue(
             if superseded:
                 publish_crl(pilot, now=now)
     return issued
+
+
+def roster_entry(employee_id: str, name: str, department: str = "", role: str = "voter") -> RosterEntry:
+    """One employee, checked by the same rules as a roster's line."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows([("employee_id", "name", "department", "role"), (employee_id, name, department, role)])
+    try:
+        return parse_roster(buffer.getvalue())[0]
+    except RosterError as exc:
+        raise PkiError("; ".join(str(e.get("error", "")) for e in exc.errors) or str(exc)) from None
+
+
+def certificate_path(out_dir: Path, employee_id: str) -> Path:
+    return out_dir / f"{employee_id}.certificate.pem"
+
+
+def describe_key(public_key: object) -> str:
+    """The key type as ``KEY_TYPES`` names it ("P-256", "RSA-2048", "Ed25519")."""
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return f"RSA-{public_key.key_size}"
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        return "P-256" if public_key.curve.name == "secp256r1" else public_key.curve.name
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
+        return "Ed25519"
+    return type(public_key).__name__
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    entry: RosterEntry
+    path: Path
+    """the certificate, then the issuing CA's (PEM): what goes on the card"""
+    serial: str
+    key_type: str
+    certificate: x509.Certificate
+
+
+def issue_for_csr(
+    pilot: PilotCa,
+    csr_data: bytes,
+    entry: RosterEntry,
+    out_dir: Path,
+    *,
+    days: int = ca.EMPLOYEE_DAYS,
+    replace: bool = False,
+    now: datetime | None = None,
+) -> IssuedCertificate:
+    """The employee certificate for the key of a certificate signing request
+    (made on a card: the key never leaves it), exactly as ``issue`` certifies a
+    key it generates; no credential file, no PIN. Writes
+    ``OUT/<employee_id>.certificate.pem`` (the certificate and the issuing CA's)
+    and the trust anchor beside it. The CSR's signature and key are checked first."""
+    from crypto.errors import CredentialError
+
+    if days < 1:
+        raise PkiError("the certificate validity must be at least 1 day")
+    try:
+        csr = ca.read_csr(csr_data)
+    except CredentialError as exc:
+        raise PkiError(f"the certificate signing request is refused: {exc}") from None
+    holders = pilot.registry.active_for(entry.employee_id)
+    if holders and not replace:
+        raise PkiError(
+            f"employee {entry.employee_id} already holds a valid certificate; revoke it first, or issue with --replace"
+        )
+    public_key = csr.public_key()
+    other = key_certified_for_another(pilot, public_key, entry.employee_id, now=_now(now))
+    if other is not None:
+        raise PkiError(
+            f"the key of this request already holds a valid certificate for employee {other.employee_id} "
+            f"(serial {other.serial[:8]}…): one key (one card) is certified for one employee only. Nothing was issued; "
+            f"if the card now belongs to {entry.employee_id}, revoke the other first (voting ca revoke {other.employee_id})"
+        )
+    certificate = ca.issue_employee_certificate(
+        pilot.issuing, public_key, employee_id=entry.employee_id, name=entry.name, now=_now(now) - BACKDATE, days=days
+    )
+    serial = f"{certificate.serial_number:x}"
+    write_file(pilot.directory / ISSUED_DIR / f"{serial}.pem", certificate_to_pem(certificate), private=True)
+    make_directory(out_dir, private=True)
+    write_file(out_dir / TRUST_ANCHOR_FILE, certificate_to_pem(pilot.root.certificate))
+    path = certificate_path(out_dir, entry.employee_id)
+    write_file(path, certificate_to_pem(certificate) + certificate_to_pem(pilot.issuing.certificate))
+    for old in holders:
+        old.revoked_at, old.reason = _now(now).isoformat(), "superseded"
+    key_type = describe_key(public_key)
+    pilot.registry.certificates.append(
+        CertificateRecord(
+            employee_id=entry.employee_id,
+            name=entry.name,
+            department=entry.department,
+            role=entry.role,
+            serial=serial,
+            fingerprint=certificate_fingerprint(certificate),
+            key_type=key_type,
+            issued_at=_now(now).isoformat(),
+            not_after=certificate.not_valid_after_utc.isoformat(),
+        )
+    )
+    pilot.save_registry()
+    if holders:
+        publish_crl(pilot, now=now)
+    return IssuedCertificate(entry, path, serial, key_type, certificate)
+
+
+def _spki(public_key: object) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)  # type: ignore[attr-defined]
+
+
+def key_certified_for_another(
+    pilot: PilotCa, public_key: object, employee_id: str, *, now: datetime
+) -> CertificateRecord | None:
+    """A valid certificate (not revoked, not expired) of this CA for the same key
+    (SubjectPublicKeyInfo) that names another employee, or None. A CSR proves
+    possession of a key, not whose it is: without this, one card could be
+    certified for two employees (and share one card secret)."""
+    wanted = _spki(public_key)
+    key_type = describe_key(public_key)
+    for record in pilot.registry.certificates:
+        if not record.active or record.employee_id == employee_id or record.key_type != key_type:
+            continue
+        if datetime.fromisoformat(record.not_after) <= now:
+            continue
+        try:
+            certificate = pilot.certificate(record)
+        except (OSError, ValueError, CryptoError):
+            continue  # a copy missing from issued/ cannot be compared
+        if _spki(certificate.public_key()) == wanted:
+            return record
+    return None
 
 
 def _append_pin_sheet(path: Path, issued: list[IssuedCredential], now: datetime) -> None:

@@ -124,18 +124,51 @@ class ElectionState:
 
 
 @dataclass(frozen=True, slots=True)
+class CardRef:
+    """Where a witness's key lives when it is on a card (a PKCS#11 token): the
+    module, the token's label and the key (label or ``id:HEX``), and its public
+    key. The state file then holds no private key; the card signs."""
+
+    module: str
+    token: str
+    key: str
+    public_key: bytes
+
+    def to_json(self) -> dict[str, object]:
+        return {"module": self.module, "token": self.token, "key": self.key}
+
+    @classmethod
+    def from_json(cls, doc: object, public_key: bytes) -> CardRef:
+        if not isinstance(doc, dict) or set(doc) != {"module", "token", "key"}:
+            raise ValueError("card must be an object with exactly module, token and key")
+        if not all(isinstance(doc[k], str) and doc[k] for k in ("module", "token", "key")):
+            raise ValueError("the card's module, token and key must be non-empty strings")
+        return cls(doc["module"], doc["token"], doc["key"], public_key)
+
+
+@dataclass(frozen=True, slots=True)
 class WitnessState:
     """Everything a witness keeps: its identity and, per election, the newest
     head it cosigned. Immutable: an update is a new state, so the HTTP log's
-    threads always read a whole one."""
+    threads always read a whole one.
+
+    The key is either ``private_key`` (in the state file) or on a card
+    (``card``; ``private_key`` is None and the card signs, see ``CardSigner``)."""
 
     name: str
     url: str | None
-    private_key: Ed25519PrivateKey = field(repr=False)
+    private_key: Ed25519PrivateKey | None = field(repr=False)
     elections: Mapping[str, ElectionState] = field(default_factory=lambda: MappingProxyType({}))
+    card: CardRef | None = None
+
+    def __post_init__(self) -> None:
+        if (self.private_key is None) == (self.card is None):
+            raise ValueError("a witness has either a private key or a card, not both")
 
     @property
     def public_key(self) -> bytes:
+        if self.card is not None:
+            return self.card.public_key
         return self.private_key.public_key().public_bytes_raw()
 
     def member(self) -> dict[str, object]:
@@ -149,12 +182,13 @@ class WitnessState:
         return replace(self, elections=MappingProxyType({**self.elections, election_id: election}))
 
     def to_json(self) -> dict[str, object]:
+        key = {"card": self.card.to_json()} if self.card is not None else {"private_key": self.private_key.private_bytes_raw().hex()}
         return {
             "format": STATE_FORMAT,
             "version": STATE_VERSION,
             "name": self.name,
             "url": self.url,
-            "private_key": self.private_key.private_bytes_raw().hex(),
+            **key,
             "public_key": self.public_key.hex(),
             "elections": {e: s.to_json() for e, s in sorted(self.elections.items())},
         }
@@ -166,15 +200,22 @@ class WitnessState:
             raise ValueError("not a witness state file")
         if doc.get("version") != STATE_VERSION:
             raise ValueError(f"state file version {doc.get('version')!r}; this program reads version {STATE_VERSION}")
-        keys = {"format", "version", "name", "url", "private_key", "public_key", "elections"}
-        if set(doc) != keys:
-            raise ValueError(f"the state file must have exactly {sorted(keys)}")
-        private = doc["private_key"]
-        if not (isinstance(private, str) and re.fullmatch(r"[0-9a-f]{64}", private)):
-            raise ValueError("private_key must be 64 lowercase hex digits")
-        key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(private))
-        if doc["public_key"] != key.public_key().public_bytes_raw().hex():
-            raise ValueError("public_key does not belong to private_key")
+        common = {"format", "version", "name", "url", "public_key", "elections"}
+        if set(doc) not in (common | {"private_key"}, common | {"card"}):
+            raise ValueError(f"the state file must have exactly {sorted(common | {'private_key'})} (or card instead of private_key)")
+        key, card = None, None
+        if "card" in doc:
+            public = doc["public_key"]
+            if not (isinstance(public, str) and re.fullmatch(r"[0-9a-f]{64}", public)):
+                raise ValueError("public_key must be 64 lowercase hex digits")
+            card = CardRef.from_json(doc["card"], bytes.fromhex(public))
+        else:
+            private = doc["private_key"]
+            if not (isinstance(private, str) and re.fullmatch(r"[0-9a-f]{64}", private)):
+                raise ValueError("private_key must be 64 lowercase hex digits")
+            key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(private))
+            if doc["public_key"] != key.public_key().public_bytes_raw().hex():
+                raise ValueError("public_key does not belong to private_key")
         _check_identity(doc["name"], doc["url"])
         elections = doc["elections"]
         if not isinstance(elections, dict) or not all(isinstance(e, str) and ELECTION_ID.match(e) for e in elections):
@@ -185,7 +226,7 @@ class WitnessState:
                 parsed[election_id] = ElectionState.from_json(election)
             except (ValueError, CryptoError) as exc:
                 raise ValueError(f"election {election_id}: {exc}") from None
-        return cls(doc["name"], doc["url"], key, MappingProxyType(parsed))
+        return cls(doc["name"], doc["url"], key, MappingProxyType(parsed), card)
 
 
 def _check_identity(name: object, url: object) -> None:
@@ -207,6 +248,58 @@ def new_state(name: str, url: str | None = None) -> WitnessState:
     """A witness with a fresh Ed25519 key and no elections yet."""
     _check_identity(name, url)
     return WitnessState(name, url, Ed25519PrivateKey.generate())
+
+
+def new_card_state(name: str, url: str | None, card: CardRef) -> WitnessState:
+    """A witness whose Ed25519 key is on a card (``card``), no elections yet."""
+    _check_identity(name, url)
+    return WitnessState(name, url, None, card=card)
+
+
+# --- a witness key on a card ---------------------------------------------------------------
+
+
+class SignerUnavailable(Exception):
+    """The card did not sign (pulled out, logged out, refused): nothing was
+    cosigned or saved; the round is tried again."""
+
+
+#: Rounds in a row in which the card did not sign before ``run_rounds`` gives up
+#: (``SignerGone``): a card pulled out and put back needs a new session, which
+#: only a new process opens (under systemd, the restart after EX_TEMPFAIL).
+SIGNER_GONE_ROUNDS = 3
+
+
+class SignerGone(Exception):
+    """The card has not signed for ``SIGNER_GONE_ROUNDS`` rounds in a row: stop,
+    so that a new start opens the card again (and checks it is the same key)."""
+
+
+class CardSigner:
+    """A witness's Ed25519 key on a card, in the shape ``crypto.witness.cosign``
+    uses a key (``public_key()``, ``sign()``): CKM_EDDSA on the token
+    (voting/card.py ``CardKey``). Card failures become ``SignerUnavailable``."""
+
+    def __init__(self, key: object) -> None:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        if not isinstance(key.public_key(), Ed25519PublicKey):  # type: ignore[attr-defined]
+            raise ValueError(f"a witness key must be Ed25519; {key!r} is not")
+        self.key = key
+
+    def public_key(self):  # noqa: ANN201 - Ed25519PublicKey
+        return self.key.public_key()  # type: ignore[attr-defined]
+
+    def sign(self, message: bytes) -> bytes:
+        import sys
+
+        try:
+            return self.key.sign_jws(message)  # type: ignore[attr-defined]
+        except Exception as exc:
+            card = sys.modules.get("voting.card")
+            if card is not None and isinstance(exc, card.CardError):
+                raise SignerUnavailable(str(exc)) from None
+            raise
 
 
 def load_state(path: Path) -> WitnessState:
@@ -379,6 +472,8 @@ class Outcome:
     status: str
     """cosigned, current (nothing new), refused, not_named, unavailable"""
     message: str
+    signer_failed: bool = False
+    """unavailable because the card did not sign (not the server)"""
 
     @property
     def ok(self) -> bool:
@@ -398,12 +493,25 @@ class WitnessRunner:
         *,
         clock: Callable[[], int] = now_ms,
         logger: logging.Logger = log,
+        signer: CardSigner | None = None,
     ) -> None:
+        """``signer``: the card, when the state file says the key is on one."""
         self.state_path = state_path
         self.api = api
         self.clock = clock
         self.log = logger
         self.state = load_state(state_path)
+        if self.state.card is not None:
+            if signer is None:
+                raise WitnessStateError(f"{state_path}: this witness's key is on card {self.state.card.token!r}; open the card first")
+            if signer.public_key().public_bytes_raw() != self.state.public_key:
+                raise WitnessStateError(
+                    f"the key {self.state.card.key!r} on card {self.state.card.token!r} is not this witness's key "
+                    f"{self.state.public_key.hex()[:16]}…; insert the witness's own card"
+                )
+        elif signer is not None:
+            raise WitnessStateError(f"{state_path}: this witness's key is in its state file, not on a card")
+        self.signer = signer
         self._compared: set[str] = set()
         """elections checked against the server's stored cosignatures since start"""
         self._unposted: set[str] = set()
@@ -433,6 +541,10 @@ class WitnessRunner:
             message = f"{election_id}: {exc}; trying again next round / 次回再試行します"
             self.log.warning("%s", message)
             return Outcome("unavailable", message)
+        except SignerUnavailable as exc:
+            message = f"{election_id}: the card did not sign ({exc}); nothing was cosigned; trying again next round / カードで署名できませんでした"
+            self.log.warning("%s", message)
+            return Outcome("unavailable", message, signer_failed=True)
         if outcome.status == "cosigned":
             self.log.info("%s", outcome.message)
         return outcome
@@ -538,7 +650,12 @@ class WitnessRunner:
         self, election_id: str, server_key: bytes, sth: merkle.SignedTreeHead, ours: Cosigned | None
     ) -> Outcome:
         time_ms = max(self.clock(), ours.cosignature.time_ms + 1 if ours else 0)
-        cosigned = Cosigned(sth, cosign(self.state.private_key, sth.head, time_ms))
+        cosigned = Cosigned(sth, cosign(self.signer or self.state.private_key, sth.head, time_ms))
+        if self.signer is not None:
+            try:  # a card that signs wrongly must not put a bad cosignature in the state file
+                verify_cosignature(sth.head, cosigned.cosignature)
+            except CryptoError:
+                raise SignerUnavailable(f"card {self.state.card.token!r} made a cosignature that does not verify") from None
         self._save(election_id, ElectionState(self.api.server_url, server_key, cosigned))
         self._unposted.add(election_id)  # durable first, then sent
         self._post(election_id)
@@ -646,15 +763,31 @@ def run_rounds(
     interval: float,
     stop: threading.Event,
     once: bool = False,
+    signer_gone_rounds: int | None = None,
 ) -> dict[str, Outcome]:
     """Poll every ``interval`` seconds until ``stop`` is set (or one round with
     ``once``). An election that does not name this witness is dropped; a refused
-    one is skipped quietly after its first report. Returns the last outcomes."""
+    one is skipped quietly after its first report. Returns the last outcomes.
+
+    With ``signer_gone_rounds``, raises ``SignerGone`` once the card has failed
+    to sign in that many rounds in a row (a round that cosigns resets the count;
+    one with nothing to sign leaves it as it is)."""
     active = list(election_ids)
     outcomes: dict[str, Outcome] = {}
+    failed_rounds = 0
     while True:
-        outcomes.update(runner.round(active))
+        this_round = runner.round(active)
+        outcomes.update(this_round)
         active = [e for e in active if outcomes[e].status not in ("not_named", "refused")]
+        if any(o.status == "cosigned" for o in this_round.values()):
+            failed_rounds = 0
+        elif any(o.signer_failed for o in this_round.values()):
+            failed_rounds += 1
+            if signer_gone_rounds is not None and failed_rounds >= signer_gone_rounds and not once:
+                raise SignerGone(
+                    f"the card has not signed for {failed_rounds} rounds in a row; stopping so that the card is opened "
+                    "again at the next start / カードで署名できない状態が続いたため停止します"
+                )
         if once or stop.wait(interval):
             return outcomes
 
@@ -665,8 +798,10 @@ class BackgroundWitness:
     rounds and releases the state file."""
 
     def __init__(
-        self, state_path: Path, server_url: str, election_ids: list[str], *, interval: float, listen: tuple[str, int] | None
+        self, state_path: Path, server_url: str, election_ids: list[str], *, interval: float, listen: tuple[str, int] | None,
+        signer: CardSigner | None = None,
     ) -> None:
+        self.signer = signer
         self.state_path = state_path
         self.server_url = server_url
         self.election_ids = election_ids
@@ -681,7 +816,7 @@ class BackgroundWitness:
         """Raises WitnessStateError (the state file) or OSError (the log's port)."""
         self._lock.__enter__()
         try:
-            self.runner = WitnessRunner(self.state_path, BoardApi(self.server_url))
+            self.runner = WitnessRunner(self.state_path, BoardApi(self.server_url), signer=self.signer)
             if self.listen is not None:
                 self.log_server = LogServer(*self.listen, view=lambda: self.runner.state).start()
         except BaseException:

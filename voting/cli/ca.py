@@ -6,9 +6,13 @@ from pathlib import Path
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.markup import escape
 from rich.table import Table
 
+from cryptography.x509.oid import NameOID
+
 from crypto.ca import EMPLOYEE_DAYS, KEY_TYPES
+from crypto.errors import CryptoError
 from voting import pki
 from voting.cli.common import console, data_dir_option, print_line_errors, shown_path
 
@@ -64,24 +68,35 @@ def init(data_dir: Path, ca_dir: Path | None, organization: str, root_name: str,
     console.print("Next: voting ca issue ROSTER.csv")
 
 
-@ca.command(short_help="Issue credentials from a roster CSV.")
+@ca.command(short_help="Issue credentials from a roster CSV, or a certificate for a card's CSR.")
 @ca_dir_option
-@click.argument("roster", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("roster", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-    help="Where the credential files go [default: DATA_DIR/credentials].",
+    help="Where the credential (or certificate) files go [default: DATA_DIR/credentials].",
 )
+@click.option(
+    "--csr", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
+    help="Certify the key of this certificate signing request (証明書署名要求, PEM or DER), e.g. made on a card "
+    "with 'voting card csr', instead of issuing from a roster: needs --employee-id and --name.",
+)
+@click.option("--employee-id", metavar="ID", help="With --csr: the employee id (職員番号) the certificate names.")
+@click.option("--name", metavar="NAME", help="With --csr: the employee's name (氏名) [default: the CSR's common name].")
+@click.option("--department", default="", metavar="TEXT", help="With --csr: the department (所属), kept in the CA's registry.")
+@click.option("--role", type=click.Choice(pki.ROLES), default="voter", show_default=True, help="With --csr: the role, kept in the CA's registry.")
 @click.option("--pin-sheet", type=click.Path(dir_okay=False, path_type=Path), help="The PIN sheet CSV [default: OUT/pins.csv].")
 @click.option("--pin", help="One PIN for everyone (demos and tests only); default: a random 6-digit PIN each.")
 @click.option("--key-type", type=click.Choice(KEY_TYPES), default="P-256", show_default=True, help="The employees' key type.")
 @click.option("--days", type=click.IntRange(1, 20 * 365), default=EMPLOYEE_DAYS, show_default=True, help="Certificate validity.")
 @click.option("--replace", is_flag=True, help="Re-issue to employees who hold a valid certificate (the old one is revoked).")
 @click.option("--dry-run", is_flag=True, help="Check ROSTER and show the employees as read (プレビュー); nothing is issued.")
-def issue(
-    data_dir: Path, ca_dir: Path | None, roster: Path, out_dir: Path | None, pin_sheet: Path | None,
+def issue(  # noqa: PLR0913 - one option each
+    data_dir: Path, ca_dir: Path | None, roster: Path | None, out_dir: Path | None, csr: Path | None,
+    employee_id: str | None, name: str | None, department: str, role: str, pin_sheet: Path | None,
     pin: str | None, key_type: str, days: int, replace: bool, dry_run: bool,
 ) -> None:
-    """Issue credentials to the employees of ROSTER (a CSV file).
+    """Issue credentials to the employees of ROSTER (a CSV file), or, with
+    --csr, a certificate for a key on a card.
 
     \b
     ROSTER's header: employee_id,name,department[,role]
@@ -95,8 +110,29 @@ def issue(
     (OUT/<employee_id>.credential.json, mode 0600) that both the browser and
     `voting vote` open. Their PINs go on the PIN sheet (mode 0600): hand each
     PIN over separately from the file, then delete the sheet.
+
+    \b
+    With --csr FILE --employee-id ID --name NAME (no ROSTER): the request's
+    signature and key are checked, and the employee certificate for its key is
+    written to OUT/<ID>.certificate.pem (with the issuing CA's certificate),
+    the same certificate a roster would give; there is no credential file and
+    no PIN: the key stays on the card. Store it there with
+    'voting card store-certificate'.
     """
     directory = _ca_dir(data_dir, ca_dir)
+    if csr is not None:
+        if roster is not None:
+            raise click.UsageError("give either ROSTER or --csr FILE, not both")
+        for option, value in (("--pin", pin), ("--pin-sheet", pin_sheet), ("--dry-run", dry_run or None)):
+            if value is not None:
+                raise click.UsageError(f"{option} is for issuing from a roster; with --csr the key and its PIN stay on the card")
+        _issue_for_csr(data_dir, directory, csr, out_dir, employee_id, name, department, role, days, replace)
+        return
+    if roster is None:
+        raise click.UsageError("give a ROSTER file, or --csr FILE --employee-id ID --name NAME")
+    for option, value in (("--employee-id", employee_id), ("--name", name)):
+        if value is not None:
+            raise click.UsageError(f"{option} is for --csr; a roster names its employees itself")
     try:
         entries = pki.parse_roster(roster.read_bytes())
     except pki.RosterError as exc:
@@ -119,6 +155,43 @@ def issue(
         )
     console.print(f"Issued {len(issued)} credential(s) into {shown_path(out_dir)}/")
     console.print(f"PIN sheet: {shown_path(pin_sheet)} (mode 0600; hand the PINs over separately, then delete it)")
+
+
+def _issue_for_csr(
+    data_dir: Path, directory: Path, csr: Path, out_dir: Path | None, employee_id: str | None, name: str | None,
+    department: str, role: str, days: int, replace: bool,
+) -> None:
+    from crypto.ca import read_csr
+    from crypto.credentials import certificate_fingerprint
+
+    if employee_id is None:
+        raise click.UsageError("--csr needs --employee-id ID: the employee the certificate names")
+    data = csr.read_bytes()
+    if name is None:
+        try:
+            names = read_csr(data).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        except CryptoError as exc:
+            raise click.ClickException(f"{csr}: the certificate signing request is refused: {exc}") from None
+        except ValueError as exc:  # cryptography reads the subject only now
+            raise click.ClickException(
+                f"{csr}: the request's subject cannot be read ({exc}); give the name with --name NAME, or make the request again"
+            ) from None
+        if not names:
+            raise click.UsageError("--csr needs --name NAME: the request names no one (no common name)")
+        name = str(names[0].value)
+    entry = pki.roster_entry(employee_id, name, department, role)
+    pilot = pki.load(directory)
+    issued = pki.issue_for_csr(pilot, data, entry, out_dir or data_dir / "credentials", days=days, replace=replace)
+    console.print(
+        f"Issued a certificate to {escape(entry.employee_id)} ({escape(entry.name)}) for the {issued.key_type} key "
+        f"of {shown_path(csr)}, serial {issued.serial[:8]}…, valid until {issued.certificate.not_valid_after_utc:%Y-%m-%d}."
+    )
+    console.print(f"  certificate  {shown_path(issued.path)}  (with the issuing CA's; SHA-256 {certificate_fingerprint(issued.certificate)[:16]}…)")
+    console.print(f"  trust anchor {shown_path(issued.path.parent / pki.TRUST_ANCHOR_FILE)}")
+    console.print("Store it on the card (the card's PIN is asked) / カードに証明書を書き込んでください:")
+    click.echo(
+        f"  voting card store-certificate {shown_path(issued.path)} --pkcs11-module MODULE [--card-token LABEL] --card-key KEY"
+    )
 
 
 PREVIEW_SHOWN = 20

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import click
@@ -75,6 +77,25 @@ def handle_user_errors() -> Iterator[None]:
         raise click.ClickException(f"{exc.strerror}: {exc.filename}") from None
     except json.JSONDecodeError as exc:
         raise click.ClickException(f"not valid JSON: {exc}") from None
+    except Exception as exc:
+        # Card errors: voting.card (and the PKCS#11 library under it) is imported
+        # only by commands that use a card, so only then can one be raised.
+        if message := _card_error(exc):
+            raise click.ClickException(message) from None
+        raise
+
+
+def _card_error(exc: BaseException) -> str | None:
+    card = sys.modules.get("voting.card")
+    if card is not None and isinstance(exc, card.CardError):
+        return str(exc)
+    pkcs11_errors = sys.modules.get("pkcs11.exceptions")
+    if pkcs11_errors is not None and isinstance(exc, pkcs11_errors.PKCS11Error):
+        return (
+            f"the card refused: {type(exc).__name__}{f' ({exc})' if str(exc) else ''}; check that it is in the reader "
+            "and try again / カードが応答しませんでした"
+        )
+    return None
 
 
 def fail(message: str) -> None:
@@ -139,42 +160,170 @@ def cacert_option(function: Callable) -> Callable:
     )(function)
 
 
+# --- cards: the key on a PKCS#11 token -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CardSpec:
+    """The card options as given: which PKCS#11 module, token and key, and where
+    the issuing CA's certificate is when the card does not hold it."""
+
+    module: Path
+    token: str | None = None
+    key: str | None = None
+    chain: Path | None = None
+    ask_for_pin: bool = False
+    """The PIN from VOTING_PIN belongs to a credential file the environment also
+    names, which the card won over: never send it to the card, ask instead."""
+
+    def choice(self):  # noqa: ANN201 - voting.card.CardChoice, imported only when a card is used
+        from voting.card import CardChoice
+
+        return CardChoice(module=str(self.module), token=self.token, key=self.key)
+
+    def open(self, pin: str | None):  # noqa: ANN201 - voting.card.CardCredential
+        """Log in to the card (the PIN given, else asked, hidden, naming the
+        token; none on a reader with its own PIN pad) and find the key, its
+        certificate and chain. One attempt only: a card locks after a few
+        wrong PINs, so a wrong one ends the command with the tries left."""
+        from voting.card import open_card
+
+        return open_card(self.choice(), None if self.ask_for_pin else pin, chain_file=self.chain, ask_pin=ask_card_pin)
+
+
+def ask_card_pin(token_label: str) -> str:
+    return click.prompt(f"PIN of the card {token_label!r} / カード「{token_label}」のPIN", hide_input=True, err=True)
+
+
+def _card_spec(module: Path | None, token: str | None, key: str | None, chain: Path | None) -> CardSpec | None:
+    if module is None:
+        for option, value in (("--card-token", token), ("--card-key", key), ("--card-chain", chain)):
+            if value is not None:
+                raise click.UsageError(f"{option} needs --pkcs11-module PATH (env VOTING_PKCS11_MODULE): the card's PKCS#11 module")
+        return None
+    if not module.is_file():
+        raise click.ClickException(
+            f"no PKCS#11 module at {module} (--pkcs11-module / VOTING_PKCS11_MODULE): install OpenSC and give its "
+            "opensc-pkcs11 module, or the card maker's, e.g. /usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
+        )
+    if chain is not None and not chain.is_file():
+        raise click.ClickException(f"no such file: {chain} (--card-chain)")
+    return CardSpec(module, token or None, key or None, chain)
+
+
+def card_options(function: Callable) -> Callable:
+    """--pkcs11-module, --card-token, --card-key and --card-chain; the command
+    receives ``card``: a CardSpec, or None when no module is given."""
+
+    @click.option(
+        "--card-chain", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+        help="The issuing CA's certificate (PEM) when the card does not hold it, e.g. the file "
+        "'voting ca issue --csr' wrote.",
+    )
+    @click.option(
+        "--card-key", envvar="VOTING_CARD_KEY", metavar="LABEL|id:HEX",
+        help="The key on the card, by label or by id (id:HEX), when the card holds several (env VOTING_CARD_KEY); "
+        "see 'voting card list'.",
+    )
+    @click.option(
+        "--card-token", envvar="VOTING_CARD_TOKEN", metavar="LABEL",
+        help="The card (token) by its label, when several are present (env VOTING_CARD_TOKEN).",
+    )
+    @click.option(
+        "--pkcs11-module", envvar="VOTING_PKCS11_MODULE", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+        help="Sign with a card (ICカード) through this PKCS#11 module, e.g. OpenSC's opensc-pkcs11.so "
+        "(env VOTING_PKCS11_MODULE). The key never leaves the card.",
+    )
+    @functools.wraps(function)
+    def wrapper(
+        *args: object, pkcs11_module: Path | None, card_token: str | None, card_key: str | None, card_chain: Path | None,
+        **kwargs: object,
+    ) -> object:
+        return function(*args, card=_card_spec(pkcs11_module, card_token, card_key, card_chain), **kwargs)
+
+    return wrapper
+
+
+def given_on_command_line(name: str) -> bool:
+    """Whether the current command's parameter ``name`` was typed, not from the environment or its default."""
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+
+
+def choose_signer(credential: Path | None, card: CardSpec | None) -> tuple[Path | None, CardSpec | None]:
+    """A credential file or a card, never both: the one given on the command
+    line wins over the other's environment variable. When the card wins over a
+    credential file named by VOTING_CREDENTIAL, a PIN from VOTING_PIN is that
+    file's: the card's PIN is then asked for (or taken from --pin when typed),
+    never VOTING_PIN sent to the card, where a wrong PIN spends a try."""
+    if credential is not None and card is not None:
+        file_here, card_here = given_on_command_line("credential"), given_on_command_line("pkcs11_module")
+        if file_here == card_here:
+            raise click.UsageError(
+                "give either --credential FILE or --pkcs11-module PATH (a card), not both "
+                "(check VOTING_CREDENTIAL and VOTING_PKCS11_MODULE)"
+            )
+        if file_here:
+            return credential, None
+        return None, replace(card, ask_for_pin=not given_on_command_line("pin"))
+    return credential, card
+
+
 def login_options(function: Callable) -> Callable:
-    """--server, --credential, --pin and --trust-anchor; the command receives a
-    ``login`` callable that returns a logged-in Client."""
+    """--server, --credential or the card options, --pin and --trust-anchor; the
+    command receives a ``login`` callable that returns a logged-in Client."""
 
     @click.option(
         "--trust-anchor",
         envvar="VOTING_TRUST_ANCHOR",
         type=click.Path(dir_okay=False, path_type=Path),
         help="The city's root CA certificate (ルート証明書), PEM: trustees' certificates are checked against it, "
-        "never against the server's word. Default: root.pem beside the credential file, as 'voting ca issue' "
-        "hands it out (env VOTING_TRUST_ANCHOR).",
+        "never against the server's word. The file may hold several roots: a trustee adds the root of every card "
+        "anchor (such as JPKI) the election notice names, which the record must not go beyond. Default: root.pem "
+        "beside the credential file (or beside --card-chain), as 'voting ca issue' hands it out (env VOTING_TRUST_ANCHOR).",
     )
 
     @click.option(
         "--pin",
         envvar="VOTING_PIN",
         metavar="PIN",
-        help="The credential's PIN (env VOTING_PIN). Asked for, hidden, if not given.",
+        help="The credential's or the card's PIN (env VOTING_PIN). Asked for, hidden, if not given.",
     )
     @click.option(
         "--credential",
         "-c",
         envvar="VOTING_CREDENTIAL",
-        required=True,
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        help="Your credential file (利用者証明書ファイル), as issued by 'voting ca issue' (env VOTING_CREDENTIAL).",
+        help="Your credential file (利用者証明書ファイル), as issued by 'voting ca issue' (env VOTING_CREDENTIAL); "
+        "or sign with a card: --pkcs11-module.",
     )
+    @card_options
     @server_option
     @functools.wraps(function)
     def wrapper(
-        *args: object, server: str, credential: Path, pin: str | None, trust_anchor: Path | None, **kwargs: object
+        *args: object, server: str, credential: Path | None, card: CardSpec | None, pin: str | None,
+        trust_anchor: Path | None, **kwargs: object,
     ) -> object:
-        anchor = trust_anchor or credential.parent / TRUST_ANCHOR_FILE
-        return function(*args, login=functools.partial(login, server, credential, pin, anchor), **kwargs)
+        credential, card = choose_signer(credential, card)
+        if credential is None and card is None:
+            raise click.UsageError(
+                "give your credential file (--credential FILE, env VOTING_CREDENTIAL) or your card's PKCS#11 module "
+                "(--pkcs11-module PATH, env VOTING_PKCS11_MODULE)"
+            )
+        anchor = trust_anchor or default_trust_anchor(credential, card)
+        return function(*args, login=functools.partial(login, server, credential, pin, anchor, card=card), **kwargs)
 
     return wrapper
+
+
+def default_trust_anchor(credential: Path | None, card: CardSpec | None) -> Path | None:
+    """root.pem beside the credential file, or beside the card's chain file, as
+    'voting ca issue' hands them out; None otherwise."""
+    if credential is not None:
+        return credential.parent / TRUST_ANCHOR_FILE
+    if card is not None and card.chain is not None:
+        return card.chain.parent / TRUST_ANCHOR_FILE
+    return None
 
 
 def read_credential(path: Path, pin: str | None) -> Credential:
@@ -205,9 +354,21 @@ def read_trust_anchor(path: Path) -> TrustStore | None:
         raise click.ClickException(f"{path} is not a root CA certificate (PEM): {exc}") from None
 
 
-def login(server: str, credential_path: Path, pin: str | None, trust_anchor: Path | None = None) -> Client:
-    credential = read_credential(credential_path, pin)
-    client = Client(server, trust_store=read_trust_anchor(trust_anchor) if trust_anchor else None)
+def login(
+    server: str, credential_path: Path | None, pin: str | None, trust_anchor: Path | None = None, *, card: CardSpec | None = None
+) -> Client:
+    """A Client logged in with the credential file or, with ``card``, with the
+    key on the card; the card's session stays open until the client is closed."""
+    trust_store = read_trust_anchor(trust_anchor) if trust_anchor else None
+    if card is not None:
+        credential = card.open(pin)
+    elif credential_path is not None:
+        credential = read_credential(credential_path, pin)
+    else:
+        raise click.UsageError("give --credential FILE or --pkcs11-module PATH")
+    client = Client(server, trust_store=trust_store)
+    if card is not None:
+        client.on_close.append(credential.close)
     try:
         client.login(credential)
     except BaseException:

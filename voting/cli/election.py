@@ -9,7 +9,11 @@ import click
 from rich.table import Table
 
 from voting.cli.common import (
+    CardSpec,
+    card_options,
+    choose_signer,
     console,
+    given_on_command_line,
     fail,
     login,
     login_options,
@@ -34,8 +38,9 @@ def election() -> None:
       -> open -> (voters: voting vote) -> close
       -> (trustees: voting trustee decrypt) -> tally -> publish
     Every command but status and result logs in with your credential
-    (--credential, --pin or VOTING_PIN, or a hidden prompt); your employee id
-    must be on the admin roster ('voting roster add ID --role admin').
+    (--credential, --pin or VOTING_PIN, or a hidden prompt) or your card
+    (--pkcs11-module, see 'voting card'); your employee id must be on the
+    admin roster ('voting roster add ID --role admin').
     """
 
 
@@ -255,13 +260,17 @@ def tally(login, election_id: str, as_json: bool) -> None:  # noqa: ANN001
     "--credential", "-c", type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="An administrator's credential file: also shows the service's CRL state (失効リスト).",
 )
-@click.option("--pin", envvar="VOTING_PIN", metavar="PIN", help="The credential's PIN (env VOTING_PIN); asked for if not given.")
-def status(server: str, election_id: str, as_json: bool, credential: Path | None, pin: str | None) -> None:
+@click.option("--pin", envvar="VOTING_PIN", metavar="PIN", help="The credential's or card's PIN (env VOTING_PIN); asked for if not given.")
+@card_options
+def status(server: str, election_id: str, as_json: bool, credential: Path | None, pin: str | None, card: CardSpec | None) -> None:
     """Show an election's state (状態): roll, ballots, board, trustees, result.
-    Public: no login. With an administrator's --credential, also the CRL the
-    service checks logins against: its next update, its age, and a warning
-    well before logins start to fail."""
-    with login(server, credential, pin) if credential else Client(server) as client:
+    Public: no login. With an administrator's --credential (or card), also the
+    CRL the service checks logins against: its next update, its age, and a
+    warning well before logins start to fail."""
+    if card is not None and not given_on_command_line("pkcs11_module"):
+        card = None  # a public command: VOTING_PKCS11_MODULE alone does not make it ask for the card's PIN
+    credential, card = choose_signer(credential, card)
+    with login(server, credential, pin, card=card) if credential or card else Client(server) as client:
         doc = client.status(election_id)
     if as_json:
         print_json(doc)

@@ -18,7 +18,18 @@ from typing import TYPE_CHECKING
 
 import click
 
-from voting.cli.common import cacert_option, console, fail, login, plural, print_json, server_option
+from voting.cli.common import (
+    CardSpec,
+    cacert_option,
+    card_options,
+    choose_signer,
+    console,
+    fail,
+    login,
+    plural,
+    print_json,
+    server_option,
+)
 
 if TYPE_CHECKING:
     from voting.client import Client
@@ -64,7 +75,8 @@ server_key_option = click.option(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Your credential file, for --private (env VOTING_CREDENTIAL).",
 )
-@click.option("--pin", envvar="VOTING_PIN", metavar="PIN", help="The credential's PIN (env VOTING_PIN); asked for if not given.")
+@click.option("--pin", envvar="VOTING_PIN", metavar="PIN", help="The credential's or card's PIN (env VOTING_PIN); asked for if not given.")
+@card_options
 @click.option("--force", is_flag=True, help="Replace a record already in OUT.")
 @click.option(
     "--wait-witnesses", type=click.IntRange(0, 24 * 3600), default=60, show_default=True, metavar="SECONDS",
@@ -72,7 +84,8 @@ server_key_option = click.option(
 )
 @server_option
 def export(  # noqa: PLR0913
-    election_id: str, out: Path, private: bool, credential: Path | None, pin: str | None, force: bool, wait_witnesses: int, server: str
+    election_id: str, out: Path, private: bool, credential: Path | None, pin: str | None, card: CardSpec | None, force: bool,
+    wait_witnesses: int, server: str,
 ) -> None:
     """Download ELECTION's record (選挙記録) to OUT: a directory, or a zip file
     if OUT ends in .zip. The public record needs no login; --private adds what
@@ -85,10 +98,14 @@ def export(  # noqa: PLR0913
     from voting.record import files as F
     from voting.files import make_directory, write_file
 
-    if private and credential is None:
-        fail("--private needs your credential (--credential FILE): the auditors' part is for auditors and administrators")
+    credential, card = choose_signer(credential, card)
+    if private and credential is None and card is None:
+        fail(
+            "--private needs your credential (--credential FILE, or a card: --pkcs11-module PATH): "
+            "the auditors' part is for auditors and administrators"
+        )
     _check_target(out, force)
-    client = login(server, credential, pin) if private else Client(server)
+    client = login(server, credential, pin, card=card) if private else Client(server)
     with client:
         quorum = _wait_for_witnesses(client, election_id, wait_witnesses)
         path = f"/api/elections/{election_id}/record" + ("/private" if private else "")
@@ -205,8 +222,19 @@ STATUS_TEXT = {
 @server_key_option
 @click.option("--workers", type=click.IntRange(1, 256), help="Processes for ballot proofs and certificates (default: all cores).")
 @click.option("--strict", is_flag=True, help="Also fail when a check was skipped (e.g. no auditors' part).")
+@click.option(
+    "--trust-anchor",
+    "trust_anchors",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The roots you pinned (信頼するルート証明書), PEM, one or more per file, the option repeatable: the city's "
+    "root and the root of every card anchor (such as JPKI) the election notice names. Every trust anchor of the "
+    "auditors' part must be one of them, or check 5 fails naming it. Without it the record's own anchors are used.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def verify(record: Path, server_key: str | None, workers: int | None, strict: bool, as_json: bool) -> None:
+def verify(
+    record: Path, server_key: str | None, workers: int | None, strict: bool, trust_anchors: tuple[Path, ...], as_json: bool
+) -> None:
     """Verify an election RECORD (a directory or a .zip) independently (選挙記録の検証).
 
     Runs the numbered checks of docs/election-record.md using nothing but the
@@ -216,16 +244,24 @@ def verify(record: Path, server_key: str | None, workers: int | None, strict: bo
     trustees' decryptions and the result. Exit status 0 only if every check
     passes (a skipped check passes unless --strict); 1 if any fails.
     """
+    from crypto.credentials import TrustStore
+    from crypto.errors import CryptoError
     from voting.record.files import RecordFileError, read_record
     from voting.record.verify import verify_record
 
     pinned = _server_key(server_key)
+    roots = []
+    for path in trust_anchors:
+        try:
+            roots.extend(TrustStore.from_pem(path.read_bytes()).roots)
+        except (CryptoError, ValueError) as exc:
+            fail(f"{path} is not a root CA certificate (PEM): {exc}")
     try:
         files = read_record(record)
     except RecordFileError as exc:
         fail(str(exc))
     with _progress(enabled=not as_json) as progress:
-        report = verify_record(files, server_key=pinned, workers=workers, progress=progress)
+        report = verify_record(files, server_key=pinned, workers=workers, progress=progress, trust_anchors=roots or None)
     ok = report.ok(strict=strict)
     if as_json:
         print_json({**report.to_json(), "ok": ok})
@@ -299,6 +335,15 @@ def _print_report(report, ok: bool) -> None:
             console.print(f"[bold]Check {c.number}[/bold] failures (first {len(c.failures)} of {c.failure_count}):")
             for message in c.failures:
                 console.print(f"  - {message}")
+    for warning in getattr(report, "warnings", []):
+        console.print(f"[bold yellow]WARNING / 注意[/bold yellow]: {warning}")
+    if report.auditors_part and not report.anchors_pinned:
+        console.print(
+            "Note / 注記: the auditors' part's trust anchors were taken from the record itself; give --trust-anchor "
+            "(the city's root and every card anchor's root, from the election notice) to check them against roots you "
+            "pinned. / 信頼点は記録自身のものです。--trust-anchor で固定したルート証明書と照合できます。",
+            soft_wrap=True,
+        )
     workers = f" with {report.workers} processes" if report.workers > 1 else ""
     if ok:
         console.print(f"[bold green]All checks passed / すべての検査に合格[/bold green] ({report.seconds:.1f} s{workers})")

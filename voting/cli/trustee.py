@@ -127,8 +127,16 @@ def ceremony(login, election_id: str, state_path: Path, no_wait: bool, yes: bool
 @trustee.command(short_help="Decrypt the tally with your key share.")
 @click.argument("election_id")
 @state_option
+@click.option(
+    "--accept-attested",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Decrypt although N registrations of the record are attested by a TLS client certificate login "
+    "(カードの署名のない登録): no card signed them, they rest on the server's word only. N must be exactly their "
+    "number, which the refusal without this option says.",
+)
 @login_options
-def decrypt(login, election_id: str, state_path: Path) -> None:  # noqa: ANN001
+def decrypt(login, election_id: str, state_path: Path, accept_attested: int | None) -> None:  # noqa: ANN001
     """Verify the board, then decrypt ELECTION's encrypted tally (部分復号) with
     this trustee's key share and submit it with its proof.
 
@@ -137,7 +145,14 @@ def decrypt(login, election_id: str, state_path: Path) -> None:  # noqa: ANN001
     consistent with every board this trustee saw: the aggregate is recomputed
     from the counted ballots, and fewer than the manifest's minimum number of
     ballots is refused. Only that aggregate is ever decrypted, never a single
-    ballot or anything the server merely says is the aggregate."""
+    ballot or anything the server merely says is the aggregate.
+
+    Every trust anchor of the record (the city's root, and the root of every
+    card anchor such as JPKI) must be among the roots you pinned
+    (--trust-anchor, a PEM file that may hold several, or those pinned in the
+    trustee file). Registrations attested by a TLS client certificate login
+    rest on the server's word: with any, nothing is decrypted unless
+    --accept-attested gives their exact number."""
     if not state_path.exists():
         raise click.ClickException(f"no trustee state file at {state_path}")
     state = load_trustee_state(state_path)
@@ -163,9 +178,14 @@ def decrypt(login, election_id: str, state_path: Path) -> None:  # noqa: ANN001
         def progress(stage: str, done: int, total: int) -> None:
             spinner.update(f"Verifying the board / 掲示板を検証中: {stage} {done}/{total}")
 
-        reply = trustee_decrypt(client, election_id, state_path, progress=progress)
+        reply = trustee_decrypt(client, election_id, state_path, progress=progress, accept_attested=accept_attested)
     counted = json.loads(state_path.read_text(encoding="utf-8")).get("ballots_counted")
     console.print(f"✓ The board verifies; the aggregate of {counted} counted ballots was decrypted. 掲示板を検証しました。")
+    if accept_attested:
+        console.print(
+            f"  {accept_attested} of the registrations rest on the server's word (attested by a TLS client certificate "
+            "login), as you accepted. カードの署名のない登録を承知のうえで復号しました。"
+        )
     console.print(f"Partial decryption of trustee {reply['index']} accepted. 部分復号を送信しました。")
 
 
