@@ -224,9 +224,15 @@ class Pilot:
     def trustee_file(self, name: str, election_id: str) -> Path:
         return self.data_dir / f"trustee-{name}-{election_id}.json"
 
-    def decrypt(self, election_id: str, names: list[str]) -> None:
+    def pin(self, *roots) -> None:  # noqa: ANN002 - x509 certificates
+        """The trustees pin these roots too, as a --trust-anchor file holding the
+        city's root and the root of every card anchor the election notice names."""
+        for client in self.trustees.values():
+            client.trust_store = TrustStore(tuple(client.trust_store.roots) + tuple(roots))
+
+    def decrypt(self, election_id: str, names: list[str], *, accept_attested: int | None = None) -> None:
         for name in names:
-            trustee_decrypt(self.trustees[name], election_id, self.trustee_file(name, election_id))
+            trustee_decrypt(self.trustees[name], election_id, self.trustee_file(name, election_id), accept_attested=accept_attested)
 
     def stop(self) -> None:
         for client in self.clients:

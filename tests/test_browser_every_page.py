@@ -156,6 +156,7 @@ def test_admin_pages(sweep):
         s.visit("admin-list", wait=f"a[href='/admin/{ELECTIONS['open']}']")
         s.visit("admin-new", "/admin/new")
         s.visit("admin-new-refused", then=lambda page: page.click("#create-form [type='submit']"), wait="[aria-invalid='true']")
+        s.visit("admin-enrollments", "/admin/enrollments", wait="#cards-none:visible, #cards-table:visible")
         for state, election_id in ELECTIONS.items():
             s.visit(f"admin-election-{state}", f"/admin/{election_id}", wait="[data-fact='status'] .badge")
         # The confirmation asked before closing (nothing is closed: Escape cancels).

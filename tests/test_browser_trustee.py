@@ -302,15 +302,16 @@ def test_page_refuses_what_a_dishonest_server_relays(pilot, browser, lang, tmp_p
 # --- the partial decryption in the browser ---------------------------------------------
 
 
-def _sealed_cli_state(pilot: Pilot, election_id: str, trustee: str, tmp: Path) -> Path:  # noqa: F811
+def _sealed_cli_state(pilot: Pilot, election_id: str, trustee: str, tmp: Path, extra_roots=()) -> Path:  # noqa: F811
     """The trustee file of a trustee whose ceremony the CLI did (`voting trustee
-    seal`'s format), with the city's root pinned, as the page pins it."""
+    seal`'s format), with the city's root pinned, as the page pins it (and
+    ``extra_roots``, card anchors' roots chosen in the same root.pem)."""
     from voting.trustee_file import seal_trustee_file
 
     state = json.loads((pilot.data_dir / f"{election_id}-{trustee}.json").read_text())
     root = certificates_from_pem((pilot.data_dir / "ca" / "root.pem").read_bytes())[0]
-    state["trust_anchors"] = [base64.b64encode(root.public_bytes(serialization.Encoding.DER)).decode()]
-    path = tmp / f"{election_id}-{trustee}-sealed.json"
+    state["trust_anchors"] = [base64.b64encode(r.public_bytes(serialization.Encoding.DER)).decode() for r in (root, *extra_roots)]
+    path = tmp / f"{election_id}-{trustee}{'-pinned' if extra_roots else ''}-sealed.json"
     path.write_text(json.dumps(seal_trustee_file(state, PIN, election_id=election_id, employee_id=trustee)))
     return path
 
@@ -411,4 +412,114 @@ def test_page_refuses_to_decrypt_a_record_the_server_changed(pilot, browser, lan
         assert [r.path for r in mitm.requests if r.method == "POST"] == [], "nothing sent"
         assert any(r.path == record_path for r in mitm.requests)
         p.check(f"refused-record-{attack}")
+        p.close()
+
+
+def _private_record_hook(record_path: str, change):  # noqa: ANN001, ANN202
+    """A stand-in hook that changes the files of the record it relays (``change(files)``)."""
+    from voting.record.files import read_record_zip, record_zip
+
+    def on_response(request, reply: Reply) -> Reply:  # noqa: ANN001
+        if request.path != record_path or reply.status != 200:
+            return reply
+        files = read_record_zip(reply.body)
+        change(files)
+        return Reply(reply.status, {k: v for k, v in reply.headers.items() if k.lower() != "etag"}, record_zip(files))
+
+    return on_response
+
+
+def _attested(files: dict, count: int) -> None:
+    """The server says the first ``count`` registrations were attested by a TLS
+    client certificate login: their chains stay, their signatures go."""
+    from voting.record import files as F
+
+    roll = json.loads(files[F.ROLL])
+    for row in [r for r in roll if r["registration"]][:count]:
+        row["registration"] = {**row["registration"], "signature": None, "attested": "client-certificate"}
+    files[F.ROLL] = json.dumps(roll).encode()
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_page_decrypts_attested_registrations_only_once_the_trustee_accepts_their_number(pilot, browser, lang, tmp_path):  # noqa: F811
+    """Registrations attested by a TLS client certificate login rest on the
+    server's word: the page refuses, shows how many with a box to tick, and
+    decrypts once the trustee ticks it (the same number), never before."""
+    election_id = election(pilot, f"F3-attested-{lang}", "closed")
+    sealed = _sealed_cli_state(pilot, election_id, "T0001", tmp_path)
+    record_path = f"/api/elections/{election_id}/record/private"
+    partials = f"/api/elections/{election_id}/partial-decryptions"
+    with Mitm(pilot.url, on_response=_private_record_hook(record_path, lambda files: _attested(files, 2))) as mitm:
+        p = _page(browser, pilot, lang, "desktop", mitm.url)
+        page = p.page
+        _unlock_with_file(p, sealed, mitm.url, election_id)
+        assert page.locator("#attested-box").is_hidden()
+        page.click("#decrypt-button")
+        page.wait_for_selector("#trustee-error:visible", timeout=60_000)
+        refused = page.locator("#trustee-error").inner_text()
+        assert refused.startswith(p.t("trustee.refusal.attested_not_accepted", count=2)), refused
+        assert page.locator("#attested-text").inner_text() == p.t("trustee.attested_text", count=2)
+        assert page.locator("#attested-accept-label").inner_text() == p.t("trustee.attested_accept", count=2)
+        assert not page.locator("#attested-accept").is_checked()
+        assert page.locator("#save-panel").is_hidden(), "nothing decrypted, nothing to save"
+        p.check("attested-refused")
+
+        # Not ticked: refused again; ticked: decrypted and sent.
+        page.click("#decrypt-button")
+        page.wait_for_selector("#trustee-error:visible", timeout=60_000)
+        assert page.locator("#trustee-error").inner_text().startswith(p.t("trustee.refusal.attested_not_accepted", count=2))
+        assert not [r for r in mitm.requests if r.method == "POST" and r.path == partials], "nothing sent"
+        page.check("#attested-accept")
+        page.click("#decrypt-button")
+        _save_when_asked(p, tmp_path, f"attested-{lang}")
+        page.wait_for_selector("#decrypt-result:visible", timeout=60_000)
+        assert page.locator("#decrypt-result").inner_text() == p.t("trustee.decrypt_done", count=5)
+        assert page.locator("#attested-box").is_hidden()
+        assert [r.path for r in mitm.requests if r.method == "POST"] == [partials]
+        p.check("attested-accepted")
+        p.close()
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_page_refuses_a_card_anchor_it_did_not_pin(pilot, browser, lang, tmp_path):  # noqa: F811
+    """The server names a card anchor of its own in the record
+    (auditors/enrollments.json): the page refuses, naming it, unless the
+    trustee pinned that root too (in the root.pem chosen at the ceremony)."""
+    from datetime import timedelta
+
+    from voting.record import files as F
+
+    election_id = election(pilot, f"F3-anchor-{lang}", "closed")
+    own = ca.create_root_ca("own Root CA", now=datetime.now(UTC) - timedelta(hours=1))
+    der = own.certificate.public_bytes(serialization.Encoding.DER)
+
+    def slip(files: dict) -> None:
+        doc = json.loads(files[F.ENROLLMENTS])
+        doc["anchors"].append({"name": "own", "certificates": [base64.b64encode(der).decode()]})
+        files[F.ENROLLMENTS] = json.dumps(doc).encode()
+
+    record_path = f"/api/elections/{election_id}/record/private"
+    with Mitm(pilot.url, on_response=_private_record_hook(record_path, slip)) as mitm:
+        p = _page(browser, pilot, lang, "desktop", mitm.url)
+        page = p.page
+        _unlock_with_file(p, _sealed_cli_state(pilot, election_id, "T0001", tmp_path), mitm.url, election_id)
+        page.click("#decrypt-button")
+        page.wait_for_selector("#trustee-error:visible", timeout=60_000)
+        refused = page.locator("#trustee-error").inner_text()
+        shown = ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
+        anchor = f"own: CN=own Root CA (SHA-256 {shown})"
+        assert refused.startswith(p.t("trustee.refusal.record_foreign_ca", anchor=anchor)), refused
+        assert not [r for r in mitm.requests if r.method == "POST"], "nothing sent"
+        p.check("anchor-refused")
+        p.close()
+
+        # A trustee who pinned that root with the city's decrypts.
+        pinned = _sealed_cli_state(pilot, election_id, "T0001", tmp_path, extra_roots=(own.certificate,))
+        p = _page(browser, pilot, lang, "desktop", mitm.url)
+        page = p.page
+        _unlock_with_file(p, pinned, mitm.url, election_id)
+        page.click("#decrypt-button")
+        _save_when_asked(p, tmp_path, f"anchor-{lang}")
+        page.wait_for_selector("#decrypt-result:visible", timeout=60_000)
+        assert page.locator("#decrypt-result").inner_text() == p.t("trustee.decrypt_done", count=5)
         p.close()

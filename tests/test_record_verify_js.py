@@ -106,6 +106,8 @@ def _run_node(items: list[dict], tmp_path) -> dict:
     docs = []
     for item in items:
         doc = {"name": item["name"], "crls_after_events": item["crls_after_events"], "server_key": item["server_key"].hex() if item["server_key"] else None}
+        if item.get("trust_anchors") is not None:  # the roots the reader pinned (DER)
+            doc["trust_anchors"] = [base64.b64encode(der).decode() for der in item["trust_anchors"]]
         if item["name"] == "clean":  # one record through the zip reader the page uses
             doc["zip"] = base64.b64encode(record_zip(item["files"])).decode()
         else:

@@ -92,6 +92,7 @@ def pages(receipt: dict) -> list[str]:
         "/receipt/check",
         "/admin",
         "/admin/new",
+        "/admin/enrollments",
         f"/admin/{ELECTION}",
         f"/elections/{ELECTION}/results",
         "/audit",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from voting.auth.service import AuthService
-from voting.auth.trust import TrustSource
+from voting.auth.trust import TrustAnchors
 from voting.ballots.service import CastService
 from voting.board.service import Board
 from voting.board.witnesses import Witnesses
@@ -33,10 +33,7 @@ class Services:
     def build(cls, settings: Settings) -> Services:
         database = Database(make_engine(settings.db_url))
         key = load_or_create(settings.signing_key_path, board_key=lambda: board_server_key_now(settings.db_url))
-        trust = TrustSource(
-            settings.trust_anchor_path, settings.crl_location, settings.crl_refresh_s,
-            timeout_s=settings.crl_timeout_s, warn_s=settings.crl_warn_s, max_bytes=settings.crl_max_bytes,
-        )
+        trust = TrustAnchors.from_settings(settings)
         board = Board(key, max_clock_skew_s=settings.max_clock_skew_s)
         elections = ElectionService(board, trust)
         return cls(

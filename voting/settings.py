@@ -7,7 +7,8 @@ so ``voting serve`` works on a fresh machine with nothing set.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from voting.origin import origin_of
@@ -78,6 +79,102 @@ def _env_database_url() -> str:
     return raw
 
 
+#: The name of the pilot's own anchor (VOTING_TRUST_ANCHOR and VOTING_CRL).
+PILOT_ANCHOR = "pilot"
+#: How an anchor's certificates say who holds them.
+IDENTITY_CERTIFICATE = "certificate"
+"""the certificate names the employee (urn:x-city-hall:employee:<id>), as the pilot CA's do"""
+IDENTITY_ENROLLMENT = "enrollment"
+"""the certificate names no employee (JPKI): the link comes from an enrollment"""
+IDENTITIES = (IDENTITY_CERTIFICATE, IDENTITY_ENROLLMENT)
+_ANCHOR_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+_ANCHOR_MEMBERS = {"name", "certificate", "crl", "identity"}
+
+
+@dataclass(frozen=True)
+class AnchorSetting:
+    """One trust anchor of ``VOTING_TRUST_ANCHORS_FILE``."""
+
+    name: str
+    certificate: Path
+    """PEM file of the anchor's root certificate(s)"""
+    crl: str
+    """a CRL file path or an http(s) URL, as VOTING_CRL"""
+    identity: str
+    """IDENTITY_CERTIFICATE or IDENTITY_ENROLLMENT"""
+
+
+def load_trust_anchors(path: Path) -> tuple[AnchorSetting, ...]:
+    """The trust anchors listed in ``path``: a JSON list of
+    ``{"name", "certificate", "crl", "identity"}``; relative paths are taken
+    from the file's own directory. Anything wrong is one line naming the fix."""
+    import json
+
+    where = f"VOTING_TRUST_ANCHORS_FILE ({path})"
+    fix = 'a JSON list of {"name": "jpki", "certificate": "jpki-root.pem", "crl": "PATH-or-URL", "identity": "enrollment"}'
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise SystemExit(f"{where} does not exist: write {fix}, or unset it (docs/operations.md, Trust anchors and enrollment)") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise SystemExit(f"{where} cannot be read as JSON ({exc}): it must be {fix}") from None
+    if not isinstance(doc, list):
+        raise SystemExit(f"{where} must be {fix}")
+    anchors: list[AnchorSetting] = []
+    for number, item in enumerate(doc, start=1):
+        at = f"{where}, entry {number}"
+        if not isinstance(item, dict) or set(item) != _ANCHOR_MEMBERS:
+            raise SystemExit(f"{at}: each entry has exactly the members name, certificate, crl and identity")
+        name, certificate, crl, identity = (item[k] for k in ("name", "certificate", "crl", "identity"))
+        if not isinstance(name, str) or not _ANCHOR_NAME.fullmatch(name) or name == PILOT_ANCHOR:
+            raise SystemExit(
+                f"{at}: name must be 1 to 32 lowercase letters, digits, '-' or '_' (not {PILOT_ANCHOR!r}, the pilot's own anchor), got {name!r}"
+            )
+        if any(a.name == name for a in anchors):
+            raise SystemExit(f"{at}: the name {name!r} is used twice")
+        if identity not in IDENTITIES:
+            raise SystemExit(f"{at}: identity must be {' or '.join(map(repr, IDENTITIES))}, got {identity!r}")
+        for member, value in (("certificate", certificate), ("crl", crl)):
+            if not isinstance(value, str) or not value.strip():
+                raise SystemExit(f"{at}: {member} must be a file path{' or an http(s) URL' if member == 'crl' else ''}")
+        certificate_path = Path(certificate)
+        if not certificate_path.is_absolute():
+            certificate_path = path.parent / certificate_path
+        if not certificate_path.is_file():
+            raise SystemExit(f"{at}: the certificate {certificate_path} does not exist: put the anchor's root certificate (PEM) there")
+        if not crl.startswith(("http://", "https://")) and not Path(crl).is_absolute():
+            crl = str(path.parent / crl)
+        anchors.append(AnchorSetting(name, certificate_path, crl, identity))
+    return tuple(anchors)
+
+
+#: What a proxy secret may hold: letters, digits, '-' and '_' only (nginx would read a
+#: "$" as a variable, a quote or ";" as syntax), 32 to 256 of them.
+_PROXY_SECRET = re.compile(r"[A-Za-z0-9_-]{32,256}")
+
+
+def load_proxy_secret(path: Path) -> str:
+    """The secret the reverse proxy shows on the client-certificate requests
+    (``VOTING_PROXY_SECRET_FILE``): one line, from ``openssl rand -hex 32``.
+    The file must be the service's own (mode 0600 or stricter: nobody else on
+    the host may read it). Anything wrong is one line naming the fix."""
+    where = f"VOTING_PROXY_SECRET_FILE ({path})"
+    make = "make it with: sudo sh -c 'umask 077; openssl rand -hex 32 > FILE' (docs/operations.md, chapter 2)"
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="ascii")
+    except FileNotFoundError:
+        raise SystemExit(f"{where} does not exist: {make}, or unset it (no card login in the browser)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SystemExit(f"{where} cannot be read ({exc}): it must be readable by the service's user only") from None
+    if mode & 0o077:
+        raise SystemExit(f"{where} can be read by other users (mode {mode & 0o777:04o}): chmod 0600 it (owner: the service's user)")
+    secret = text.strip()
+    if not _PROXY_SECRET.fullmatch(secret):
+        raise SystemExit(f"{where} must hold one line of 32 to 256 letters, digits, '-' or '_': {make}")
+    return secret
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("var")
@@ -133,11 +230,30 @@ class Settings:
     server's. A few seconds at most (the record verifier allows 2 s); never the way
     to recover from a wrong clock. Keep every clock in sync (NTP)."""
 
+    trust_anchors: tuple[AnchorSetting, ...] = ()
+    """Trust anchors besides the pilot's (``VOTING_TRUST_ANCHORS_FILE``), each with
+    its CRL source and identity kind; see ``load_trust_anchors``."""
+    enrollment_code_ttl_s: int = 604800
+    """How long (seconds) an enrollment code stays valid: 7 days."""
+
     forwarded_allow_ips: str = ""
     """The reverse proxies whose ``X-Forwarded-For``/``-Proto`` are believed
     (comma-separated addresses or networks, e.g. ``127.0.0.1``); the login rate
     limit then counts per forwarded client address. Empty: no proxy is trusted,
-    the connecting address is the client's and those headers are ignored."""
+    the connecting address is the client's and those headers are ignored.
+    Their ``X-Client-Certificate`` too (voting/auth/client_certificate.py)."""
+    issuing_cas: Path | None = None
+    """PEM file of the issuing (intermediate) CA certificates under the trust
+    anchors: a TLS client certificate arrives alone (the proxy passes the card's
+    certificate only), and its chain is completed from here. Candidates only,
+    never trusted by themselves. Default ``<data_dir>/ca/issuing.pem``."""
+    proxy_secret_file: Path | None = None
+    """``VOTING_PROXY_SECRET_FILE``: the file holding ``proxy_secret``."""
+    proxy_secret: str | None = field(default=None, repr=False)
+    """The secret the reverse proxy sends in ``X-Voting-Proxy-Secret`` on the two
+    client-certificate requests, which proves that the request came through its
+    TLS client authentication (voting/auth/client_certificate.py). None: the
+    card in the browser is turned off (403 ``client_certificate_disabled``)."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -165,6 +281,11 @@ class Settings:
             body_timeout_s=_env_seconds("BODY_TIMEOUT_S", 30),
             forwarded_allow_ips=_env_addresses("FORWARDED_ALLOW_IPS"),
             max_clock_skew_s=_env_seconds("MAX_CLOCK_SKEW_S", 2),
+            trust_anchors=load_trust_anchors(Path(p)) if (p := _env("TRUST_ANCHORS_FILE", "").strip()) else (),
+            enrollment_code_ttl_s=_env_int("ENROLLMENT_CODE_TTL_S", 604800, minimum=60),
+            issuing_cas=Path(p) if (p := _env("ISSUING_CAS", "").strip()) else None,
+            proxy_secret_file=Path(p) if (p := _env("PROXY_SECRET_FILE", "").strip()) else None,
+            proxy_secret=load_proxy_secret(Path(p)) if (p := _env("PROXY_SECRET_FILE", "").strip()) else None,
         )
 
     def with_(self, **changes: object) -> Settings:
@@ -192,6 +313,10 @@ class Settings:
     @property
     def crl_location(self) -> str:
         return self.crl_source or str(self.data_dir / "ca" / "crl.pem")
+
+    @property
+    def issuing_cas_path(self) -> Path:
+        return self.issuing_cas or self.data_dir / "ca" / "issuing.pem"
 
     @property
     def signing_key_path(self) -> Path:

@@ -1,7 +1,8 @@
 // The record verifier of the trustee page (record_verify.js) over records made
 // by Python, for tests/test_record_verify_js.py: `node record_verify_run.mjs
 // corpus.json` where the corpus is [{name, files: {path: base64} | zip: base64,
-// server_key?, crls_after_events, now_ms}]; prints {name: {check: status}}.
+// server_key?, crls_after_events, now_ms, trust_anchors?: [base64 DER]}];
+// prints {name: {check: [status, first failure or note], attested: count}}.
 import { readFileSync } from "node:fs";
 import { JS } from "./support.mjs";
 
@@ -17,7 +18,9 @@ for (const item of corpus) {
     serverKey: item.server_key ? new Uint8Array(Buffer.from(item.server_key, "hex")) : null,
     crlsAfterEvents: item.crls_after_events,
     now: item.now_ms,
+    trustAnchors: item.trust_anchors ? item.trust_anchors.map((a) => new Uint8Array(Buffer.from(a, "base64"))) : null,
   });
   out[item.name] = Object.fromEntries(report.checks.map((c) => [c.number, [c.status, c.failures[0] || c.note]]));
+  out[item.name].attested = report.attestedRegistrations;
 }
 process.stdout.write(JSON.stringify(out));

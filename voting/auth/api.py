@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from litestar import Controller, Request, get, post
 
-from voting.auth.service import Principal
+from voting.auth import enrollment
+from voting.auth.service import ADMIN, Principal
 from voting.errors import Invalid
 from voting.services import Services
 
@@ -53,3 +54,45 @@ class AuthController(Controller):
     @get("/me", summary="The logged-in employee and their roles")
     async def me(self, principal: Principal) -> dict:
         return {"employee_id": principal.employee_id, "roles": sorted(principal.roles)}
+
+
+class EnrollmentController(Controller):
+    """Card enrollment (voting/auth/enrollment.py): the card holder's enrollment,
+    and the administrators' codes, list and revocation."""
+
+    path = "/api"
+    tags = ["enrollment"]
+
+    @post("/enroll", status_code=200, summary="Link a card certificate to an employee with a one-time code")
+    async def enroll(self, request: Request, services: Services, data: dict) -> dict:
+        token = data.get("token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or set(data) != {"token"}:
+            raise Invalid("send {token: compact JWS signed by the card}", code="invalid_request")
+        client = request.client.host if request.client else "unknown"
+        async with services.database.write() as db:
+            return await services.auth.enroll(db, token, client)
+
+    @post("/admin/enrollment-codes", status_code=201, summary="A one-time enrollment code for an employee (administrators)")
+    async def issue_code(self, services: Services, principal: Principal, data: dict) -> dict:
+        principal.require(ADMIN)
+        if not isinstance(data, dict) or set(data) != {"employee_id"}:
+            raise Invalid("send {employee_id}", code="invalid_request")
+        async with services.database.write() as db:
+            return await enrollment.issue_code(
+                db, employee_id=data["employee_id"], created_by=principal.employee_id,
+                ttl_s=services.settings.enrollment_code_ttl_s,
+            )
+
+    @get("/admin/enrollments", summary="Every card enrollment (administrators)")
+    async def list_enrollments(self, services: Services, principal: Principal, employee_id: str | None = None) -> dict:
+        principal.require(ADMIN)
+        async with services.database.read() as db:
+            return {"enrollments": await enrollment.list_enrollments(db, employee_id=employee_id)}
+
+    @post("/admin/enrollments/{fingerprint:str}/revoke", status_code=200, summary="Revoke a card enrollment (administrators)")
+    async def revoke(self, services: Services, principal: Principal, fingerprint: str, data: dict) -> dict:
+        principal.require(ADMIN)
+        if not isinstance(data, dict) or set(data) != {"reason"}:
+            raise Invalid("send {reason}", code="invalid_request")
+        async with services.database.write() as db:
+            return await enrollment.revoke(db, fingerprint, revoked_by=principal.employee_id, reason=data["reason"])

@@ -16,22 +16,26 @@ import logging
 import secrets
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import bindparam, exists, literal_column, select, union_all, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crypto.credentials import verify_login_token
+from crypto.credentials import token_chain, verify_enrollment_token, verify_login_token
 from crypto.errors import CredentialError, NonceError
-from voting.auth.trust import TrustSource
+from voting.auth import enrollment
+from voting.auth.enrollment import employee_for
+from voting.auth.trust import TrustAnchors
 from voting.db.engine import Database
 from voting.db.models import LoginNonce, Role, RollEntry, Session, Trustee
-from voting.errors import Forbidden, ServiceError, TooManyRequests, Unauthorized
+from voting.errors import Conflict, Forbidden, Invalid, ServiceError, TooManyRequests, Unauthorized
 from voting.keys import ServerKey
-from voting.settings import Settings
+from voting.settings import IDENTITY_ENROLLMENT, Settings
 
 ADMIN, AUDITOR, TRUSTEE = "admin", "auditor", "trustee"
 ROLES = (ADMIN, AUDITOR, TRUSTEE)
@@ -137,7 +141,7 @@ class RateLimiter:
 
 
 class AuthService:
-    def __init__(self, settings: Settings, key: ServerKey, trust: TrustSource) -> None:
+    def __init__(self, settings: Settings, key: ServerKey, trust: TrustAnchors) -> None:
         self.settings = settings
         self.key = key
         self.trust = trust
@@ -148,6 +152,9 @@ class AuthService:
         # purge once used or expired. No cap shared by all clients: anyone rotating
         # addresses could use it up and lock every employee out.
         self.challenges_by_address = RateLimiter(2 * settings.login_rate_per_minute)
+        # Enrollments, and the codes typed into them, per client address: a code
+        # has about 59 bits, so this only keeps a guesser from flooding the database.
+        self.enrollments_by_address = RateLimiter(settings.login_rate_per_minute)
 
     # -- login ----------------------------------------------------------------------
 
@@ -168,14 +175,25 @@ class AuthService:
             seen.append(nonce)
             return True
 
+        now = now_utc()
+        # The anchor that builds the token's chain decides how the employee is
+        # known: from the certificate, or from the card's enrollment.
+        if len(self.trust.sources) == 1:
+            anchor = self.trust.pilot
+        else:
+            sent = token_chain(token)
+            anchor = self.trust.anchor_for(sent[0], sent[1:], now)
+        enrolled = anchor.identity == IDENTITY_ENROLLMENT
         login = verify_login_token(
             token,
-            trust_store=self.trust.store(),
-            crls=self.trust.crls(),
+            trust_store=anchor.store(),
+            crls=anchor.crls(),
             audience=self.settings.audience,
-            now=now_utc(),
+            now=now,
             consume_nonce=remember,
+            require_employee_id=not enrolled,
         )
+        employee_id = await employee_for(db, login.certificate, anchor.name) if enrolled else login.employee_id
         if self.trust.learn(login.chain):
             await self.trust.refresh(db)  # the first login under a CA: keep its CRL now
         # The single-use check is one conditional UPDATE, atomic across processes.
@@ -195,29 +213,127 @@ class AuthService:
         except TooManyRequests:
             await db.rollback()
             raise
+        return await self.open_session(
+            db, employee_id=employee_id, name=login.name, chain=login.chain,
+            enrolled_under=anchor.name if enrolled else None,
+        )
+
+    async def open_session(
+        self,
+        db: AsyncSession,
+        *,
+        employee_id: str,
+        name: str,
+        chain: Sequence[x509.Certificate],
+        login_method: str = "token",
+        enrolled_under: str | None = None,
+    ) -> dict:
+        """A new session for an employee whose certificate chain (leaf first, as
+        built to a trust anchor; a self-signed root at the end is not kept) was
+        checked by the caller: a login token, or a TLS client certificate
+        (``login_method``). ``enrolled_under``: the name of the "enrollment"
+        anchor the card's link was read under; the link is read again, locked,
+        in the transaction that inserts the session (``enrollment.hold_link``),
+        so a revocation that committed since the caller's read refuses the
+        login, and one that comes later ends the session. Commits; the same
+        reply as ``login``."""
+        if enrolled_under is not None:
+            try:
+                linked = await enrollment.hold_link(db, chain[0], enrolled_under)
+            except BaseException:
+                await db.rollback()
+                raise
+            if linked != employee_id:  # a link is never moved to another employee; refuse if it ever were
+                await db.rollback()
+                raise Unauthorized("this card's enrollment has changed; log in again", code="enrollment_revoked")
         session_id = secrets.token_urlsafe(32)
         now = now_utc()
-        chain = [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in login.chain[:-1]]
+        kept = list(chain)
+        if len(kept) > 1 and kept[-1].subject == kept[-1].issuer:
+            kept = kept[:-1]
+        der = serialization.Encoding.DER
         db.add(
             Session(
                 id=_session_key(session_id),
-                employee_id=login.employee_id,
-                certificate=login.certificate.public_bytes(serialization.Encoding.DER),
-                certificate_chain=json.dumps(chain),
+                employee_id=employee_id,
+                certificate=kept[0].public_bytes(der),
+                certificate_chain=json.dumps([base64.b64encode(c.public_bytes(der)).decode() for c in kept]),
                 created_at=now,
                 expires_at=now + timedelta(seconds=self.settings.session_ttl_s),
                 last_seen=now,
                 revoked=False,
+                login_method=login_method,
             )
         )
         await db.commit()
-        roles = await self.roles_of(db, login.employee_id)
+        roles = await self.roles_of(db, employee_id)
         return {
             "session_token": self._token(session_id),
-            "employee_id": login.employee_id,
-            "name": login.name,
+            "employee_id": employee_id,
+            "name": name,
             "roles": sorted(roles),
             "expires_at": (now + timedelta(seconds=self.settings.session_ttl_s)).isoformat(),
+        }
+
+    # -- enrollment -----------------------------------------------------------------
+
+    async def enroll(self, db: AsyncSession, token: str, client: str) -> dict:
+        """Link a card certificate of an "enrollment" trust anchor to the
+        employee its signed enrollment token names, if the one-time code in it
+        was issued for that employee (voting/auth/enrollment.py)."""
+        self.enrollments_by_address.hit(client_key(client))
+        await self.trust.refresh(db)
+        now = now_utc()
+        sent = token_chain(token)
+        anchor = self.trust.anchor_for(sent[0], sent[1:], now)
+        if anchor.identity != IDENTITY_ENROLLMENT:
+            raise Invalid(
+                "this certificate names its employee itself and needs no enrollment: log in with it",
+                code="enrollment_not_needed",
+            )
+        seen: list[str] = []
+
+        def remember(nonce: str) -> bool:
+            seen.append(nonce)
+            return True
+
+        claim = verify_enrollment_token(
+            token, trust_store=anchor.store(), crls=anchor.crls(), audience=self.settings.audience, now=now,
+            consume_nonce=remember,
+        )
+        if self.trust.learn(claim.chain):
+            await self.trust.refresh(db)
+        consumed = await db.execute(
+            update(LoginNonce)
+            .where(LoginNonce.nonce == seen[0], LoginNonce.used.is_(False), LoginNonce.expires_at > now_utc())
+            .values(used=True)
+        )
+        if consumed.rowcount != 1:
+            await db.rollback()
+            raise NonceError("the challenge is unknown, expired or already used; start the enrollment again")
+        try:
+            self.by_certificate.hit(claim.fingerprint)
+            await enrollment.use_code(db, claim.enrollment_code, claim.employee_id, now)
+            await enrollment.link(
+                db, employee_id=claim.employee_id, anchor=anchor.name, chain=sent, proof={"token": token}, now=now
+            )
+            await db.commit()
+        except IntegrityError:
+            # The same card enrolled at the same moment by another request (two codes): one link wins.
+            await db.rollback()
+            raise Conflict("this card is already enrolled", code="already_enrolled") from None
+        except BaseException:
+            await db.rollback()
+            raise
+        log.info(
+            "card %s… (trust anchor %s) enrolled for %s", claim.fingerprint[:16], anchor.name, claim.employee_id,
+            extra={"event": "enrolled", "employee_id": claim.employee_id, "anchor": anchor.name},
+        )
+        return {
+            "employee_id": claim.employee_id,
+            "fingerprint": claim.fingerprint,
+            "anchor": anchor.name,
+            "enrolled_at": now.isoformat(),
         }
 
     def _token(self, session_id: str) -> str:

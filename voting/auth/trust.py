@@ -44,15 +44,17 @@ from pathlib import Path
 
 import httpx
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.credentials import TrustStore, certificate_fingerprint, crl_from_der, crl_from_pem
-from crypto.errors import CrlError, CryptoError
+from crypto.errors import CertificateError, CrlError, CryptoError
 from voting.db.engine import Database
 from voting.db.models import CrlState
+from voting.settings import IDENTITY_CERTIFICATE, PILOT_ANCHOR, Settings
 
 log = logging.getLogger("voting.auth")
 
@@ -66,6 +68,8 @@ NO_CRL = "no CRL available"
 
 #: The background refresh runs at most this often, whatever VOTING_CRL_REFRESH_S says.
 MIN_INTERVAL_S = 1.0
+#: The longest chain of CAs walked up to a root.
+MAX_CHAIN = 4
 #: Redirects followed for a CRL URL.
 MAX_REDIRECTS = 3
 #: A problem seen on every request is logged once in this time.
@@ -135,7 +139,11 @@ class TrustSource:
         timeout_s: float = 5.0,
         warn_s: int = 259200,
         max_bytes: int = 20_000_000,
+        name: str = PILOT_ANCHOR,
+        identity: str = IDENTITY_CERTIFICATE,
     ) -> None:
+        self.name = name
+        self.identity = identity
         self.anchor_path = anchor_path
         self.crl_location = crl_location
         self.refresh_s = refresh_s
@@ -158,6 +166,9 @@ class TrustSource:
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
         self._logged: dict[str, float] = {}
+        self.shared = False
+        """Set by ``TrustAnchors`` when other anchors keep their CRLs in the same
+        table: then only the rows of this anchor's own CAs are taken."""
 
     @property
     def remote(self) -> bool:
@@ -260,14 +271,17 @@ class TrustSource:
                     extra={"event": "crl_older_ignored"},
                 )
         for row in rows:
-            self._remember(x509.load_der_x509_certificate(row.signer))
+            signer = x509.load_der_x509_certificate(row.signer)
+            if not self._ours(signer):
+                continue
+            self._remember(signer)
             # Merged, never replaced: a concurrent refresh that read the table
             # earlier cannot take a newer CRL back out of memory.
             if row.sort_key > self._held.get(row.issuer, ("", None))[0]:
                 self._held[row.issuer] = (row.sort_key, x509.load_der_x509_crl(row.crl))
         if source is not None:
             self._unverified = unverified
-        self._unverified = [crl for crl in self._unverified if not self._names_known_ca(crl)]
+        self._unverified = [crl for crl in self._unverified if self._not_held_yet(crl)]
         crls = [crl for _, crl in self._held.values()] + self._unverified
         if not crls:
             self._log_once(logging.ERROR, "no CRL available from %s", self.crl_location, event="crl_missing")
@@ -290,6 +304,36 @@ class TrustSource:
             for _, crl in self._held.values()
         )
 
+    def _ours(self, ca: x509.Certificate) -> bool:
+        """Is this CA certificate (a kept CRL's signer) one of this anchor's: a
+        root, or issued, through CAs it met, by one? Always, for a lone anchor."""
+        if not self.shared:
+            return True
+        try:
+            roots = self.store().roots
+        except CrlError:
+            return False
+        names = {root.subject for root in roots}
+        for _ in range(MAX_CHAIN):
+            if ca in roots or ca.issuer in names:
+                return True
+            parent = next((c for c in self._cas.values() if c.subject == ca.issuer and c != ca), None)
+            if parent is None:
+                return False
+            ca = parent
+        return False
+
+    def _not_held_yet(self, crl: x509.CertificateRevocationList) -> bool:
+        """Does a CRL read while its CA was not met yet stay in use for logins?
+        Yes while its CA is unknown; once a login met the CA, until a kept CRL
+        of that CA is held, if it verifies with the CA's key (else it is forged
+        and dropped). A refresh that began before a concurrent login met the CA
+        must not leave the logins meanwhile without the CA's CRL."""
+        if not self._names_known_ca(crl):
+            return True
+        checked = self._verify(crl)
+        return checked is not None and checked.issuer not in self._held
+
     def _names_known_ca(self, crl: x509.CertificateRevocationList) -> bool:
         """Does the CRL name a CA the service trusts (then it must verify with its key)?"""
         try:
@@ -308,7 +352,10 @@ class TrustSource:
         rows = list(await db.scalars(select(CrlState)))
         newest = dict(self._held)
         for row in rows:
-            self._remember(x509.load_der_x509_certificate(row.signer))
+            signer = x509.load_der_x509_certificate(row.signer)
+            if not self._ours(signer):
+                continue
+            self._remember(signer)
             if row.sort_key > newest.get(row.issuer, ("", None))[0]:
                 newest[row.issuer] = (row.sort_key, x509.load_der_x509_crl(row.crl))
         unverified = list(self._unverified)
@@ -559,3 +606,208 @@ def _keep_if_newer(db: AsyncSession, checked: _Verified):  # noqa: ANN202 - a di
         set_={name: statement.excluded[name] for name in columns},
         where=CrlState.sort_key < statement.excluded.sort_key,
     )
+
+
+class UnknownAnchor(CertificateError):
+    """A chain that builds to no configured trust anchor."""
+
+    code = "unknown_anchor"
+
+
+class TrustAnchors:
+    """Every trust anchor of the service, each a ``TrustSource`` with its own CRL
+    source: the pilot's (``VOTING_TRUST_ANCHOR`` and ``VOTING_CRL``, identity
+    "certificate") first, then those of ``VOTING_TRUST_ANCHORS_FILE``.
+
+    The anchor whose roots a login's chain builds to decides how the employee
+    is known: identity "certificate", from the certificate's employee id;
+    identity "enrollment", from an enrollment (voting/auth/enrollment.py),
+    whatever the certificate says. Only the "certificate" anchors are trusted to
+    name employees, so ``store`` and ``crls`` (trustees' signatures, the
+    auditors' part) are theirs alone.
+
+    The pilot anchor behaves exactly as a lone ``TrustSource``: its problems
+    refuse logins and make the service not ready. Another anchor's problems
+    (a missing CRL, one out of date) refuse only its own card holders, and
+    show as warnings to the administrators."""
+
+    def __init__(self, sources: Sequence[TrustSource]) -> None:
+        if not sources:
+            raise ValueError("at least the pilot's trust anchor")
+        self.sources = list(sources)
+        for source in self.sources:
+            source.shared = len(self.sources) > 1
+        self._union: tuple[tuple[int, ...], TrustStore] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, refresh_s: int | None = None) -> TrustAnchors:
+        """The anchors of ``settings``; ``refresh_s=0`` for a one-off reader."""
+        every = settings.crl_refresh_s if refresh_s is None else refresh_s
+        common = {"timeout_s": settings.crl_timeout_s, "warn_s": settings.crl_warn_s, "max_bytes": settings.crl_max_bytes}
+        sources = [TrustSource(settings.trust_anchor_path, settings.crl_location, every, **common)]
+        for anchor in settings.trust_anchors:
+            sources.append(
+                TrustSource(anchor.certificate, anchor.crl, every, name=anchor.name, identity=anchor.identity, **common)
+            )
+        return cls(sources)
+
+    @property
+    def pilot(self) -> TrustSource:
+        return self.sources[0]
+
+    def source(self, name: str) -> TrustSource | None:
+        return next((s for s in self.sources if s.name == name), None)
+
+    def _named(self) -> list[TrustSource]:
+        return [s for s in self.sources if s.identity == IDENTITY_CERTIFICATE]
+
+    def _others(self) -> list[TrustSource]:
+        return [s for s in self.sources if s is not self.pilot]
+
+    # -- for logins -------------------------------------------------------------------------
+
+    def anchor_for(
+        self, leaf: x509.Certificate, intermediates: Sequence[x509.Certificate], now: datetime
+    ) -> TrustSource:
+        """The anchor a token's chain builds to (the pilot's first, then in
+        configuration order). Else the refusal of the anchor whose root issued
+        a certificate of the chain (an expired certificate, a broken chain), or
+        ``UnknownAnchor``. Only the chain: usage, revocation and the rest are
+        the login's checks, with that anchor's rules."""
+        refusals: list[tuple[TrustSource, Exception]] = []
+        for source in self.sources:
+            try:
+                source.store().verify_chain(
+                    leaf, intermediates, now, require_san=source.identity == IDENTITY_CERTIFICATE
+                )
+            except (CrlError, CryptoError) as exc:
+                refusals.append((source, exc))
+                continue
+            return source
+        issuers = {c.issuer for c in [leaf, *intermediates]}
+        for source, exc in refusals:
+            with contextlib.suppress(CrlError):
+                if any(root.subject in issuers for root in source.store().roots):
+                    raise exc
+        if isinstance(refusals[0][1], CrlError):
+            raise refusals[0][1]  # the pilot anchor cannot be read: every login is refused, as always
+        raise UnknownAnchor(
+            "the certificate chains to none of the service's trust anchors: this card or certificate is not "
+            "accepted here"
+        )
+
+    def owner(self, chain: Sequence[x509.Certificate]) -> TrustSource | None:
+        """The anchor a session's chain (leaf first; the root may be left out)
+        was built to: the one whose root issued its last certificate."""
+        top = chain[-1]
+        for source in self.sources:
+            try:
+                roots = source.store().roots
+            except CrlError:
+                continue
+            for root in roots:
+                if root == top:
+                    return source
+                if root.subject == top.issuer:
+                    try:
+                        top.verify_directly_issued_by(root)
+                    except (ValueError, TypeError, InvalidSignature):
+                        continue
+                    return source
+        return None
+
+    # -- what a single TrustSource offers, over every anchor ------------------------------------
+
+    def store(self) -> TrustStore:
+        """The roots of the anchors whose certificates name employees."""
+        named = self._named()
+        if len(named) == 1:
+            return named[0].store()
+        stores = [s.store() for s in named]
+        key = tuple(id(s) for s in stores)
+        if self._union is None or self._union[0] != key:
+            self._union = (key, TrustStore(tuple(root for s in stores for root in s.roots)))
+        return self._union[1]
+
+    def crls(self) -> list[x509.CertificateRevocationList]:
+        crls = list(self.pilot.crls())
+        for source in self._named():
+            if source is not self.pilot:
+                with contextlib.suppress(CrlError):
+                    crls += source.crls()
+        return crls
+
+    def due(self) -> bool:
+        return any(s.due() for s in self.sources)
+
+    def learn(self, chain: Sequence[x509.Certificate]) -> bool:
+        owner = self.pilot if len(self.sources) == 1 else self.owner(chain)
+        return owner.learn(chain) if owner is not None else False
+
+    async def refresh(self, db: AsyncSession) -> None:
+        """Each anchor's ``refresh``; only the pilot's problems raise (the
+        others' are logged, and refuse their own card holders at login)."""
+        for source in self._others():
+            with contextlib.suppress(CrlError):
+                await source.refresh(db)
+        await self.pilot.refresh(db)
+
+    def is_revoked(self, chain: Sequence[x509.Certificate]) -> bool:
+        owner = self.pilot if len(self.sources) == 1 else self.owner(chain)
+        if owner is None:
+            raise CrlError("the certificate's trust anchor is no longer configured; log in again")
+        return owner.is_revoked(chain)
+
+    async def current_crls(self, db: AsyncSession) -> list[x509.CertificateRevocationList]:
+        """Every anchor's CRLs as they are now (the auditors' part), each once."""
+        crls = list(await self.pilot.current_crls(db))
+        for source in self._others():
+            with contextlib.suppress(CrlError):
+                crls += await source.current_crls(db)
+        seen: set[bytes] = set()
+        unique = []
+        for crl in crls:
+            der = crl.public_bytes(serialization.Encoding.DER)
+            if der not in seen:
+                seen.add(der)
+                unique.append(crl)
+        return unique
+
+    def start(self, database: Database) -> None:
+        for source in self.sources:
+            source.start(database)
+
+    async def stop(self) -> None:
+        for source in self.sources:
+            await source.stop()
+
+    async def refresh_once(self, database: Database) -> None:
+        for source in self.sources:
+            await source.refresh_once(database)
+
+    def readiness(self) -> str | None:
+        return self.pilot.readiness()
+
+    def crl_next_update(self) -> datetime | None:
+        return self.pilot.crl_next_update()
+
+    def crl_age_s(self) -> float | None:
+        return self.pilot.crl_age_s()
+
+    def crl_warning(self) -> str | None:
+        """The pilot anchor's warning, then each other anchor's, named."""
+        warnings = [self.pilot.crl_warning()]
+        for source in self._others():
+            warning = source.crl_warning()
+            if warning:
+                warnings.append(f"trust anchor {source.name}: {warning}")
+        return "; ".join(w for w in warnings if w) or None
+
+    def crl_status(self) -> dict:
+        status = self.pilot.crl_status()
+        status["warning"] = self.crl_warning()
+        status["anchors"] = [
+            {"name": s.name, "identity": s.identity, **{k: v for k, v in s.crl_status().items() if k != "source"}}
+            for s in self._others()
+        ]
+        return status

@@ -29,6 +29,8 @@ COMMANDS = {
     "loadtest": "voting.cli.loadtest:loadtest",
     "witness": "voting.cli.witness:witness",
     "keys": "voting.cli.keys:keys",
+    "enrollment": "voting.cli.enrollment:enrollment",
+    "card": "voting.cli.card:card",
 }
 
 
@@ -64,8 +66,9 @@ def main() -> None:
 
     \b
     Operator (on the server machine):  serve, db, roster, ca, keys, demo
-    Administrator (over HTTP):          election
+    Administrator (over HTTP):          election, enrollment
     Trustee (on the trustee's machine): trustee
     Voter and auditor:                  vote, receipt, verify, verify-receipt, verify-audit
     Witness (on the witness's machine): witness
+    Cards (ICカード, PKCS#11):          card
     """

@@ -126,6 +126,10 @@ class Session(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    login_method: Mapped[str] = mapped_column(String(32), default="token", server_default="token")
+    """"token" (a login token the certificate's key signed) or "client-certificate"
+    (the TLS client certificate the reverse proxy passed on: the browser holds no
+    signing key, voting/auth/client_certificate.py)"""
 
 
 class Ballot(Base):
@@ -230,3 +234,42 @@ class CrlState(Base):
     signer: Mapped[bytes] = mapped_column(LargeBinary)
     """DER of the CA certificate whose key verified the CRL"""
     stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class EnrollmentCode(Base):
+    """A one-time enrollment code handed to one employee (on a slip, by HR or an
+    administrator): it links the first card that signs it to that employee
+    (voting/auth/enrollment.py). Only its hash is kept."""
+
+    __tablename__ = "enrollment_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """SHA-256 (hex) of the code's 12 characters, without the dashes"""
+    employee_id: Mapped[str] = mapped_column(String(64), index=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Enrollment(Base):
+    """A card certificate from a trust anchor whose certificates name no employee
+    (identity "enrollment", such as JPKI), linked to one employee."""
+
+    __tablename__ = "enrollments"
+
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """SHA-256 (hex) of the card certificate's DER"""
+    employee_id: Mapped[str] = mapped_column(String(64), index=True)
+    anchor: Mapped[str] = mapped_column(String(64))
+    """the name of the trust anchor the certificate chains to (VOTING_TRUST_ANCHORS_FILE)"""
+    certificate: Mapped[bytes] = mapped_column(LargeBinary)
+    """DER of the card certificate"""
+    chain: Mapped[str] = mapped_column(Text)
+    """JSON list of base64 DER: leaf first, as the card sent it"""
+    proof: Mapped[str] = mapped_column(Text)
+    """JSON: {"token": the enrollment token the card signed}, or {"via": "client-certificate"}"""
+    enrolled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    revoked_reason: Mapped[str | None] = mapped_column(Text, nullable=True)

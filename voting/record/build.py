@@ -34,6 +34,10 @@ class AuditorsPart:
     """DER of each root certificate"""
     crls: list[bytes] = field(default_factory=list)
     """DER of each CRL, as of the export"""
+    enrollments: dict = field(default_factory=lambda: {"anchors": [], "enrollments": []})
+    """{anchors: [{name, certificates: [base64 DER]}], enrollments: [...]}: the
+    trust anchors whose certificates name no employee, and the card
+    enrollments of the employees on the roll (``auditors/enrollments.json``)"""
 
 
 def build_record(
@@ -74,6 +78,7 @@ def build_record(
                 "crls": [base64.b64encode(der).decode("ascii") for der in auditors.crls],
             }
         )
+        files[F.ENROLLMENTS] = _pretty(auditors.enrollments)
     return files
 
 

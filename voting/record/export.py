@@ -6,13 +6,16 @@ views ``build`` derives from them. The
 auditors-only part adds the roll (employee <-> registered voting credential,
 with the registration the employee's certificate signed), the login trust
 anchors and the CRLs as they are now, so that the verifier can check every
-registering certificate at its registration time. Ballots are signed by the
+registering certificate at its registration time, and the card enrollments
+of the roll's employees with their anchors (a card whose certificate names
+no employee is the employee's its enrollment names). Ballots are signed by the
 voting credentials, so no per-ballot certificate is needed. Any state of the election can be exported; the record of an election
 still open simply ends where its board ends.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from datetime import UTC, datetime
@@ -21,13 +24,14 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from voting.auth.trust import TrustSource
+from voting.auth.trust import TrustAnchors
 from voting.board.service import signed_head
 from voting.board.witnesses import cosigned_heads
-from voting.db.models import BoardEntry, Election, RollEntry, TreeHead
+from crypto.errors import CrlError
+from voting.db.models import BoardEntry, Election, Enrollment, RollEntry, TreeHead
 from voting.errors import NotFound
 from voting.record.build import AuditorsPart, build_record
-from voting.settings import Settings
+from voting.settings import IDENTITY_ENROLLMENT, Settings
 
 log = logging.getLogger("voting.record")
 
@@ -41,7 +45,7 @@ async def export_record(
     *,
     settings: Settings | None = None,
     private: bool = False,
-    trust: TrustSource | None = None,
+    trust: TrustAnchors | None = None,
 ) -> dict[str, bytes]:
     """The record's files (path -> bytes); with ``private``, the auditors' part
     too, with the trust anchor and the CRLs of ``trust`` (a serving app
@@ -103,7 +107,7 @@ async def _tree_heads(db: AsyncSession, election_id: str, board_size: int) -> li
             return heads
 
 
-async def _auditors_part(db: AsyncSession, election_id: str, board_size: int, trust: TrustSource) -> AuditorsPart:
+async def _auditors_part(db: AsyncSession, election_id: str, board_size: int, trust: TrustAnchors) -> AuditorsPart:
     # A registration committed after the board was read is left out with its entry.
     registered = set(
         (
@@ -136,20 +140,56 @@ async def _auditors_part(db: AsyncSession, election_id: str, board_size: int, tr
                 "registration": json.loads(registration) if registration else None,
             }
         )
-    return AuditorsPart(roll=entries, trust_anchors=anchors, crls=crls)
+    enrollments = await _enrollments(db, trust, [row[0] for row in roll])
+    return AuditorsPart(roll=entries, trust_anchors=anchors, crls=crls, enrollments=enrollments)
 
 
-def _trust_source(settings: Settings | None) -> TrustSource:
-    """A one-off reader's trust source (the archive command): it downloads a
+async def _enrollments(db: AsyncSession, trust: TrustAnchors, employees: list[str]) -> dict:
+    """The anchors whose certificates name no employee (their roots), and every
+    card enrollment of an employee on the roll, revoked ones too, each with its
+    proof: the token the card signed, or the server's word."""
+    der = serialization.Encoding.DER
+    anchors = []
+    for source in trust.sources:
+        if source.identity != IDENTITY_ENROLLMENT:
+            continue
+        try:
+            roots = source.store().roots
+        except CrlError:
+            continue  # logged; registrations under it then fail verification: fail closed
+        anchors.append({"name": source.name, "certificates": [base64.b64encode(r.public_bytes(der)).decode("ascii") for r in roots]})
+    rows = []
+    wanted = set(employees)
+    for row in await db.scalars(select(Enrollment).order_by(Enrollment.enrolled_at, Enrollment.fingerprint)):
+        if row.employee_id not in wanted:
+            continue
+        rows.append(
+            {
+                "fingerprint": row.fingerprint,
+                "employee_id": row.employee_id,
+                "anchor": row.anchor,
+                "chain": json.loads(row.chain),
+                "proof": json.loads(row.proof),
+                "enrolled_at": _iso(row.enrolled_at),
+                "revoked_at": _iso(row.revoked_at) if row.revoked_at else None,
+            }
+        )
+    return {"anchors": anchors, "enrollments": rows}
+
+
+def _iso(value: datetime) -> str:
+    """UTC, milliseconds (SQLite hands back naive datetimes; they were stored as UTC)."""
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def _trust_source(settings: Settings | None) -> TrustAnchors:
+    """A one-off reader's trust anchors (the archive command): it downloads a
     CRL URL asynchronously, within VOTING_CRL_TIMEOUT_S and VOTING_CRL_MAX_BYTES."""
-    settings = settings or Settings.from_env()
-    return TrustSource(
-        settings.trust_anchor_path, settings.crl_location, 0,
-        timeout_s=settings.crl_timeout_s, warn_s=settings.crl_warn_s, max_bytes=settings.crl_max_bytes,
-    )
+    return TrustAnchors.from_settings(settings or Settings.from_env(), refresh_s=0)
 
 
-async def _trust(db: AsyncSession, trust: TrustSource) -> tuple[list[bytes], list[bytes]]:
+async def _trust(db: AsyncSession, trust: TrustAnchors) -> tuple[list[bytes], list[bytes]]:
     """The trust anchors and the CRLs as of now (the verifier needs a CRL
     issued after the last ballot): each CA's newest, from the database's kept
     CRLs and the source, so an old CRL put back never replaces a newer one;

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 FORMAT = "votingpilot-election-record"
-VERSION = 4
+VERSION = 5
 
 # -- the public part -------------------------------------------------------------------
 RECORD = "record.json"
@@ -38,7 +38,13 @@ PUBLIC_FILES = (
 AUDITORS_DIR = "auditors"
 ROLL = "auditors/roll.json"
 TRUST = "auditors/trust.json"
-AUDITOR_FILES = (ROLL, TRUST)
+#: The trust anchors whose certificates name no employee, and the card
+#: enrollments of the employees on the roll (absent from records exported
+#: before card enrollment existed: then no registration may rest on one).
+ENROLLMENTS = "auditors/enrollments.json"
+AUDITOR_FILES = (ROLL, TRUST, ENROLLMENTS)
+#: The auditors' files every auditors' part has.
+REQUIRED_AUDITOR_FILES = (ROLL, TRUST)
 
 ALL_FILES = PUBLIC_FILES + AUDITOR_FILES
 
@@ -59,6 +65,7 @@ SCHEMAS = {
     COSIGNATURES: "cosignatures.schema.json",
     ROLL: "auditors-roll.schema.json",
     TRUST: "auditors-trust.schema.json",
+    ENROLLMENTS: "auditors-enrollments.schema.json",
 }
 
 #: No file of a record is larger (a board of a million ballots is about 3 GB);

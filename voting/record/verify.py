@@ -42,6 +42,7 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from crypto import log as merkle
@@ -70,6 +71,8 @@ from crypto.credentials import (
     verify_endorsement,
     verify_registration,
 )
+from crypto.credentials import CLOCK_SKEW_S as TOKEN_SKEW_S
+from crypto.credentials import check_card_usage, read_enrollment_token
 from crypto.elgamal import Ciphertext
 from crypto.encoding import canonical_json
 from crypto.errors import CryptoError, DecryptionError
@@ -195,6 +198,15 @@ class Report:
     checks: list[CheckResult]
     seconds: float = 0.0
     workers: int = 1
+    warnings: list[str] = field(default_factory=list)
+    """what passed but rests on the server's word only (say it to the reader)"""
+    attested_registrations: int = 0
+    """registrations check 5 passed that are attested by a TLS client certificate
+    login, signed by no card: the server's word only (trustees decrypt only
+    once they accept this number)"""
+    anchors_pinned: bool = False
+    """the auditors' part's trust anchors were compared with roots the reader
+    pinned (``trust_anchors``); False: they were taken from the record itself"""
 
     def ok(self, *, strict: bool = False) -> bool:
         """Every check passed (``strict``: a skipped check counts as not passed)."""
@@ -218,8 +230,68 @@ class Report:
             "ok": self.ok(),
             "seconds": round(self.seconds, 3),
             "workers": self.workers,
+            "warnings": self.warnings,
+            "attested_registrations": self.attested_registrations,
+            "anchors_pinned": self.anchors_pinned,
             "checks": [c.to_json() for c in self.checks],
         }
+
+
+# --- the roots the reader pinned -------------------------------------------------------------
+
+
+def anchor_name(certificate: x509.Certificate) -> str:
+    """A root as a reader finds it on the election notice: its subject and its
+    SHA-256 fingerprint as ``openssl x509 -fingerprint -sha256`` prints it."""
+    digest = certificate.fingerprint(hashes.SHA256())
+    return f"{certificate.subject.rfc4514_string()} (SHA-256 {':'.join(f'{b:02X}' for b in digest)})"
+
+
+def _unpinned(trust_anchors: Sequence[bytes], card_anchors: Mapping[str, Sequence[bytes]], pinned: set[bytes]) -> list[str]:
+    """Each anchor (DER) not among ``pinned``, named: the login anchors of
+    ``auditors/trust.json`` and the card anchors of ``auditors/enrollments.json``."""
+    out = []
+    for der in trust_anchors:
+        if der not in pinned:
+            out.append(f"the trust anchor {anchor_name(x509.load_der_x509_certificate(der))} of {F.TRUST}")
+    for name, ders in card_anchors.items():
+        for der in ders:
+            if der not in pinned:
+                out.append(f"the card anchor {name!r}, {anchor_name(x509.load_der_x509_certificate(der))}, of {F.ENROLLMENTS}")
+    return out
+
+
+def unpinned_anchors(files: Mapping[str, bytes], pinned: Iterable[bytes]) -> list[str]:
+    """Every trust anchor the auditors' part judges certificates against that
+    is not among ``pinned`` (the DER of the roots the reader pinned itself:
+    ``--trust-anchor``, the trustee file's roots), each named: the login
+    anchors of ``auditors/trust.json`` and the card anchors of
+    ``auditors/enrollments.json``. An anchor taken from the record itself is
+    the server's word: a server could name a CA of its own and make the
+    certificates (or cards) that register for roll members who never vote.
+    Without an auditors' part: none. Raises ``Bad`` when a file cannot be read."""
+    pinned = set(pinned)
+    trust_anchors: list[bytes] = []
+    card_anchors: dict[str, list[bytes]] = {}
+    try:
+        if F.TRUST in files:
+            trust = _obj(strict_json(files[F.TRUST], F.TRUST), {"trust_anchors", "crls"}, F.TRUST)
+            if not isinstance(trust["trust_anchors"], list):
+                raise Bad(f"{F.TRUST}: trust_anchors must be a list")
+            trust_anchors = [_b64(a, "a trust anchor") for a in trust["trust_anchors"]]
+        if F.ENROLLMENTS in files:
+            doc = _obj(strict_json(files[F.ENROLLMENTS], F.ENROLLMENTS), {"anchors", "enrollments"}, F.ENROLLMENTS)
+            if not isinstance(doc["anchors"], list):
+                raise Bad(f"{F.ENROLLMENTS}: anchors must be a list")
+            for anchor in doc["anchors"]:
+                anchor = _obj(anchor, {"name", "certificates"}, "an anchor")
+                if not isinstance(anchor["certificates"], list):
+                    raise Bad(f"{F.ENROLLMENTS}: the certificates of an anchor must be a list")
+                name = str(anchor["name"])
+                card_anchors.setdefault(name, []).extend(_b64(a, f"a certificate of anchor {name}") for a in anchor["certificates"])
+        return _unpinned(trust_anchors, card_anchors, pinned)
+    except ValueError as exc:  # a DER that is no certificate
+        raise Bad(f"an anchor of the auditors' part is not a certificate: {exc}") from None
 
 
 # --- small strict parsers --------------------------------------------------------------------
@@ -352,7 +424,7 @@ class _Supersession:
 # Each worker (or this process, for a small record) is set up once with what
 # every task needs; tasks then carry only their own items.
 _BALLOT_CONTEXT: tuple[Manifest, Point, bytes, int] | None = None
-_ELIGIBILITY_CONTEXT: tuple[TrustStore, list, str, bool] | None = None
+_ELIGIBILITY_CONTEXT: tuple[TrustStore, list, str, bool, dict, dict] | None = None
 
 
 def _init_worker(ballot_context: tuple | None, eligibility_context: tuple | None) -> None:
@@ -363,10 +435,11 @@ def _init_worker(ballot_context: tuple | None, eligibility_context: tuple | None
         width = sum(len(q.option_ids) for q in manifest.questions)
         _BALLOT_CONTEXT = (manifest, Point.from_hex(joint_key_hex), bytes.fromhex(fingerprint_hex), width)
     if eligibility_context is not None:
-        anchors, crls, election_id, after_events = eligibility_context
+        anchors, crls, election_id, after_events, card_anchors, enrollments = eligibility_context
         store = TrustStore.from_der(anchors)
         loaded = [x509.load_der_x509_crl(der) for der in crls]
-        _ELIGIBILITY_CONTEXT = (store, loaded, election_id, after_events)
+        card_stores = {name: TrustStore.from_der(ders) for name, ders in card_anchors.items()}
+        _ELIGIBILITY_CONTEXT = (store, loaded, election_id, after_events, card_stores, enrollments)
 
 
 def _verify_ballots(items: Sequence[tuple[int, bytes, bool]]) -> tuple[list, list[str], int, list[int], float]:
@@ -401,23 +474,35 @@ def _verify_ballots(items: Sequence[tuple[int, bytes, bool]]) -> tuple[list, lis
 
 def _check_eligibility(items: Sequence[tuple[str, str, str, object]]) -> tuple[list, float]:
     """Check 5 (auditors' part) for a chunk of registrations: (credential, error
-    or None, certificate fingerprint) each. An item is (credential hex, the
-    employee the roll names, the time of its credential-registered entry, the
-    registration)."""
+    or None, certificate fingerprint, server's word) each, where the last says
+    what of it rests on the server's word only (see ``_registered``). An item is
+    (credential hex, the employee the roll names, the time of its
+    credential-registered entry, the registration)."""
     start = time.process_time()
-    store, crls, election_id, after_events = _ELIGIBILITY_CONTEXT  # type: ignore[misc]
+    store, crls, election_id, after_events, card_stores, enrollments = _ELIGIBILITY_CONTEXT  # type: ignore[misc]
     results = []
     for credential, employee, registered_at, registration in items:
         try:
-            results.append((credential, None, _registered(store, crls, election_id, credential, employee, registered_at, registration, after_events)))
+            fingerprint, word = _registered(
+                store, crls, election_id, credential, employee, registered_at, registration, after_events,
+                card_stores=card_stores, enrollments=enrollments,
+            )
+            results.append((credential, None, fingerprint, word))
         except Bad as exc:
-            results.append((credential, str(exc), None))
+            results.append((credential, str(exc), None, ()))
         except Exception as exc:  # noqa: BLE001 - hostile input
-            results.append((credential, f"{type(exc).__name__}: {exc}", None))
+            results.append((credential, f"{type(exc).__name__}: {exc}", None, ()))
     return results, time.process_time() - start
 
 
 REGISTRATION_KEYS = {"chain", "signature", "registered_at"}
+#: A registration attested by a TLS client certificate login (no signature by
+#: the card): the server's word only.
+ATTESTED_KEYS = REGISTRATION_KEYS | {"attested"}
+ATTESTED_BY_CLIENT_CERTIFICATE = "client-certificate"
+#: What of a registration rests on the server's word (``_registered``).
+WORD_ATTESTED = "attested"
+WORD_ENROLLED = "enrolled-by-client-certificate"
 
 
 def _registered(  # noqa: PLR0913
@@ -429,13 +514,30 @@ def _registered(  # noqa: PLR0913
     registered_at: str,
     registration: object,
     after_events: bool = True,
-) -> str:
+    *,
+    card_stores: Mapping[str, TrustStore] | None = None,
+    enrollments: Mapping[str, dict] | None = None,
+) -> tuple[str, tuple[str, ...]]:
     """The registration of ``credential``: its certificate chain builds to a
     trust anchor at the registration entry's time, was not revoked then, is an
     employee certificate for digital signatures and client authentication,
-    names ``employee``, and its key signed the registration message. Returns the
-    leaf certificate's fingerprint."""
-    doc = _obj(registration, REGISTRATION_KEYS, "the registration")
+    names ``employee``, and its key signed the registration message.
+
+    A card certificate that names no employee (an anchor of
+    ``auditors/enrollments.json``) is an employee's through its enrollment
+    instead: one that verified (``_check_enrollment``), for ``employee``, made
+    before the registration and not revoked by then.
+
+    Returns the leaf certificate's fingerprint, and what rests on the server's
+    word only: ``WORD_ATTESTED`` (attested by a TLS client certificate login,
+    not signed by the card), ``WORD_ENROLLED`` (the card's enrollment was)."""
+    if isinstance(registration, dict) and "attested" in registration:
+        doc = _obj(registration, ATTESTED_KEYS, "the registration")
+        if doc["attested"] != ATTESTED_BY_CLIENT_CERTIFICATE or doc["signature"] is not None:
+            raise Bad(f"an attested registration says attested {ATTESTED_BY_CLIENT_CERTIFICATE!r} and has no signature")
+    else:
+        doc = _obj(registration, REGISTRATION_KEYS, "the registration")
+    word: list[str] = []
     _time(doc["registered_at"], "registered_at")
     chain = doc["chain"]
     if not isinstance(chain, list) or not 1 <= len(chain) <= 4:
@@ -449,22 +551,137 @@ def _registered(  # noqa: PLR0913
     try:
         built = store.verify_chain(leaf, certificates[1:], at)
     except CryptoError as exc:
-        raise Bad(f"the certificate was not valid when the credential was registered ({registered_at}): {exc}") from None
-    _check_usage(leaf)
+        card = _card_chain(card_stores or {}, leaf, certificates[1:], at)
+        if card is None:
+            raise Bad(f"the certificate was not valid when the credential was registered ({registered_at}): {exc}") from None
+        anchor, built = card
+        signer = _enrolled_employee(enrollments or {}, leaf, anchor, at, employee)
+        if enrollments[certificate_fingerprint(leaf)]["via"] == ATTESTED_BY_CLIENT_CERTIFICATE:  # type: ignore[index]
+            word.append(WORD_ENROLLED)
+        try:
+            check_card_usage(leaf)
+        except CryptoError as usage:
+            raise Bad(str(usage)) from None
+    else:
+        _check_usage(leaf)
+        try:
+            signer = employee_id_of(leaf)
+        except (CryptoError, ValueError) as not_employee:
+            raise Bad(f"not an employee certificate: {not_employee}") from None
+        if signer != employee:
+            raise Bad(f"the registration is signed by {signer}'s certificate, but the roll gives the credential to {employee}")
     _check_revoked_at(built, crls, at, "the credential was registered", after_event=after_events)
     try:
         check_key(leaf.public_key())
-        signer = employee_id_of(leaf)
-    except (CryptoError, ValueError) as exc:
-        raise Bad(f"not an employee certificate: {exc}") from None
-    if signer != employee:
-        raise Bad(f"the registration is signed by {signer}'s certificate, but the roll gives the credential to {employee}")
+    except (CryptoError, ValueError) as weak:
+        raise Bad(f"not an employee certificate: {weak}") from None
+    if "attested" in doc:
+        word.append(WORD_ATTESTED)
+        return certificate_fingerprint(leaf), tuple(word)
     signature = _hex(doc["signature"], "the registration's signature")
     try:
         verify_registration(leaf, signature, election_id=election_id, credential_pub=bytes.fromhex(credential))
     except CryptoError as exc:
         raise Bad(f"{exc} ({signer})") from None
-    return certificate_fingerprint(leaf)
+    return certificate_fingerprint(leaf), tuple(word)
+
+
+def _card_chain(
+    card_stores: Mapping[str, TrustStore], leaf: x509.Certificate, intermediates: Sequence[x509.Certificate], at: datetime
+) -> tuple[str, tuple[x509.Certificate, ...]] | None:
+    """The anchor of ``auditors/enrollments.json`` the chain builds to at ``at``, and the built chain."""
+    for name, card_store in card_stores.items():
+        try:
+            return name, card_store.verify_chain(leaf, intermediates, at, require_san=False)
+        except CryptoError:
+            continue
+    return None
+
+
+def _enrolled_employee(enrollments: Mapping[str, dict], leaf: x509.Certificate, anchor: str, at: datetime, employee: str) -> str:
+    """The employee a card certificate was linked to at ``at``: its enrollment
+    verified, is under ``anchor``, names ``employee``, came before ``at`` and
+    was not revoked by then."""
+    fingerprint = certificate_fingerprint(leaf)
+    link = enrollments.get(fingerprint)
+    if link is None:
+        raise Bad(f"the card certificate {_short(fingerprint)} names no employee and has no enrollment in {F.ENROLLMENTS}")
+    if link["error"]:
+        raise Bad(f"the card's enrollment does not verify: {link['error']}")
+    if link["anchor"] != anchor:
+        raise Bad(f"the card's enrollment says trust anchor {link['anchor']!r}, but its chain builds to {anchor!r}")
+    if link["employee_id"] != employee:
+        raise Bad(f"the card is enrolled for {link['employee_id']}, but the roll gives the credential to {employee}")
+    if link["enrolled_at"] > at + CLOCK_TOLERANCE:
+        raise Bad(f"the card was enrolled ({link['enrolled_at']:%Y-%m-%d %H:%M:%S}) only after the credential was registered")
+    if link["revoked_at"] is not None and link["revoked_at"] <= at:
+        raise Bad(f"the card's enrollment was revoked ({link['revoked_at']:%Y-%m-%d %H:%M:%S}) before the credential was registered")
+    return employee
+
+
+ENROLLMENT_KEYS = {"fingerprint", "employee_id", "anchor", "chain", "proof", "enrolled_at", "revoked_at"}
+
+
+def _check_enrollment(
+    doc: object, card_stores: Mapping[str, TrustStore], crls: list, after_events: bool
+) -> tuple[str, dict]:
+    """One enrollment of ``auditors/enrollments.json``: its card certificate
+    (chain as the card sent it) builds to the anchor it names at the enrollment
+    time and was not revoked then, and, with a card-signed proof, the
+    enrollment token's certificate is that card's, its key signed the token,
+    the token names the same employee, and the enrollment happened within the
+    token's lifetime. Returns the fingerprint and what registrations need
+    (times as datetimes, ``error`` None); raises Bad."""
+    doc = _obj(doc, ENROLLMENT_KEYS, "an enrollment")
+    fingerprint = _hex(doc["fingerprint"], "its fingerprint", 32).hex()
+    employee, anchor = doc["employee_id"], doc["anchor"]
+    if not is_valid_employee_id(employee):
+        raise Bad(f"{_short(str(employee))!r} is not an employee id")
+    if anchor not in card_stores:
+        raise Bad(f"trust anchor {_short(str(anchor))!r} is not among the anchors of {F.ENROLLMENTS}")
+    chain = doc["chain"]
+    if not isinstance(chain, list) or not 1 <= len(chain) <= 4:
+        raise Bad("the chain must list 1 to 4 certificates, leaf first")
+    try:
+        certificates = [x509.load_der_x509_certificate(_b64(c, "a certificate")) for c in chain]
+    except ValueError as exc:
+        raise Bad(f"a certificate cannot be read: {exc}") from None
+    leaf = certificates[0]
+    if certificate_fingerprint(leaf) != fingerprint:
+        raise Bad("the fingerprint is not the SHA-256 of the card certificate")
+    enrolled_at = _time(doc["enrolled_at"], "enrolled_at")
+    revoked_at = None if doc["revoked_at"] is None else _time(doc["revoked_at"], "revoked_at")
+    if revoked_at is not None and revoked_at < enrolled_at:
+        raise Bad("it was revoked before it was made")
+    try:
+        built = card_stores[anchor].verify_chain(leaf, certificates[1:], enrolled_at, require_san=False)
+        check_card_usage(leaf)
+    except CryptoError as exc:
+        raise Bad(f"the card certificate was not valid when it was enrolled: {exc}") from None
+    _check_revoked_at(built, crls, enrolled_at, "the card was enrolled", after_event=after_events)
+    proof = doc["proof"]
+    if isinstance(proof, dict) and set(proof) == {"via"}:
+        if proof["via"] != ATTESTED_BY_CLIENT_CERTIFICATE:
+            raise Bad(f"its proof says via {_short(str(proof['via']))!r}; only {ATTESTED_BY_CLIENT_CERTIFICATE!r} is known")
+        via = ATTESTED_BY_CLIENT_CERTIFICATE
+    else:
+        proof = _obj(proof, {"token"}, "its proof")
+        try:
+            claim = read_enrollment_token(proof["token"])
+        except CryptoError as exc:
+            raise Bad(f"the enrollment token the card signed does not verify: {exc}") from None
+        if [c.public_bytes(Encoding.DER) for c in claim.chain] != [c.public_bytes(Encoding.DER) for c in certificates]:
+            raise Bad("the enrollment token was signed with another certificate chain than the enrolled card's")
+        if claim.employee_id != employee:
+            raise Bad(f"the card signed an enrollment for {claim.employee_id}, but the link names {employee}")
+        moment = enrolled_at.timestamp()
+        if not claim.iat - TOKEN_SKEW_S <= moment < claim.exp + TOKEN_SKEW_S:
+            raise Bad("the enrollment was not made within the lifetime of the token the card signed")
+        via = "card"
+    return fingerprint, {
+        "employee_id": employee, "anchor": anchor, "enrolled_at": enrolled_at, "revoked_at": revoked_at,
+        "via": via, "error": None,
+    }
 
 
 def _check_usage(leaf: x509.Certificate) -> None:
@@ -548,10 +765,14 @@ class _Verifier:
         workers: int | None,
         progress: Progress | None,
         crls_after_events: bool = True,
+        trust_anchors: Sequence[x509.Certificate] | None = None,
     ) -> None:
         self.files = files
         self.crls_after_events = crls_after_events
         self.pinned_key = server_key
+        self.pinned_roots = None if trust_anchors is None else {c.public_bytes(Encoding.DER) for c in trust_anchors}
+        """the DER of the roots the reader pinned: every anchor of the auditors' part must be one"""
+        self.attested = 0
         self.workers_wanted = workers
         self.progress = progress or (lambda stage, done, total: None)
         self.results = {n: CheckResult(n, *CHECKS[n]) for n in CHECKS}
@@ -571,6 +792,7 @@ class _Verifier:
         self.announcements: list[threshold.Announcement] | None = None
         self.ballots: list[_Ballot] = []
         self.registrations: dict[str, int] = {}
+        self.warnings: list[str] = []
         """registered credential (hex) -> the index of its credential-registered entry"""
         self.counted: list[_Ballot] = []
         self.aggregate: list[Ciphertext] | None = None
@@ -657,6 +879,9 @@ class _Verifier:
             checks=[self.results[n] for n in sorted(self.results)],
             seconds=time.perf_counter() - start,
             workers=self.workers,
+            warnings=self.warnings,
+            attested_registrations=self.attested,
+            anchors_pinned=self.pinned_roots is not None and F.has_auditors_part(self.files),
         )
 
     def stage(self) -> str:
@@ -1362,7 +1587,7 @@ class _Verifier:
             present = [name for name in F.AUDITOR_FILES if name in self.files]
             if not present:
                 return None
-            missing = [name for name in F.AUDITOR_FILES if name not in self.files]
+            missing = [name for name in F.REQUIRED_AUDITOR_FILES if name not in self.files]
             if missing:
                 c.fail(f"the auditors' part is incomplete: {', '.join(missing)} missing")
                 return None
@@ -1382,9 +1607,66 @@ class _Verifier:
             except (Bad, CryptoError, ValueError, TypeError) as exc:
                 c.fail(f"{F.TRUST}: {exc}")
                 return None
-            return (anchors, crls, self.election_id, self.crls_after_events)
+            card_anchors, enrollments = self.enrollments(c, [x509.load_der_x509_crl(der) for der in crls])
+            if self.pinned_roots is not None:
+                for anchor in _unpinned(anchors, card_anchors, self.pinned_roots):
+                    c.fail(f"{anchor} is not among the roots you pinned (--trust-anchor): it is the server's word")
+            return (anchors, crls, self.election_id, self.crls_after_events, card_anchors, enrollments)
         finally:
             c.seconds += time.perf_counter() - start
+
+    def enrollments(self, c: CheckResult, crls: list) -> tuple[dict[str, list[bytes]], dict[str, dict]]:
+        """The anchors whose certificates name no employee ({name: [root DER]})
+        and every enrollment ({fingerprint: what ``_registered`` needs}) of
+        ``auditors/enrollments.json``; each enrollment is checked here
+        (``_check_enrollment``), and a failing one fails check 5 and every
+        registration that rests on it. Without the file (a record from before
+        card enrollment): none."""
+        if F.ENROLLMENTS not in self.files:
+            return {}, {}
+        doc = self.load(F.ENROLLMENTS, c)
+        if doc is UNUSABLE:
+            return {}, {}
+        card_anchors: dict[str, list[bytes]] = {}
+        try:
+            doc = _obj(doc, {"anchors", "enrollments"}, F.ENROLLMENTS)
+            if not isinstance(doc["anchors"], list) or not isinstance(doc["enrollments"], list):
+                raise Bad("anchors and enrollments must be lists")
+            for anchor in doc["anchors"]:
+                anchor = _obj(anchor, {"name", "certificates"}, "an anchor")
+                name = anchor["name"]
+                if not isinstance(name, str) or not name or name in card_anchors:
+                    raise Bad(f"anchor name {_short(str(name))!r} is empty or repeated")
+                if not isinstance(anchor["certificates"], list):
+                    raise Bad(f"anchor {name}: certificates must be a list")
+                card_anchors[name] = [_b64(a, f"a certificate of anchor {name}") for a in anchor["certificates"]]
+                TrustStore.from_der(card_anchors[name])
+        except (Bad, CryptoError, ValueError, TypeError) as exc:
+            c.fail(f"{F.ENROLLMENTS}: {exc}")
+            return {}, {}
+        stores = {name: TrustStore.from_der(ders) for name, ders in card_anchors.items()}
+        enrollments: dict[str, dict] = {}
+        for number, entry in enumerate(doc["enrollments"]):
+            fingerprint = entry.get("fingerprint") if isinstance(entry, dict) else None
+            employee = entry.get("employee_id") if isinstance(entry, dict) else None
+            where = f"{F.ENROLLMENTS}: enrollment {number} (card {_short(str(fingerprint))}, {employee})"
+            try:
+                fingerprint, link = _check_enrollment(entry, stores, crls, self.crls_after_events)
+            except Bad as exc:
+                c.fail(f"{where}: {exc}")
+                if isinstance(fingerprint, str) and fingerprint not in enrollments:
+                    enrollments[fingerprint] = {"error": str(exc), "via": None}
+                continue
+            except Exception as exc:  # noqa: BLE001 - hostile input
+                c.fail(f"{where}: {type(exc).__name__}: {exc}")
+                continue
+            if fingerprint in enrollments:
+                c.fail(f"{where}: the card is enrolled twice")
+                enrollments[fingerprint] = {"error": "the card is enrolled twice", "via": None}
+                continue
+            enrollments[fingerprint] = link
+        c.items += len(doc["enrollments"])
+        return card_anchors, enrollments
 
     def check_eligibility(self, context: tuple | None) -> None:
         c = self.check(5)
@@ -1496,20 +1778,40 @@ class _Verifier:
         outcomes: dict[str, tuple] = {}
 
         def collect(outcome: tuple) -> None:
-            for credential, error, fingerprint in outcome[0]:
-                outcomes[credential] = (error, fingerprint)
+            for credential, error, fingerprint, word in outcome[0]:
+                outcomes[credential] = (error, fingerprint, word)
 
         c.worker_seconds = self.run_chunks("registrations", _check_eligibility, items, collect)
         seen_certificates: dict[str, str] = {}
+        words: dict[str, int] = defaultdict(int)
         for credential, employee, _, _ in items:
-            error, fingerprint = outcomes[credential]
+            error, fingerprint, word = outcomes[credential]
             where = f"credential {_short(credential)} (entry {self.registrations[credential]}, {employee})"
             if error:
                 c.fail(f"{where}: {error}")
                 continue
+            for kind in word:
+                words[kind] += 1
             if fingerprint in seen_certificates:
                 c.fail(f"{where}: its certificate also registered credential {_short(seen_certificates[fingerprint])}")
             seen_certificates.setdefault(fingerprint, credential)
+        self.attested = words[WORD_ATTESTED]
+        said = []
+        if words[WORD_ATTESTED]:
+            said.append(
+                f"{words[WORD_ATTESTED]} registration{'s' if words[WORD_ATTESTED] != 1 else ''} attested by a TLS client "
+                "certificate login, not signed by the card"
+            )
+        if words[WORD_ENROLLED]:
+            said.append(
+                f"{words[WORD_ENROLLED]} registration{'s' if words[WORD_ENROLLED] != 1 else ''} by a card enrolled over a "
+                "TLS client certificate login, without a card-signed enrollment"
+            )
+        if said:
+            warning = "rests on the server's word only: " + "; ".join(said)
+            self.warnings.append(f"check 5: {warning}")
+            if not c.note:
+                c.note = warning
 
     # -- check 11 ---------------------------------------------------------------------------------
 
@@ -1830,6 +2132,7 @@ def verify_record(
     workers: int | None = None,
     progress: Progress | None = None,
     crls_after_events: bool = True,
+    trust_anchors: Sequence[x509.Certificate] | None = None,
 ) -> Report:
     """Run every check on a record (path -> bytes, as ``files.read_record`` gives).
 
@@ -1840,8 +2143,15 @@ def verify_record(
     for a small one). ``crls_after_events=False``: certificates are judged
     against CRLs current now instead of CRLs issued after each event (what a
     trustee can have right after closing; see ``_check_revoked_at``).
+    ``trust_anchors``: the roots the reader pinned (the city's root and every
+    card anchor's root it accepts); check 5 then fails for every anchor of
+    the auditors' part that is not one of them, naming it. Without it the
+    record's own anchors are used (``Report.anchors_pinned`` is False).
     """
-    return _Verifier(files, server_key=server_key, workers=workers, progress=progress, crls_after_events=crls_after_events).run()
+    return _Verifier(
+        files, server_key=server_key, workers=workers, progress=progress, crls_after_events=crls_after_events,
+        trust_anchors=trust_anchors,
+    ).run()
 
 
 # --- receipts -------------------------------------------------------------------------------------

@@ -322,6 +322,36 @@ export async function verifyTrusteeSignature(doc, { message, employeeId, roots }
 // --- the election key from the board ---------------------------------------------------
 
 /**
+ * Did the key of the certificate `der` sign `message` (`signature`: bytes, in
+ * the JWS form)? For a card whose certificate names no employee (an enrollment
+ * token, a registration): crypto/credentials.py `_signature_valid`, exact
+ * lengths first. Resolves to {alg, valid}; a key the service refuses throws.
+ */
+export async function verifyCertificateSignature(der, signature, message) {
+  const leaf = parseCertificate(der);
+  let key;
+  try {
+    key = await crypto.subtle.importKey("spki", leaf.spki, IMPORT[leaf.alg], false, ["verify"]);
+  } catch {
+    throw new EndorsementError("the certificate key cannot be read");
+  }
+  let length = 64;
+  if (leaf.alg === "RS256") {
+    if (key.algorithm.modulusLength < MIN_RSA_BITS) throw new WeakKeyError(`RSA key of ${key.algorithm.modulusLength} bits is too short`);
+    length = Math.ceil(key.algorithm.modulusLength / 8);
+  }
+  let valid = signature.length === length;
+  if (valid) {
+    try {
+      valid = await crypto.subtle.verify(VERIFY[leaf.alg], key, signature, message);
+    } catch {
+      valid = false;
+    }
+  }
+  return { alg: leaf.alg, valid };
+}
+
+/**
  * The election key from the board's entries (the first must be election-created;
  * the first joint-key entry is used): {manifest, key, fingerprint, threshold,
  * trustees: [{index, employeeId, name}]}, or a KeyRefusal. `pins` (from parsePinned)

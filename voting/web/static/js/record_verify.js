@@ -24,7 +24,9 @@ import {
 } from "./ballots.js";
 import { ciphertextFromJson } from "./elgamal.js";
 import { canonicalJson, canonicalJsonText, encodeParts, sha256 } from "./encoding.js";
-import { endorsementMessage, verifyTrusteeSignature } from "./endorsements.js";
+import { b64urlDecode } from "./bytes.js";
+import { checkKey, employeeIdOf, fingerprint as certificateFingerprint, parseCertificate as parseX509 } from "./x509.js";
+import { endorsementMessage, verifyCertificateSignature, verifyTrusteeSignature } from "./endorsements.js";
 import { IDENTITY, Point } from "./group.js";
 import { leafHash, nodeHash, signedTreeHeadFromJson, verifyTreeHead } from "./merkle.js";
 import * as th from "./threshold.js";
@@ -34,7 +36,7 @@ import { certificateChecks } from "./record_x509.js";
 // --- the record's files (voting/record/files.py) ------------------------------------------
 
 export const FORMAT = "votingpilot-election-record";
-export const VERSION = 4;
+export const VERSION = 5;
 export const F = {
   RECORD: "record.json",
   MANIFEST: "manifest.json",
@@ -49,8 +51,11 @@ export const F = {
   COSIGNATURES: "cosignatures.json",
   ROLL: "auditors/roll.json",
   TRUST: "auditors/trust.json",
+  ENROLLMENTS: "auditors/enrollments.json",
 };
-export const AUDITOR_FILES = [F.ROLL, F.TRUST];
+export const AUDITOR_FILES = [F.ROLL, F.TRUST, F.ENROLLMENTS];
+/** The auditors' files every auditors' part has (enrollments.json came with record version 5). */
+const REQUIRED_AUDITOR_FILES = [F.ROLL, F.TRUST];
 const ALL_FILES = Object.values(F);
 /** A record larger than this is not read in a browser tab (the CLI reads up to 8 GB). */
 export const MAX_RECORD_BYTES = 512 * 1024 * 1024;
@@ -88,6 +93,52 @@ export function readRecordZip(data) {
 }
 
 export const hasAuditorsPart = (files) => AUDITOR_FILES.some((name) => name in files);
+
+/** A root as the election notice shows it: its common name and SHA-256 fingerprint as openssl prints it. */
+export function anchorName(der) {
+  let cn = "?";
+  try {
+    cn = parseX509(der).commonNames.join(", ") || "?";
+  } catch {
+    // named by its fingerprint alone
+  }
+  return `CN=${cn} (SHA-256 ${certificateFingerprint(der).toUpperCase().match(/../g).join(":")})`;
+}
+
+/**
+ * Every trust anchor of the auditors' part that is not among `pinned` (DER of
+ * the roots the reader pinned itself: the trustee file's), as
+ * {file, name, text} (unpinned_anchors in voting/record/verify.py): the login
+ * anchors of auditors/trust.json and the card anchors of
+ * auditors/enrollments.json. An anchor taken from the record is the server's
+ * word: it could name a CA of its own and make the "cards" that register for
+ * roll members who never vote. Throws Bad when a file cannot be read.
+ */
+export function unpinnedAnchors(files, pinned) {
+  const out = [];
+  const isPinned = (der) => pinned.some((p) => equalBytes(p, der));
+  if (F.TRUST in files) {
+    const trust = obj(strictJson(files[F.TRUST], F.TRUST), ["crls", "trust_anchors"], F.TRUST);
+    if (!Array.isArray(trust.trust_anchors)) throw new Bad(`${F.TRUST}: trust_anchors must be a list`);
+    for (const a of trust.trust_anchors) {
+      const der = b64(a, "a trust anchor");
+      if (!isPinned(der)) out.push({ file: F.TRUST, name: null, text: `${F.TRUST}: ${anchorName(der)}` });
+    }
+  }
+  if (F.ENROLLMENTS in files) {
+    const doc = obj(strictJson(files[F.ENROLLMENTS], F.ENROLLMENTS), ["anchors", "enrollments"], F.ENROLLMENTS);
+    if (!Array.isArray(doc.anchors)) throw new Bad(`${F.ENROLLMENTS}: anchors must be a list`);
+    for (const raw of doc.anchors) {
+      const anchor = obj(raw, ["certificates", "name"], "an anchor");
+      if (!Array.isArray(anchor.certificates)) throw new Bad(`${F.ENROLLMENTS}: the certificates of an anchor must be a list`);
+      for (const a of anchor.certificates) {
+        const der = b64(a, `a certificate of anchor ${anchor.name}`);
+        if (!isPinned(der)) out.push({ file: F.ENROLLMENTS, name: String(anchor.name), text: `${String(anchor.name)}: ${anchorName(der)}` });
+      }
+    }
+  }
+  return out;
+}
 
 // --- the checks ----------------------------------------------------------------------------
 
@@ -326,18 +377,75 @@ function selectionAlphas(ballot) {
   return alphas;
 }
 
+// --- the enrollment token (crypto/credentials.py read_enrollment_token) ---------------------------
+
+const TOKEN_SKEW_S = 60;
+const MAX_TOKEN_LIFETIME_S = 300;
+const MAX_TOKEN_LENGTH = 16384;
+const MAX_NUMERIC_DATE = 2 ** 53 - 1;
+const NONCE = /^[A-Za-z0-9_-]{16,128}$/;
+const ALGORITHMS = ["ES256", "RS256", "EdDSA"];
+const sameKeys = (doc, keys) => sortedKeys(doc).join("\0") === [...keys].sort().join("\0");
+
+/**
+ * The enrollment token a card signed: its structure, and that its leaf
+ * certificate's key signed it (nothing about trust, time or the nonce).
+ * Resolves to {employeeId, iat, exp, ders}; throws Bad.
+ */
+async function readEnrollmentToken(token) {
+  if (typeof token !== "string") throw new Bad("the enrollment token must be text");
+  if (token.length > MAX_TOKEN_LENGTH) throw new Bad(`the enrollment token is longer than ${MAX_TOKEN_LENGTH} characters`);
+  const parts = token.split(".");
+  if (parts.length !== 3 || parts.some((p) => !p)) throw new Bad("the enrollment token must be three non-empty base64url parts separated by '.'");
+  const [header, payload, signature] = [
+    strictJson(b64urlDecode(parts[0], Bad, "header"), "the token's header"),
+    strictJson(b64urlDecode(parts[1], Bad, "payload"), "the token's payload"),
+    b64urlDecode(parts[2], Bad, "signature"),
+  ];
+  if (!isObject(header) || !sameKeys(header, ["alg", "x5c"])) throw new Bad("the header must have exactly the members alg and x5c");
+  if (!ALGORITHMS.includes(header.alg)) throw new Bad(`alg ${repr(short(String(header.alg)))} is not allowed`);
+  if (!Array.isArray(header.x5c) || header.x5c.length < 1 || header.x5c.length > 4) throw new Bad("x5c must be a list of 1 to 4 certificates");
+  const ders = header.x5c.map((item) => b64(item, "an x5c certificate"));
+  try {
+    ders.forEach(parseX509);
+  } catch (exc) {
+    throw new Bad(`an x5c certificate cannot be read: ${message(exc)}`);
+  }
+  const members = ["aud", "employee_id", "enrollment_code", "exp", "iat", "nonce"];
+  if (!isObject(payload) || !sameKeys(payload, members)) throw new Bad(`the enrollment token's payload must have exactly the members ${repr(members)}`);
+  const { aud, employee_id: employeeId, enrollment_code: code, iat, exp, nonce } = payload;
+  if (typeof nonce !== "string" || !NONCE.test(nonce)) throw new Bad("nonce must be 16 to 128 base64url characters");
+  if (typeof aud !== "string" || !aud.length || aud.length > 256) throw new Bad("aud must be one non-empty string");
+  if (typeof employeeId !== "string" || !EMPLOYEE_ID.test(employeeId)) throw new Bad("employee_id must be an employee id");
+  if (typeof code !== "string" || !code.length || code.length > 64) throw new Bad("enrollment_code must be 1 to 64 characters");
+  for (const [label, v] of [["iat", iat], ["exp", exp]]) {
+    if (!Number.isInteger(v) || v < 0 || v > MAX_NUMERIC_DATE) throw new Bad(`${label} must be an integer number of seconds since 1970`);
+  }
+  if (!(exp - iat > 0 && exp - iat <= MAX_TOKEN_LIFETIME_S)) throw new Bad(`exp must be 1 to ${MAX_TOKEN_LIFETIME_S} seconds after iat`);
+  let checked;
+  try {
+    checkKey(parseX509(ders[0]));
+    checked = await verifyCertificateSignature(ders[0], signature, new TextEncoder().encode(`${parts[0]}.${parts[1]}`));
+  } catch (exc) {
+    throw new Bad(message(exc));
+  }
+  if (checked.alg !== header.alg) throw new Bad(`the token says alg ${header.alg} but the certificate's key signs with ${checked.alg}`);
+  if (!checked.valid) throw new Bad("the enrollment token's signature does not verify with the card's certificate");
+  return { employeeId, iat, exp, ders };
+}
+
 /** Python's str(exc) for what the JavaScript crypto throws. */
 const message = (exc) => (exc instanceof Error ? exc.message || exc.name : String(exc));
 
 // --- the verifier --------------------------------------------------------------------------
 
 class Verifier {
-  constructor(files, { serverKey = null, crlsAfterEvents = true, now = Date.now(), progress = () => {} }) {
-    Object.assign(this, { files, pinnedKey: serverKey, crlsAfterEvents, nowMs: now, progress });
+  constructor(files, { serverKey = null, crlsAfterEvents = true, now = Date.now(), progress = () => {}, trustAnchors = null }) {
+    Object.assign(this, { files, pinnedKey: serverKey, crlsAfterEvents, nowMs: now, progress, pinnedRoots: trustAnchors, attested: 0 });
     this.results = Object.fromEntries(Object.keys(CHECKS).map((n) => [n, new CheckResult(Number(n))]));
     Object.assign(this, {
       entries: [], lines: [], times: [], electionId: null, manifest: null, params: null, trusteeIds: null, policy: null,
-      serverKey: null, jointKey: null, fingerprint: null, ballots: [], registrations: new Map(), counted: [],
+      serverKey: null, jointKey: null, fingerprint: null, ballots: [], registrations: new Map(), counted: [], warnings: [],
       ballotsView: UNUSABLE, recomputed: new Map(), sums: null, unreadableCounted: [], aggregate: null,
     });
   }
@@ -399,6 +507,9 @@ class Verifier {
       ballots: this.ballots.length,
       counted: this.counted.length,
       checks: Object.values(this.results).sort((a, b) => a.number - b.number),
+      warnings: this.warnings,
+      attestedRegistrations: this.attested,
+      anchorsPinned: this.pinnedRoots !== null && hasAuditorsPart(this.files),
     };
   }
 
@@ -1007,7 +1118,7 @@ class Verifier {
     const c = this.check(5);
     const present = AUDITOR_FILES.filter((name) => name in this.files);
     if (!present.length) return null;
-    const missing = AUDITOR_FILES.filter((name) => !(name in this.files));
+    const missing = REQUIRED_AUDITOR_FILES.filter((name) => !(name in this.files));
     if (missing.length) {
       c.fail(`the auditors' part is incomplete: ${missing.join(", ")} missing`);
       return null;
@@ -1023,11 +1134,101 @@ class Verifier {
       if (!Array.isArray(trust.trust_anchors) || !Array.isArray(trust.crls)) throw new Bad("trust_anchors and crls must be lists");
       const anchors = trust.trust_anchors.map((a) => b64(a, "a trust anchor"));
       const crls = trust.crls.map((a) => b64(a, "a CRL"));
-      return certificateChecks(anchors, crls, { afterEvent: this.crlsAfterEvents, nowMs: this.nowMs, strict: true });
+      const checker = certificateChecks(anchors, crls, { afterEvent: this.crlsAfterEvents, nowMs: this.nowMs, strict: true });
+      checker.crls = crls;
+      if (this.pinnedRoots !== null) {
+        for (const anchor of unpinnedAnchors(this.files, this.pinnedRoots)) {
+          c.fail(`${anchor.name === null ? "the trust anchor" : "the card anchor"} ${anchor.text} is not among the roots you pinned: it is the server's word`);
+        }
+      }
+      return checker;
     } catch (exc) {
       c.fail(`${F.TRUST}: ${message(exc)}`);
       return null;
     }
+  }
+
+  /**
+   * The anchors of auditors/enrollments.json (name -> checker) and every
+   * enrollment (fingerprint -> what a registration needs), each checked here
+   * (Verifier.enrollments, _check_enrollment); a failing one fails check 5 and
+   * every registration resting on it.
+   */
+  async enrollments(c, checker) {
+    checker.cards = new Map();
+    checker.enrollments = new Map();
+    if (!(F.ENROLLMENTS in this.files)) return;
+    const doc = this.load(F.ENROLLMENTS, c);
+    if (doc === UNUSABLE) return;
+    try {
+      obj(doc, ["anchors", "enrollments"], F.ENROLLMENTS);
+      if (!Array.isArray(doc.anchors) || !Array.isArray(doc.enrollments)) throw new Bad("anchors and enrollments must be lists");
+      for (const raw of doc.anchors) {
+        const anchor = obj(raw, ["certificates", "name"], "an anchor");
+        const name = anchor.name;
+        if (typeof name !== "string" || !name || checker.cards.has(name)) throw new Bad(`anchor name ${repr(short(String(name)))} is empty or repeated`);
+        if (!Array.isArray(anchor.certificates)) throw new Bad(`anchor ${name}: certificates must be a list`);
+        const ders = anchor.certificates.map((a) => b64(a, `a certificate of anchor ${name}`));
+        checker.cards.set(name, certificateChecks(ders, checker.crls, { afterEvent: this.crlsAfterEvents, nowMs: this.nowMs, card: true }));
+      }
+    } catch (exc) {
+      checker.cards = new Map();
+      c.fail(`${F.ENROLLMENTS}: ${message(exc)}`);
+      return;
+    }
+    for (const [number, entry] of doc.enrollments.entries()) {
+      const fingerprint = isObject(entry) ? entry.fingerprint : undefined;
+      const where = `${F.ENROLLMENTS}: enrollment ${number} (card ${short(String(fingerprint))}, ${isObject(entry) ? entry.employee_id : undefined})`;
+      let link;
+      try {
+        link = await this.checkEnrollment(entry, checker.cards);
+      } catch (exc) {
+        c.fail(`${where}: ${message(exc)}`);
+        if (typeof fingerprint === "string" && !checker.enrollments.has(fingerprint)) checker.enrollments.set(fingerprint, { error: message(exc), via: null });
+        continue;
+      }
+      if (checker.enrollments.has(link.fingerprint)) {
+        c.fail(`${where}: the card is enrolled twice`);
+        checker.enrollments.set(link.fingerprint, { error: "the card is enrolled twice", via: null });
+        continue;
+      }
+      checker.enrollments.set(link.fingerprint, link);
+    }
+    c.items += doc.enrollments.length;
+  }
+
+  /** One enrollment (_check_enrollment). */
+  async checkEnrollment(raw, cards) {
+    const doc = obj(raw, ["anchor", "chain", "employee_id", "enrolled_at", "fingerprint", "proof", "revoked_at"], "an enrollment");
+    const fingerprint = toHex(hex(doc.fingerprint, "its fingerprint", 32));
+    const { employee_id: employee, anchor } = doc;
+    if (typeof employee !== "string" || !EMPLOYEE_ID.test(employee)) throw new Bad(`${repr(short(String(employee)))} is not an employee id`);
+    if (!cards.has(anchor)) throw new Bad(`trust anchor ${repr(short(String(anchor)))} is not among the anchors of ${F.ENROLLMENTS}`);
+    const chain = doc.chain;
+    if (!Array.isArray(chain) || chain.length < 1 || chain.length > 4) throw new Bad("the chain must list 1 to 4 certificates, leaf first");
+    const ders = chain.map((cert) => b64(cert, "a certificate"));
+    if (toHex(sha256(ders[0])) !== fingerprint) throw new Bad("the fingerprint is not the SHA-256 of the card certificate");
+    const enrolledAt = isoTime(doc.enrolled_at, "enrolled_at");
+    const revokedAt = doc.revoked_at === null ? null : isoTime(doc.revoked_at, "revoked_at");
+    if (revokedAt !== null && revokedAt < enrolledAt) throw new Bad("it was revoked before it was made");
+    await cards.get(anchor).voter(ders, enrolledAt, "the card was enrolled");
+    const proof = doc.proof;
+    let via;
+    if (isObject(proof) && sameKeys(proof, ["via"])) {
+      if (proof.via !== "client-certificate") throw new Bad(`its proof says via ${repr(short(String(proof.via)))}; only "client-certificate" is known`);
+      via = "client-certificate";
+    } else {
+      obj(proof, ["token"], "its proof");
+      const claim = await readEnrollmentToken(proof.token);
+      if (claim.ders.length !== ders.length || claim.ders.some((d, k) => toHex(d) !== toHex(ders[k]))) {
+        throw new Bad("the enrollment token was signed with another certificate chain than the enrolled card's");
+      }
+      if (claim.employeeId !== employee) throw new Bad(`the card signed an enrollment for ${claim.employeeId}, but the link names ${employee}`);
+      const moment = enrolledAt / 1e6;
+      if (!(claim.iat - TOKEN_SKEW_S <= moment && moment < claim.exp + TOKEN_SKEW_S)) throw new Bad("the enrollment was not made within the lifetime of the token the card signed");
+      via = "card";
+    }
+    return { fingerprint, employeeId: employee, anchor, enrolledAt, revokedAt, via, error: null };
   }
 
   async checkEligibility(context) {
@@ -1083,6 +1284,7 @@ class Verifier {
   }
 
   async checkRegistrations(c, checker) {
+    await this.enrollments(c, checker);
     const rollDoc = this.load(F.ROLL, c);
     if (rollDoc === UNUSABLE) return;
     const rows = new Map();
@@ -1118,13 +1320,15 @@ class Verifier {
     }
     const items = [...rows].filter(([credential]) => this.registrations.has(credential));
     const seenCertificates = new Map();
+    const words = { attested: 0, enrolled: 0 };
     let done = 0;
     this.progress("registrations", 0, items.length);
     for (const [credential, [employee, registration]] of items) {
       const index = this.registrations.get(credential);
       const where = `credential ${short(credential)} (entry ${index}, ${employee})`;
       try {
-        const fingerprint = await this.registered(checker, credential, employee, this.entries[index].time, registration);
+        const [fingerprint, word] = await this.registered(checker, credential, employee, this.entries[index].time, registration);
+        for (const kind of word) words[kind] += 1;
         if (seenCertificates.has(fingerprint)) c.fail(`${where}: its certificate also registered credential ${short(seenCertificates.get(fingerprint))}`);
         if (!seenCertificates.has(fingerprint)) seenCertificates.set(fingerprint, credential);
       } catch (exc) {
@@ -1134,17 +1338,62 @@ class Verifier {
       if (done % CHUNK === 0) this.progress("registrations", done, items.length);
     }
     this.progress("registrations", items.length, items.length);
+    this.attested = words.attested;
+    const said = [];
+    const s = (n) => (n !== 1 ? "s" : "");
+    if (words.attested) said.push(`${words.attested} registration${s(words.attested)} attested by a TLS client certificate login, not signed by the card`);
+    if (words.enrolled) said.push(`${words.enrolled} registration${s(words.enrolled)} by a card enrolled over a TLS client certificate login, without a card-signed enrollment`);
+    if (said.length) {
+      const warning = "rests on the server's word only: " + said.join("; ");
+      this.warnings.push(`check 5: ${warning}`);
+      if (!c.note) c.note = warning;
+    }
   }
 
-  /** One registration (_registered): chain, usage and revocation at the registration's time, the roll's employee, the signature. */
+  /**
+   * One registration (_registered): chain, usage and revocation at the
+   * registration's time, the roll's employee (by the certificate, or by the
+   * card's enrollment), the signature (none when attested by a TLS client
+   * certificate). Resolves to [fingerprint, what rests on the server's word].
+   */
   async registered(checker, credential, employee, registeredAt, registration) {
-    const doc = obj(registration, ["chain", "registered_at", "signature"], "the registration");
+    const attested = isObject(registration) && "attested" in registration;
+    const doc = obj(registration, attested ? ["attested", "chain", "registered_at", "signature"] : ["chain", "registered_at", "signature"], "the registration");
+    if (attested && (doc.attested !== "client-certificate" || doc.signature !== null)) {
+      throw new Bad('an attested registration says attested "client-certificate" and has no signature');
+    }
     isoTime(doc.registered_at, "registered_at");
     const chain = doc.chain;
     if (!Array.isArray(chain) || chain.length < 1 || chain.length > 4) throw new Bad("the registration's chain must list 1 to 4 certificates, leaf first");
     const ders = chain.map((cert) => b64(cert, "a certificate"));
     const at = isoTime(registeredAt, "the registration time");
+    if (!(await checker.builds(ders, at))) {
+      let anchor = null;
+      for (const [name, card] of checker.cards || []) {
+        if (await card.builds(ders, at)) {
+          anchor = name;
+          break;
+        }
+      }
+      if (anchor === null) {
+        await checker.voter(ders, at, "the credential was registered"); // throws: the chain builds nowhere
+        throw new Bad("the certificate was not valid when the credential was registered");
+      }
+      return this.registeredByCard(checker, anchor, credential, employee, at, doc, ders);
+    }
     await checker.voter(ders, at, "the credential was registered");
+    if (attested) {
+      let signer;
+      try {
+        const leaf = parseX509(ders[0]);
+        checkKey(leaf);
+        signer = employeeIdOf(leaf);
+      } catch (exc) {
+        throw new Bad(`not an employee certificate: ${message(exc)}`);
+      }
+      if (signer !== employee) throw new Bad(`the registration is attested for ${signer}'s certificate, but the roll gives the credential to ${employee}`);
+      return [toHex(sha256(ders[0])), ["attested"]];
+    }
     const signature = hex(doc.signature, "the registration's signature");
     // The leaf names the employee the roll gives the credential to, and its key signed the registration.
     const signer = await verifyTrusteeSignature(
@@ -1154,7 +1403,36 @@ class Verifier {
       throw new Bad(message(exc));
     });
     if (signer.employeeId !== employee) throw new Bad(`the registration is signed by ${signer.employeeId}'s certificate, but the roll gives the credential to ${employee}`);
-    return toHex(sha256(ders[0]));
+    return [toHex(sha256(ders[0])), []];
+  }
+
+  /** A registration by a card whose certificate names no employee: the employee is its enrollment's (_enrolled_employee). */
+  async registeredByCard(checker, anchor, credential, employee, at, doc, ders) {
+    const fingerprint = toHex(sha256(ders[0]));
+    const link = checker.enrollments.get(fingerprint);
+    if (link === undefined) throw new Bad(`the card certificate ${short(fingerprint)} names no employee and has no enrollment in ${F.ENROLLMENTS}`);
+    if (link.error) throw new Bad(`the card's enrollment does not verify: ${link.error}`);
+    if (link.anchor !== anchor) throw new Bad(`the card's enrollment says trust anchor ${repr(link.anchor)}, but its chain builds to ${repr(anchor)}`);
+    if (link.employeeId !== employee) throw new Bad(`the card is enrolled for ${link.employeeId}, but the roll gives the credential to ${employee}`);
+    if (link.enrolledAt > at + CLOCK_TOLERANCE_US) throw new Bad("the card was enrolled only after the credential was registered");
+    if (link.revokedAt !== null && link.revokedAt <= at) throw new Bad("the card's enrollment was revoked before the credential was registered");
+    const word = link.via === "client-certificate" ? ["enrolled"] : [];
+    await checker.cards.get(anchor).voter(ders, at, "the credential was registered");
+    try {
+      checkKey(parseX509(ders[0]));
+    } catch (exc) {
+      throw new Bad(`not an employee certificate: ${message(exc)}`);
+    }
+    if ("attested" in doc) return [fingerprint, [...word, "attested"]];
+    const signature = hex(doc.signature, "the registration's signature");
+    let checked;
+    try {
+      checked = await verifyCertificateSignature(ders[0], signature, registrationMessage(this.electionId, fromHex(credential)));
+    } catch (exc) {
+      throw new Bad(message(exc));
+    }
+    if (!checked.valid) throw new Bad(`the registration of the voting credential does not verify with the voter's certificate (${employee})`);
+    return [fingerprint, word];
   }
 
   // -- check 11 -------------------------------------------------------------------------------

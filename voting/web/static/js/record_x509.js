@@ -9,7 +9,7 @@
 // before the CA published its next CRL), never from no CRL at all.
 
 import { Bad } from "./record_verify.js";
-import { checkTrustAnchors, checkUsage, crlSignedBy, fingerprint, parseCrl, verifyChain } from "./x509.js";
+import { checkCardUsage, checkTrustAnchors, checkUsage, crlSignedBy, fingerprint, parseCrl, verifyChain } from "./x509.js";
 import { b64decode } from "./bytes.js";
 
 const seconds = (ms) => Math.floor(ms / 1000) * 1000;
@@ -20,10 +20,13 @@ const message = (exc) => (exc instanceof Error ? exc.message || exc.name : Strin
 /**
  * `anchors`, `crls`: DER bytes from auditors/trust.json (throws if one cannot
  * be read, as TrustStore.from_der and load_der_x509_crl). Returns
- * {voter(chainDer, atUs, event), trustee({chain, signature}, atUs, event)}:
- * each throws Bad with verify.py's words, or resolves.
+ * {voter(chainDer, atUs, event), trustee({chain, signature}, atUs, event),
+ * builds(chainDer, atUs)}: the first two throw Bad with verify.py's words, or
+ * resolve; `builds` says whether the chain builds to `anchors` then.
+ * `card`: the anchors of auditors/enrollments.json, whose certificates name no
+ * employee (no SAN needed; key usage digitalSignature, check_card_usage).
  */
-export function certificateChecks(anchors, crlDers, { afterEvent = true, nowMs = Date.now() } = {}) {
+export function certificateChecks(anchors, crlDers, { afterEvent = true, nowMs = Date.now(), card = false } = {}) {
   checkTrustAnchors(anchors);
   const crls = crlDers.map((der) => {
     const crl = parseCrl(der);
@@ -73,12 +76,12 @@ export function certificateChecks(anchors, crlDers, { afterEvent = true, nowMs =
     const atMs = Math.floor(atUs / 1000);
     let built;
     try {
-      built = await verifyChain(ders, anchors, { now: new Date(atMs), employeeId });
+      built = await verifyChain(ders, anchors, { now: new Date(atMs), employeeId, requireSan: !card });
     } catch (exc) {
       throw new Bad(`the certificate was not valid when ${event}: ${message(exc)}`);
     }
     try {
-      checkUsage(built.chain[0]);
+      (card ? checkCardUsage : checkUsage)(built.chain[0]);
     } catch (exc) {
       throw new Bad(message(exc));
     }
@@ -86,6 +89,14 @@ export function certificateChecks(anchors, crlDers, { afterEvent = true, nowMs =
   }
 
   return {
+    builds: async (ders, atUs) => {
+      try {
+        await verifyChain(ders, anchors, { now: new Date(Math.floor(atUs / 1000)), requireSan: !card });
+        return true;
+      } catch {
+        return false;
+      }
+    },
     voter: (ders, atUs, event) => judge(ders, atUs, event),
     trustee: (doc, atUs, event) => {
       const chain = doc && Array.isArray(doc.chain) ? doc.chain : [];

@@ -410,6 +410,12 @@ export function checkUsage(leaf) {
   if (!leaf.extKeyUsage.includes(OID.clientAuth)) throw new CertificateError("the certificate is not for client authentication (no clientAuth EKU)");
 }
 
+/** Key usage with digitalSignature, for a card whose certificate names no employee (check_card_usage). */
+export function checkCardUsage(leaf) {
+  if (!leaf.keyUsage) throw new CertificateError("the certificate has no key usage extension");
+  if (!leaf.keyUsage.digitalSignature) throw new CertificateError("the certificate's key usage does not allow digital signatures");
+}
+
 /** The roots of a trust store: each must be a CA certificate (TrustStore.__post_init__). */
 export function checkTrustAnchors(rootsDer) {
   if (!Array.isArray(rootsDer) || !rootsDer.length) throw new CertificateError("a trust store needs at least one root certificate");
@@ -470,6 +476,9 @@ const EE_RULES = {
   [OID.nameConstraints]: ["absent"],
   [OID.extKeyUsage]: ["maybe", "noncritical", (c) => { if (!c.extKeyUsage.includes(OID.clientAuth)) throw new Refused("required EKU not found"); }],
 };
+
+/** A card certificate that names no employee (TrustStore.verify_chain(require_san=False)): the SAN may be absent. */
+const CARD_EE_RULES = { ...EE_RULES, [OID.subjectAltName]: ["maybe", "agnostic"] };
 
 const CA_RULES = {
   [OID.authorityInfoAccess]: ["maybe", "noncritical"],
@@ -579,7 +588,7 @@ async function buildChain(working, depth, intermediates, roots, now, used) {
  * verifier's client policy; with `employeeId`, the leaf's key is accepted and it
  * names that employee. Returns {employeeId, name, fingerprint, chain}.
  */
-export async function verifyChain(chainDer, rootsDer, { now, employeeId } = {}) {
+export async function verifyChain(chainDer, rootsDer, { now, employeeId, requireSan = true } = {}) {
   if (!(now instanceof Date) || Number.isNaN(now.getTime())) throw new Error("now must be a Date");
   if (!Array.isArray(chainDer) || !chainDer.length) throw new CertificateError("the chain needs at least the leaf certificate");
   const roots = checkTrustAnchors(rootsDer);
@@ -593,7 +602,7 @@ export async function verifyChain(chainDer, rootsDer, { now, employeeId } = {}) 
   let chain;
   try {
     permitsBasic(leaf, at);
-    permitsExtensions(leaf, EE_RULES);
+    permitsExtensions(leaf, requireSan ? EE_RULES : CARD_EE_RULES);
     chain = [leaf, ...(await buildChain(leaf, 0, intermediates, roots, at, new Set()))];
   } catch (exc) {
     if (!(exc instanceof Refused)) throw exc;

@@ -4,7 +4,7 @@
 // trustee saves — and chooses again, to prove it is saved — before anything
 // that depends on it is sent. Nothing secret is sent to the server or kept in
 // the browser's storage.
-import { ApiError, credentialFile, get, post, requireLogin } from "../api.js";
+import { ApiError, cardSession, credentialFile, get, post, requireLogin } from "../api.js";
 import { formatFingerprint, electionFingerprint } from "../ballots.js";
 import { b64decode, b64encode, equalBytes } from "../bytes.js";
 import { endorsedElection, KeyRefusal } from "../endorsements.js";
@@ -32,6 +32,7 @@ let state = null;
 let pendingSave = null;
 let pendingConfirm = null;
 let chosenRoots = null; // DER of the root.pem chosen on this page (null: none, or unreadable)
+let attestedShown = null; // the number of attested registrations shown for the trustee to accept (null: none shown)
 
 function fail(message) {
   say(status, "");
@@ -242,6 +243,21 @@ function showChecks(failed) {
   show($("#decrypt-checks-box"));
 }
 
+/**
+ * Registrations attested by a TLS client certificate login rest on the
+ * server's word: their number is shown with a box the trustee ticks to accept
+ * exactly that number; decrypting again then passes it to the checks.
+ */
+function showAttested(count) {
+  attestedShown = count;
+  $("#attested-text").textContent = t("trustee.attested_text", { count });
+  $("#attested-accept-label").textContent = t("trustee.attested_accept", { count });
+  $("#attested-accept").checked = false;
+  show($("#attested-box"));
+}
+
+const acceptedAttested = () => (attestedShown !== null && $("#attested-accept").checked ? attestedShown : null);
+
 async function decrypt() {
   const button = $("#decrypt-button");
   const result = $("#decrypt-result");
@@ -250,7 +266,8 @@ async function decrypt() {
   show(result, false);
   try {
     if (!state.partial_decryption) {
-      const checked = await verifiedAggregate(electionId, state, { progress });
+      const checked = await verifiedAggregate(electionId, state, { progress, acceptAttested: acceptedAttested() });
+      show($("#attested-box"), false);
       showChecks([]);
       progress("decrypting", 0, 1);
       const partial = partialDecrypt(keyFromJson(state.key), checked.ciphertexts, { fingerprint: checked.fingerprint });
@@ -269,6 +286,7 @@ async function decrypt() {
   } catch (exc) {
     show($("#decrypt-progress-box"), false);
     if (exc instanceof TrusteeRefusal && exc.params.failed) showChecks(exc.params.failed);
+    if (exc instanceof TrusteeRefusal && exc.reason === "attested_not_accepted") showAttested(exc.params.count);
     fail(describe(exc));
     offerDecryption();
   }
@@ -293,6 +311,8 @@ async function unlock() {
   say(error, "");
   const file = credentialFile();
   if (!file) {
+    // A login with the card in this computer has no key here to sign the trustee's steps with.
+    if (cardSession()) return say(error, t("trustee.card_session"));
     requireLogin();
     return;
   }

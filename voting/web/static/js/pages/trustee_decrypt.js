@@ -14,7 +14,7 @@ import { b64decode, equalBytes, fromHex, toHex } from "../bytes.js";
 import { parseManifest } from "../ballots.js";
 import { ciphertextFromJson } from "../elgamal.js";
 import { consistencyProofFromJson, signedTreeHeadFromJson, verifyConsistency, verifyTreeHead } from "../merkle.js";
-import { F, hasAuditorsPart, notPassed, readRecordZip, verifyRecord } from "../record_verify.js";
+import { F, hasAuditorsPart, notPassed, readRecordZip, unpinnedAnchors, verifyRecord } from "../record_verify.js";
 import { checkQuorum, cosignedHeadFromJson } from "../witness.js";
 import { pinnedHead, TrusteeRefusal } from "./trustee_ceremony.js";
 
@@ -40,17 +40,30 @@ async function privateRecord(electionId) {
   return new Uint8Array(await response.arrayBuffer());
 }
 
-/** The record's trust anchors must be roots this trustee pinned (check_trust_anchors); none pinned is a refusal here. */
+/**
+ * Every trust anchor of the record — the login anchors of auditors/trust.json
+ * and the card anchors of auditors/enrollments.json — must be a root this
+ * trustee pinned (check_trust_anchors); none pinned is a refusal here. The
+ * refusal names the first unpinned anchor.
+ */
 function checkTrustAnchors(files, pinned) {
-  let anchors;
+  let foreign;
   try {
-    anchors = json(files[F.TRUST]).trust_anchors.map((a) => b64decode(a));
+    if (!json(files[F.TRUST]).trust_anchors.length) throw new Error("no trust anchor");
+    foreign = unpinnedAnchors(files, pinned);
   } catch {
-    throw new TrusteeRefusal("record_foreign_ca", "the record's trust anchors cannot be read");
+    throw new TrusteeRefusal("record_anchors_unreadable", "the record's trust anchors cannot be read");
   }
-  if (!pinned.length || !anchors.length || anchors.some((a) => !pinned.some((p) => equalBytes(a, p)))) {
-    throw new TrusteeRefusal("record_foreign_ca", "the record judges eligibility against a CA this trustee did not pin");
+  if (!pinned.length || foreign.length) {
+    const anchor = foreign.length ? foreign.map((a) => a.text).join("; ") : "—";
+    throw new TrusteeRefusal("record_foreign_ca", `the record judges eligibility against ${anchor}, which this trustee did not pin`, { anchor });
   }
+}
+
+/** Registrations attested by a TLS client certificate login rest on the server's word: decrypted only once the trustee accepted their exact number (attested_refusal). */
+function checkAttested(count, accepted) {
+  if (accepted === count || (accepted === null && count === 0)) return;
+  throw new TrusteeRefusal("attested_not_accepted", `the record holds ${count} registrations attested by a TLS client certificate login, on the server's word only`, { count });
 }
 
 /** Heads `a` and `b` (signatures checked) are on one board, by the server's consistency proof (prove_one_board). */
@@ -113,11 +126,14 @@ async function requireWitnesses(electionId, policy, serverKey, head, covering, {
 
 /**
  * verified_aggregate: {ciphertexts, fingerprint, ballotsCounted, minimum,
- * boardSize, report}. `state` is the trustee file's state (server_key,
+ * boardSize, attested, report}. `acceptAttested`: the number of registrations
+ * attested by a TLS client certificate login the trustee accepted (null:
+ * none); any other number than the record's is a refusal
+ * (attested_not_accepted, with {count}). `state` is the trustee file's state (server_key,
  * seen_head — updated here, saved by the caller —, trust_anchors).
  * `progress(stage, done, total)` reports the long work.
  */
-export async function verifiedAggregate(electionId, state, { progress = () => {}, waitMs } = {}) {
+export async function verifiedAggregate(electionId, state, { progress = () => {}, waitMs, acceptAttested = null } = {}) {
   const head = await pinnedHead(electionId, state);
   progress("download", 0, 1);
   const files = readRecordZip(await privateRecord(electionId));
@@ -132,6 +148,7 @@ export async function verifiedAggregate(electionId, state, { progress = () => {}
       failed,
     });
   }
+  checkAttested(report.attestedRegistrations, acceptAttested);
   // Checks 1-8 passed: the board and the heads below are well-formed.
   const entries = new TextDecoder().decode(files[F.BOARD]).split("\n").filter((line) => line.trim()).map((line) => JSON.parse(line));
   const headDocs = json(files[F.TREE_HEADS]);
@@ -169,6 +186,7 @@ export async function verifiedAggregate(electionId, state, { progress = () => {}
     ballotsCounted: body.ballots_counted,
     minimum,
     boardSize: entries.length,
+    attested: report.attestedRegistrations,
     report,
   };
 }
