@@ -16,6 +16,7 @@ import datetime as dt
 import ipaddress
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -159,11 +160,29 @@ def ipv6_loopback() -> bool:
         return False
 
 
-def render(shipped: str, *, http_port: int, https_port: int, upstream_port: int, cert: Path, key: Path) -> str:
+#: Where the shipped file includes the proxy's secret from (docs/operations.md 3.3 writes it).
+SECRET_INCLUDE = "/etc/nginx/voting-proxy-secret.conf"
+
+
+def secret_include(directory: Path, secret: str) -> Path:
+    """The include file that docs/operations.md 3.3 writes: nginx's header with
+    the service's proxy secret (mode 0600)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "voting-proxy-secret.conf"
+    path.write_text(f"proxy_set_header X-Voting-Proxy-Secret {secret};\n")
+    path.chmod(0o600)
+    return path
+
+
+def render(
+    shipped: str, *, http_port: int, https_port: int, upstream_port: int, cert: Path, key: Path, include: Path
+) -> str:
     """The shipped file with only its ports, listen addresses (loopback),
-    certificate paths and server name replaced; each must be found."""
+    certificate paths, the proxy secret's include file (``secret_include``)
+    and server name replaced; each must be found."""
     v6 = "[::1]" if ipv6_loopback() else None
     replacements = [
+        (SECRET_INCLUDE, str(include)),
         ("listen 80;", f"listen 127.0.0.1:{http_port};"),
         ("listen [::]:80;", f"listen {v6}:{http_port};" if v6 else ""),
         ("listen 443 ssl;", f"listen 127.0.0.1:{https_port} ssl;"),
@@ -241,7 +260,11 @@ def behind_nginx(tmp_path, server_cert):
     http_port, https_port = free_port(), free_port()
     service = Service(data_dir, public_url=f"https://localhost:{https_port}", forwarded_allow_ips="127.0.0.1")
     cert, key = server_cert
-    site = render(SHIPPED.read_text(), http_port=http_port, https_port=https_port, upstream_port=service.port, cert=cert, key=key)
+    include = secret_include(tmp_path / "nginx-secret", secrets.token_hex(32))
+    site = render(
+        SHIPPED.read_text(), http_port=http_port, https_port=https_port, upstream_port=service.port, cert=cert, key=key,
+        include=include,
+    )
     nginx = Nginx(tmp_path / "nginx", site)
     service.start()
     try:

@@ -10,7 +10,8 @@ from litestar.static_files import create_static_files_router
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
-from voting.auth.api import AuthController, provide_principal
+from voting.auth.api import AuthController, EnrollmentController, provide_principal
+from voting.auth.client_certificate import ClientCertificateController
 from voting.ballots.api import AuditController, BallotController
 from voting.board.api import BoardController
 from voting.elections.api import ElectionController
@@ -55,6 +56,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             *health_handlers(services),
             server_key,
             AuthController,
+            EnrollmentController,
+            ClientCertificateController,
             ElectionController,
             BallotController,
             AuditController,

@@ -71,9 +71,7 @@ def serve(data_dir: Path, host: str, port: int, workers: int, log_level: str) ->
     options = {"host": host, "port": port, "log_level": log_level, **_proxy_options(settings)}
     options |= observability.uvicorn_options(settings, workers=workers, log_level=log_level)
     if workers == 1:
-        from voting.app import create_app
-
-        server = uvicorn.Server(uvicorn.Config(create_app(settings), **options))
+        server = uvicorn.Server(uvicorn.Config(served_app(settings), **options))
         try:
             server.run()
         except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: a normal stop
@@ -86,7 +84,19 @@ def serve(data_dir: Path, host: str, port: int, workers: int, log_level: str) ->
     os.environ.update(
         {"VOTING_DATA_DIR": str(settings.data_dir), "VOTING_HOST": host, "VOTING_PORT": str(port), "VOTING_WORKERS": str(workers)}
     )
-    run_workers(uvicorn.Config("voting.app:create_app", factory=True, workers=workers, **options))
+    run_workers(uvicorn.Config("voting.cli.serve:served_app", factory=True, workers=workers, **options))
+
+
+def served_app(settings=None):  # noqa: ANN001, ANN201 - voting.settings.Settings, an ASGI app
+    """The app as served: inside the proxy-headers layer and the one that
+    records the address that connected (voting/auth/client_certificate.py),
+    so that a client certificate is believed from the trusted proxies only."""
+    from voting.app import create_app
+    from voting.auth.client_certificate import behind_proxies
+    from voting.settings import Settings
+
+    settings = settings or Settings.from_env()
+    return behind_proxies(create_app(settings), settings.forwarded_allow_ips)
 
 
 def port_problem(host: str, port: int) -> str | None:
@@ -127,5 +137,7 @@ def run_workers(config) -> None:  # noqa: ANN001 - uvicorn.Config
 def _proxy_options(settings) -> dict:  # noqa: ANN001 - voting.settings.Settings
     """Believe X-Forwarded-For/-Proto only from the proxies named in
     VOTING_FORWARDED_ALLOW_IPS (none by default: uvicorn's own default trusts
-    127.0.0.1, so any local process could pose as any client)."""
-    return {"proxy_headers": True, "forwarded_allow_ips": settings.forwarded_allow_ips}
+    127.0.0.1, so any local process could pose as any client). ``served_app``
+    applies them, inside the layer that records the connecting address;
+    uvicorn's own layer is off, so they are applied once."""
+    return {"proxy_headers": False, "forwarded_allow_ips": settings.forwarded_allow_ips}

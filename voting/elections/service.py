@@ -29,9 +29,9 @@ from crypto.errors import CredentialError
 from crypto.group import Point
 from crypto.encoding import canonical_json
 from voting.auth.service import ADMIN, AUDITOR, Principal
-from voting.auth.trust import TrustSource
+from voting.auth.trust import TrustAnchors
 from voting.board.service import Board
-from voting.db.models import Ballot, BoardEntry, CeremonyShare, Election, Role, RollEntry, Trustee
+from voting.db.models import Ballot, BoardEntry, CeremonyShare, Election, Role, RollEntry, Session, Trustee
 from voting.elections import lifecycle, schedule
 from voting.elections.schedule import Schedule
 from voting.elections.manifest import validate_manifest
@@ -40,6 +40,9 @@ from voting.elections.roll import preview as roll_preview
 from voting.errors import Conflict, Forbidden, Invalid, NotFound
 
 MAX_TRUSTEES = 5
+#: A registration the service attests for a session that logged in with a TLS
+#: client certificate (also that session's ``login_method``).
+ATTESTED_CLIENT_CERTIFICATE = "client-certificate"
 
 
 def ceremony_parameters(election: Election) -> threshold.CeremonyParameters:
@@ -82,7 +85,7 @@ async def set_role(db: AsyncSession, employee_id: str, role: str) -> None:
 
 
 class ElectionService:
-    def __init__(self, board: Board, trust: TrustSource) -> None:
+    def __init__(self, board: Board, trust: TrustAnchors) -> None:
         self.board = board
         self.trust = trust
 
@@ -270,22 +273,40 @@ class ElectionService:
         """Register the voter's voting credential for this election: signed by the
         session's certificate key, one per roll entry, never another voter's.
         Publishes ``credential-registered`` (the credential only); the registration
-        itself (chain and signature) goes to the auditors' part of the record."""
-        if not isinstance(body, dict) or set(body) != {"credential", "signature"}:
+        itself (chain and signature) goes to the auditors' part of the record.
+
+        A session that logged in with a TLS client certificate (a browser with a
+        card: voting/auth/client_certificate.py) holds no key to sign with; it
+        sends ``{credential, attested: "client-certificate"}`` and the service
+        attests the registration (``signature`` null, ``attested`` in the
+        record): the server's word only (docs/threat-model.md)."""
+        if not isinstance(body, dict) or set(body) not in ({"credential", "signature"}, {"credential", "attested"}):
             raise Invalid("send {credential, signature}", code="invalid_request")
-        credential_hex, signature_hex = body["credential"], body["signature"]
+        credential_hex, signature_hex = body["credential"], body.get("signature")
         credential = parse_voting_credential(credential_hex)
-        if (
+        attested = "attested" in body
+        if attested:
+            if body["attested"] != ATTESTED_CLIENT_CERTIFICATE:
+                raise Invalid(f"attested must be {ATTESTED_CLIENT_CERTIFICATE!r}", code="invalid_request")
+            method = await db.scalar(select(Session.login_method).where(Session.id == principal.session_id))
+            if method != ATTESTED_CLIENT_CERTIFICATE:
+                raise Forbidden(
+                    "only a session that logged in with the card in this computer (a TLS client certificate) "
+                    "has its registration attested; sign the registration with your key",
+                    code="attestation_not_allowed",
+                )
+        elif (
             not isinstance(signature_hex, str)
             or not 0 < len(signature_hex) <= 1024
             or len(signature_hex) % 2
             or any(c not in "0123456789abcdef" for c in signature_hex)
         ):
             raise Invalid("the signature must be lowercase hex", code="invalid_signature_encoding")
-        # The certificate signed it: checked before any lock is taken.
-        verify_registration(
-            principal.certificate, bytes.fromhex(signature_hex), election_id=election_id, credential_pub=credential
-        )
+        else:
+            # The certificate signed it: checked before any lock is taken.
+            verify_registration(
+                principal.certificate, bytes.fromhex(signature_hex), election_id=election_id, credential_pub=credential
+            )
         election = await self.get(db, election_id, for_update=True)  # orders it with casts and closing
         entry = await db.get(RollEntry, (election_id, principal.employee_id), with_for_update=True, populate_existing=True)
         if entry is None:
@@ -307,7 +328,8 @@ class ElectionService:
         entry.registration = json.dumps(
             {
                 "chain": list(principal.chain_b64),
-                "signature": signature_hex,
+                "signature": None if attested else signature_hex,
+                **({"attested": ATTESTED_CLIENT_CERTIFICATE} if attested else {}),
                 "registered_at": datetime.now(UTC).isoformat(),
             }
         )

@@ -271,6 +271,11 @@ class PageController(Controller):
     async def login(self, request: Request) -> Response:
         return render(request, "login.html", title="login.title", section="login")
 
+    @get("/enroll")
+    async def enroll(self, request: Request) -> Response:
+        """Enroll the card in this computer (TLS client certificate) with a one-time code."""
+        return render(request, "enroll.html", title="enroll.title", section="login")
+
     @get("/receipt/check")
     async def receipt_check(self, request: Request, services: Services) -> Response:
         # Any election's receipt may be checked here: its witnesses' logs may be asked.
@@ -322,6 +327,11 @@ class PageController(Controller):
     @get("/admin/new")
     async def admin_new(self, request: Request) -> Response:
         return render(request, "admin_new.html", title="create.title", section="admin")
+
+    @get("/admin/enrollments")
+    async def admin_enrollments(self, request: Request) -> Response:
+        """Card enrollment: codes, the enrolled cards, revocation."""
+        return render(request, "admin_enrollments.html", title="cards.title", section="admin")
 
     @get("/admin/{election_id:str}")
     async def admin_election(self, request: Request, services: Services, election_id: str) -> Response:

@@ -27,12 +27,24 @@ export function session() {
 
 export function saveSession(value, credentialFile) {
   sessionStorage.setItem(SESSION, JSON.stringify(value));
+  if (!credentialFile) {
+    // A login with the card in this computer (a TLS client certificate): no
+    // file, no key in the page; the employee is the server's word.
+    forgetChoices(value.employee_id);
+    sessionStorage.removeItem(CREDENTIAL);
+    return;
+  }
   // Choices kept for another employee who used this tab are not this one's to
   // see: keyed by the opened credential file's id, not the server's word
   // (login.js refuses a reply naming another employee).
   forgetChoices(credentialFile.employee_id);
   // The credential file stays PIN-sealed: the PIN is asked again to sign a ballot.
   sessionStorage.setItem(CREDENTIAL, JSON.stringify(credentialFile));
+}
+
+/** Did this session log in with the card in this computer (no signing key in the page)? */
+export function cardSession() {
+  return session()?.login_method === "client-certificate";
 }
 
 export function credentialFile() {

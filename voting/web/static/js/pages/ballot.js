@@ -8,7 +8,11 @@
 // PIN opens the credential file, whose decrypted key gives the credential
 // secret; from it this election's Ed25519 voting credential is derived (the
 // same on every device), registered once with the certificate key's signature
-// (POST …/credential), and used as voter_id and to sign ballots.
+// (POST …/credential), and used as voter_id and to sign ballots. A session that
+// logged in with the card in this computer (TLS client certificate) has no key
+// here: the voting credential comes from a random secret this browser keeps
+// (voting_secret.js, offered as a file to save), and the server attests its
+// registration ({credential, attested: "client-certificate"}).
 //
 // Before the ballot is shown, the election key is taken from the board and
 // checked (endorsements.js): the trustees follow the policy (2 <= t <= n), every
@@ -16,7 +20,7 @@
 // if any; the rendered form must be the board's manifest. The voter sees the
 // trustees' names, "t of n trustees", and the short fingerprint to compare with
 // the election notice.
-import { ApiError, credentialFile, get, keepChoices, post, resending, session, takeChoices } from "../api.js";
+import { ApiError, cardSession, credentialFile, get, keepChoices, post, resending, session, takeChoices } from "../api.js";
 import {
   encryptBallot,
   formatFingerprint,
@@ -30,7 +34,8 @@ import { canonicalJsonText } from "../encoding.js";
 import { verifyReceipt } from "../receipts.js";
 import { openCredential, signRegistration } from "../credentials.js";
 import { registrationMessage, signBallotWithCredential, votingCredential } from "../voting_credential.js";
-import { $, $$, busy, jsonDownload, pageData, ready, say, show } from "../dom.js";
+import { $, $$, busy, jsonDownload, pageData, readFile, ready, say, show } from "../dom.js";
+import { SecretFileError, keepSecret, keptSecret, newSecret, secretFile, secretFromFile } from "../voting_secret.js";
 import { KeyRefusal, endorsedElection, pinnedFromUrl } from "../endorsements.js";
 import { errorText, loc, t } from "../i18n.js";
 import { sayLoginAgain } from "./common.js";
@@ -43,6 +48,8 @@ const form = $("#ballot-form");
 const questions = $$("fieldset.question");
 const BOARD_PAGE = 500;
 const employeeId = session()?.employee_id;
+const card = cardSession(); // no key in this page: the voting key comes from this browser's secret
+let loadedSecret = null; // a saved voting key file the voter chose (card sessions)
 
 let election = null; // {manifest, key, fingerprint, trustees, voting}: only once the key is verified
 let prepared = null; // {ballot, opening, code, choices}
@@ -64,7 +71,7 @@ function fail(exc) {
     credential = null;
     prepared = null;
     if (election) election.voting = null;
-    show($("#pin-field"));
+    if (!card) show($("#pin-field"));
     return sayLoginAgain(errorBox, exc);
   }
   let text;
@@ -320,7 +327,7 @@ async function checkElectionKey() {
 
 /** Open the credential file with the PIN typed on the ballot form (once per page). Returns false when the PIN is missing or wrong. */
 async function openWithPin() {
-  if (credential) return true;
+  if (credential || card) return true;
   const pinInput = $("#ballot-pin");
   pinInput.removeAttribute("aria-invalid");
   const file = credentialFile();
@@ -355,6 +362,11 @@ async function openWithPin() {
  */
 async function loadElection() {
   if (!election) throw new KeyRefusal("no_key", {}, "the election key has not been verified");
+  if (!election.voting && card) {
+    election.voting = await cardVotingCredential();
+    $("#credential-short").textContent = election.voting.hex.slice(0, 16);
+    show($("#credential-info"));
+  }
   if (!election.voting) {
     const voting = votingCredential(credential.secret, electionId);
     const voter = await get(`${base}/voter`);
@@ -371,6 +383,68 @@ async function loadElection() {
   }
   return election;
 }
+
+/**
+ * A card session's voting credential: from the secret this browser keeps for
+ * the employee and election, or the saved file the voter chose; a new random
+ * secret (kept first, then registered) when none is registered yet. The server
+ * attests the registration: the page has no key to sign it with.
+ */
+async function cardVotingCredential() {
+  const voter = await get(`${base}/voter`);
+  let kept = null;
+  try {
+    kept = await keptSecret(employeeId, electionId);
+  } catch {
+    kept = null; // no IndexedDB here: the saved file is the way
+  }
+  const gives = (secret) => !!secret && votingCredential(secret, electionId).hex === voter.credential;
+  let secret;
+  if (voter.credential) {
+    secret = [loadedSecret, kept].find(gives);
+    if (!secret) {
+      show($("#secret-field"));
+      throw new Told(t(loadedSecret || kept ? "ballot.secret_other" : "ballot.secret_needed"));
+    }
+  } else {
+    secret = loadedSecret || kept || newSecret();
+  }
+  if (secret !== kept) {
+    try {
+      await keepSecret(employeeId, electionId, secret); // kept before it is registered
+    } catch {
+      // not kept: the file below is then the only copy
+    }
+  }
+  const voting = votingCredential(secret, electionId);
+  if (!voter.credential) {
+    say(statusBox, t("ballot.registering"));
+    const reply = await post(`${base}/credential`, { credential: voting.hex, attested: "client-certificate" });
+    if (reply?.credential !== voting.hex) throw new Told(t("ballot.credential_other"));
+  }
+  show($("#secret-field"), false);
+  jsonDownload($("#secret-download"), secretFile(employeeId, electionId, secret), `voting-key-${electionId}-${employeeId}.json`);
+  show($("#secret-keep"));
+  return voting;
+}
+
+$("#secret-file")?.addEventListener("change", async (event) => {
+  say(errorBox, "");
+  const input = event.currentTarget;
+  input.removeAttribute("aria-invalid");
+  try {
+    loadedSecret = secretFromFile(JSON.parse((await readFile(input)) || "null"), employeeId, electionId);
+    say(statusBox, t("ballot.secret_loaded"));
+  } catch (exc) {
+    loadedSecret = null;
+    input.setAttribute("aria-invalid", "true");
+    const reason = exc instanceof SecretFileError ? exc.reason : "not_secret_file";
+    if (reason === "other_employee") say(errorBox, t("ballot.secret_other_employee"));
+    else if (reason === "other_election") say(errorBox, t("ballot.secret_other_election"));
+    else if (reason === "damaged") say(errorBox, t("ballot.secret_damaged"));
+    else say(errorBox, t("ballot.secret_not_file"));
+  }
+});
 
 function summarize(choices) {
   const list = $("#choice-summary");
@@ -528,5 +602,6 @@ if (electionStatus !== "open") {
   // To the login page and back, keeping a pinned fingerprint (#fp=…) in the address.
   location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search + location.hash)}`);
 } else {
+  if (card) show($("#pin-field"), false);
   checkElectionKey().then(ready);
 }

@@ -8,7 +8,8 @@ const current = session();
 const box = $("#session-box");
 const login = $("#login-link");
 if (current) {
-  $("#session-name").textContent = t("nav.logged_in_as", { name: current.name, id: current.employee_id });
+  // A card enrolled from another CA (JPKI) names nobody: the employee id alone then.
+  $("#session-name").textContent = current.name ? t("nav.logged_in_as", { name: current.name, id: current.employee_id }) : current.employee_id;
   show(box);
   show(login, false);
 }

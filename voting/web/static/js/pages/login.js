@@ -1,5 +1,8 @@
 // Log in with the credential file and its PIN. The file is read and opened in
 // this browser (WebCrypto); the server only ever sees the signed login token.
+// Or with the card in this computer: the browser presents the card's
+// certificate to the reverse proxy (TLS client authentication), which passes it
+// on for this one request; the page holds no key then (docs/web.md).
 import { ApiError, post, saveSession } from "../api.js";
 import { $, busy, readFile, ready, say } from "../dom.js";
 import { errorText, t } from "../i18n.js";
@@ -97,6 +100,49 @@ form.addEventListener("submit", (event) => {
     } catch (exc) {
       say(status, "");
       say(error, exc instanceof ApiError ? errorText(exc) : t("login.failed", { code: exc.code || exc.name || "error" }));
+    }
+  });
+});
+
+/** A refused card login, in words for a card (the catalogue's error.code.* speak of credential files). */
+function cardFailure(exc) {
+  if (!(exc instanceof ApiError)) return t("login.failed", { code: exc.code || exc.name || "error" });
+  switch (exc.code) {
+    case "no_client_certificate":
+      return t("login.card_none");
+    case "client_certificate_untrusted_source":
+      return t("login.card_unavailable");
+    case "client_certificate_disabled":
+      return t("login.card_disabled");
+    case "tls_session_resumed":
+      return t("login.card_resumed");
+    case "certificate_invalid":
+    case "client_certificate_malformed":
+      return t("login.card_invalid");
+    case "certificate_revoked":
+      return t("login.card_revoked");
+    case "not_enrolled":
+      return t("login.card_not_enrolled");
+    case "enrollment_revoked":
+      return t("login.card_enrollment_revoked");
+    default:
+      return errorText(exc);
+  }
+}
+
+$("#card-login-button").addEventListener("click", (event) => {
+  say(error, "");
+  busy(event.currentTarget, async () => {
+    try {
+      say(status, t("login.card_checking"));
+      // No body: the certificate is the proxy's to pass on, the origin the browser's to send.
+      const result = await post("/api/auth/client-certificate", undefined, { auth: false });
+      saveSession(result, null);
+      say(status, t("login.done", { name: result.name || result.employee_id }));
+      location.assign(nextPage(result.roles));
+    } catch (exc) {
+      say(status, "");
+      say(error, cardFailure(exc));
     }
   });
 });

@@ -1,0 +1,90 @@
+// Enroll the card in this computer: the browser presents the card's
+// certificate to the reverse proxy (TLS client authentication), which passes it
+// on for this one request; the one-time code and the employee id printed on
+// the code slip link the card to that employee (docs/web.md, "The card in
+// this computer"). Nothing here signs: the link's proof is the server's word.
+import { ApiError, post } from "../api.js";
+import { $, busy, focusResult, ready, say, show } from "../dom.js";
+import { errorText, t } from "../i18n.js";
+
+const form = $("#enroll-form");
+const status = $("#enroll-status");
+const error = $("#enroll-error");
+const EMPLOYEE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** A refused enrollment, in words for a card and a code slip. */
+function failure(exc) {
+  if (!(exc instanceof ApiError)) return t("login.failed", { code: exc.code || exc.name || "error" });
+  switch (exc.code) {
+    case "no_client_certificate":
+      return t("login.card_none");
+    case "client_certificate_untrusted_source":
+      return t("login.card_unavailable");
+    case "client_certificate_disabled":
+      return t("login.card_disabled");
+    case "tls_session_resumed":
+      return t("login.card_resumed");
+    case "certificate_invalid":
+    case "client_certificate_malformed":
+      return t("login.card_invalid");
+    case "certificate_revoked":
+      return t("login.card_revoked");
+    case "enrollment_not_needed":
+      return t("enroll.not_needed");
+    case "already_enrolled":
+      return t("enroll.already");
+    case "enrollment_revoked":
+      return t("login.card_enrollment_revoked");
+    case "enrollment_code_malformed":
+      return t("enroll.code_malformed");
+    case "enrollment_code_unknown":
+      return t("enroll.code_unknown");
+    case "enrollment_code_other_employee":
+      return t("enroll.code_other_employee");
+    case "enrollment_code_used":
+      return t("enroll.code_used");
+    case "enrollment_code_expired":
+      return t("enroll.code_expired");
+    default:
+      return errorText(exc);
+  }
+}
+
+function mark(input, message) {
+  input.setAttribute("aria-invalid", "true");
+  input.focus();
+  say(error, message);
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  say(error, "");
+  say(status, "");
+  show($("#enroll-done"), false);
+  const idInput = $("#employee-id");
+  const codeInput = $("#enrollment-code");
+  idInput.removeAttribute("aria-invalid");
+  codeInput.removeAttribute("aria-invalid");
+  // Full-width letters and digits from a Japanese IME are the same characters.
+  const employeeId = idInput.value.normalize("NFKC").trim();
+  const code = codeInput.value.normalize("NFKC").trim();
+  if (!EMPLOYEE_ID.test(employeeId)) return mark(idInput, t("enroll.need_employee_id"));
+  if (!code) return mark(codeInput, t("enroll.need_code"));
+  busy($("#enroll-button"), async () => {
+    try {
+      say(status, t("login.card_checking"));
+      const result = await post("/api/enroll/client-certificate", { code, employee_id: employeeId }, { auth: false });
+      codeInput.value = "";
+      say(status, t("enroll.done", { id: result.employee_id }));
+      show($("#enroll-done"));
+      focusResult(status);
+    } catch (exc) {
+      say(status, "");
+      if (exc instanceof ApiError && exc.code?.startsWith("enrollment_code")) codeInput.setAttribute("aria-invalid", "true");
+      if (exc instanceof ApiError && exc.code === "invalid_employee_id") idInput.setAttribute("aria-invalid", "true");
+      say(error, failure(exc));
+    }
+  });
+});
+
+ready();
