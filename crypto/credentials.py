@@ -628,63 +628,62 @@ def verify_login_token(
     )
 
 
-def _parse_token(token: object) -> _Token:
-    """Strict structure only: no certificate or signature is trusted yet."""
+def _read_jws(token: object, what: str, members: frozenset[str]) -> tuple[str, tuple[x509.Certificate, ...], dict, bytes, bytes]:
+    """The strict shape the login and enrollment tokens share: compact JWS,
+    header exactly {alg, x5c}, a payload of exactly ``members`` whose nonce,
+    aud, iat and exp are well-formed. No certificate or signature is trusted
+    yet. Returns (alg, chain, payload, signing input, signature)."""
     if not isinstance(token, str):
-        raise TokenFormatError("the token must be text")
+        raise TokenFormatError(f"the {what} must be text")
     if len(token) > MAX_TOKEN_LENGTH:
-        raise TokenFormatError(f"the token is longer than {MAX_TOKEN_LENGTH} characters")
+        raise TokenFormatError(f"the {what} is longer than {MAX_TOKEN_LENGTH} characters")
     parts = token.split(".")
     if len(parts) != 3 or not all(parts):
-        raise TokenFormatError("the token must be three non-empty base64url parts separated by '.'")
+        raise TokenFormatError(f"the {what} must be three non-empty base64url parts separated by '.'")
     header = _json_object(_b64url_decode(parts[0], "header"), "header")
     payload = _json_object(_b64url_decode(parts[1], "payload"), "payload")
     signature = _b64url_decode(parts[2], "signature")
-
     if set(header) != _HEADER_MEMBERS:
-        raise TokenFormatError(
-            f"the header must have exactly the members alg and x5c, not {sorted(header)}"
-        )
-    alg = header["alg"]
+        raise TokenFormatError(f"the header must have exactly the members alg and x5c, not {sorted(header)}")
+    alg, x5c = header["alg"], header["x5c"]
     if alg not in ALGORITHMS:
-        raise TokenFormatError(
-            f"alg {_short(alg)} is not allowed; use one of {', '.join(ALGORITHMS)}"
-        )
-    x5c = header["x5c"]
+        raise TokenFormatError(f"alg {_short(alg)} is not allowed; use one of {', '.join(ALGORITHMS)}")
     if not isinstance(x5c, list) or not 1 <= len(x5c) <= MAX_CHAIN_LENGTH:
         raise TokenFormatError(f"x5c must be a list of 1 to {MAX_CHAIN_LENGTH} certificates")
     chain = tuple(
-        _load_der_certificate(
-            _b64_decode(item, "an x5c certificate", TokenFormatError), TokenFormatError
-        )
+        _load_der_certificate(_b64_decode(item, "an x5c certificate", TokenFormatError), TokenFormatError)
         for item in x5c
     )
-
-    if set(payload) != _PAYLOAD_MEMBERS:
-        raise TokenFormatError(
-            f"the payload must have exactly the members {sorted(_PAYLOAD_MEMBERS)}"
-        )
-    nonce, aud, sub, iat, exp = (payload[k] for k in ("nonce", "aud", "sub", "iat", "exp"))
+    if set(payload) != members:
+        raise TokenFormatError(f"the {what}'s payload must have exactly the members {sorted(members)}")
+    nonce, aud, iat, exp = (payload[k] for k in ("nonce", "aud", "iat", "exp"))
     if not isinstance(nonce, str) or not NONCE_PATTERN.fullmatch(nonce):
         raise TokenFormatError("nonce must be 16 to 128 base64url characters")
     if not isinstance(aud, str) or not 0 < len(aud) <= MAX_AUDIENCE_LENGTH:
         raise TokenFormatError("aud must be one non-empty string")
-    if not is_valid_employee_id(sub):
-        raise TokenFormatError("sub must be an employee id")
     for label, value in (("iat", iat), ("exp", exp)):
         if type(value) is not int or not 0 <= value <= _MAX_NUMERIC_DATE:
             raise TokenFormatError(f"{label} must be an integer number of seconds since 1970")
     if not 0 < exp - iat <= MAX_TOKEN_LIFETIME_S:
         raise TokenFormatError(f"exp must be 1 to {MAX_TOKEN_LIFETIME_S} seconds after iat")
+    return alg, chain, payload, (parts[0] + "." + parts[1]).encode("ascii"), signature
+
+
+def _parse_token(token: object) -> _Token:
+    """Strict structure only: no certificate or signature is trusted yet."""
+    alg, chain, payload, signing_input, signature = _read_jws(token, "token", _PAYLOAD_MEMBERS)
+    sub = payload["sub"]
+    if not is_valid_employee_id(sub):
+        raise TokenFormatError("sub must be an employee id")
     return _Token(
         alg=alg,
         chain=chain,
-        nonce=nonce,
-        aud=aud,
-        iat=iat,
-        exp=exp,
+        nonce=payload["nonce"],
+        aud=payload["aud"],
+        iat=payload["iat"],
+        exp=payload["exp"],
         sub=sub,
-        signing_input=(parts[0] + "." + parts[1]).encode("ascii"),
+        signing_input=signing_input,
         signature=signature,
     )
 
@@ -864,45 +863,14 @@ def read_enrollment_token(token: object) -> EnrollmentClaim:
     """The token's structure, and that its leaf certificate's key signed it;
     nothing about trust, time or the nonce (the record's verifier checks a
     stored proof with this, and the chain at the enrollment's time itself)."""
-    if not isinstance(token, str):
-        raise TokenFormatError("the enrollment token must be text")
-    if len(token) > MAX_TOKEN_LENGTH:
-        raise TokenFormatError(f"the enrollment token is longer than {MAX_TOKEN_LENGTH} characters")
-    parts = token.split(".")
-    if len(parts) != 3 or not all(parts):
-        raise TokenFormatError("the enrollment token must be three non-empty base64url parts separated by '.'")
-    header = _json_object(_b64url_decode(parts[0], "header"), "header")
-    payload = _json_object(_b64url_decode(parts[1], "payload"), "payload")
-    signature = _b64url_decode(parts[2], "signature")
-    if set(header) != _HEADER_MEMBERS:
-        raise TokenFormatError(f"the header must have exactly the members alg and x5c, not {sorted(header)}")
-    alg, x5c = header["alg"], header["x5c"]
-    if alg not in ALGORITHMS:
-        raise TokenFormatError(f"alg {_short(alg)} is not allowed; use one of {', '.join(ALGORITHMS)}")
-    if not isinstance(x5c, list) or not 1 <= len(x5c) <= MAX_CHAIN_LENGTH:
-        raise TokenFormatError(f"x5c must be a list of 1 to {MAX_CHAIN_LENGTH} certificates")
-    chain = tuple(
-        _load_der_certificate(_b64_decode(item, "an x5c certificate", TokenFormatError), TokenFormatError)
-        for item in x5c
-    )
-    if set(payload) != _ENROLLMENT_MEMBERS:
-        raise TokenFormatError(f"the enrollment token's payload must have exactly the members {sorted(_ENROLLMENT_MEMBERS)}")
+    alg, chain, payload, signing_input, signature = _read_jws(token, "enrollment token", _ENROLLMENT_MEMBERS)
     aud, employee_id, code, iat, exp, nonce = (
         payload[k] for k in ("aud", "employee_id", "enrollment_code", "iat", "exp", "nonce")
     )
-    if not isinstance(nonce, str) or not NONCE_PATTERN.fullmatch(nonce):
-        raise TokenFormatError("nonce must be 16 to 128 base64url characters")
-    if not isinstance(aud, str) or not 0 < len(aud) <= MAX_AUDIENCE_LENGTH:
-        raise TokenFormatError("aud must be one non-empty string")
     if not is_valid_employee_id(employee_id):
         raise TokenFormatError("employee_id must be an employee id")
     if not isinstance(code, str) or not 0 < len(code) <= MAX_ENROLLMENT_CODE_LENGTH:
         raise TokenFormatError(f"enrollment_code must be 1 to {MAX_ENROLLMENT_CODE_LENGTH} characters")
-    for label, value in (("iat", iat), ("exp", exp)):
-        if type(value) is not int or not 0 <= value <= _MAX_NUMERIC_DATE:
-            raise TokenFormatError(f"{label} must be an integer number of seconds since 1970")
-    if not 0 < exp - iat <= MAX_TOKEN_LIFETIME_S:
-        raise TokenFormatError(f"exp must be 1 to {MAX_TOKEN_LIFETIME_S} seconds after iat")
     leaf = chain[0]
     try:
         public_key = leaf.public_key()
@@ -911,7 +879,7 @@ def read_enrollment_token(token: object) -> EnrollmentClaim:
     key_alg = algorithm_for_key(public_key)
     if alg != key_alg:
         raise TokenFormatError(f"the token says alg {alg} but the certificate's key signs with {key_alg}")
-    if not _signature_valid(public_key, signature, (parts[0] + "." + parts[1]).encode("ascii")):
+    if not _signature_valid(public_key, signature, signing_input):
         raise TokenSignatureError("the enrollment token's signature does not verify with the card's certificate")
     return EnrollmentClaim(
         employee_id=employee_id, enrollment_code=code, audience=aud, nonce=nonce, iat=iat, exp=exp,
