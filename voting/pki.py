@@ -359,24 +359,9 @@ def issue(
                 name=entry.name,
                 iterations=iterations,
             )
-            certificate = credential.certificate
-            serial = f"{certificate.serial_number:x}"
-            write_file(pilot.directory / ISSUED_DIR / f"{serial}.pem", certificate_to_pem(certificate), private=True)
+            serial = _keep_issued(pilot, entry, credential.certificate, key_type, now)
             path = credential_path(out_dir, entry.employee_id)
             write_file(path, json.dumps(doc, ensure_ascii=False, indent=1), private=True)
-            pilot.registry.certificates.append(
-                CertificateRecord(
-                    employee_id=entry.employee_id,
-                    name=entry.name,
-                    department=entry.department,
-                    role=entry.role,
-                    serial=serial,
-                    fingerprint=certificate_fingerprint(certificate),
-                    key_type=key_type,
-                    issued_at=_now(now).isoformat(),
-                    not_after=certificate.not_valid_after_utc.isoformat(),
-                )
-            )
             issued.append(IssuedCredential(entry, path, the_pin, serial))
             if progress:
                 progress(issued[-1])
@@ -427,6 +412,27 @@ class IssuedCertificate:
     certificate: x509.Certificate
 
 
+def _keep_issued(pilot: PilotCa, entry: RosterEntry, certificate: x509.Certificate, key_type: str, now: datetime | None) -> str:
+    """Keep a copy of an issued certificate (revoking it needs it) and its
+    registry line; returns its serial (hex). The caller saves the registry."""
+    serial = f"{certificate.serial_number:x}"
+    write_file(pilot.directory / ISSUED_DIR / f"{serial}.pem", certificate_to_pem(certificate), private=True)
+    pilot.registry.certificates.append(
+        CertificateRecord(
+            employee_id=entry.employee_id,
+            name=entry.name,
+            department=entry.department,
+            role=entry.role,
+            serial=serial,
+            fingerprint=certificate_fingerprint(certificate),
+            key_type=key_type,
+            issued_at=_now(now).isoformat(),
+            not_after=certificate.not_valid_after_utc.isoformat(),
+        )
+    )
+    return serial
+
+
 def issue_for_csr(
     pilot: PilotCa,
     csr_data: bytes,
@@ -466,28 +472,14 @@ def issue_for_csr(
     certificate = ca.issue_employee_certificate(
         pilot.issuing, public_key, employee_id=entry.employee_id, name=entry.name, now=_now(now) - BACKDATE, days=days
     )
-    serial = f"{certificate.serial_number:x}"
-    write_file(pilot.directory / ISSUED_DIR / f"{serial}.pem", certificate_to_pem(certificate), private=True)
+    for old in holders:
+        old.revoked_at, old.reason = _now(now).isoformat(), "superseded"
+    key_type = describe_key(public_key)
+    serial = _keep_issued(pilot, entry, certificate, key_type, now)
     make_directory(out_dir, private=True)
     write_file(out_dir / TRUST_ANCHOR_FILE, certificate_to_pem(pilot.root.certificate))
     path = certificate_path(out_dir, entry.employee_id)
     write_file(path, certificate_to_pem(certificate) + certificate_to_pem(pilot.issuing.certificate))
-    for old in holders:
-        old.revoked_at, old.reason = _now(now).isoformat(), "superseded"
-    key_type = describe_key(public_key)
-    pilot.registry.certificates.append(
-        CertificateRecord(
-            employee_id=entry.employee_id,
-            name=entry.name,
-            department=entry.department,
-            role=entry.role,
-            serial=serial,
-            fingerprint=certificate_fingerprint(certificate),
-            key_type=key_type,
-            issued_at=_now(now).isoformat(),
-            not_after=certificate.not_valid_after_utc.isoformat(),
-        )
-    )
     pilot.save_registry()
     if holders:
         publish_crl(pilot, now=now)
