@@ -446,8 +446,12 @@ def _openssl_login(port: int, origin: str, cafile: Path, *extra: str) -> tuple[b
         ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "localhost", "-CAfile", str(cafile), "-ign_eof", *extra],
         input=request, capture_output=True, text=True, timeout=60,
     )
-    body = done.stdout[done.stdout.find("{") : done.stdout.rfind("}") + 1] if "{" in done.stdout else "{}"
-    return "Reused, TLS" in done.stdout, json.loads(body)
+    # The reply's JSON body: the first object after the status line (openssl
+    # prints other text, braces included, around it; headers hold none).
+    head = done.stdout.find("HTTP/1.1 ")
+    brace = done.stdout.find("{", head) if head >= 0 else -1
+    reply = json.JSONDecoder().raw_decode(done.stdout, brace)[0] if brace >= 0 else {}
+    return "Reused, TLS" in done.stdout, reply
 
 
 def test_a_resumed_tls_session_logs_nobody_in(behind_nginx, server_cert, tmp_path):  # noqa: F811

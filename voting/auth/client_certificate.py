@@ -61,7 +61,6 @@ from urllib.parse import unquote
 from cryptography import x509
 from litestar import Controller, Request, post
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.credentials import (
@@ -78,7 +77,7 @@ from crypto.errors import CredentialError, CryptoError
 from voting.auth import enrollment
 from voting.auth.service import client_key
 from voting.db.models import CrlState, Enrollment, Session
-from voting.errors import Conflict, Forbidden, Invalid, Unauthorized
+from voting.errors import Forbidden, Invalid, Unauthorized
 from voting.services import Services
 from voting.settings import IDENTITY_CERTIFICATE, IDENTITY_ENROLLMENT
 
@@ -343,21 +342,11 @@ class ClientCertificateController(Controller):
                     code="enrollment_not_needed",
                 )
             now = now_utc()
-            try:
-                auth.by_certificate.hit(checked.fingerprint)
-                await enrollment.use_code(db, data["code"], employee_id, now)
-                await enrollment.link(
-                    db, employee_id=employee_id, anchor=checked.anchor, chain=_without_root(checked.chain),
-                    proof={"via": enrollment.VIA_CLIENT_CERTIFICATE}, now=now,
-                )
-                await db.commit()
-            except IntegrityError:
-                # The same card enrolled at the same moment by another request (two codes): one link wins.
-                await db.rollback()
-                raise Conflict("this card is already enrolled", code="already_enrolled") from None
-            except BaseException:
-                await db.rollback()
-                raise
+            auth.by_certificate.hit(checked.fingerprint)
+            await enrollment.enroll(
+                db, code=data["code"], employee_id=employee_id, anchor=checked.anchor, chain=_without_root(checked.chain),
+                proof={"via": enrollment.VIA_CLIENT_CERTIFICATE}, now=now,
+            )
         log.info(
             "card %s… (trust anchor %s) enrolled for %s with a client certificate", checked.fingerprint[:16], checked.anchor,
             employee_id, extra={"event": "enrolled", "employee_id": employee_id, "anchor": checked.anchor},

@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.credentials import certificate_fingerprint, is_valid_employee_id
@@ -181,6 +182,32 @@ async def link(
     )
     db.add(row)
     return row
+
+
+async def enroll(
+    db: AsyncSession,
+    *,
+    code: object,
+    employee_id: str,
+    anchor: str,
+    chain: Sequence[x509.Certificate],
+    proof: dict,
+    now: datetime,
+) -> None:
+    """Spend the code and store the link, in one commit, whichever way the
+    card proved itself (a signed enrollment token, or a TLS client
+    certificate). Two requests enrolling the same card at once: one link wins,
+    the other is refused as already enrolled. Rolls back on any failure."""
+    try:
+        await use_code(db, code, employee_id, now)
+        await link(db, employee_id=employee_id, anchor=anchor, chain=chain, proof=proof, now=now)
+        await db.commit()
+    except IntegrityError:
+        await db.rollback()
+        raise Conflict("this card is already enrolled", code="already_enrolled") from None
+    except BaseException:
+        await db.rollback()
+        raise
 
 
 async def employee_for(db: AsyncSession, certificate: x509.Certificate, anchor: str) -> str:

@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import bindparam, exists, literal_column, select, union_all, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.credentials import token_chain, verify_enrollment_token, verify_login_token
@@ -33,7 +32,7 @@ from voting.auth.enrollment import employee_for
 from voting.auth.trust import TrustAnchors
 from voting.db.engine import Database
 from voting.db.models import LoginNonce, Role, RollEntry, Session, Trustee
-from voting.errors import Conflict, Forbidden, Invalid, ServiceError, TooManyRequests, Unauthorized
+from voting.errors import Forbidden, Invalid, ServiceError, TooManyRequests, Unauthorized
 from voting.keys import ServerKey
 from voting.settings import IDENTITY_ENROLLMENT, Settings
 
@@ -196,15 +195,7 @@ class AuthService:
         employee_id = await employee_for(db, login.certificate, anchor.name) if enrolled else login.employee_id
         if self.trust.learn(login.chain):
             await self.trust.refresh(db)  # the first login under a CA: keep its CRL now
-        # The single-use check is one conditional UPDATE, atomic across processes.
-        consumed = await db.execute(
-            update(LoginNonce)
-            .where(LoginNonce.nonce == seen[0], LoginNonce.used.is_(False), LoginNonce.expires_at > now_utc())
-            .values(used=True)
-        )
-        if consumed.rowcount != 1:
-            await db.rollback()
-            raise NonceError("the login challenge is unknown, expired or already used; start the login again")
+        await _consume_nonce(db, seen[0], "the login challenge is unknown, expired or already used; start the login again")
         # Counted only now, once the certificate's own key signed this token for
         # this service and a fresh challenge: anyone can send tokens that carry a
         # victim's certificate, and must not lock the victim out with them.
@@ -303,28 +294,16 @@ class AuthService:
         )
         if self.trust.learn(claim.chain):
             await self.trust.refresh(db)
-        consumed = await db.execute(
-            update(LoginNonce)
-            .where(LoginNonce.nonce == seen[0], LoginNonce.used.is_(False), LoginNonce.expires_at > now_utc())
-            .values(used=True)
-        )
-        if consumed.rowcount != 1:
-            await db.rollback()
-            raise NonceError("the challenge is unknown, expired or already used; start the enrollment again")
+        await _consume_nonce(db, seen[0], "the challenge is unknown, expired or already used; start the enrollment again")
         try:
             self.by_certificate.hit(claim.fingerprint)
-            await enrollment.use_code(db, claim.enrollment_code, claim.employee_id, now)
-            await enrollment.link(
-                db, employee_id=claim.employee_id, anchor=anchor.name, chain=sent, proof={"token": token}, now=now
-            )
-            await db.commit()
-        except IntegrityError:
-            # The same card enrolled at the same moment by another request (two codes): one link wins.
-            await db.rollback()
-            raise Conflict("this card is already enrolled", code="already_enrolled") from None
-        except BaseException:
+        except TooManyRequests:
             await db.rollback()
             raise
+        await enrollment.enroll(
+            db, code=claim.enrollment_code, employee_id=claim.employee_id, anchor=anchor.name, chain=sent,
+            proof={"token": token}, now=now,
+        )
         log.info(
             "card %s… (trust anchor %s) enrolled for %s", claim.fingerprint[:16], anchor.name, claim.employee_id,
             extra={"event": "enrolled", "employee_id": claim.employee_id, "anchor": anchor.name},
@@ -410,6 +389,18 @@ _ROLES = union_all(
     select(literal_column(f"'{TRUSTEE}'")).where(exists().where(Trustee.employee_id == bindparam("employee_id"))),
     select(literal_column("'voter'")).where(exists().where(RollEntry.employee_id == bindparam("employee_id"))),
 )
+
+
+async def _consume_nonce(db: AsyncSession, nonce: str, refusal: str) -> None:
+    """Spend a challenge once: one conditional UPDATE, atomic across processes."""
+    consumed = await db.execute(
+        update(LoginNonce)
+        .where(LoginNonce.nonce == nonce, LoginNonce.used.is_(False), LoginNonce.expires_at > now_utc())
+        .values(used=True)
+    )
+    if consumed.rowcount != 1:
+        await db.rollback()
+        raise NonceError(refusal)
 
 
 def _session_key(session_id: str) -> str:
