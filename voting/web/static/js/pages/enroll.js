@@ -5,50 +5,24 @@
 // this computer"). Nothing here signs: the link's proof is the server's word.
 import { ApiError, post } from "../api.js";
 import { $, busy, focusResult, ready, say, show } from "../dom.js";
-import { errorText, t } from "../i18n.js";
+import { t } from "../i18n.js";
+import { cardFailure } from "./card_errors.js";
 
 const form = $("#enroll-form");
 const status = $("#enroll-status");
 const error = $("#enroll-error");
 const EMPLOYEE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-/** A refused enrollment, in words for a card and a code slip. */
-function failure(exc) {
-  if (!(exc instanceof ApiError)) return t("login.failed", { code: exc.code || exc.name || "error" });
-  switch (exc.code) {
-    case "no_client_certificate":
-      return t("login.card_none");
-    case "client_certificate_untrusted_source":
-      return t("login.card_unavailable");
-    case "client_certificate_disabled":
-      return t("login.card_disabled");
-    case "tls_session_resumed":
-      return t("login.card_resumed");
-    case "certificate_invalid":
-    case "client_certificate_malformed":
-      return t("login.card_invalid");
-    case "certificate_revoked":
-      return t("login.card_revoked");
-    case "enrollment_not_needed":
-      return t("enroll.not_needed");
-    case "already_enrolled":
-      return t("enroll.already");
-    case "enrollment_revoked":
-      return t("login.card_enrollment_revoked");
-    case "enrollment_code_malformed":
-      return t("enroll.code_malformed");
-    case "enrollment_code_unknown":
-      return t("enroll.code_unknown");
-    case "enrollment_code_other_employee":
-      return t("enroll.code_other_employee");
-    case "enrollment_code_used":
-      return t("enroll.code_used");
-    case "enrollment_code_expired":
-      return t("enroll.code_expired");
-    default:
-      return errorText(exc);
-  }
-}
+/** An enrollment's own refusals, beside a card login's. */
+const ENROLL_MESSAGES = {
+  enrollment_not_needed: "enroll.not_needed",
+  already_enrolled: "enroll.already",
+  enrollment_code_malformed: "enroll.code_malformed",
+  enrollment_code_unknown: "enroll.code_unknown",
+  enrollment_code_other_employee: "enroll.code_other_employee",
+  enrollment_code_used: "enroll.code_used",
+  enrollment_code_expired: "enroll.code_expired",
+};
 
 function mark(input, message) {
   input.setAttribute("aria-invalid", "true");
@@ -82,7 +56,7 @@ form.addEventListener("submit", (event) => {
       say(status, "");
       if (exc instanceof ApiError && exc.code?.startsWith("enrollment_code")) codeInput.setAttribute("aria-invalid", "true");
       if (exc instanceof ApiError && exc.code === "invalid_employee_id") idInput.setAttribute("aria-invalid", "true");
-      say(error, failure(exc));
+      say(error, cardFailure(exc, ENROLL_MESSAGES));
     }
   });
 });

@@ -7,6 +7,7 @@ import { ApiError, post, saveSession } from "../api.js";
 import { $, busy, readFile, ready, say } from "../dom.js";
 import { errorText, t } from "../i18n.js";
 import { CREDENTIAL_FORMAT, makeLoginToken, openCredential } from "../credentials.js";
+import { cardFailure } from "./card_errors.js";
 
 const form = $("#login-form");
 const status = $("#login-status");
@@ -103,32 +104,6 @@ form.addEventListener("submit", (event) => {
     }
   });
 });
-
-/** A refused card login, in words for a card (the catalogue's error.code.* speak of credential files). */
-function cardFailure(exc) {
-  if (!(exc instanceof ApiError)) return t("login.failed", { code: exc.code || exc.name || "error" });
-  switch (exc.code) {
-    case "no_client_certificate":
-      return t("login.card_none");
-    case "client_certificate_untrusted_source":
-      return t("login.card_unavailable");
-    case "client_certificate_disabled":
-      return t("login.card_disabled");
-    case "tls_session_resumed":
-      return t("login.card_resumed");
-    case "certificate_invalid":
-    case "client_certificate_malformed":
-      return t("login.card_invalid");
-    case "certificate_revoked":
-      return t("login.card_revoked");
-    case "not_enrolled":
-      return t("login.card_not_enrolled");
-    case "enrollment_revoked":
-      return t("login.card_enrollment_revoked");
-    default:
-      return errorText(exc);
-  }
-}
 
 $("#card-login-button").addEventListener("click", (event) => {
   say(error, "");
