@@ -402,3 +402,13 @@ def test_a_damaged_trustee_state_file_gets_one_clear_line(tmp_path: Path, conten
     credential_file = tmp_path / "T0001.credential.json"
     credential_file.write_text("{}", encoding="utf-8")
     assert message in refused("trustee", "decrypt", "e", "--state", state, "--credential", credential_file)
+
+
+def test_the_console_prints_fingerprints_as_they_are(capsys):
+    """Rich's emoji codes would turn ":CD:" in a hex fingerprint into a picture, so
+    the trustee would compare a fingerprint that is not the one pinned."""
+    from voting.cli.common import console
+
+    fingerprint = "C4:87:28:CD:68:3B:6F:8F:56:33:20:C8:B5:99:A3:89"
+    console.print(f"root CA (SHA-256 {fingerprint})", soft_wrap=True)
+    assert fingerprint in capsys.readouterr().out

@@ -26,8 +26,9 @@ DEFAULT_SERVER = "http://127.0.0.1:8000"
 PIN_TRIES = 3
 
 #: Standard output; rich finds the current ``sys.stdout`` at each print (so
-#: click's test runner captures it too).
-console = Console(highlight=False)
+#: click's test runner captures it too). No emoji codes: a fingerprint such as
+#: "…:28:CD:68:…" must print as it is, not with ":CD:" turned into a picture.
+console = Console(highlight=False, emoji=False)
 
 
 # --- errors -------------------------------------------------------------------------------
@@ -424,7 +425,7 @@ def print_line_errors(errors: list[dict], *, title: str) -> None:
         if error.get("error_ja"):
             message += f"\n{error['error_ja']}"
         table.add_row(str(error.get("line", "")), message)
-    Console(stderr=True, highlight=False).print(table)
+    Console(stderr=True, highlight=False, emoji=False).print(table)
 
 
 def shown_path(path: Path) -> str:

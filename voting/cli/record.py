@@ -292,7 +292,7 @@ class _progress:
 
         self.bars = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=Console(stderr=True), transient=True,
+            console=Console(stderr=True, emoji=False), transient=True,
         )
         self.bars.__enter__()
         return self.update
