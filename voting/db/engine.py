@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
+from importlib.metadata import version
 from pathlib import Path
 
 import aiosqlite
@@ -19,16 +21,16 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from voting.errors import ServiceError
-
 from voting.files import create_private_file
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+log = logging.getLogger("voting")
 
 #: Applied to every SQLite connection. WAL never loses a committed transaction when
 #: the process is killed; synchronous=FULL also survives power loss.
@@ -42,6 +44,29 @@ SQLITE_PRAGMAS = (
 
 #: Engines whose SQLite connections run inline (Database.session relies on it).
 _INLINE_ENGINES: weakref.WeakSet = weakref.WeakSet()
+
+#: The aiosqlite releases whose private internals ``InlineSqliteConnection``
+#: overrides (``_execute``, ``_connect``, ``_tx``, ``_running``, ``_connection``),
+#: as pinned in pyproject.toml. With another release SQLite connections keep
+#: aiosqlite's worker thread, and a warning says so.
+INLINE_AIOSQLITE = "0.22."
+
+
+@functools.cache
+def inline_sqlite() -> bool:
+    """Whether the installed aiosqlite is the release the inline connection was
+    written against (warns once when it is not)."""
+    installed = version("aiosqlite")
+    if installed.startswith(INLINE_AIOSQLITE):
+        return True
+    log.warning(
+        "aiosqlite %s is not the %sx release the inline SQLite connection was written for: "
+        "SQLite statements go through aiosqlite's worker thread, about three times slower",
+        installed,
+        INLINE_AIOSQLITE,
+        extra={"event": "sqlite_not_inline"},
+    )
+    return False
 
 
 class InlineSqliteConnection(aiosqlite.Connection):
@@ -61,7 +86,8 @@ class InlineSqliteConnection(aiosqlite.Connection):
 
     def __init__(self, connector: Callable[[], sqlite3.Connection], iter_chunk_size: int = 64) -> None:
         super().__init__(connector, iter_chunk_size)
-        self._tx = _RunAtOnce()  # for callers that queue work for the thread directly (SQLAlchemy's isolation_level)
+        # For callers that queue work for the thread directly (SQLAlchemy's isolation_level).
+        self._tx = _RunAtOnce()  # type: ignore[assignment]  # stands in for aiosqlite's SimpleQueue
 
     def __await__(self):  # noqa: ANN204 - aiosqlite's signature
         return self._connect().__await__()
@@ -107,7 +133,7 @@ def make_engine(url: str) -> AsyncEngine:
         if path and path != ":memory:":
             # 0600 before SQLite opens it (its -wal and -shm files follow), in a 0700 directory.
             create_private_file(Path(path.split("?", 1)[0]))
-        if path and path != ":memory:" and "?" not in path and hasattr(aiosqlite.Connection, "_execute"):
+        if path and path != ":memory:" and "?" not in path and inline_sqlite():
 
             async def connect() -> aiosqlite.Connection:
                 return await InlineSqliteConnection(partial(sqlite3.connect, path, timeout=30, check_same_thread=False))
@@ -121,7 +147,7 @@ def make_engine(url: str) -> AsyncEngine:
             engine = create_async_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_connection, _record):  # noqa: ANN001 - DBAPI hook
+        def _pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI hook
             cursor = dbapi_connection.cursor()
             for pragma in SQLITE_PRAGMAS:
                 cursor.execute(pragma)
@@ -259,13 +285,13 @@ def describe_database_error(exc: BaseException, url: str) -> str | None:
         if type(cause).__name__ in ("ClientConfigurationError", "InternalClientError"):
             # The driver refused the settings before connecting (asyncpg's TLS files, sslmode).
             detail = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
-            advice = (
+            fix = (
                 "set PGSSLROOTCERT to the CA certificate of the database server, or use sslmode=require "
                 "(docs/operations.md, PostgreSQL over TLS)"
                 if "root certificate" in detail
                 else "correct VOTING_DATABASE_URL (docs/operations.md, Configuration)"
             )
-            return f"cannot connect to {where}: {detail}: {advice}"
+            return f"cannot connect to {where}: {detail}: {fix}"
         advice = _CONNECT_REFUSALS.get(type(cause).__name__)
         if advice is None and isinstance(cause, sqlite3.OperationalError) and "unable to open" in str(cause):
             advice = "check that the data directory exists and this user may write to it"
