@@ -24,6 +24,7 @@ from voting.db.models import BoardState
 from voting.errors import unavailable
 from voting.observability import registry
 from voting.startup import startup_problems
+from voting.wire.service import Health, Ready
 
 log = logging.getLogger("voting.health")
 
@@ -36,8 +37,8 @@ DATABASE_TIMEOUT_S = 2.0
 
 
 @get("/api/health", tags=["service"], summary="Liveness: the process answers")
-async def health() -> dict:
-    return {"ok": True}
+async def health() -> Health:
+    return Health(ok=True)
 
 
 class Readiness:
@@ -61,7 +62,7 @@ class Readiness:
                         log.info("ready", extra={"event": "ready"})
                 self._reasons = reasons
                 self._until = time.monotonic() + CACHE_S
-            return self._reasons
+            return self._reasons or []
 
     async def _check(self) -> list[str]:
         database = await self._database()
@@ -162,11 +163,11 @@ def health_handlers(services: Any) -> list:
     gauges = ServiceGauges(services)
 
     @get("/api/ready", tags=["service"], summary="Readiness: 200 when the service can serve, else 503 with the reasons")
-    async def ready() -> Response:
+    async def ready() -> Response[Ready]:
         reasons = await readiness.reasons()
         if reasons:
-            return Response({"ready": False, "reasons": reasons}, status_code=503)
-        return Response({"ready": True}, status_code=200)
+            return Response(Ready(ready=False, reasons=reasons), status_code=503)
+        return Response(Ready(ready=True), status_code=200)
 
     @get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

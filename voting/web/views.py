@@ -16,12 +16,27 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.ballots import format_tracking_code
+from crypto.entry_kinds import (
+    ADMIN_ACTION,
+    AGGREGATE,
+    BALLOT,
+    BALLOT_AUDITED,
+    BALLOT_SUPERSEDED,
+    CREDENTIAL_REGISTERED,
+    ELECTION_CREATED,
+    ELECTION_OPENED,
+    JOINT_KEY,
+    PARTIAL_DECRYPTION,
+    RESULT,
+    TRUSTEE_ANNOUNCEMENT,
+)
 from crypto.errors import EncodingError
 from crypto.log import SignedTreeHead
 from voting.db.models import BoardEntry
 from voting.web.i18n import catalogue, localized, translate
+from voting.wire.states import STATES
 
-STEPS = ("draft", "key_ceremony", "open", "closed", "tallied", "published")
+STEPS = STATES  # the progress bar: one step per state
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _BASE32_16 = re.compile(r"[A-Z2-7]{16}")
 
@@ -136,30 +151,30 @@ def board_row(entry: dict, lang: str) -> dict:
     the whole entry as indented JSON."""
     kind, body = entry.get("kind", ""), entry.get("body") or {}
     t = lambda message, **p: translate(lang, message, **p)  # noqa: E731
-    if kind == "ballot":
+    if kind == BALLOT:
         summary = t("board.sum_ballot", code=short_code(body.get("tracking_code")), credential=short_credential(body.get("credential")))
-    elif kind == "ballot-superseded":
+    elif kind == BALLOT_SUPERSEDED:
         summary = t(
             "board.sum_superseded",
             code=short_code(body.get("tracking_code")),
             new=short_code(body.get("superseded_by")),
             credential=short_credential(body.get("credential")),
         )
-    elif kind == "credential-registered":
+    elif kind == CREDENTIAL_REGISTERED:
         summary = t("board.sum_registered", credential=short_credential(body.get("credential")))
-    elif kind == "ballot-audited":
+    elif kind == BALLOT_AUDITED:
         summary = t("board.sum_audited", code=short_code(body.get("tracking_code")), credential=short_credential(body.get("credential")))
-    elif kind == "election-opened" and "roll_size" in body:
+    elif kind == ELECTION_OPENED and "roll_size" in body:
         summary = t("board.sum_opened", roll=body.get("roll_size"))
-    elif kind == "election-created":
+    elif kind == ELECTION_CREATED:
         summary = t("board.sum_created", n=body.get("trustees", "?"), t=body.get("threshold", "?"))
-    elif kind in ("trustee-announcement", "partial-decryption"):
+    elif kind in (TRUSTEE_ANNOUNCEMENT, PARTIAL_DECRYPTION):
         summary = t("board.sum_trustee", index=body.get("index", "?"))
-    elif kind == "joint-key":
+    elif kind == JOINT_KEY:
         summary = t("board.sum_joint_key", key=str(body.get("joint_key", ""))[:16])
-    elif kind in ("aggregate", "result"):
+    elif kind in (AGGREGATE, RESULT):
         summary = t("board.sum_counted", count=body.get("ballots_counted", "?"))
-    elif kind == "admin-action":
+    elif kind == ADMIN_ACTION:
         action = str(body.get("action", ""))
         known_action = f"board.action.{action}"
         # Never a raw action name: an unknown one is "another administrative action" (the JSON below has it).
@@ -173,7 +188,7 @@ def board_row(entry: dict, lang: str) -> dict:
         "kind_label": t(known if known in catalogue() else "board.kind.other"),
         "time": _time(entry.get("time", "")),
         "summary": summary,
-        "tracking_code": body.get("tracking_code") if kind in ("ballot", "ballot-audited") else None,
+        "tracking_code": body.get("tracking_code") if kind in (BALLOT, BALLOT_AUDITED) else None,
         "json": json.dumps(entry, ensure_ascii=False, indent=1, sort_keys=True),
     }
 
@@ -230,7 +245,7 @@ async def search_tracking_code(db: AsyncSession, election_id: str, query: str) -
         return Search(query, False, [])
     rows = await db.scalars(
         select(BoardEntry.leaf_index)
-        .where(BoardEntry.election_id == election_id, BoardEntry.kind.in_(("ballot", "ballot-audited")), BoardEntry.tracking_code.startswith(prefix, autoescape=True))
+        .where(BoardEntry.election_id == election_id, BoardEntry.kind.in_((BALLOT, BALLOT_AUDITED)), BoardEntry.tracking_code.startswith(prefix, autoescape=True))
         .order_by(BoardEntry.leaf_index)
         .limit(10)
     )
