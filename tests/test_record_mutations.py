@@ -54,7 +54,13 @@ from crypto.ballots import (
     encrypt_ballot,
     tracking_code,
 )
-from crypto.credentials import VotingCredential, sign_announcement, sign_ballot_with, sign_endorsement, sign_registration
+from crypto.credentials import (
+    VotingCredential,
+    sign_announcement,
+    sign_ballot_with,
+    sign_endorsement,
+    sign_registration,
+)
 from crypto.elgamal import add_all, encrypt
 from crypto.group import Point, Scalar
 from crypto.proofs import prove_encrypted_value, verify_encrypted_value
@@ -62,7 +68,7 @@ from tests.record_support import TRUSTEES, board_entries, election_run, public_p
 from tests.support import fresh_database_url
 from voting.record import files as F
 from voting.record.bench import survey_manifest, synthesize
-from voting.record.verify import verify_record
+from voting.verify import verify_record
 
 DER = serialization.Encoding.DER
 
@@ -251,7 +257,7 @@ class Ctx:
         roll = json.loads((files or self.files)[F.ROLL])
         return next(r["employee_id"] for r in roll if r["credential"] == credential)
 
-    def voting_credential(self, credential: str, files: dict | None = None):  # noqa: ANN201 - a VotingCredential
+    def voting_credential(self, credential: str, files: dict | None = None):
         """The voting credential's private key, derived as the voter's device does."""
         files = files or self.files
         election_id = json.loads(files[F.RECORD])["election_id"]
@@ -405,6 +411,27 @@ def board_second_joint_key(c: Ctx):
     return c.board(edit)
 
 
+@mutation(7, says="an election has one")
+def board_second_election_created(c: Ctx):
+    return c.board(lambda es: es + [json.loads(json.dumps(es[0]))])
+
+
+@mutation(7, says="an election has one")
+def board_published_twice(c: Ctx):
+    def edit(es: list[dict]) -> list[dict]:
+        published = of(es, "election-published")[0]
+        copy = json.loads(json.dumps(published))
+        return move(es + [copy], copy, published["index"] + 1)
+
+    return c.board(edit)
+
+
+@mutation(1, says="does not name the administrator")
+def board_admin_action_by_a_list(c: Ctx):
+    # A "by" of another type once slipped past the rule that a trustee must not administer.
+    return c.board(lambda es: of(es, "admin-action")[0]["body"].update(by=[TRUSTEES[0]]))
+
+
 @mutation(1)
 def board_trustee_ids_missing(c: Ctx):
     return c.board(lambda es: es[0]["body"].pop("trustee_ids") and None)
@@ -511,7 +538,7 @@ def _announcement(es: list[dict], n: int) -> dict:
     return next(e["body"] for e in of(es, "trustee-announcement") if e["body"]["index"] == n)
 
 
-def _sign_announcement(c: Ctx, credential, body: dict) -> dict:  # noqa: ANN001 - a Credential
+def _sign_announcement(c: Ctx, credential, body: dict) -> dict:
     """``credential``'s valid signature over the announcement ``body`` (its fields but the signature)."""
     fields = {k: v for k, v in body.items() if k != "signature"}
     return sign_announcement(credential, election_id=c.entries()[0]["election_id"], announcement=fields)
@@ -669,7 +696,7 @@ def _endorsements(es: list[dict]) -> list[dict]:
     return of(es, "joint-key")[0]["body"]["endorsements"]
 
 
-def _endorse(c: Ctx, credential, *, joint_key: bytes | None = None) -> dict:  # noqa: ANN001 - a Credential
+def _endorse(c: Ctx, credential, *, joint_key: bytes | None = None) -> dict:
     """``credential``'s valid signature over this election's joint key (or another key)."""
     return sign_endorsement(
         credential, election_id=c.entries()[0]["election_id"], joint_key=joint_key or c.joint_key().to_bytes(), fingerprint=c.fingerprint()
@@ -873,7 +900,7 @@ def _registered(c: Ctx, employee: str) -> dict:
     return next(r for r in _roll(c) if r["employee_id"] == employee)
 
 
-def _register_with(c: Ctx, employee: str, credential, *, files: dict | None = None) -> dict[str, bytes]:  # noqa: ANN001 - a Credential
+def _register_with(c: Ctx, employee: str, credential, *, files: dict | None = None) -> dict[str, bytes]:
     """``employee``'s registration signed by ``credential``'s certificate instead."""
     files = files or c.files
     row = next(r for r in _roll(c, files) if r["employee_id"] == employee)
@@ -892,7 +919,7 @@ def _new_credential(label: str) -> VotingCredential:
     return VotingCredential.derive(hashlib.sha256(label.encode()).digest(), "record-2026")
 
 
-def _cast(c: Ctx, es: list[dict], voting, *, at: dict, choices=None, register: bool = True) -> list[dict]:  # noqa: ANN001
+def _cast(c: Ctx, es: list[dict], voting, *, at: dict, choices=None, register: bool = True) -> list[dict]:
     """A valid ballot of ``voting`` (a VotingCredential) inserted before the entry ``at``,
     with its registration just after the election opened (``register``)."""
     manifest, key, fp = c.manifest(), c.joint_key(), c.fingerprint()
@@ -1323,7 +1350,7 @@ def board_opened_twice(c: Ctx):
 
 
 @mutation(6)
-def board_closed_twice(c: Ctx):
+def board_published_twice(c: Ctx):
     def edit(es: list[dict]) -> list[dict]:
         copy = dict(of(es, "election-closed")[0])
         return move(es + [copy], copy, of(es, "ballot")[3]["index"])
@@ -1797,7 +1824,7 @@ def test_a_forged_registration_passes_the_public_record_and_fails_check_5_with_t
     """What only the auditors can see: a registration signed by an unknown or
     revoked certificate, or by another employee. The public record is the
     same as the honest one (the board shows credentials only)."""
-    expected, function, says = FIELD_CASES[name]
+    _, function, says = FIELD_CASES[name]
     mutated = function(Ctx(run))
     assert mutated[F.BOARD] == clean[F.BOARD]
     assert verify_record(public_part(mutated), workers=1).ok()

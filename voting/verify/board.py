@@ -13,8 +13,9 @@ from typing import Any
 
 from crypto import log as merkle
 from crypto.encoding import canonical_json
+from crypto.entry_kinds import BOARD_ENTRY_KINDS as ENTRY_KINDS
+from crypto.entry_kinds import ELECTION_CLOSED, ELECTION_CREATED, ELECTION_OPENED, ELECTION_PUBLISHED
 from crypto.errors import CryptoError
-from crypto.receipts import BOARD_ENTRY_KINDS as ENTRY_KINDS
 from voting.record import files as F
 from voting.verify.parse import UNUSABLE, Bad, exact_object, iso_time, load, strict_json
 from voting.verify.report import Findings
@@ -23,6 +24,9 @@ from voting.verify.workers import Progress
 ENTRY_KEYS = {"election_id", "index", "kind", "time", "body"}
 #: How far an entry's time may precede an earlier entry's (app servers' clocks differ a little).
 CLOCK_TOLERANCE = timedelta(seconds=2)
+
+#: The lifecycle's steps, each taken once: a second one is a board the server rewrote.
+ONCE = (ELECTION_CREATED, ELECTION_OPENED, ELECTION_CLOSED, ELECTION_PUBLISHED)
 
 #: The lifecycle as the board shows it: the last of these kinds present.
 STAGES = (
@@ -100,6 +104,13 @@ def parse_board(files: Mapping[str, bytes]) -> tuple[Board, Findings]:
             c.fail(str(exc) if not isinstance(exc, TypeError) else f"entry {index} is malformed: {exc}")
             entry = None
         entries.append(entry)
+    for kind in ONCE:
+        where = [e["index"] for e in entries if e is not None and e["kind"] == kind]
+        if len(where) > 1:
+            c.fail(f"the board has {len(where)} {kind} entries (entries {', '.join(map(str, where))}); an election has one")
+    created = [e["index"] for e in entries if e is not None and e["kind"] == ELECTION_CREATED]
+    if created and created != [0]:
+        c.fail(f"an election-created entry must be entry 0 and only there (found at {', '.join(map(str, created))})")
     return Board(tuple(lines), tuple(entries), tuple(times), first_id), c
 
 

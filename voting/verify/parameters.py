@@ -167,6 +167,9 @@ def _check_policy(board: Board, trustee_ids: object, n: int, t: int, c: Findings
         if entry is None or entry["kind"] not in ADMIN_KINDS:
             continue
         by = entry["body"].get("by")
-        if isinstance(by, str) and by in named:
+        if not isinstance(by, str) or not is_valid_employee_id(by):
+            # Otherwise a "by" of another type would slip past the rule below.
+            c.fail(f"{entry['kind']} (entry {entry['index']}) does not name the administrator who acted (by: {by!r})")
+        elif by in named:
             c.fail(f"{entry['kind']} (entry {entry['index']}) is by {by}, who is trustee {named[by]}: a trustee must not administer the election")
     return valid
