@@ -141,6 +141,14 @@ def test_a_body_that_is_not_json_is_a_malformed_request(raw):
         dto.decode_bytes(object.__new__(dto), raw)
 
 
+@pytest.mark.parametrize("raw", [b'{"reason": "lost\\u0000"}', b'{"\\u0000": 1}'])
+def test_a_nul_character_in_a_body_is_refused(raw):
+    """PostgreSQL cannot store a NUL in text: refused before any service sees it."""
+    dto = body(CosignRequest, "send it right")
+    with pytest.raises(ClientException, match="NUL"):
+        dto.decode_bytes(object.__new__(dto), raw)
+
+
 def test_an_empty_body_is_read_as_null_and_refused_when_read():
     dto = body(CosignRequest, "send it right")
     read = dto.decode_bytes(object.__new__(dto), b"")

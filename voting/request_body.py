@@ -3,7 +3,9 @@
 A handler declares ``data: Body[SomeRequest]`` with ``dto=body(SomeRequest,
 hint)``: the OpenAPI document then describes the Struct, so the schema and the
 parser are one definition. The body is read in three steps, each where the
-service checked it before, so every refusal keeps its status, code and order:
+service checked it before (two exceptions: a body with members its Struct does
+not name is refused, where the login once ignored them; and an operation that
+needs a role refuses the wrong caller before it looks at the body):
 
 1. not UTF-8 JSON: 400 ``malformed_request``, before anything else;
 2. not a JSON object (or array, for a list body): 400 ``malformed_request``,
@@ -68,6 +70,10 @@ class StrictBody(MsgspecDTO[S], Generic[S]):  # type: ignore[type-var]
     refusal: ClassVar[tuple[str, str, int]]
 
     def decode_bytes(self, value: bytes) -> Any:
+        # JSON can carry a NUL only as the escape \u0000. PostgreSQL cannot store
+        # one in text, and no message needs one; refuse it here, as in a path.
+        if b"\\u0000" in value:
+            raise ClientException("a NUL character (\\u0000) is not allowed in a request body")
         try:
             return Body(msgspec.json.decode(value or b"null"), self.target, self.refusal)
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
