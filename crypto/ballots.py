@@ -15,8 +15,9 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from crypto.elgamal import Ciphertext, add_all, encrypt
 from crypto.encoding import canonical_json, encode_parts, sha256
@@ -72,7 +73,7 @@ class Manifest:
 
     election_id: str
     questions: tuple[Question, ...]
-    document: dict
+    document: dict[str, Any]
     witnesses: WitnessPolicy = WitnessPolicy()
     """The witnesses that cosign the board and the quorum of them every client
     requires (docs/parts/witness.md); none when the manifest names none."""
@@ -81,7 +82,7 @@ class Manifest:
     def min_tally_ballots(self) -> int:
         """Trustees refuse to decrypt an aggregate of fewer counted ballots: with
         one ballot, the tally would be that voter's vote (default 5)."""
-        return self.document.get("min_tally_ballots", DEFAULT_MIN_TALLY_BALLOTS)
+        return int(self.document.get("min_tally_ballots", DEFAULT_MIN_TALLY_BALLOTS))
 
     @classmethod
     def from_json(cls, doc: object) -> Manifest:
@@ -93,11 +94,11 @@ class Manifest:
             raise ManifestError(f"the manifest is not canonical JSON: {exc}") from None
         # Keep a private copy: a caller mutating its dict later must not make
         # the fingerprint disagree with the parsed questions.
-        doc = json.loads(canonical)
-        election_id = doc.get("election_id")
+        parsed: dict[str, Any] = json.loads(canonical)
+        election_id = parsed.get("election_id")
         if not isinstance(election_id, str) or not _ID.match(election_id):
             raise ManifestError("election_id must be 1-64 letters, digits, '.', '_' or '-'")
-        raw_questions = doc.get("questions")
+        raw_questions = parsed.get("questions")
         if not isinstance(raw_questions, list) or not 1 <= len(raw_questions) <= MAX_QUESTIONS:
             raise ManifestError(f"questions must be a list of 1 to {MAX_QUESTIONS} questions")
         questions = []
@@ -108,10 +109,10 @@ class Manifest:
                 raise ManifestError(f"question {number}: duplicate id {question.question_id!r}")
             seen.add(question.question_id)
             questions.append(question)
-        minimum = doc.get("min_tally_ballots", DEFAULT_MIN_TALLY_BALLOTS)
+        minimum = parsed.get("min_tally_ballots", DEFAULT_MIN_TALLY_BALLOTS)
         if type(minimum) is not int or not 1 <= minimum <= MAX_MIN_TALLY_BALLOTS:
             raise ManifestError(f"min_tally_ballots must be an integer from 1 to {MAX_MIN_TALLY_BALLOTS}")
-        return cls(election_id, tuple(questions), doc, WitnessPolicy.from_json(doc.get("witnesses")))
+        return cls(election_id, tuple(questions), parsed, WitnessPolicy.from_json(parsed.get("witnesses")))
 
 
 def _parse_question(q: object, number: int) -> Question:
@@ -132,15 +133,20 @@ def _parse_question(q: object, number: int) -> Question:
         if oid in option_ids:
             raise ManifestError(f"{where}: duplicate option id {oid!r}")
         option_ids.append(oid)
-    low, high = q.get("min_selections"), q.get("max_selections")
-    for name, value in (("min_selections", low), ("max_selections", high)):
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ManifestError(f"{where}: {name} must be an integer")
+    low = _selection_count(q, "min_selections", where)
+    high = _selection_count(q, "max_selections", where)
     if not 0 <= low <= high <= len(option_ids) or high < 1:
         raise ManifestError(
             f"{where}: need 0 <= min_selections <= max_selections <= number of options, and max_selections >= 1"
         )
     return Question(qid, tuple(option_ids), low, high)
+
+
+def _selection_count(q: dict[str, Any], name: str, where: str) -> int:
+    value = q.get(name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ManifestError(f"{where}: {name} must be an integer")
+    return value
 
 
 def election_fingerprint(manifest: Manifest, joint_key: Point) -> bytes:
@@ -186,7 +192,7 @@ class EncryptedBallot:
     """the voter's pseudonymous id, bound into every proof"""
     questions: tuple[EncryptedQuestion, ...]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "version": BALLOT_VERSION,
             "election_id": self.election_id,
@@ -254,7 +260,7 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _object(doc: object, keys: set[str], what: str) -> dict:
+def _object(doc: object, keys: set[str], what: str) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise BallotShapeError(f"{what} must be a JSON object")
     if set(doc) != keys:
@@ -274,7 +280,7 @@ class AuditOpening:
     def choices(self) -> list[list[int]]:
         return [[m for m, _ in q] for q in self.selections]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "version": BALLOT_VERSION,
             "selections": [[{"m": m, "r": r.hex()} for m, r in q] for q in self.selections],
@@ -298,17 +304,17 @@ class AuditOpening:
 def _bit(value: object) -> int:
     if not _is_int(value) or value not in (0, 1):
         raise AuditOpeningError("each plaintext must be 0 or 1")
-    return int(value)  # type: ignore[arg-type]
+    return int(value)
 
 
 # --- encryption and verification --------------------------------------------------
 
 
-def _selection_context(voter_id: str, q: int, o: int) -> tuple:
+def _selection_context(voter_id: str, q: int, o: int) -> tuple[str, str, int, int]:
     return ("ballot-selection", voter_id, q, o)
 
 
-def _limit_context(voter_id: str, q: int) -> tuple:
+def _limit_context(voter_id: str, q: int) -> tuple[str, str, int]:
     return ("ballot-question", voter_id, q)
 
 
@@ -325,7 +331,7 @@ def check_choices(manifest: Manifest, choices: Sequence[Sequence[int]]) -> None:
             )
 
 
-def choices_from_ids(manifest: Manifest, selected: dict[str, Sequence[str]]) -> list[list[int]]:
+def choices_from_ids(manifest: Manifest, selected: Mapping[str, Sequence[str]]) -> list[list[int]]:
     """{question id: [selected option ids]} -> 0/1 rows in manifest order."""
     unknown = set(selected) - {q.question_id for q in manifest.questions}
     if unknown:

@@ -18,7 +18,9 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
+from crypto import threshold as th
 from crypto.ballots import (
     EncryptedBallot,
     Manifest,
@@ -88,7 +90,7 @@ def bench_ballots(
     """(encrypt ms, verify ms incl. JSON decoding, JSON bytes of one ballot)."""
     fingerprint = election_fingerprint(manifest, key)
     _progress(f"{name}: encrypting {repeats} ballots")
-    docs: list[dict] = []
+    docs: list[dict[str, Any]] = []
 
     def encrypt_one(i: int) -> None:
         ballot, _ = encrypt_ballot(manifest, key, fingerprint, f"voter-{i}", choices(i))
@@ -123,11 +125,8 @@ def bench_aggregate(
     return ms, result[-1], ballots
 
 
-def _threshold_setup(fingerprint: bytes):
-    """A 2-of-3 key ceremony run in memory (not timed). Raises ImportError or
-    AttributeError when crypto.threshold is missing or has another API."""
-    from crypto import threshold as th
-
+def _threshold_setup(fingerprint: bytes) -> tuple[list[th.Announcement], list[th.TrusteeKey]]:
+    """A 2-of-3 key ceremony run in memory (not timed)."""
     params = th.CeremonyParameters(TRUSTEES, THRESHOLD, fingerprint)
     started = [th.start_ceremony(params, i) for i in range(1, TRUSTEES + 1)]
     announcements = [a for _, a in started]
@@ -136,7 +135,7 @@ def _threshold_setup(fingerprint: bytes):
         th.finish_ceremony(params, secrets, announcements, [s for s in shares if s.recipient == secrets.index])
         for secrets, _ in started
     ]
-    return th, announcements, keys
+    return announcements, keys
 
 
 def bench_decryption(manifest: Manifest, count: int, repeats: int) -> tuple[float, str, list[int]]:
@@ -154,7 +153,7 @@ def bench_decryption(manifest: Manifest, count: int, repeats: int) -> tuple[floa
 def _bench_threshold_decryption(manifest: Manifest, count: int, repeats: int) -> tuple[float, str, list[int]]:
     ceremony_fp = b"bench ceremony fingerprint".ljust(32, b".")
     _progress(f"decrypt: {THRESHOLD}-of-{TRUSTEES} key ceremony (not timed)")
-    th, announcements, keys = _threshold_setup(ceremony_fp)
+    announcements, keys = _threshold_setup(ceremony_fp)
     key = keys[0].joint_public_key
     fingerprint = election_fingerprint(manifest, key)
     _, tally, _ = bench_aggregate(manifest, key, count, min(count, 50), 1)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import overload
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -195,10 +196,8 @@ def read_csr(data: bytes) -> x509.CertificateSigningRequest:
     if not isinstance(data, bytes) or not data or len(data) > MAX_CSR_BYTES:
         raise CertificateError("not a certificate signing request (empty or too large)")
     try:
-        if data.lstrip().startswith(b"-----BEGIN"):
-            csr = x509.load_pem_x509_csr(data)
-        else:
-            csr = x509.load_der_x509_csr(data)
+        pem = data.lstrip().startswith(b"-----BEGIN")
+        csr = x509.load_pem_x509_csr(data) if pem else x509.load_der_x509_csr(data)
     except ValueError:
         raise CertificateError("not a certificate signing request (PEM or DER)") from None
     try:
@@ -344,7 +343,13 @@ def _check_ca_key(key: PrivateKey) -> None:
     raise ValueError("a CA key must be EC P-256, EC P-384 or RSA of at least 2048 bits")
 
 
-def _sign(builder, key: PrivateKey):  # noqa: ANN001, ANN202 - certificate or CRL builder
+@overload
+def _sign(builder: x509.CertificateBuilder, key: PrivateKey) -> x509.Certificate: ...
+@overload
+def _sign(builder: x509.CertificateRevocationListBuilder, key: PrivateKey) -> x509.CertificateRevocationList: ...
+def _sign(
+    builder: x509.CertificateBuilder | x509.CertificateRevocationListBuilder, key: PrivateKey
+) -> x509.Certificate | x509.CertificateRevocationList:
     """SHA-256 (the verifier refuses SHA-1); ECDSA deterministic (RFC 6979), so
     fixed keys and dates give fixed certificates for the test vectors."""
     if isinstance(key, ec.EllipticCurvePrivateKey):

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from crypto.errors import DecryptionError, EncodingError, IdentityPoint
-from crypto.group import G, IDENTITY, Point, Scalar, g_mul, small_scalar
+from crypto.group import IDENTITY, G, Point, Scalar, g_mul, small_scalar
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ _TAG_POINT = b"P"
 _TAG_SCALAR = b"S"
 _TAG_LIST = b"L"
 
-Part = bytes | str | int | Point | Scalar | list | tuple
+Part = bytes | str | int | Point | Scalar | list["Part"] | tuple["Part", ...]
 
 
 def encode_parts(*parts: Part) -> bytes:

@@ -81,12 +81,6 @@ class SelectionLimitError(BallotError):
     code = "selection_limit"
 
 
-class TrackingCodeError(BallotError):
-    """The tracking code does not match the encrypted ballot."""
-
-    code = "tracking_code"
-
-
 class AuditOpeningError(BallotError):
     """A Benaloh audit opening does not reproduce the encrypted ballot."""
 

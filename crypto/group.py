@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import rbcl
 
@@ -63,7 +63,7 @@ class Scalar:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Scalar is immutable")
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[type[Scalar], tuple[int]]:
         # copy, deepcopy and pickle go through the validating constructor.
         return (Scalar, (self.value,))
 
@@ -163,7 +163,7 @@ class Point:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Point is immutable")
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Callable[[bytes], Point], tuple[bytes]]:
         # copy, deepcopy and pickle re-validate the encoding.
         return (_point_from_encoding, (self.encoded,))
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from crypto.encoding import Part, hash_to_scalar
 from crypto.errors import EncodingError, ProofError
@@ -42,11 +43,11 @@ def challenge(
     )
 
 
-def _scalar_field(doc: dict, key: str) -> Scalar:
+def _scalar_field(doc: dict[str, Any], key: str) -> Scalar:
     return Scalar.from_hex(doc[key])
 
 
-def _expect_keys(doc: object, keys: set[str], what: str) -> dict:
+def _expect_keys(doc: object, keys: set[str], what: str) -> dict[str, Any]:
     if not isinstance(doc, dict) or set(doc) != keys:
         raise EncodingError(f"{what} must be an object with exactly {sorted(keys)}")
     return doc

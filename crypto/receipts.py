@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import re
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -18,29 +19,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from crypto import log as merkle
 from crypto.ballots import EncryptedBallot, Manifest, election_fingerprint, tracking_code
 from crypto.encoding import canonical_json, encode_parts
+from crypto.entry_kinds import BALLOT
 from crypto.errors import CryptoError, EncodingError, LogError
 from crypto.group import Point
 from crypto.witness import CosignedHead, Witness, WitnessPolicy, check_quorum
-
-#: The kinds of bulletin-board entries (docs/parts/service-protocol.md, "Board entries").
-BOARD_ENTRY_KINDS = frozenset(
-    {
-        "election-created",
-        "trustee-announcement",
-        "joint-key",
-        "election-opened",
-        "credential-registered",
-        "ballot",
-        "ballot-superseded",
-        "ballot-audited",
-        "election-closed",
-        "aggregate",
-        "partial-decryption",
-        "result",
-        "election-published",
-        "admin-action",
-    }
-)
 
 RECEIPT_TAG = "votingpilot/v1/receipt"
 RECEIPT_VERSION = 1
@@ -65,7 +47,7 @@ class ReceiptError(LogError):
     code = "receipt_invalid"
 
 
-def receipt_message(receipt: dict) -> bytes:
+def receipt_message(receipt: dict[str, Any]) -> bytes:
     body = {k: v for k, v in receipt.items() if k not in ("signature", WITNESSED)}
     return encode_parts(RECEIPT_TAG, canonical_json(body))
 
@@ -73,10 +55,10 @@ def receipt_message(receipt: dict) -> bytes:
 def make_receipt(
     key: Ed25519PrivateKey,
     server_key: bytes,
-    entry: dict,
+    entry: dict[str, Any],
     tree_head: merkle.SignedTreeHead,
     inclusion: merkle.InclusionProof,
-) -> dict:
+) -> dict[str, Any]:
     receipt = {
         "version": RECEIPT_VERSION,
         "election_id": entry["election_id"],
@@ -92,7 +74,7 @@ def make_receipt(
 
 
 def verify_receipt(
-    receipt: object, *, server_key: bytes | None = None, kind: str = "ballot"
+    receipt: object, *, server_key: bytes | None = None, kind: str = BALLOT
 ) -> merkle.SignedTreeHead:
     """Check a receipt on its own: the server's signature, the tree head's
     signature, that the entry is the ballot with this tracking code at this
@@ -144,7 +126,7 @@ def verify_receipt(
 
 
 def verify_receipt_against(
-    receipt: dict,
+    receipt: dict[str, Any],
     newest: merkle.SignedTreeHead,
     consistency: merkle.ConsistencyProof,
     *,
@@ -160,7 +142,7 @@ def verify_receipt_against(
 # --- witnesses ----------------------------------------------------------------------------
 
 
-def witness_policy_for(receipt: dict, created: dict, joint: dict) -> WitnessPolicy:
+def witness_policy_for(receipt: dict[str, Any], created: dict[str, Any], joint: dict[str, Any]) -> WitnessPolicy:
     """The witness policy of the election the receipt's ballot was made for.
 
     ``created`` and ``joint`` are the board's ``election-created`` and
@@ -180,13 +162,13 @@ def witness_policy_for(receipt: dict, created: dict, joint: dict) -> WitnessPoli
     return manifest.witnesses
 
 
-def witnessed_json(cosigned: CosignedHead, consistency: merkle.ConsistencyProof) -> dict:
+def witnessed_json(cosigned: CosignedHead, consistency: merkle.ConsistencyProof) -> dict[str, Any]:
     """The ``witnessed`` member to add to a receipt."""
     return {"cosigned": cosigned.to_json(), "consistency": consistency.to_json()}
 
 
 def verify_witnessed(
-    receipt: dict, policy: WitnessPolicy, *, server_key: bytes | None = None
+    receipt: dict[str, Any], policy: WitnessPolicy, *, server_key: bytes | None = None
 ) -> tuple[CosignedHead, tuple[Witness, ...]]:
     """Check the receipt and its ``witnessed`` completion: a head signed by the
     server and cosigned by the quorum of ``policy`` that extends the receipt's
@@ -248,7 +230,7 @@ def _unb64url(text: str, length: int) -> bytes:
     return data
 
 
-def compact_receipt(receipt: dict) -> str:
+def compact_receipt(receipt: dict[str, Any]) -> str:
     """The compact form of a (cast) receipt, for its QR code."""
     code = bytes.fromhex(receipt["tracking_code"])
     signature = bytes.fromhex(receipt["signature"])
@@ -265,7 +247,7 @@ def parse_compact_receipt(text: str) -> tuple[str, str, str]:
     return election_id, _unb64url(code, 32).hex(), _unb64url(signature, 64).hex()
 
 
-def expand_compact_receipt(text: str, fetched: object) -> dict:
+def expand_compact_receipt(text: str, fetched: object) -> dict[str, Any]:
     """The full receipt a server returned for a compact one, kept only if it is
     that receipt: same election, tracking code and signature (which the caller
     then checks with verify_receipt, as any receipt)."""

@@ -31,6 +31,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -49,7 +50,7 @@ from crypto.errors import (
     ShareError,
     ThresholdError,
 )
-from crypto.group import G, IDENTITY, ORDER, Point, Scalar, g_mul
+from crypto.group import IDENTITY, ORDER, G, Point, Scalar, g_mul
 from crypto.proofs import (
     ChaumPedersenProof,
     Rng,
@@ -103,7 +104,7 @@ def _share_error(sender: int, message: str) -> ShareError:
     return error
 
 
-def _object(doc: object, keys: set[str], what: str) -> dict:
+def _object(doc: object, keys: set[str], what: str) -> dict[str, Any]:
     if not isinstance(doc, dict) or set(doc) != keys:
         raise EncodingError(f"{what} must be an object with exactly {sorted(keys)}")
     return doc
@@ -115,7 +116,7 @@ def _int(value: object, what: str) -> int:
     return value
 
 
-def _list(value: object, what: str) -> list:
+def _list(value: object, what: str) -> list[Any]:
     if not isinstance(value, list):
         raise EncodingError(f"{what} must be a list")
     return value
@@ -195,7 +196,7 @@ class CeremonyParameters:
 # --- announcement ---------------------------------------------------------------------
 
 
-def _coefficient_context(params: CeremonyParameters, index: int, j: int, share_key: bytes) -> tuple:
+def _coefficient_context(params: CeremonyParameters, index: int, j: int, share_key: bytes) -> tuple[str, int, int, int, int, bytes]:
     """Binds a coefficient's proof to its place and to the trustee's share key,
     so an announcement cannot be re-labelled or re-keyed piecewise."""
     return ("ceremony", params.n, params.t, index, j, share_key)
@@ -615,9 +616,9 @@ def finish_ceremony(
     for a in ordered:
         if a.index == l:
             continue
-        share = by_sender.pop(a.index, None)
-        if share is None:
+        if a.index not in by_sender:
             raise _share_error(a.index, "missing")
+        share = by_sender.pop(a.index)
         s = s + open_share(params, secrets, a, share)
     if by_sender:
         raise _share_error(min(by_sender), "not expected")
@@ -630,7 +631,7 @@ def finish_ceremony(
 # --- partial decryption ---------------------------------------------------------------
 
 
-def _decryption_context(index: int, position: int) -> tuple:
+def _decryption_context(index: int, position: int) -> tuple[str, int, int]:
     return ("partial-decryption", index, position)
 
 

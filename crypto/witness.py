@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from crypto import log as merkle
 from crypto.encoding import encode_parts
@@ -130,7 +131,15 @@ def cosignature_message(head: merkle.TreeHead, time_ms: int) -> bytes:
     return encode_parts(COSIGNATURE_TAG, head.log_id, head.size, head.root, head.timestamp_ms, time_ms)
 
 
-def cosign(private_key: Ed25519PrivateKey, head: merkle.TreeHead, time_ms: int) -> Cosignature:
+class Ed25519Signer(Protocol):
+    """What cosigning needs of a key: an Ed25519PrivateKey, or a key on a card."""
+
+    def public_key(self) -> Ed25519PublicKey: ...
+
+    def sign(self, data: bytes) -> bytes: ...
+
+
+def cosign(private_key: Ed25519Signer, head: merkle.TreeHead, time_ms: int) -> Cosignature:
     """Cosign ``head``. The caller (the witness) must first have checked it is
     consistent with every head it cosigned before for this log."""
     public = private_key.public_key().public_bytes_raw()

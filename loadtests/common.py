@@ -82,11 +82,8 @@ class RunFiles:
                 if number % workers == worker:
                     yield json.loads(line)
 
-    def all_voters(self) -> Iterator[dict]:
-        return self.voter_share(0, 1)
-
     def read_jsonl(self, pattern: str) -> list[dict]:
-        rows = []
+        rows: list[dict] = []
         for path in sorted(self.root.glob(pattern)):
             with path.open(encoding="utf-8") as handle:
                 rows.extend(json.loads(line) for line in handle if line.strip())

@@ -27,6 +27,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TextIO, cast
 
 if __package__ in (None, ""):  # Locust imports this file by path
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,7 +37,7 @@ from cryptography.hazmat.primitives import serialization
 from locust import FastHttpUser, LoadTestShape, between, constant_pacing, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
-from crypto.credentials import make_login_token
+from crypto.credentials import PrivateKey, make_login_token
 from crypto.log import ConsistencyProof, SignedTreeHead, verify_tree_head
 from crypto.receipts import verify_receipt, verify_receipt_against
 from loadtests.common import (
@@ -74,7 +75,7 @@ SHARE_DONE = "loadtest_share_done"
 @dataclass
 class Voter:
     employee_id: str
-    key: object
+    key: PrivateKey
     chain: tuple[x509.Certificate, ...]
     tracking_code: str
     body: bytes
@@ -98,8 +99,8 @@ class Share:
         self.election: dict = {}
         self.server_key = b""
         self.worker = 0
-        self.acks = None
-        self.errors = None
+        self.acks: TextIO | None = None
+        self.errors: TextIO | None = None
 
     def load(self, environment) -> None:  # noqa: ANN001 - Locust's Environment
         if self.loaded:
@@ -122,7 +123,7 @@ class Share:
             self.voters.append(
                 Voter(
                     doc["employee_id"],
-                    serialization.load_pem_private_key(doc["key"].encode(), password=None),
+                    cast(PrivateKey, serialization.load_pem_private_key(doc["key"].encode(), password=None)),
                     tuple(chain),
                     doc["tracking_code"],
                     json.dumps(doc["body"], separators=(",", ":")).encode(),
@@ -145,7 +146,9 @@ class Share:
             self.reported_done = True
             environment.runner.send_message(SHARE_DONE, {"worker": self.worker})
 
-    def record(self, handle, doc: dict) -> None:  # noqa: ANN001 - a text file
+    def record(self, handle: TextIO | None, doc: dict) -> None:
+        if handle is None:
+            raise RuntimeError("the share is not loaded")
         handle.write(json.dumps(doc, separators=(",", ":")) + "\n")
         handle.flush()
 
@@ -201,7 +204,7 @@ class VoterUser(FastHttpUser):
 
         with self.client.post(
             self.base + "/credential",
-            data=voter.registration,
+            data=voter.registration,  # type: ignore[arg-type]  # bytes are sent as they are
             headers={**headers, "Content-Type": "application/json"},
             name=REGISTER,
             catch_response=True,
@@ -217,7 +220,7 @@ class VoterUser(FastHttpUser):
         started = time.perf_counter()
         with self.client.post(
             self.base + "/ballots/",
-            data=voter.body,
+            data=voter.body,  # type: ignore[arg-type]  # bytes are sent as they are
             headers={**headers, "Content-Type": "application/json"},
             name=CAST,
             catch_response=True,
@@ -225,7 +228,7 @@ class VoterUser(FastHttpUser):
             latency_ms = (time.perf_counter() - started) * 1000
             acked_at = time.time()
             problem = _problem(response, 201)
-            receipt = None
+            receipt: Any = None
             if problem is None:
                 receipt = response.json()
                 try:
@@ -272,7 +275,7 @@ class VoterUser(FastHttpUser):
             except Exception as exc:  # noqa: BLE001
                 self._fail(CONSISTENCY, f"the receipt is not consistent with the newest head: {exc}")
 
-    def _json(self, method: str, path: str, name: str, **kwargs: object) -> dict:
+    def _json(self, method: str, path: str, name: str, **kwargs: Any) -> Any:
         with self.client.request(method, path, name=name, catch_response=True, **kwargs) as response:
             problem = _problem(response, 200)
             doc = None
@@ -326,6 +329,7 @@ class AuditorUser(FastHttpUser):
                 response.failure(problem)
                 return
             response.success()
+        assert head is not None  # read and verified above
         if self.seen is not None and head.head.size >= self.seen.head.size:
             with self.client.get(
                 f"{self.base}/consistency?old={self.seen.head.size}&new={head.head.size}",

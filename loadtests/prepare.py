@@ -160,7 +160,7 @@ def read_pseudonyms(settings: Settings, election_id: str) -> dict[str, str]:
                 rows = await db.execute(
                     select(RollEntry.employee_id, RollEntry.pseudonym).where(RollEntry.election_id == election_id)
                 )
-                return {employee_id: pseudonym for employee_id, pseudonym in rows}
+                return dict(rows.tuples().all())
         finally:
             await database.close()
 

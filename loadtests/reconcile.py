@@ -27,6 +27,7 @@ from pathlib import Path
 
 from crypto import log as merkle
 from crypto.encoding import canonical_json
+from crypto.entry_kinds import BALLOT, BALLOT_SUPERSEDED, CREDENTIAL_REGISTERED
 from crypto.receipts import verify_receipt
 from loadtests.prepare import ADMIN_ID, OPTIONS, LoadTestCa
 from voting.client import Client, trustee_decrypt
@@ -89,9 +90,9 @@ def reconcile(url: str, election_id: str, server_key: bytes, acks: list[dict], r
             return rec
 
         # Ballots on the board, and acknowledged casts, as sets of tracking codes.
-        board_codes = Counter(e["body"]["tracking_code"] for e in entries if e["kind"] == "ballot")
-        board_voters = Counter(e["body"]["credential"] for e in entries if e["kind"] == "ballot")
-        registered = Counter(e["body"]["credential"] for e in entries if e["kind"] == "credential-registered")
+        board_codes = Counter(e["body"]["tracking_code"] for e in entries if e["kind"] == BALLOT)
+        board_voters = Counter(e["body"]["credential"] for e in entries if e["kind"] == BALLOT)
+        registered = Counter(e["body"]["credential"] for e in entries if e["kind"] == CREDENTIAL_REGISTERED)
         unregistered = set(board_voters) - set(registered)
         if unregistered or any(n > 1 for n in registered.values()):
             rec.problems.append(
@@ -99,7 +100,7 @@ def reconcile(url: str, election_id: str, server_key: bytes, acks: list[dict], r
                 f"{sum(1 for n in registered.values() if n > 1)} credentials registered twice"
             )
         rec.board_ballots = sum(board_codes.values())
-        rec.superseded = sum(1 for e in entries if e["kind"] == "ballot-superseded")
+        rec.superseded = sum(1 for e in entries if e["kind"] == BALLOT_SUPERSEDED)
         acked_codes = Counter(a["tracking_code"] for a in acks)
         rec.doubled = sorted(
             {c for c, n in board_codes.items() if n > 1}

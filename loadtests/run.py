@@ -83,6 +83,12 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise RuntimeError("the server is not started")
+        return self.process.pid
+
     def start(self, timeout: float = 60.0) -> None:
         command = [
             sys.executable, "-m", "uvicorn", "--factory", "voting.app:create_app",
@@ -251,7 +257,7 @@ def start_profiler(server: Server, out: Path, seconds: float) -> subprocess.Pope
         say("--profile needs py-spy (pip install py-spy); running without it")
         return None
     return subprocess.Popen(
-        [py_spy, "record", "--pid", str(server.process.pid), "--subprocesses", "--format", "raw",
+        [py_spy, "record", "--pid", str(server.pid), "--subprocesses", "--format", "raw",
          "--rate", "250", "--threads", "--duration", str(int(seconds)), "--output", str(out), "--nonblocking"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
@@ -417,7 +423,7 @@ def run(args: argparse.Namespace) -> dict:
         say(f"Locust ({locust_desc}): ramp {args.ramp:g} s to {args.users} users at {args.rate:g} ballots/s, "
             f"plateau up to {plateau_s:.0f} s")
         profiler = start_profiler(server, run_dir / "server-profile.txt", args.ramp + plateau_s) if args.profile else None
-        meter = CpuMeter(server.process.pid)
+        meter = CpuMeter(server.pid)
         code = run_locust(args, files, server.url, args.users, plateau_s)
         meter.stop()
         if profiler is not None and profiler.poll() is None:

@@ -31,11 +31,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.http_support import start_pilot, two_question_manifest  # noqa: E402
-from tests.support import fresh_database_url, make_pki  # noqa: E402
-from voting import maintenance  # noqa: E402
-from voting.client import prepare_ballot  # noqa: E402
-from voting.settings import Settings  # noqa: E402
+from tests.http_support import start_pilot, two_question_manifest
+from tests.support import fresh_database_url, make_pki
+from voting import maintenance
+from voting.client import prepare_ballot
+from voting.settings import Settings
 
 STEP_GIVE_UP_S = 60.0
 
@@ -57,7 +57,7 @@ def stepwise(source: Path, target: Path) -> dict:
     restarts = 0
     started = time.perf_counter()
     with sqlite3.connect(source, timeout=30) as src, sqlite3.connect(target) as dst:
-        last = [None]
+        last: list[int | None] = [None]
 
         def progress(status: int, remaining: int, total: int) -> None:
             nonlocal restarts
@@ -122,7 +122,7 @@ def main() -> None:
                     with lock:
                         cast_times.append(time.perf_counter())
 
-            idle = {}
+            idle: dict[str, float] = {}
             for name, method in (("VACUUM INTO", vacuum_into), ("backup(pages=-1)", one_step)):
                 started = time.perf_counter()
                 method(database, Path(tmp) / f"idle-{len(idle)}.sqlite3")
@@ -153,7 +153,7 @@ def main() -> None:
         finally:
             pilot.stop()
 
-    print(f"idle: " + ", ".join(f"{name} {s:.2f} s" for name, s in idle.items()))
+    print("idle: " + ", ".join(f"{name} {s:.2f} s" for name, s in idle.items()))
     print(f"under load ({args.threads} casting threads over HTTP):")
     for name, runs in results.items():
         seconds = [r[0] for r in runs]

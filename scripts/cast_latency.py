@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.http_support import start_pilot, two_question_manifest  # noqa: E402
-from tests.support import fresh_database_url, make_pki  # noqa: E402
-from voting.client import prepare_ballot  # noqa: E402
+from tests.http_support import start_pilot, two_question_manifest
+from tests.support import fresh_database_url, make_pki
+from voting.client import prepare_ballot
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:

@@ -28,10 +28,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.http_support import start_pilot, two_question_manifest  # noqa: E402
-from tests.support import fresh_database_url, make_pki  # noqa: E402
-from voting.client import Client  # noqa: E402
-
+from tests.http_support import start_pilot, two_question_manifest
+from tests.support import fresh_database_url, make_pki
+from voting.client import Client
 
 #: Casts per quiet or flooded block.
 BLOCK = 10

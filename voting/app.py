@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import swagger_ui_bundle
 from litestar import Litestar, get
-from litestar.exceptions import HTTPException, NotFoundException
 from litestar.di import Provide
-from litestar.static_files import create_static_files_router
+from litestar.exceptions import HTTPException, NotFoundException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.static_files import create_static_files_router
 
 from voting.auth.api import AuthController, EnrollmentController, provide_principal
 from voting.auth.client_certificate import ClientCertificateController
 from voting.ballots.api import AuditController, BallotController
 from voting.board.api import BoardController
 from voting.elections.api import ElectionController
-from voting.errors import EXCEPTION_HANDLERS, ApiRequest, document_problems
 from voting.health import health_handlers
 from voting.maintenance import start_purging
 from voting.observability import instrument
+from voting.problems import EXCEPTION_HANDLERS, ApiRequest, document_problems
 from voting.record.api import RecordController
 from voting.security import add_security_headers, refuse_nul_characters
 from voting.services import Services
@@ -26,14 +26,15 @@ from voting.settings import Settings
 from voting.tally.api import TallyController
 from voting.web import WEB_HANDLERS
 from voting.web.pages import page_or_problem
+from voting.wire.service import ServerKey
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 SWAGGER_ASSETS = "/schema-assets"
 
 
 @get("/api/server-key", tags=["service"], summary="The server's Ed25519 public key (tree heads, receipts)")
-async def server_key(services: Services) -> dict:
-    return {"server_key": services.key.public_bytes.hex()}
+async def server_key(services: Services) -> ServerKey:
+    return ServerKey(server_key=services.key.public_bytes.hex())
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Litestar:

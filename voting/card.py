@@ -13,6 +13,7 @@ that says what to do.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -21,6 +22,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from asn1crypto import core as asn1_core
 from asn1crypto import csr as asn1_csr
@@ -51,6 +53,9 @@ from crypto.credentials import (
     employee_id_of,
 )
 from crypto.errors import CredentialError
+
+if TYPE_CHECKING:
+    import pkcs11  # imported at run time only when a card is used
 
 #: The PKCS#11 module to load when none is given (env VOTING_PKCS11_MODULE), e.g.
 #: /usr/lib/x86_64-linux-gnu/opensc-pkcs11.so, or None.
@@ -129,10 +134,8 @@ def _session_opened(module: str) -> None:
 
 def _session_closed(module: str, session: object) -> None:
     with _lock:
-        try:
+        with contextlib.suppress(Exception):  # the token may be gone already; nothing to recover
             session.close()  # type: ignore[attr-defined]
-        except Exception:  # noqa: BLE001 - the token may be gone already; nothing to recover
-            pass
         _open_sessions[module] = max(0, _open_sessions.get(module, 0) - 1)
 
 
@@ -273,7 +276,7 @@ def _find_private_key(session, token_label: str, key: str | None):  # noqa: ANN0
     from pkcs11 import Attribute, ObjectClass
 
     label, key_id = _parse_key_choice(key)
-    template = {Attribute.CLASS: ObjectClass.PRIVATE_KEY}
+    template: dict[Attribute, object] = {Attribute.CLASS: ObjectClass.PRIVATE_KEY}
     if label is not None:
         template[Attribute.LABEL] = label
     if key_id is not None:
@@ -495,13 +498,13 @@ def _card_key(session, token_label: str, key: str | None) -> CardKey:  # noqa: A
     _check_protection(protection, _key_name(label, key_id), token_label)
     public = _public_key_of(session, private)
     certificate = _certificate_for(session, key_id, public) if key_id else None
-    if public is None and certificate is not None:
-        public = certificate.public_key()
+    if public is None and certificate is not None and isinstance(certified := certificate.public_key(), PublicKey):
+        public = certified
     if public is None:
         raise CardError(f"card {token_label!r} shows no public key for key {_key_name(label, key_id)}; store its certificate on the card")
-    key = CardKey(session, private, public, token_label=token_label, label=label, key_id=key_id)
-    key.protection = protection
-    return key
+    card_key = CardKey(session, private, public, token_label=token_label, label=label, key_id=key_id)
+    card_key.protection = protection
+    return card_key
 
 
 _PROTECTION = ("sensitive", "extractable", "always_sensitive", "never_extractable", "local")
@@ -548,7 +551,7 @@ class _CertificateObject:
     certificate: x509.Certificate | None
     problem: str | None
     value: bytes
-    handle: object
+    handle: pkcs11.Object
 
 
 #: What parsing a certificate's names and extensions may raise.
@@ -1036,14 +1039,15 @@ def store_certificate(
         if not key.key_id:
             raise CardError(f"key {key.label!r} on card {key.token_label!r} has no CKA_ID to store its certificate under")
         existing = _certificate_objects(session)
-        ours, foreign = [], []
-        for item in existing:
-            if item.key_id != key.key_id:
+        ours: list[_CertificateObject] = []
+        foreign: list[_CertificateObject] = []
+        for stored_object in existing:
+            if stored_object.key_id != key.key_id:
                 continue
-            same = item.certificate is not None and _same_issuer(item.certificate, leaf, chain[1:])
-            (ours if same else foreign).append(item)
-        for item in ours + (foreign if replace else []):
-            item.handle.destroy()
+            same = stored_object.certificate is not None and _same_issuer(stored_object.certificate, leaf, chain[1:])
+            (ours if same else foreign).append(stored_object)
+        for stored_object in ours + (foreign if replace else []):
+            stored_object.handle.destroy()
         _create_certificate(session, leaf, key.key_id, key.label or leaf.subject.rfc4514_string()[:64])
         stored = {o.certificate for o in existing if o.certificate is not None}
         for ca_certificate in chain[1:]:

@@ -16,16 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from crypto import threshold
 from crypto.ballots import (
     AuditOpening,
-    verify_audit_opening,
-    verify_ballot,
     EncryptedBallot,
     Manifest,
     ceremony_fingerprint,
@@ -35,12 +35,14 @@ from crypto.ballots import (
     format_fingerprint,
     format_tracking_code,
     tracking_code,
+    verify_audit_opening,
+    verify_ballot,
 )
 from crypto.credentials import (
     Credential,
     TrustStore,
-    is_valid_employee_id,
     VotingCredential,
+    is_valid_employee_id,
     make_login_token,
     sign_announcement,
     sign_ballot_with,
@@ -50,16 +52,15 @@ from crypto.credentials import (
     verify_credential_signature,
     verify_endorsement,
 )
+from crypto.elgamal import Ciphertext
 from crypto.encoding import canonical_json
 from crypto.errors import CryptoError
-from crypto.elgamal import Ciphertext
 from crypto.group import Point
 from crypto.log import ConsistencyProof, InclusionProof, SignedTreeHead, leaf_hash, verify_tree_head
 from crypto.receipts import verify_receipt, verify_receipt_against
-from voting.files import write_file
 from voting import tls
+from voting.files import write_file
 from voting.origin import origin_of
-
 
 BOARD_PAGE = 500
 #: Pauses before resending a cast whose outcome is unknown (a 503, or the
@@ -233,7 +234,7 @@ class ReceiptRefusal(Exception):
     """The server's receipt is not a valid receipt for the ballot just cast."""
 
 
-def check_receipt_is_for(receipt: object, prepared: PreparedBallot) -> None:
+def check_receipt_is_for(receipt: Any, prepared: PreparedBallot) -> None:
     """The receipt verifies on its own (signatures, inclusion) and its entry is
     this ballot, with this tracking code, in this election."""
     try:
@@ -249,9 +250,9 @@ def check_receipt_is_for(receipt: object, prepared: PreparedBallot) -> None:
         raise ReceiptRefusal("the server's receipt is for another ballot than the one you cast")
 
 
-def check_audience(audience: object, server_url: str) -> None:
+def check_audience(audience: object, server_url: str) -> str:
     """The challenge must name the origin we connected to (docs/parts/credentials.md,
-    "Login token"); refused before anything is signed."""
+    "Login token"); refused before anything is signed. Returns that origin."""
     expected = origin_of(server_url)
     if audience != expected:
         shown = repr(audience)[:120]
@@ -263,6 +264,7 @@ def check_audience(audience: object, server_url: str) -> None:
             f"this server calls itself {shown} but you connected to {expected}: possible phishing, "
             "nothing was signed; check the address",
         )
+    return expected
 
 
 class Client:
@@ -301,7 +303,8 @@ class Client:
 
     # -- transport ------------------------------------------------------------------
 
-    def request(self, method: str, path: str, **kwargs: object) -> object:
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The reply's JSON (any JSON value), or None for an empty reply."""
         response = self.http.request(method, path, **kwargs)
         if response.status_code >= 400:
             try:
@@ -313,10 +316,10 @@ class Client:
             )
         return response.json() if response.content else None
 
-    def get(self, path: str, **params: object) -> object:
+    def get(self, path: str, **params: object) -> Any:
         return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})
 
-    def post(self, path: str, body: object = None, **kwargs: object) -> object:
+    def post(self, path: str, body: object = None, **kwargs: Any) -> Any:
         if body is not None:
             kwargs["json"] = body
         return self.request("POST", path, **kwargs)
@@ -329,7 +332,7 @@ class Client:
         otherwise get a token the real server accepts, and log in as us."""
         challenge = self.post("/api/auth/challenge")
         audience = challenge.get("audience") if isinstance(challenge, dict) else None
-        check_audience(audience, str(self.http.base_url))  # where the requests really go
+        audience = check_audience(audience, str(self.http.base_url))  # where the requests really go
         try:
             token = make_login_token(
                 credential.private_key, credential.chain, nonce=challenge["nonce"], audience=audience, now=datetime.now(UTC)
@@ -417,31 +420,36 @@ class Client:
         choices = choices_from_ids(info.manifest, selected) if isinstance(selected, dict) else selected
         return prepare_ballot(info, voting.hex, choices, voting)
 
+    @property
+    def logged_in(self) -> Credential:
+        """The credential this client logged in with."""
+        if self.credential is None:
+            raise RuntimeError("log in first")
+        return self.credential
+
     def voting_credential(self, election_id: str) -> VotingCredential:
         """This employee's voting credential for the election (derived here, the
         same on every device)."""
-        if self.credential is None:
-            raise RuntimeError("log in first")
-        return self.credential.voting_credential(election_id)
+        return self.logged_in.voting_credential(election_id)
 
     def register_credential(self, election_id: str) -> dict:
         """Register the voting credential, signed by the certificate key
         (idempotent: the same credential again is accepted)."""
         voting = self.voting_credential(election_id)
         signature = sign_registration(
-            self.credential.private_key, election_id=election_id, credential_pub=voting.public_bytes
+            self.logged_in.private_key, election_id=election_id, credential_pub=voting.public_bytes
         )
         reply = self.post(
             f"/api/elections/{election_id}/credential", {"credential": voting.hex, "signature": signature.hex()}
         )
-        self._registered.add((self.credential.employee_id, election_id))
+        self._registered.add((self.logged_in.employee_id, election_id))
         return reply
 
     def ensure_registered(self, election_id: str) -> VotingCredential:
         """The voting credential, registered first if the server has none for this
         voter; refuses if another credential is registered to them."""
         voting = self.voting_credential(election_id)
-        if (self.credential.employee_id, election_id) in self._registered:
+        if (self.logged_in.employee_id, election_id) in self._registered:
             return voting
         registered = self.get(f"/api/elections/{election_id}/voter").get("credential")
         if registered is None:
@@ -453,7 +461,7 @@ class Client:
                 "このエレクションには別の投票用クレデンシャルが登録されています。選挙管理者に連絡してください。 / "
                 "another voting credential is registered for you in this election; tell the election administrators",
             )
-        self._registered.add((self.credential.employee_id, election_id))
+        self._registered.add((self.logged_in.employee_id, election_id))
         return voting
 
     def cast(self, prepared: PreparedBallot) -> dict:
@@ -824,7 +832,9 @@ def ceremony_view(client: Client, election_id: str, state: dict) -> CeremonyView
         manifest = Manifest.from_json(body.get("manifest"))
     except (CryptoError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise TrusteeRefusal(f"the election-created entry's manifest is malformed: {exc}") from None
-    ids, n, t = body.get("trustee_ids"), body.get("trustees"), body.get("threshold")
+    ids: Any = body.get("trustee_ids")  # JSON, checked by trustee_policy_error below
+    n: Any = body.get("trustees")
+    t: Any = body.get("threshold")
     policy_error = trustee_policy_error(ids, n, t)
     if policy_error:
         raise TrusteeRefusal(f"the election's trustees break the policy: {policy_error}")
@@ -907,7 +917,7 @@ def trustee_ceremony_step(
 
 
 def _announce(client: Client, view: CeremonyView, announcement: threshold.Announcement) -> None:
-    signature = sign_announcement(client.credential, election_id=view.manifest.election_id, announcement=announcement.to_json())
+    signature = sign_announcement(client.logged_in, election_id=view.manifest.election_id, announcement=announcement.to_json())
     client.post(
         f"/api/elections/{view.manifest.election_id}/ceremony/announcement",
         {"announcement": announcement.to_json(), "signature": signature},
@@ -919,7 +929,8 @@ def signed_announcements(client: Client, view: CeremonyView, docs: list) -> list
     board names at that index (certificates against the pinned trust anchor when
     the client has one), each with valid proofs: a server cannot slip in an
     announcement of its own to receive a co-trustee's shares."""
-    if not isinstance(docs, list) or sorted(d.get("index") for d in docs if isinstance(d, dict)) != list(range(1, view.params.n + 1)):
+    indices: list[Any] | None = [d.get("index") for d in docs if isinstance(d, dict)] if isinstance(docs, list) else None
+    if indices is None or not all(type(i) is int for i in indices) or sorted(indices) != list(range(1, view.params.n + 1)):
         raise TrusteeRefusal(f"the server did not relay exactly one announcement for each of trustees 1..{view.params.n}")
     announcements = []
     for doc in sorted(docs, key=lambda d: d["index"]):
@@ -956,7 +967,7 @@ def _confirmation(client: Client, view: CeremonyView, key: threshold.TrusteeKey,
         raise TrusteeRefusal("the announcements the server relays now differ from those this trustee's key came from")
     fingerprint = election_fingerprint(view.manifest, joint)
     endorsement = sign_endorsement(
-        client.credential, election_id=view.manifest.election_id, joint_key=joint.to_bytes(), fingerprint=fingerprint
+        client.logged_in, election_id=view.manifest.election_id, joint_key=joint.to_bytes(), fingerprint=fingerprint
     )
     return {"public_share": key.public_share.hex(), "endorsement": endorsement}
 
@@ -995,7 +1006,7 @@ def attested_refusal(count: int, accepted: int | None) -> str | None:
 
 
 def verified_aggregate(
-    client: Client, election_id: str, state: dict, progress: object = None, *, accept_attested: int | None = None
+    client: Client, election_id: str, state: dict, progress: Callable[[str, int, int], None] | None = None, *, accept_attested: int | None = None
 ) -> VerifiedAggregate:
     """Download the public record and verify it as an auditor would, under the
     pinned server key and consistent with every head seen; take the aggregate
@@ -1004,7 +1015,7 @@ def verified_aggregate(
     ``accept_attested`` is exactly their number."""
     from voting.record import files as F
     from voting.record.files import has_auditors_part, read_record_zip
-    from voting.record.verify import verify_record
+    from voting.verify import verify_record
 
     head = pinned_head(client, election_id, state)
     # With the auditors' part: every registered credential is checked against an
@@ -1059,7 +1070,8 @@ def verified_aggregate(
 
 
 def _require_witnesses(
-    client: Client, election_id: str, manifest: Manifest, state: dict, head: SignedTreeHead, aggregate_index: int, progress: object
+    client: Client, election_id: str, manifest: Manifest, state: dict, head: SignedTreeHead, aggregate_index: int,
+    progress: Callable[[str, int, int], None] | None,
 ) -> None:
     """The election's quorum of witnesses cosigned a head that holds the
     aggregate and is on one board with the head this trustee verified: the
@@ -1086,7 +1098,7 @@ def check_trust_anchors(files: dict, trust_store: TrustStore | None) -> None:
     server could otherwise name a CA of its own, make certificates or "cards"
     under it and register credentials for roll members who never vote."""
     from voting.record import files as F
-    from voting.record.verify import Bad, unpinned_anchors
+    from voting.verify import Bad, unpinned_anchors
 
     if trust_store is None:
         return
@@ -1116,7 +1128,7 @@ def pinned_trust_store(state: dict) -> TrustStore | None:
     if not isinstance(anchors, list) or not anchors or not all(isinstance(a, str) for a in anchors):
         raise TrusteeRefusal("the trustee file's pinned root CA (trust_anchors) is missing or malformed")
     try:
-        roots = []
+        roots: list[x509.Certificate] = []
         for anchor in anchors:
             raw = anchor.encode("ascii") if anchor.lstrip().startswith("-----BEGIN") else base64.b64decode(anchor, validate=True)
             if raw.lstrip().startswith(b"-----BEGIN"):
@@ -1148,7 +1160,12 @@ def bind_trust_anchors(client: Client, state: dict) -> None:
 
 
 def trustee_decrypt(
-    client: Client, election_id: str, state_path: Path, *, progress: object = None, accept_attested: int | None = None
+    client: Client,
+    election_id: str,
+    state_path: Path,
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
+    accept_attested: int | None = None,
 ) -> dict:
     """Verify the board, then decrypt its aggregate with this trustee's key share
     and submit the partial decryption.

@@ -18,20 +18,24 @@ import sqlite3
 import subprocess
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import delete, or_, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
 from crypto import log as merkle
+from crypto.entry_kinds import ELECTION_CREATED
 from crypto.errors import CryptoError
-from voting.db.engine import Database, describe_database_error, make_engine, schema_heads, schema_revisions
 from crypto.witness import Cosignature as WitnessCosignature
 from crypto.witness import verify_cosignature
+from voting.db.engine import Database, describe_database_error, make_engine, schema_heads, schema_revisions
 from voting.db.models import (
     Base,
     BoardEntry,
@@ -48,6 +52,7 @@ from voting.operator import sqlite_path
 from voting.settings import Settings
 
 log = logging.getLogger("voting.maintenance")
+T = TypeVar("T")
 
 #: Rows read, or deleted, per statement: a large board is read in pieces, and a
 #: purge never holds the (SQLite) write lock for long.
@@ -293,7 +298,7 @@ def _backup_sizes(source: Path, *, postgres: bool) -> dict[str, int] | None:
             connection.close()
         except sqlite3.Error:
             return None
-        return {election_id: size for election_id, size in rows}
+        return dict(rows)
     program = shutil.which("pg_restore")
     if program is None:
         return None
@@ -392,8 +397,10 @@ def _check_copy(path: Path) -> list[str]:
     """'voting db check' on the copy about to be restored: the schema, and
     every election's board against its heads and the witnesses' cosignatures."""
 
+    url = f"sqlite+aiosqlite:///{path.resolve()}"
+
     async def main() -> list[str]:
-        database = Database(make_engine(f"sqlite+aiosqlite:///{path.resolve()}"))
+        database = Database(make_engine(url))
         try:
             return await check_database(database)
         except (OSError, SQLAlchemyError) as exc:
@@ -485,7 +492,7 @@ async def check_board(database: Database, election_id: str) -> list[str]:
         return ["it has no board state", *problems]
     if head_row is None:
         return problems + ([] if state.size == 0 else [f"the board holds {state.size} entries but no signed tree head"])
-    prefix_roots = {row.size: None for row, head in cosigned if row.size <= size and head is not None}
+    prefix_roots: dict[int, bytes | None] = {row.size: None for row, head in cosigned if row.size <= size and head is not None}
     if state.size < size:
         problems.append(f"the board state says {state.size} entries, the newest tree head {size}")
     frontier = merkle.Frontier.empty()
@@ -518,7 +525,7 @@ async def check_board(database: Database, election_id: str) -> list[str]:
                 entry = None
             if not isinstance(entry, dict) or entry.get("election_id") != election_id or entry.get("index") != index:
                 problems.append(f"board entry {index}: it does not name this election and index")
-            elif index == 0 and entry.get("kind") == "election-created":
+            elif index == 0 and entry.get("kind") == ELECTION_CREATED:
                 key = (entry.get("body") or {}).get("server_key")
                 server_key = bytes.fromhex(key) if isinstance(key, str) and len(key) == 64 else None
             frontier, completed = frontier.append(leaf)
@@ -549,7 +556,7 @@ async def check_board(database: Database, election_id: str) -> list[str]:
     return problems
 
 
-def _cosigned_beyond(election_id: str, cosigned: list, size: int) -> list[str]:
+def _cosigned_beyond(election_id: str, cosigned: Sequence[Any], size: int) -> list[str]:
     """The cosigned heads the board no longer has: larger than its newest head,
     or whose stored head is gone or altered (its cosignature no longer verifies)."""
     problems: list[str] = []
@@ -604,7 +611,7 @@ async def _node_problems(database: Database, election_id: str, expected: dict[tu
                 differing.append((level, index))
         if len(rows) < PAGE:
             break
-        last = (rows[-1].level, rows[-1].index)
+        last = (rows[-1][0], rows[-1][1])  # level, index
     if differing:
         level, index = differing[0]
         problems.append(
@@ -641,12 +648,18 @@ async def purge_expired(database: Database, now: datetime) -> Purged:
     return Purged(challenges, sessions)
 
 
+async def _rows_deleted(db: AsyncSession, statement: Executable) -> int:
+    """How many rows a DELETE removed: its result is a CursorResult, which the
+    session's signature does not say."""
+    return cast(CursorResult[Any], await db.execute(statement)).rowcount
+
+
 async def _delete_in_pieces(database: Database, model: type, key, condition) -> int:  # noqa: ANN001 - columns
     total = 0
     while True:
         async with database.write() as db:
             doomed = select(key).where(condition).limit(PAGE).scalar_subquery()
-            deleted = (await db.execute(delete(model).where(key.in_(doomed)))).rowcount
+            deleted = await _rows_deleted(db, delete(model).where(key.in_(doomed)))
             await db.commit()
         total += deleted
         if deleted < PAGE:
@@ -704,7 +717,7 @@ def archive(settings: Settings, election_id: str, out: Path) -> Archived:
     from voting.elections import lifecycle
     from voting.record.export import export_record, record_filename
     from voting.record.files import read_record, record_zip
-    from voting.record.verify import verify_record
+    from voting.verify import verify_record
 
     out = Path(out)
     target = out / record_filename(election_id, private=True)
@@ -751,9 +764,9 @@ async def _delete_election(database: Database, election_id: str) -> int:
     async with database.write() as db:
         for table in reversed(Base.metadata.sorted_tables):
             if "election_id" in table.columns:
-                rows += (await db.execute(table.delete().where(table.c.election_id == election_id))).rowcount
-        rows += (await db.execute(delete(Role).where(Role.scope == election_id))).rowcount
-        rows += (await db.execute(delete(Election).where(Election.id == election_id))).rowcount
+                rows += await _rows_deleted(db, table.delete().where(table.c.election_id == election_id))
+        rows += await _rows_deleted(db, delete(Role).where(Role.scope == election_id))
+        rows += await _rows_deleted(db, delete(Election).where(Election.id == election_id))
         await db.commit()
     return rows
 
@@ -761,7 +774,7 @@ async def _delete_election(database: Database, election_id: str) -> int:
 # --- running ------------------------------------------------------------------------------------
 
 
-def _run(settings: Settings, work: Callable[[Database], Awaitable]) -> object:
+def _run(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     """Run ``work`` on the database (never migrating it: that is 'voting db upgrade');
     a connection failure is one line saying what to do."""
 
@@ -769,7 +782,7 @@ def _run(settings: Settings, work: Callable[[Database], Awaitable]) -> object:
     if path is not None and not path.is_file():
         raise MaintenanceError(f"there is no database at {path}: check --data-dir or VOTING_DATABASE_URL")
 
-    async def main() -> object:
+    async def main() -> T:
         database = Database(make_engine(settings.db_url))
         try:
             return await work(database)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -33,6 +35,8 @@ from voting.elections.service import set_role
 from voting.errors import Conflict, ServiceError
 from voting.settings import Settings
 
+T = TypeVar("T")
+
 
 class NotReady(ServiceError):
     """The database is missing, or its schema is not the newest: nothing was done."""
@@ -48,7 +52,7 @@ def sqlite_path(settings: Settings) -> Path | None:
     return None if not path or path == ":memory:" else Path(path)
 
 
-async def _with_database(settings: Settings, work, *, upgrade: bool = False) -> object:  # noqa: ANN001 - a coroutine function
+async def _with_database(settings: Settings, work: Callable[[Database], Awaitable[T]], *, upgrade: bool = False) -> T:
     path = sqlite_path(settings)
     if not upgrade and path is not None and not path.exists():
         raise NotReady(
@@ -129,7 +133,7 @@ def list_roles(settings: Settings) -> list[tuple[str, str]]:
     async def work(database: Database) -> list[tuple[str, str]]:
         async with database.read() as db:
             rows = await db.execute(select(Role.employee_id, Role.role).order_by(Role.role, Role.employee_id))
-            return [tuple(r) for r in rows]
+            return [(employee_id, role) for employee_id, role in rows]
 
     return asyncio.run(_with_database(settings, work))
 

@@ -28,14 +28,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 from cryptography import x509
 
 from crypto import ca
-from crypto.errors import CryptoError
 from crypto.credentials import (
     DEFAULT_PBKDF2_ITERATIONS,
     MIN_PIN_LENGTH,
+    PublicKey,
     certificate_fingerprint,
     certificate_to_pem,
     certificates_from_pem,
@@ -43,6 +44,7 @@ from crypto.credentials import (
     private_key_to_pem,
     seal_credential,
 )
+from crypto.errors import CryptoError
 from voting import roster_csv
 from voting.files import make_directory, write_file
 
@@ -461,7 +463,7 @@ def issue_for_csr(
         raise PkiError(
             f"employee {entry.employee_id} already holds a valid certificate; revoke it first, or issue with --replace"
         )
-    public_key = csr.public_key()
+    public_key = cast(PublicKey, csr.public_key())  # read_csr refused any other kind (check_key)
     other = key_certified_for_another(pilot, public_key, entry.employee_id, now=_now(now))
     if other is not None:
         raise PkiError(

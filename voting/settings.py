@@ -10,6 +10,7 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from voting.origin import origin_of
 
@@ -288,7 +289,7 @@ class Settings:
             proxy_secret=load_proxy_secret(Path(p)) if (p := _env("PROXY_SECRET_FILE", "").strip()) else None,
         )
 
-    def with_(self, **changes: object) -> Settings:
+    def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
     # -- derived values ---------------------------------------------------------------
@@ -358,14 +359,14 @@ def _async_url(url: str) -> str:
         for mode in query.get("sslmode", []):
             if mode not in _SSLMODES:
                 raise SystemExit(f"VOTING_DATABASE_URL: sslmode must be one of {', '.join(_SSLMODES)}, got {mode!r}")
-    if url.startswith("postgresql://") or url.startswith("postgres://"):
+    if url.startswith(("postgresql://", "postgres://")):
         url = "postgresql+asyncpg://" + url.split("://", 1)[1]
     if url.startswith("postgresql+asyncpg://") and "?" in url:
         from urllib.parse import parse_qsl, urlencode
 
-        base, _, query = url.partition("?")
+        base, _, query_string = url.partition("?")
         params = []
-        for name, value in parse_qsl(query, keep_blank_values=True):
+        for name, value in parse_qsl(query_string, keep_blank_values=True):
             if name in _LIBPQ_SSL_FILES:
                 raise SystemExit(
                     f"VOTING_DATABASE_URL: remove {name}= from the URL and set {_LIBPQ_SSL_FILES[name]}={value} "

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import and_, select, text
 
+from crypto.entry_kinds import ELECTION_CREATED
 from voting.db.engine import Database, describe_database_error, make_engine, schema_heads, schema_revisions
 from voting.db.models import BoardEntry, BoardState, Election, TreeHead
 from voting.keys import ServerKey, fingerprint
@@ -35,7 +36,7 @@ async def board_server_key(database: Database) -> bytes | None:
         data = await db.scalar(
             select(BoardEntry.data)
             .join(Election, Election.id == BoardEntry.election_id)
-            .where(BoardEntry.leaf_index == 0, BoardEntry.kind == "election-created")
+            .where(BoardEntry.leaf_index == 0, BoardEntry.kind == ELECTION_CREATED)
             .order_by(Election.created_at.desc(), Election.id.desc())
             .limit(1)
         )
@@ -123,7 +124,7 @@ async def startup_problems(
         created = await db.scalars(
             select(BoardEntry.data)
             .join(Election, Election.id == BoardEntry.election_id)
-            .where(BoardEntry.leaf_index == 0, BoardEntry.kind == "election-created", Election.status.not_in(_FINAL))
+            .where(BoardEntry.leaf_index == 0, BoardEntry.kind == ELECTION_CREATED, Election.status.not_in(_FINAL))
         )
         board_keys = {json.loads(data)["body"]["server_key"] for data in created}
         # The newest head of each election: one row per election, by primary key.

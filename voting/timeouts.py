@@ -24,7 +24,7 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 log = logging.getLogger("voting.http")
 
 
-class TimedHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type] - httptools' or h11's protocol
+class TimedHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]  # httptools' or h11's protocol
     def __init__(self, *args: Any, header_timeout_s: float | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if header_timeout_s is None:
@@ -59,7 +59,7 @@ class TimedHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type] - h
             )
         self.transport.close()
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)
         self._arm()
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
+import httpx
 import truststore
 
 CACERT_HINT = "if the server uses the city's own CA or a self-signed certificate, pass it with --cacert FILE (env VOTING_CACERT)"
@@ -31,7 +32,7 @@ def use_cacert(path: Path | None) -> None:
     """Trust only the certificate(s) in ``path`` from now on (None: the system's
     trust store). Checks the file at once, so a wrong path is reported before
     any request."""
-    global _cacert  # noqa: PLW0603 - one choice per CLI process
+    global _cacert
     if path is not None:
         _load(path)
     _cacert = path
@@ -73,6 +74,6 @@ def describe(exc: BaseException, url: object) -> str | None:
     reason = verify_failure(exc)
     if reason is None:
         return None
-    if hasattr(url, "netloc"):  # an httpx.URL: its origin is what the user typed
+    if isinstance(url, httpx.URL):  # its origin is what the user typed
         url = f"{url.scheme}://{url.netloc.decode('ascii')}"
     return f"the TLS certificate of {url} is not trusted ({reason}): {CACERT_HINT}"

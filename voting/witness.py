@@ -29,13 +29,15 @@ from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from crypto import log as merkle
 from crypto.ballots import Manifest
 from crypto.encoding import canonical_json
+from crypto.entry_kinds import ELECTION_CREATED
 from crypto.errors import CryptoError
 from crypto.witness import Cosignature, WitnessPolicy, cosign, verify_cosignature
 from voting import tls
@@ -169,6 +171,7 @@ class WitnessState:
     def public_key(self) -> bytes:
         if self.card is not None:
             return self.card.public_key
+        assert self.private_key is not None  # a key or a card: checked when made
         return self.private_key.public_key().public_bytes_raw()
 
     def member(self) -> dict[str, object]:
@@ -182,7 +185,11 @@ class WitnessState:
         return replace(self, elections=MappingProxyType({**self.elections, election_id: election}))
 
     def to_json(self) -> dict[str, object]:
-        key = {"card": self.card.to_json()} if self.card is not None else {"private_key": self.private_key.private_bytes_raw().hex()}
+        if self.card is not None:
+            key: dict[str, object] = {"card": self.card.to_json()}
+        else:
+            assert self.private_key is not None  # a key or a card: checked when made
+            key = {"private_key": self.private_key.private_bytes_raw().hex()}
         return {
             "format": STATE_FORMAT,
             "version": STATE_VERSION,
@@ -281,14 +288,13 @@ class CardSigner:
     (voting/card.py ``CardKey``). Card failures become ``SignerUnavailable``."""
 
     def __init__(self, key: object) -> None:
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
         if not isinstance(key.public_key(), Ed25519PublicKey):  # type: ignore[attr-defined]
             raise ValueError(f"a witness key must be Ed25519; {key!r} is not")
         self.key = key
 
-    def public_key(self):  # noqa: ANN201 - Ed25519PublicKey
-        return self.key.public_key()  # type: ignore[attr-defined]
+    def public_key(self) -> Ed25519PublicKey:
+        public: Ed25519PublicKey = self.key.public_key()  # type: ignore[attr-defined]
+        return public
 
     def sign(self, message: bytes) -> bytes:
         import sys
@@ -414,7 +420,7 @@ class BoardApi:
     def _path(self, election_id: str, what: str) -> str:
         return f"{self.server_url}/api/elections/{election_id}/board/{what}"
 
-    def _call(self, method: str, url: str, **kwargs: object) -> object:
+    def _call(self, method: str, url: str, **kwargs: Any) -> Any:
         try:
             response = self.http.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
@@ -431,16 +437,16 @@ class BoardApi:
             raise ServerUnavailable(f"{self.server_url} answered HTTP {response.status_code} to {method} {url.split('?')[0]}")
         return body
 
-    def get(self, election_id: str, what: str, **params: object) -> object:
+    def get(self, election_id: str, what: str, **params: object) -> Any:
         return self._call("GET", self._path(election_id, what), params=params)
 
-    def head(self, election_id: str) -> object:
+    def head(self, election_id: str) -> Any:
         return self.get(election_id, "head")
 
-    def inclusion(self, election_id: str, index: int, size: int) -> object:
+    def inclusion(self, election_id: str, index: int, size: int) -> Any:
         return self.get(election_id, "inclusion", index=index, size=size)
 
-    def consistency(self, election_id: str, old: int, new: int) -> object:
+    def consistency(self, election_id: str, old: int, new: int) -> Any:
         return self.get(election_id, "consistency", old=old, new=new)
 
     def witnesses(self, election_id: str) -> object:
@@ -554,11 +560,11 @@ class WitnessRunner:
     def _step(self, election_id: str) -> Outcome:
         sth = self._fetch_head(election_id)
         election = self.state.elections.get(election_id)
-        ours = election.cosigned if election else None
-        if ours is None:
-            server_key = self._first_contact(election_id, sth)
-            return self._cosign(election_id, server_key, sth, None)
+        if election is None or election.cosigned is None:
+            return self._cosign(election_id, self._first_contact(election_id, sth), sth, None)
+        ours = election.cosigned
         server_key = election.server_key
+        assert server_key is not None  # pinned with the first cosignature
         self._check_signed(election_id, server_key, sth)
         if sth.head.size < ours.size:
             return Outcome("current", f"{election_id}: the server showed head {sth.head.size}, older than head {ours.size} already cosigned")
@@ -628,7 +634,7 @@ class WitnessRunner:
             proof.verify(merkle.leaf_hash(data), sth.head.root, index=0, tree_size=sth.head.size)
             entry = json.loads(data)
             body = entry["body"]
-            if entry.get("kind") != "election-created" or entry.get("index") != 0 or entry.get("election_id") != election_id:
+            if entry.get("kind") != ELECTION_CREATED or entry.get("index") != 0 or entry.get("election_id") != election_id:
                 raise ValueError("entry 0 is not this election's election-created entry")
             manifest = Manifest.from_json(body["manifest"])
             server_key = bytes.fromhex(body["server_key"])
@@ -650,8 +656,10 @@ class WitnessRunner:
         self, election_id: str, server_key: bytes, sth: merkle.SignedTreeHead, ours: Cosigned | None
     ) -> Outcome:
         time_ms = max(self.clock(), ours.cosignature.time_ms + 1 if ours else 0)
-        cosigned = Cosigned(sth, cosign(self.signer or self.state.private_key, sth.head, time_ms))
-        if self.signer is not None:
+        signer = self.signer or self.state.private_key
+        assert signer is not None  # a key or a card: checked when the state was made
+        cosigned = Cosigned(sth, cosign(signer, sth.head, time_ms))
+        if self.signer is not None and self.state.card is not None:
             try:  # a card that signs wrongly must not put a bad cosignature in the state file
                 verify_cosignature(sth.head, cosigned.cosignature)
             except CryptoError:
@@ -664,6 +672,7 @@ class WitnessRunner:
     def _post(self, election_id: str) -> None:
         """Send the newest cosignature; a failure is retried next round."""
         cosigned = self.state.elections[election_id].cosigned
+        assert cosigned is not None  # only a cosigned election has one to send
         try:
             self.api.post_cosignature(election_id, cosigned.size, cosigned.cosignature)
         except ServerUnavailable as exc:
@@ -703,6 +712,8 @@ class WitnessRunner:
             if theirs.tree_head.head.log_id != election_id:
                 raise CryptoError(f"the head is of another log ({theirs.tree_head.head.log_id!r})")
             if election is not None:
+                if election.server_key is None:
+                    raise CryptoError("no server key is pinned for this election")
                 merkle.verify_tree_head(election.server_key, theirs.tree_head)
             verify_cosignature(theirs.tree_head.head, theirs.cosignature)
         except (CryptoError, ValueError, KeyError, TypeError) as exc:
@@ -877,6 +888,7 @@ class LogServer:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
+        assert isinstance(host, str)  # an IP address: the server was bound to one
         return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
     def start(self) -> LogServer:
@@ -894,7 +906,7 @@ class _LogHandler(BaseHTTPRequestHandler):
     server_version = "voting-witness"
     sys_version = ""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         status, doc = log_document(self.view(), self.path)
         self._send(status, doc)
 

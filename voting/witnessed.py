@@ -19,15 +19,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from crypto.entry_kinds import JOINT_KEY
 from crypto.errors import CryptoError, QuorumError
 from crypto.log import ConsistencyProof, SignedTreeHead, verify_tree_head
 from crypto.receipts import WITNESSED, extend_receipt_head, verify_witnessed, witness_policy_for, witnessed_json
 from crypto.witness import Cosignature, CosignedHead, Witness, WitnessPolicy, check_quorum, verify_cosignature
-from voting.client import ApiError, Client
 from voting import tls
+from voting.client import ApiError, Client
 from voting.files import write_file
 
 #: A ballot the quorum has not cosigned this long after it was cast is a failure,
@@ -116,7 +118,7 @@ def check_receipt_witnesses(
     server_key: bytes,
     *,
     now_ms: int | None = None,
-    fetch: Callable[[str], object] | None = None,
+    fetch: Callable[[str], Any] | None = None,
 ) -> WitnessReport:
     """Require the election's quorum of witnesses on a head that extends the
     receipt's head (from the receipt's ``witnessed`` member, or completing it
@@ -124,9 +126,9 @@ def check_receipt_witnesses(
     with each witness's own published log. ``fetch(url)`` reads a witness's log
     (a plain HTTP GET by default)."""
     election_id = receipt["election_id"]
-    entries = client.board_until(election_id, "joint-key")
+    entries = client.board_until(election_id, JOINT_KEY)
     created = entries[0] if entries else {}
-    joint = next((e for e in entries if e.get("kind") == "joint-key"), {})
+    joint = next((e for e in entries if e.get("kind") == JOINT_KEY), {})
     try:
         policy = witness_policy_for(receipt, created, joint)
     except CryptoError as exc:
@@ -219,14 +221,14 @@ def _cosigned_text(cosigned: CosignedHead, names: tuple[Witness, ...]) -> str:
     return f"tree head {cosigned.tree_head.head.size} cosigned by {', '.join(w.name for w in names)}"
 
 
-def _http_get(url: str) -> object:
+def _http_get(url: str) -> Any:
     response = httpx.get(url, timeout=GOSSIP_TIMEOUT_S, follow_redirects=False, verify=tls.client_context())
     response.raise_for_status()
     return response.json()
 
 
 def _gossip(
-    client: Client, sth: SignedTreeHead, server_key: bytes, policy: WitnessPolicy, fetch: Callable[[str], object]
+    client: Client, sth: SignedTreeHead, server_key: bytes, policy: WitnessPolicy, fetch: Callable[[str], Any]
 ) -> list[tuple[str, str, str]]:
     """Compare the receipt's head with the newest head each witness publishes
     itself: a fork is caught even if the server hides the witnesses' heads."""

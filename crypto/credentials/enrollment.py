@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 
 from crypto.credentials.certificates import certificate_fingerprint, check_card_usage, is_valid_employee_id
 from crypto.credentials.keys import (
-    PrivateKey,
+    SigningKey,
     _same_public_key,
     _short,
     _sign,
@@ -79,7 +79,7 @@ class EnrollmentClaim:
 
 
 def make_enrollment_token(
-    private_key: PrivateKey,
+    private_key: SigningKey,
     chain: Sequence[x509.Certificate],
     *,
     nonce: str,

@@ -58,6 +58,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote
 
+import msgspec
 from cryptography import x509
 from litestar import Controller, Request, post
 from sqlalchemy import select
@@ -78,8 +79,10 @@ from voting.auth import enrollment
 from voting.auth.service import client_key
 from voting.db.models import CrlState, Enrollment, Session
 from voting.errors import Forbidden, Invalid, Unauthorized
+from voting.request_body import Body, body
 from voting.services import Services
 from voting.settings import IDENTITY_CERTIFICATE, IDENTITY_ENROLLMENT
+from voting.wire.auth import ClientCertificateEnrollRequest, ClientCertificateSession, Enrolled
 
 log = logging.getLogger("voting.auth")
 
@@ -155,7 +158,8 @@ def presented_certificate(request: Request, services: Services) -> x509.Certific
     """The certificate the proxy passed on, after the request's source and
     origin are checked; refusals say what to do."""
     settings = services.settings
-    peer = request.scope.get(PEER)
+    peer = request.scope.get(PEER)  # set by our own ASGI layer above: the address or None
+    peer = peer if isinstance(peer, str) else None
     header = request.headers.get(HEADER)
     if not settings.proxy_secret:
         raise Forbidden(
@@ -301,7 +305,7 @@ class ClientCertificateController(Controller):
     tags = ["auth"]
 
     @post("/api/auth/client-certificate", status_code=200, summary="Log in with the TLS client certificate the proxy passed on")
-    async def login(self, request: Request, services: Services) -> dict:
+    async def login(self, request: Request, services: Services) -> ClientCertificateSession:
         auth = services.auth
         auth.by_address.hit(client_key(request.client.host if request.client else "unknown"))
         leaf = presented_certificate(request, services)
@@ -319,16 +323,21 @@ class ClientCertificateController(Controller):
         log.info(
             "login with a client certificate", extra={"event": "login_client_certificate", "anchor": checked.anchor}
         )
-        return {**reply, "login_method": LOGIN_METHOD}
+        return msgspec.convert({**reply, "login_method": LOGIN_METHOD}, ClientCertificateSession)
 
-    @post("/api/enroll/client-certificate", status_code=200, summary="Enroll the card whose TLS client certificate the proxy passed on")
-    async def enroll(self, request: Request, services: Services, data: dict) -> dict:
+    @post(
+        "/api/enroll/client-certificate", status_code=200,
+        summary="Enroll the card whose TLS client certificate the proxy passed on",
+        dto=body(ClientCertificateEnrollRequest, "send {code, employee_id}"), return_dto=None,
+    )
+    async def enroll(self, request: Request, services: Services, data: Body[ClientCertificateEnrollRequest]) -> Enrolled:
         """The card's link to the employee of the one-time code, as ``POST
         /api/enroll`` makes it from a card-signed token; the proof kept is
         ``{"via": "client-certificate"}``: the server's word (docs/threat-model.md)."""
-        if not isinstance(data, dict) or set(data) != {"code", "employee_id"}:
+        document = data.document  # the shape only: a wrong employee id is invalid_employee_id
+        if set(document) != {"code", "employee_id"}:
             raise Invalid("send {code, employee_id}", code="invalid_request")
-        employee_id = data["employee_id"]
+        employee_id = document["employee_id"]
         if not is_valid_employee_id(employee_id):
             raise Invalid("the employee id is not valid: type it as on the code slip", code="invalid_employee_id")
         auth = services.auth
@@ -344,14 +353,14 @@ class ClientCertificateController(Controller):
             now = now_utc()
             auth.by_certificate.hit(checked.fingerprint)
             await enrollment.enroll(
-                db, code=data["code"], employee_id=employee_id, anchor=checked.anchor, chain=_without_root(checked.chain),
+                db, code=document["code"], employee_id=employee_id, anchor=checked.anchor, chain=_without_root(checked.chain),
                 proof={"via": enrollment.VIA_CLIENT_CERTIFICATE}, now=now,
             )
         log.info(
             "card %s… (trust anchor %s) enrolled for %s with a client certificate", checked.fingerprint[:16], checked.anchor,
             employee_id, extra={"event": "enrolled", "employee_id": employee_id, "anchor": checked.anchor},
         )
-        return {"employee_id": employee_id, "fingerprint": checked.fingerprint, "anchor": checked.anchor, "enrolled_at": now.isoformat()}
+        return Enrolled(employee_id=employee_id, fingerprint=checked.fingerprint, anchor=checked.anchor, enrolled_at=now.isoformat())
 
 
 def _without_root(chain: tuple[x509.Certificate, ...]) -> list[x509.Certificate]:

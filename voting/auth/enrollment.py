@@ -23,26 +23,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import secrets
-import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast, overload
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.credentials import certificate_fingerprint, is_valid_employee_id
 from voting.db.models import Enrollment, EnrollmentCode, Session
+from voting.enrollment_code import new_code, normalize_code
 from voting.errors import Conflict, Invalid, NotFound, Unauthorized
 
-#: The code alphabet: capital letters and digits without 0/O, 1/I/L and the
-#: like, so a code read aloud or copied from a slip is typed right.
-CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-CODE_LENGTH = 12
-CODE_GROUP = 4
 CODE_HASH_TAG = b"votingpilot/v1/enrollment-code\x00"
 MAX_REASON_LENGTH = 200
 VIA_CLIENT_CERTIFICATE = "client-certificate"
@@ -52,6 +47,10 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def _aware(value: datetime) -> datetime: ...
+@overload
+def _aware(value: datetime | None) -> datetime | None: ...
 def _aware(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; they were stored as UTC."""
     if value is None:
@@ -60,28 +59,6 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 # -- codes ------------------------------------------------------------------------------
-
-
-def new_code() -> str:
-    """A fresh code, as shown: XXXX-XXXX-XXXX (about 59 bits)."""
-    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-    return format_code(raw)
-
-
-def format_code(raw: str) -> str:
-    return "-".join(raw[i : i + CODE_GROUP] for i in range(0, CODE_LENGTH, CODE_GROUP))
-
-
-def normalize_code(typed: object) -> str | None:
-    """The code as typed (full-width characters from a Japanese IME, lower
-    case, spaces or dashes anywhere) in its shown form, or None if it cannot be
-    a code."""
-    if not isinstance(typed, str) or len(typed) > 64:
-        return None
-    raw = "".join(c for c in unicodedata.normalize("NFKC", typed).upper() if c not in " -\u2010\u2011\u2012\u2013\u2212\u30fc")
-    if len(raw) != CODE_LENGTH or any(c not in CODE_ALPHABET for c in raw):
-        return None
-    return format_code(raw)
 
 
 def code_hash(code: str) -> str:
@@ -130,7 +107,7 @@ async def use_code(db: AsyncSession, code: object, employee_id: str, now: dateti
         .where(EnrollmentCode.code_hash == row.code_hash, EnrollmentCode.used_at.is_(None))
         .values(used_at=now)
     )
-    if used.rowcount != 1:
+    if cast(CursorResult[Any], used).rowcount != 1:
         raise Unauthorized("this enrollment code has already been used; ask for a new one", code="enrollment_code_used")
 
 

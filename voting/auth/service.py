@@ -19,10 +19,11 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import bindparam, exists, literal_column, select, union_all, update
+from sqlalchemy import CompoundSelect, CursorResult, bindparam, exists, literal_column, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.credentials import token_chain, verify_enrollment_token, verify_login_token
@@ -192,7 +193,11 @@ class AuthService:
             consume_nonce=remember,
             require_employee_id=not enrolled,
         )
-        employee_id = await employee_for(db, login.certificate, anchor.name) if enrolled else login.employee_id
+        if enrolled:
+            employee_id = await employee_for(db, login.certificate, anchor.name)
+        else:
+            assert login.employee_id is not None  # required of the pilot's own certificates
+            employee_id = login.employee_id
         if self.trust.learn(login.chain):
             await self.trust.refresh(db)  # the first login under a CA: keep its CRL now
         await _consume_nonce(db, seen[0], "the login challenge is unknown, expired or already used; start the login again")
@@ -384,7 +389,7 @@ class AuthService:
 
 
 #: Built once (building a statement costs about 0.1 ms).
-_ROLES = union_all(
+_ROLES: CompoundSelect = union_all(
     select(Role.role).where(Role.employee_id == bindparam("employee_id")),
     select(literal_column(f"'{TRUSTEE}'")).where(exists().where(Trustee.employee_id == bindparam("employee_id"))),
     select(literal_column("'voter'")).where(exists().where(RollEntry.employee_id == bindparam("employee_id"))),
@@ -398,7 +403,7 @@ async def _consume_nonce(db: AsyncSession, nonce: str, refusal: str) -> None:
         .where(LoginNonce.nonce == nonce, LoginNonce.used.is_(False), LoginNonce.expires_at > now_utc())
         .values(used=True)
     )
-    if consumed.rowcount != 1:
+    if cast(CursorResult[Any], consumed).rowcount != 1:
         await db.rollback()
         raise NonceError(refusal)
 

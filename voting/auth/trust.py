@@ -41,11 +41,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPublicKeyTypes
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -339,7 +341,7 @@ class TrustSource:
         try:
             roots = self.store().roots
         except CrlError:
-            roots = []
+            roots = ()
         return any(ca.subject == crl.issuer for ca in [*roots, *self._cas.values()])
 
     async def current_crls(self, db: AsyncSession) -> list[x509.CertificateRevocationList]:
@@ -379,7 +381,7 @@ class TrustSource:
             if ca.subject != crl.issuer:
                 continue
             try:
-                if not crl.is_signature_valid(ca.public_key()):
+                if not crl.is_signature_valid(cast(CertificateIssuerPublicKeyTypes, ca.public_key())):
                     continue
                 sort_key = crl_sort_key(crl)
             except (TypeError, ValueError):
@@ -555,6 +557,8 @@ class TrustSource:
             return problem
         now = datetime.now(UTC)
         for crl in self._newest_per_ca():
+            if crl.next_update_utc is None:  # reported by readiness() above
+                continue
             left = (crl.next_update_utc - now).total_seconds()
             if left <= self.warn_s:
                 return (
@@ -590,6 +594,7 @@ class TrustSource:
 def _keep_if_newer(db: AsyncSession, checked: _Verified):  # noqa: ANN202 - a dialect's insert statement
     """One atomic statement, so concurrent app processes never put an older CRL
     over a newer one: insert, or replace the kept CRL only if this one sorts after it."""
+    assert db.bind is not None, "the service's sessions are bound to its engine"
     dialect = postgresql if db.bind.dialect.name == "postgresql" else sqlite
     der = serialization.Encoding.DER
     statement = dialect.insert(CrlState).values(
@@ -643,7 +648,7 @@ class TrustAnchors:
     def from_settings(cls, settings: Settings, *, refresh_s: int | None = None) -> TrustAnchors:
         """The anchors of ``settings``; ``refresh_s=0`` for a one-off reader."""
         every = settings.crl_refresh_s if refresh_s is None else refresh_s
-        common = {"timeout_s": settings.crl_timeout_s, "warn_s": settings.crl_warn_s, "max_bytes": settings.crl_max_bytes}
+        common: dict[str, Any] = {"timeout_s": settings.crl_timeout_s, "warn_s": settings.crl_warn_s, "max_bytes": settings.crl_max_bytes}
         sources = [TrustSource(settings.trust_anchor_path, settings.crl_location, every, **common)]
         for anchor in settings.trust_anchors:
             sources.append(
@@ -685,10 +690,10 @@ class TrustAnchors:
                 continue
             return source
         issuers = {c.issuer for c in [leaf, *intermediates]}
-        for source, exc in refusals:
+        for source, refusal in refusals:
             with contextlib.suppress(CrlError):
                 if any(root.subject in issuers for root in source.store().roots):
-                    raise exc
+                    raise refusal
         if isinstance(refusals[0][1], CrlError):
             raise refusals[0][1]  # the pilot anchor cannot be read: every login is refused, as always
         raise UnknownAnchor(

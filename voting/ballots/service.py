@@ -23,6 +23,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crypto.ballots import AuditOpening, EncryptedBallot, Manifest, tracking_code, verify_audit_opening, verify_ballot
 from crypto.credentials import verify_credential_signature
 from crypto.encoding import canonical_json
+from crypto.entry_kinds import BALLOT, BALLOT_AUDITED, BALLOT_SUPERSEDED
 from crypto.group import Point
 from crypto.receipts import make_receipt
 from voting.auth.service import Principal
@@ -70,7 +72,7 @@ _STORED = (  # the ballots these voters cast before
 _AUDITS_SINCE = select(BoardEntry.leaf_index, BoardEntry.data).where(  # published audits from a leaf on (a PK range)
     BoardEntry.election_id == bindparam("election_id"),
     BoardEntry.leaf_index >= bindparam("start"),
-    BoardEntry.kind == "ballot-audited",
+    BoardEntry.kind == BALLOT_AUDITED,
 )
 _RECEIPT = select(Ballot.receipt, Ballot.superseded, Ballot.pseudonym, Ballot.leaf_index).where(
     Ballot.election_id == bindparam("election_id"), Ballot.tracking_code == bindparam("code")
@@ -144,7 +146,7 @@ class Audited:
     alphas: set[str] = field(default_factory=set)
 
 
-def _alphas(ballot_doc: object) -> set[str]:
+def _alphas(ballot_doc: dict[str, Any]) -> set[str]:
     """The alphas (hex) of a ballot document's selection ciphertexts."""
     return {s["alpha"] for q in ballot_doc["questions"] for s in q["selections"]}
 
@@ -176,6 +178,7 @@ class CastService:
             keys = self._keys.get(election_id)
             if keys is None:
                 election = await db.get(Election, election_id)
+                assert election is not None and election.joint_key is not None and election.fingerprint is not None
                 manifest = Manifest.from_json(json.loads(election.manifest))
                 keys = ElectionKeys(
                     manifest,
@@ -269,7 +272,7 @@ class CastService:
                 outcomes = await self._append_all(db, election_id, casts)
                 committing = True
                 await db.commit()
-        except Exception as exc:  # noqa: BLE001 - settled below, never lost
+        except Exception as exc:
             unknown = unknown or committing
             if len(casts) > 1:
                 for pending in casts:
@@ -310,7 +313,12 @@ class CastService:
         plan = self._keys[election_id].schedule
         if election.status != lifecycle.OPEN:  # closed while these were being verified: only resends get receipts
             at = await self.board.now(db)
-            return [_resent(known[c.pseudonym], c) or _refusal(election.status, plan, "cast a ballot", at) for c in casts]
+            replies: list[dict | ServiceError] = []
+            for c in casts:
+                refusal = _refusal(election.status, plan, "cast a ballot", at)
+                assert refusal is not None  # the election is not open
+                replies.append(_resent(known[c.pseudonym], c) or refusal)
+            return replies
         appender = await self.board.appender(db, election_id)
         audited = await self._audited_since(db, election_id, appender.frontier.size)
         rows: list[dict] = []
@@ -380,7 +388,7 @@ class CastService:
 
         ballot_doc = pending.ballot.to_json()
         appended = appender.append(
-            "ballot",
+            BALLOT,
             {"tracking_code": code, "credential": pending.credential, "ballot": ballot_doc, "signature": pending.signature_hex},
             tracking_code=code,
         )
@@ -391,10 +399,10 @@ class CastService:
             earlier.superseded = True
             if earlier.row is not None:  # written earlier in this batch
                 earlier.row["superseded"] = True
-            else:
+            elif earlier.ballot_id is not None:  # stored: known by its id
                 superseded_ids.append(earlier.ballot_id)
             appender.append(
-                "ballot-superseded",
+                BALLOT_SUPERSEDED,
                 {"tracking_code": earlier.tracking_code, "superseded_by": code, "credential": pending.credential},
             )
         row = {
@@ -451,7 +459,7 @@ class CastService:
             index = await db.scalar(
                 select(BoardEntry.leaf_index).where(
                     BoardEntry.election_id == election_id,
-                    BoardEntry.kind == "ballot-audited",
+                    BoardEntry.kind == BALLOT_AUDITED,
                     BoardEntry.tracking_code == code,
                 )
             )
@@ -465,7 +473,7 @@ class CastService:
             appended = await self.board.append(
                 db,
                 election_id,
-                "ballot-audited",
+                BALLOT_AUDITED,
                 {"tracking_code": code, "credential": credential, "ballot": ballot.to_json(), "opening": opening.to_json()},
                 tracking_code=code,
             )

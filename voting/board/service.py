@@ -35,7 +35,8 @@ from sqlalchemy.orm import Session as SyncSession
 
 from crypto import log as merkle
 from crypto.encoding import canonical_json
-from crypto.receipts import BOARD_ENTRY_KINDS as ENTRY_KINDS
+from crypto.entry_kinds import BALLOT
+from crypto.entry_kinds import BOARD_ENTRY_KINDS as ENTRY_KINDS
 from voting.db.models import BoardEntry, BoardNode, BoardState, TreeHead
 from voting.errors import Invalid, NotFound, ServiceError
 from voting.keys import ServerKey
@@ -173,7 +174,7 @@ class Board:
             select(BoardEntry.leaf_index).where(
                 BoardEntry.election_id == election_id,
                 BoardEntry.tracking_code == tracking_code,
-                BoardEntry.kind == "ballot",
+                BoardEntry.kind == BALLOT,
             )
         )
         if index is None:
@@ -290,7 +291,7 @@ class BoardAppender:
         self.state.frontier = json.dumps(self.frontier.to_dict())
 
 
-def _node_source(session: SyncSession, election_id: str):
+def _node_source(session: SyncSession, election_id: str) -> Callable[[int, int], bytes]:
     def perfect(level: int, index: int) -> bytes:
         node = session.execute(_NODE, {"election_id": election_id, "level": level, "index": index}).scalar_one_or_none()
         if node is None:  # pragma: no cover - would mean a corrupted board

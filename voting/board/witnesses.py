@@ -166,5 +166,6 @@ class Witnesses:
                 views.append(WitnessView(witness, None, None))
                 continue
             row = await db.get(CosignatureRow, (election_id, size, witness.public_key))
+            assert row is not None  # read in this transaction just above
             views.append(WitnessView(witness, await self.board.head(db, election_id, size), _cosignature(row)))
         return policy, views

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.markup import escape
-from rich.table import Table
-
 from cryptography.x509.oid import NameOID
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
 from crypto.ca import EMPLOYEE_DAYS, KEY_TYPES
 from crypto.errors import CryptoError
@@ -90,7 +89,7 @@ def init(data_dir: Path, ca_dir: Path | None, organization: str, root_name: str,
 @click.option("--days", type=click.IntRange(1, 20 * 365), default=EMPLOYEE_DAYS, show_default=True, help="Certificate validity.")
 @click.option("--replace", is_flag=True, help="Re-issue to employees who hold a valid certificate (the old one is revoked).")
 @click.option("--dry-run", is_flag=True, help="Check ROSTER and show the employees as read (プレビュー); nothing is issued.")
-def issue(  # noqa: PLR0913 - one option each
+def issue(
     data_dir: Path, ca_dir: Path | None, roster: Path | None, out_dir: Path | None, csr: Path | None,
     employee_id: str | None, name: str | None, department: str, role: str, pin_sheet: Path | None,
     pin: str | None, key_type: str, days: int, replace: bool, dry_run: bool,
@@ -248,6 +247,6 @@ def list_(data_dir: Path, ca_dir: Path | None) -> None:
     for column in ("Employee id", "Name", "Role", "Serial", "Valid until", "Status"):
         table.add_column(column, overflow="fold")
     for record in pilot.registry.certificates:
-        status = "valid" if record.active else f"revoked {record.revoked_at[:10]}\n({record.reason})"
+        status = "valid" if record.active else f"revoked {(record.revoked_at or '')[:10]}\n({record.reason})"
         table.add_row(record.employee_id, record.name, record.role, record.serial[:8] + "…", record.not_after[:10], status)
     console.print(table)

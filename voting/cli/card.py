@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.markup import escape
@@ -40,7 +42,7 @@ def _required(card: CardSpec | None) -> CardSpec:
     return card
 
 
-def _pin_once() -> object:
+def _pin_once() -> Callable[[str], str]:
     """ask_pin that asks each card's PIN only once per command."""
     asked: dict[str, str] = {}
 
@@ -52,7 +54,7 @@ def _pin_once() -> object:
     return ask
 
 
-def _pin_option(function):  # noqa: ANN001, ANN201 - click decorator
+def _pin_option(function: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--pin", envvar="VOTING_PIN", metavar="PIN", help="The card's PIN (env VOTING_PIN). Asked for, hidden, if not given."
     )(function)
@@ -203,7 +205,8 @@ def store_certificate(file: Path, card: CardSpec | None, pin: str | None, replac
     (other applications may use it); --replace removes it."""
     from crypto.credentials import certificates_from_pem
     from crypto.errors import CredentialError
-    from voting.card import open_card, store_certificate as store
+    from voting.card import open_card
+    from voting.card import store_certificate as store
 
     card = _required(card)
     try:

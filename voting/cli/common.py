@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NoReturn
 
 import click
 import httpx
@@ -17,12 +18,22 @@ from rich.table import Table
 
 from crypto.credentials import Credential, TrustStore, open_credential
 from crypto.errors import CredentialError, CryptoError
-from voting.client import ApiError, Client, KeyRefusal, StateFileError, TrusteeRefusal
 from voting import tls
-from voting.pki import TRUST_ANCHOR_FILE
+from voting.client import ApiError, Client, KeyRefusal, StateFileError, TrusteeRefusal
+from voting.errors import ServiceError
+from voting.pki import TRUST_ANCHOR_FILE, PkiError
+from voting.servelock import Locked
 from voting.settings import Settings
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
+DISTRIBUTION = "city-voting-pilot"
+
+#: The libraries of the ``server`` extra (pyproject.toml), by import name. The
+#: base install (verifier, receipt check, voter, trustee and witness client)
+#: runs without them; a server command started there says what to install.
+SERVER_PACKAGES = frozenset(
+    {"litestar", "sqlalchemy", "alembic", "aiosqlite", "asyncpg", "uvicorn", "swagger_ui_bundle", "prometheus_client"}
+)
 PIN_TRIES = 3
 
 #: Standard output; rich finds the current ``sys.stdout`` at each print (so
@@ -44,10 +55,6 @@ def describe_api_error(exc: ApiError) -> str:
 def handle_user_errors() -> Iterator[None]:
     """One clear line and exit status 1 for every error the user can cause or fix;
     anything else is a bug and keeps its traceback."""
-    from voting.errors import ServiceError
-    from voting.pki import PkiError
-    from voting.servelock import Locked
-
     try:
         yield
     except (click.ClickException, click.Abort, click.exceptions.Exit):
@@ -78,6 +85,10 @@ def handle_user_errors() -> Iterator[None]:
         raise click.ClickException(f"{exc.strerror}: {exc.filename}") from None
     except json.JSONDecodeError as exc:
         raise click.ClickException(f"not valid JSON: {exc}") from None
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] in SERVER_PACKAGES:
+            raise click.ClickException(f"install the server extra: pip install '{DISTRIBUTION}[server]'") from None
+        raise
     except Exception as exc:
         # Card errors: voting.card (and the PKCS#11 library under it) is imported
         # only by commands that use a card, so only then can one be raised.
@@ -99,7 +110,7 @@ def _card_error(exc: BaseException) -> str | None:
     return None
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     raise click.ClickException(message)
 
 

@@ -46,7 +46,7 @@ def _maintenance_errors(function):  # noqa: ANN001, ANN202 - a click callback
     return wrapper
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("bytes", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"

@@ -10,6 +10,7 @@ goes over real HTTP to the server this command runs in the foreground.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -20,6 +21,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.markup import escape
@@ -77,7 +79,7 @@ def _label(ja: str, en: str) -> dict:
     return {"ja": ja, "en": en}
 
 
-MANIFEST = {
+MANIFEST: dict[str, Any] = {
     "election_id": ELECTION_ID,
     "title": _label("テレワークに関する職員アンケート 2026", "Staff survey on remote work 2026"),
     "description": _label(
@@ -389,10 +391,8 @@ def _serve(files: DemoFiles, settings, fresh: bool, started: float) -> None:  # 
     # uvicorn stops gracefully on SIGINT (Ctrl-C) and SIGTERM, then raises the
     # signal again: let both end here, as KeyboardInterrupt, with a clean exit.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.run()
-    except KeyboardInterrupt:
-        pass
     with stopping:
         server.should_exit = True
         _stop_witnesses(witnesses)
@@ -482,7 +482,7 @@ def _print_next_steps(files: DemoFiles, settings) -> None:  # noqa: ANN001 - Set
         f"      {prog} receipt check{server} receipt-{ELECTION_ID}-*.json",
         f" 3. Close voting, as the administrator {ADMIN}:",
         f"      {prog} election close {ELECTION_ID}{server} -c {cred(ADMIN)}",
-        f" 4. Two of the three trustees decrypt the tally, each with its own file:",
+        " 4. Two of the three trustees decrypt the tally, each with its own file:",
         f"      {prog} trustee decrypt {ELECTION_ID}{server} -c {cred('T0001')} --state {state('T0001')}",
         f"      {prog} trustee decrypt {ELECTION_ID}{server} -c {cred('T0003')} --state {state('T0003')}",
         " 5. Tally, publish, and see the result:",

@@ -8,13 +8,14 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from crypto.entry_kinds import ELECTION_CREATED
 from voting.cli.common import (
     CardSpec,
     card_options,
     choose_signer,
     console,
-    given_on_command_line,
     fail,
+    given_on_command_line,
     login,
     login_options,
     plural,
@@ -94,7 +95,7 @@ def create(
     with login() as client:
         status = client.create_election(doc, ids, threshold)
         created = client.get(f"/api/elections/{status['election_id']}/board/entries", start=0, limit=1)["entries"][0]
-    signed = created["body"]["manifest"] if created.get("kind") == "election-created" else {}
+    signed = created["body"]["manifest"] if created.get("kind") == ELECTION_CREATED else {}
     changed = sorted(k for k in doc.keys() | signed.keys() if signed.get(k) != doc.get(k) and k != "min_tally_ballots")
     if changed:
         # The trustees endorse, and voters pin, the board's manifest: it must be the one sent.
@@ -160,6 +161,7 @@ def roll(login, election_id: str, roll: Path | None, dry_run: bool, remove: tupl
                 reply = client.remove_from_roll(election_id, employee_id.strip())
                 console.print(f"Removed {reply['removed']} from the roll; it now has {reply['total']} voter(s). / 名簿から削除しました。")
             return
+        assert roll is not None  # checked above
         data = roll.read_bytes()
         if dry_run:
             _print_preview(client.import_roll(election_id, data, dry_run=True), roll.name)

@@ -9,6 +9,7 @@ import csv
 import io
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
@@ -25,6 +26,10 @@ from voting.cli.common import (
     shown_path,
 )
 from voting.client import ApiError, Client, check_audience
+
+if TYPE_CHECKING:
+    from crypto.credentials import Credential
+    from voting.card import CardCredential
 
 
 @click.group(short_help="Card enrollment codes, enrolled cards, revocation (administrators).")
@@ -177,21 +182,21 @@ def revoke(fingerprint: str, reason: str, login) -> None:  # noqa: ANN001
 # --- voting card enroll ----------------------------------------------------------------------
 
 
-def enroll_with(client: Client, credential: object, *, employee_id: str, code: str) -> dict:
+def enroll_with(client: Client, credential: Credential | CardCredential, *, employee_id: str, code: str) -> dict:
     """Sign an enrollment token with the card (``credential``: a card or a
     credential, anything with ``private_key`` and ``chain``) for the address this
     client connected to, and send it. The card signs the employee id and the
     code as the employee typed them, never anything the server said; the
     reply must name that employee and that card, or it is refused."""
     from crypto.credentials import certificate_fingerprint, make_enrollment_token
-    from voting.auth.enrollment import normalize_code
+    from voting.enrollment_code import normalize_code
 
     shown = normalize_code(code)
     if shown is None:
         raise click.ClickException("the enrollment code is 12 letters and digits, XXXX-XXXX-XXXX (as on the slip) / 登録コードの形式が正しくありません")
     challenge = client.post("/api/auth/challenge")
     audience = challenge.get("audience") if isinstance(challenge, dict) else None
-    check_audience(audience, str(client.http.base_url))
+    audience = check_audience(audience, str(client.http.base_url))
     try:
         token = make_enrollment_token(
             credential.private_key, credential.chain, nonce=challenge["nonce"], audience=audience,
@@ -233,13 +238,18 @@ def enroll(enrollment_code: str, employee_id: str, pin: str | None, credential: 
     credential, card = choose_signer(credential, card)
     if credential is None and card is None:
         raise click.UsageError("give your card's PKCS#11 module (--pkcs11-module PATH, env VOTING_PKCS11_MODULE)")
-    signer = card.open(pin) if card is not None else read_credential(credential, pin)
+    signer: Credential | CardCredential
+    if card is not None:
+        signer = opened = card.open(pin)
+    else:
+        assert credential is not None  # one of the two, checked above
+        signer, opened = read_credential(credential, pin), None
     try:
         with Client(server) as client:
             reply = enroll_with(client, signer, employee_id=employee_id, code=enrollment_code)
     finally:
-        if card is not None:
-            signer.close()
+        if opened is not None:
+            opened.close()
     console.print(
         f"✓ The card {reply['fingerprint'][:16]}… is enrolled for {escape(reply['employee_id'])} (trust anchor "
         f"{escape(reply['anchor'])}); log in with it from now on. / カードを登録しました"

@@ -13,9 +13,9 @@ from rich.table import Table
 from crypto.ballots import format_tracking_code
 from crypto.errors import CryptoError
 from crypto.receipts import COMPACT_PREFIX, expand_compact_receipt, parse_compact_receipt, verify_receipt
+from voting import tls
 from voting.cli.common import console, describe_api_error, server_option
 from voting.client import ApiError, Client
-from voting import tls
 from voting.witnessed import GRACE_MS, SplitView, Unavailable, check_receipt_witnesses, is_unavailable, save_completed
 
 
@@ -90,7 +90,7 @@ def _replacement_row(client: Client, doc: dict) -> tuple[str, str, str]:
     proves (Client.replacement): a replacement is a warning; the server's "no
     later ballot" is a note (its word), never a pass."""
     found = client.replacement(doc)
-    if found.state == "verified":
+    if found.state == "verified" and found.later_code is not None:
         short = format_tracking_code(bytes.fromhex(found.later_code))
         return (_REPLACED, "warn", f"yes: ballot {short} (entry {found.later_index}), signed with the same voting key, "
                 "replaced it; if you did not vote again, tell the audit office (監査事務局)")

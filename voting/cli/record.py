@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -32,7 +33,11 @@ from voting.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from cryptography import x509
+    from rich.progress import TaskID
+
     from voting.client import Client
+    from voting.verify.report import Report
 
 EXIT_FAILED = 1
 
@@ -83,7 +88,7 @@ server_key_option = click.option(
     help="If the election names witnesses (立会人), wait up to this long for them to cosign the whole board first.",
 )
 @server_option
-def export(  # noqa: PLR0913
+def export(
     election_id: str, out: Path, private: bool, credential: Path | None, pin: str | None, card: CardSpec | None, force: bool,
     wait_witnesses: int, server: str,
 ) -> None:
@@ -95,8 +100,8 @@ def export(  # noqa: PLR0913
     quorum of them cosigned the whole board, and says so if they did not: the
     record's check 12 needs it."""
     from voting.client import ApiError, Client
-    from voting.record import files as F
     from voting.files import make_directory, write_file
+    from voting.record import files as F
 
     credential, card = choose_signer(credential, card)
     if private and credential is None and card is None:
@@ -247,10 +252,10 @@ def verify(
     from crypto.credentials import TrustStore
     from crypto.errors import CryptoError
     from voting.record.files import RecordFileError, read_record
-    from voting.record.verify import verify_record
+    from voting.verify import verify_record
 
     pinned = _server_key(server_key)
-    roots = []
+    roots: list[x509.Certificate] = []
     for path in trust_anchors:
         try:
             roots.extend(TrustStore.from_pem(path.read_bytes()).roots)
@@ -260,7 +265,7 @@ def verify(
         files = read_record(record)
     except RecordFileError as exc:
         fail(str(exc))
-    with _progress(enabled=not as_json) as progress:
+    with _Progress(enabled=not as_json) as progress:
         report = verify_record(files, server_key=pinned, workers=workers, progress=progress, trust_anchors=roots or None)
     ok = report.ok(strict=strict)
     if as_json:
@@ -271,14 +276,14 @@ def verify(
         raise click.exceptions.Exit(EXIT_FAILED)
 
 
-class _progress:
+class _Progress:
     """Progress bars on standard error while the checks run (gone when done)."""
 
     def __init__(self, *, enabled: bool) -> None:
         self.enabled = enabled and sys.stderr.isatty()
-        self.tasks: dict[str, object] = {}
+        self.tasks: dict[str, TaskID] = {}
 
-    def __enter__(self):
+    def __enter__(self) -> Callable[[str, int, int], None] | None:
         if not self.enabled:
             return None
         from rich.console import Console
@@ -302,12 +307,12 @@ class _progress:
             self.tasks[stage] = self.bars.add_task(f"Checking {stage}", total=total)
         self.bars.update(self.tasks[stage], completed=done, total=total)
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         if self.enabled:
             self.bars.__exit__(*exc)
 
 
-def _print_report(report, ok: bool) -> None:
+def _print_report(report: Report, ok: bool) -> None:
     from rich.table import Table
 
     console.print(
@@ -371,14 +376,18 @@ def verify_receipt(receipt: Path, record: Path | None, server: str | None, serve
     (consistency with the newest tree head) and, when the election names
     witnesses (立会人), that their quorum cosigned a head holding it."""
     from crypto.errors import CryptoError
-    from voting.record.verify import Bad
+    from voting.verify import Bad
 
     if (record is None) == (server is None):
         fail("give exactly one of --record RECORD or --server URL")
     doc = json.loads(receipt.read_text(encoding="utf-8"))
     pinned = _server_key(server_key)
     try:
-        outcome = _receipt_in_record(doc, record, pinned) if record else _receipt_on_server(doc, server, pinned)
+        if record is not None:
+            outcome = _receipt_in_record(doc, record, pinned)
+        else:
+            assert server is not None  # exactly one of the two, checked above
+            outcome = _receipt_on_server(doc, server, pinned)
     except (Bad, CryptoError) as exc:
         console.print(f"[bold red]The receipt does NOT verify / 受付証の検証に失敗[/bold red]: {exc}")
         raise click.exceptions.Exit(EXIT_FAILED) from None
@@ -398,7 +407,7 @@ def verify_receipt(receipt: Path, record: Path | None, server: str | None, serve
 
 def _receipt_in_record(receipt: dict, record: Path, pinned: bytes | None) -> dict:
     from voting.record.files import RecordFileError, read_record
-    from voting.record.verify import verify_receipt_in_record
+    from voting.verify import verify_receipt_in_record
 
     try:
         files = read_record(record)
@@ -408,10 +417,9 @@ def _receipt_in_record(receipt: dict, record: Path, pinned: bytes | None) -> dic
 
 
 def _receipt_on_server(receipt: dict, server: str, pinned: bytes | None) -> dict:
-    from voting.client import Client
-    from voting.record.verify import Bad
-
     from crypto.log import SignedTreeHead
+    from voting.client import Client
+    from voting.verify import Bad
     from voting.witnessed import SplitView, check_receipt_witnesses
 
     with Client(server) as client:

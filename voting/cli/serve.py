@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from pathlib import Path
@@ -72,10 +73,8 @@ def serve(data_dir: Path, host: str, port: int, workers: int, log_level: str) ->
     options |= observability.uvicorn_options(settings, workers=workers, log_level=log_level)
     if workers == 1:
         server = uvicorn.Server(uvicorn.Config(served_app(settings), **options))
-        try:
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled: a normal stop
             server.run()
-        except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: a normal stop
-            pass
         if not server.started:
             raise click.ClickException("the service did not start (the reason is above)")
         return

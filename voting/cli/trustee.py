@@ -67,7 +67,7 @@ def witnesses_text(policy: WitnessPolicy) -> str:
 @click.option("--interval", type=click.FloatRange(0.1, 60), default=1.0, show_default=True, help="Seconds between polls.")
 @click.option("--timeout", type=click.FloatRange(1), default=3600, show_default=True, help="Give up waiting after this many seconds.")
 @login_options
-def ceremony(login, election_id: str, state_path: Path, no_wait: bool, yes: bool, interval: float, timeout: float) -> None:  # noqa: ANN001, PLR0913
+def ceremony(login, election_id: str, state_path: Path, no_wait: bool, yes: bool, interval: float, timeout: float) -> None:  # noqa: ANN001
     """Take part in ELECTION's key ceremony (鍵生成) until this trustee's key
     share is confirmed.
 

@@ -123,7 +123,7 @@ def choices_table(manifest: dict, selected: dict[str, list[str]], title: str) ->
     "the ballot; the receipt is then saved with their cosignatures (otherwise 'voting receipt check' adds them later).",
 )
 @login_options
-def vote(  # noqa: PLR0913
+def vote(
     login,  # noqa: ANN001
     election_id: str,
     choose: tuple[str, ...],
@@ -242,7 +242,7 @@ def say_replacement(replacement: Replacement) -> None:
     """Whether a later ballot replaced this one (a ballot resent after the voter
     voted anew), claiming no more than the board proves (Client.replacement):
     the server's "no later ballot" is not signed, so nothing says "it counts"."""
-    if replacement.state == "verified":
+    if replacement.state == "verified" and replacement.later_code is not None:
         short = format_tracking_code(bytes.fromhex(replacement.later_code))
         console.print(
             f"[bold]Warning:[/bold] a later ballot of yours ({short}, entry {replacement.later_index}, signed with "

@@ -11,9 +11,10 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 from cryptography.exceptions import InvalidSignature
@@ -21,6 +22,9 @@ from rich.markup import escape
 
 from voting import witness as w
 from voting.cli.common import CardSpec, ask_card_pin, card_options, console, server_option, shown_path
+
+if TYPE_CHECKING:
+    from voting.card import CardKey
 
 STATE_HELP = (
     "The witness's state file (立会人の状態ファイル): its private key (or which card holds it) and the newest head "
@@ -43,10 +47,10 @@ class _Stopped(click.ClickException):
 
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # type: ignore[misc]  # click reads it from the instance
 
 
-def _state_option(*, exists: bool) -> click.Option:
+def _state_option(*, exists: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return click.option(
         "--state", "state_path", required=True, metavar="FILE",
         type=click.Path(dir_okay=False, exists=exists, path_type=Path), help=STATE_HELP,
@@ -128,7 +132,7 @@ def _card_ref(card: CardSpec, pin: str | None) -> w.CardRef:
         close_key(key)
 
 
-def _open_signer(state: w.WitnessState, module: Path | None, pin: str | None) -> tuple[w.CardSigner, object]:
+def _open_signer(state: w.WitnessState, module: Path | None, pin: str | None) -> tuple[w.CardSigner, CardKey]:
     """The card's key, or a line with EX_TEMPFAIL (no card in the reader: a
     restart may find it) or EX_CONFIG (everything else, a wrong PIN above all:
     trying it again would spend the card's tries)."""
@@ -174,7 +178,7 @@ def _open_signer(state: w.WitnessState, module: Path | None, pin: str | None) ->
     "--pkcs11-module", envvar="VOTING_PKCS11_MODULE", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
     help="For a witness on a card: the PKCS#11 module, if not the one recorded at init (env VOTING_PKCS11_MODULE).",
 )
-def run(  # noqa: PLR0913
+def run(
     state_path: Path, server: str, elections: tuple[str, ...], listen: str | None, interval: float, once: bool,
     pin: str | None, pkcs11_module: Path | None,
 ) -> None:
@@ -223,7 +227,7 @@ def run(  # noqa: PLR0913
         raise SystemExit(1)
 
 
-def _run_locked(  # noqa: PLR0913
+def _run_locked(
     state_path: Path, server: str, signer: w.CardSigner | None, ids: list[str], address: tuple[str, int] | None,
     interval: float, stop: threading.Event, once: bool,
 ) -> dict[str, w.Outcome]:
@@ -361,7 +365,7 @@ def show(state_path: Path, as_json: bool) -> None:
             console.print("  no head cosigned / 連署なし")
         if election.refused is not None:
             console.print(
-                f"  [bold red]REFUSED / 連署停止[/bold red]: {escape(election.refused['reason'])}\n"
-                f"  report: {escape(election.refused['report'])}",
+                f"  [bold red]REFUSED / 連署停止[/bold red]: {escape(str(election.refused['reason']))}\n"
+                f"  report: {escape(str(election.refused['report']))}",
                 soft_wrap=True,
             )

@@ -37,17 +37,18 @@ def validate_manifest(doc: object) -> Manifest:
         "election_id", "title", "description", "questions", "revote_policy", "schedule", "version", "min_tally_ballots",
         "witnesses",  # checked by Manifest.from_json (crypto/witness.py)
     }
-    extra = set(manifest.document) - allowed
+    document = manifest.document  # the validated copy of doc
+    extra = set(document) - allowed
     if extra:
         raise Invalid(f"unknown manifest fields: {sorted(extra)}", code="invalid_manifest")
-    _text(doc.get("title"), "title")
-    _text(doc.get("description"), "description", required=False)
-    if doc.get("revote_policy") not in REVOTE_POLICIES:
+    _text(document.get("title"), "title")
+    _text(document.get("description"), "description", required=False)
+    if document.get("revote_policy") not in REVOTE_POLICIES:
         raise Invalid("revote_policy must be 'single' (one ballot) or 'last' (the last ballot counts)", code="invalid_manifest")
-    schedule = doc.get("schedule")
+    schedule = document.get("schedule")
     if schedule is not None:
         _schedule(schedule)
-    for qn, q in enumerate(doc["questions"], start=1):
+    for qn, q in enumerate(document["questions"], start=1):
         if set(q) - {"id", "text", "options", "min_selections", "max_selections"}:
             raise Invalid(f"question {qn}: unknown fields", code="invalid_manifest")
         _text(q.get("text"), f"question {qn} text")

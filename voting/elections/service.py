@@ -11,6 +11,7 @@ import json
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,18 +26,26 @@ from crypto.credentials import (
     verify_endorsement,
     verify_registration,
 )
+from crypto.encoding import canonical_json
+from crypto.entry_kinds import (
+    ADMIN_ACTION,
+    CREDENTIAL_REGISTERED,
+    ELECTION_CREATED,
+    ELECTION_OPENED,
+    JOINT_KEY,
+    TRUSTEE_ANNOUNCEMENT,
+)
 from crypto.errors import CredentialError
 from crypto.group import Point
-from crypto.encoding import canonical_json
 from voting.auth.service import ADMIN, AUDITOR, Principal
 from voting.auth.trust import TrustAnchors
 from voting.board.service import Board
 from voting.db.models import Ballot, BoardEntry, CeremonyShare, Election, Role, RollEntry, Session, Trustee
 from voting.elections import lifecycle, schedule
-from voting.elections.schedule import Schedule
 from voting.elections.manifest import validate_manifest
 from voting.elections.roll import parse_roll
 from voting.elections.roll import preview as roll_preview
+from voting.elections.schedule import Schedule
 from voting.errors import Conflict, Forbidden, Invalid, NotFound
 
 MAX_TRUSTEES = 5
@@ -57,6 +66,7 @@ def manifest_of(election: Election) -> Manifest:
 
 def signed_announcement(trustee: Trustee) -> dict:
     """The announcement as the board and co-trustees see it: with its signature."""
+    assert trustee.announcement is not None and trustee.announcement_signature is not None, "the trustee announced"
     return {**json.loads(trustee.announcement), "signature": json.loads(trustee.announcement_signature)}
 
 
@@ -166,7 +176,7 @@ class ElectionService:
         await self.board.append(
             db,
             election.id,
-            "election-created",
+            ELECTION_CREATED,
             {
                 "manifest": manifest.document,
                 "trustees": len(trustees),
@@ -176,7 +186,7 @@ class ElectionService:
                 "server_key": self.board.key.public_bytes.hex(),
             },
         )
-        await self.board.append(db, election.id, "admin-action", {"action": "create", "by": admin.employee_id})
+        await self.board.append(db, election.id, ADMIN_ACTION, {"action": "create", "by": admin.employee_id})
         await db.commit()
         return public_view(election)
 
@@ -212,7 +222,7 @@ class ElectionService:
             for r in rows
         )
         await self.board.append(
-            db, election_id, "admin-action", {"action": "roll-import", "by": admin.employee_id, "added": len(rows)}
+            db, election_id, ADMIN_ACTION, {"action": "roll-import", "by": admin.employee_id, "added": len(rows)}
         )
         await db.commit()
         total = await db.scalar(select(func.count()).select_from(RollEntry).where(RollEntry.election_id == election_id))
@@ -246,7 +256,7 @@ class ElectionService:
             raise NotFound(f"employee {employee_id[:64]!r} is not on this election's roll", code="roll_entry_not_found")
         await db.delete(entry)
         await self.board.append(
-            db, election_id, "admin-action", {"action": "roll-remove", "by": admin.employee_id, "removed": 1}
+            db, election_id, ADMIN_ACTION, {"action": "roll-remove", "by": admin.employee_id, "removed": 1}
         )
         await db.commit()
         total = await db.scalar(select(func.count()).select_from(RollEntry).where(RollEntry.election_id == election_id))
@@ -337,7 +347,7 @@ class ElectionService:
         # and would date the board past the close.
         appender = await self.board.appender(db, election_id)
         Schedule.of(json.loads(election.manifest)).require_registering(appender.now)
-        appended = appender.append("credential-registered", {"credential": credential_hex}, tracking_code=credential_hex)
+        appended = appender.append(CREDENTIAL_REGISTERED, {"credential": credential_hex}, tracking_code=credential_hex)
         await appender.flush(db)
         await db.commit()
         return {"credential": credential_hex, "leaf_index": appended.leaf_index}
@@ -347,7 +357,7 @@ class ElectionService:
             select(BoardEntry.leaf_index).where(
                 BoardEntry.election_id == election_id,
                 BoardEntry.tracking_code == credential_hex,
-                BoardEntry.kind == "credential-registered",
+                BoardEntry.kind == CREDENTIAL_REGISTERED,
             )
         )
 
@@ -365,9 +375,9 @@ class ElectionService:
         lifecycle.advance(election, to)
         if to == lifecycle.OPEN:
             # The roll is frozen once open: anyone checks that no more credentials than this registered.
-            await self.board.append(db, election_id, "election-opened", {"by": admin.employee_id, "roll_size": roll})
+            await self.board.append(db, election_id, ELECTION_OPENED, {"by": admin.employee_id, "roll_size": roll})
         else:
-            await self.board.append(db, election_id, "admin-action", {"action": to, "by": admin.employee_id})
+            await self.board.append(db, election_id, ADMIN_ACTION, {"action": to, "by": admin.employee_id})
         await db.commit()
         return public_view(election)
 
@@ -410,7 +420,7 @@ class ElectionService:
             ),
         )
 
-    def check_trustee_signature(self, trustee: Trustee, doc: object, verify: Callable) -> dict:
+    def check_trustee_signature(self, trustee: Trustee, doc: Any, verify: Callable) -> dict:
         """``verify(trust_store, now)`` passed, and the chain is unrevoked now (as at login)."""
         now = datetime.now(UTC)
         try:
@@ -478,7 +488,7 @@ class ElectionService:
             raise Conflict("you have already announced", code="already_announced")
         trustee.announcement = canonical_json(announcement.to_json()).decode()
         trustee.announcement_signature = canonical_json(signature).decode()
-        await self.board.append(db, election_id, "trustee-announcement", signed_announcement(trustee))
+        await self.board.append(db, election_id, TRUSTEE_ANNOUNCEMENT, signed_announcement(trustee))
         await db.commit()
         return {"index": trustee.index}
 
@@ -516,9 +526,10 @@ class ElectionService:
         trustee = await self.trustee_of(db, principal, election_id)
         lifecycle.require(election, lifecycle.KEY_CEREMONY, action="confirm the ceremony")
         trustees = list(await db.scalars(select(Trustee).where(Trustee.election_id == election_id).order_by(Trustee.index)))
-        if any(t.announcement is None for t in trustees):
+        announced = [t.announcement for t in trustees if t.announcement is not None]
+        if len(announced) < len(trustees):
             raise Conflict("not every trustee has announced yet", code="ceremony_unfinished")
-        announcements = [threshold.Announcement.from_json(json.loads(t.announcement)) for t in trustees]
+        announcements = [threshold.Announcement.from_json(json.loads(a)) for a in announced]
         expected = threshold.public_share(announcements, trustee.index)
         if not isinstance(body, dict):
             raise Invalid("send {public_share, endorsement}", code="invalid_request")
@@ -539,12 +550,12 @@ class ElectionService:
             await self.board.append(
                 db,
                 election_id,
-                "joint-key",
+                JOINT_KEY,
                 {
                     "joint_key": joint.hex(),
                     "fingerprint": election.fingerprint,
                     "public_shares": {str(a.index): threshold.public_share(announcements, a.index).hex() for a in announcements},
-                    "endorsements": [{"index": t.index, **json.loads(t.endorsement)} for t in trustees],
+                    "endorsements": [{"index": t.index, **json.loads(t.endorsement)} for t in trustees if t.endorsement],
                 },
             )
         await db.commit()

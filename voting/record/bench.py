@@ -61,6 +61,22 @@ from crypto.credentials import (
 )
 from crypto.elgamal import Ciphertext
 from crypto.encoding import canonical_json
+from crypto.entry_kinds import (
+    ADMIN_ACTION,
+    AGGREGATE,
+    BALLOT,
+    BALLOT_AUDITED,
+    BALLOT_SUPERSEDED,
+    CREDENTIAL_REGISTERED,
+    ELECTION_CLOSED,
+    ELECTION_CREATED,
+    ELECTION_OPENED,
+    ELECTION_PUBLISHED,
+    JOINT_KEY,
+    PARTIAL_DECRYPTION,
+    RESULT,
+    TRUSTEE_ANNOUNCEMENT,
+)
 from crypto.group import Point, sum_columns
 from voting.record import files as F
 from voting.record.build import AuditorsPart, build_record
@@ -209,7 +225,7 @@ def synthesize(
         ca.enroll_employee(issuing, employee_id=f"T{i:04d}", name=f"立会人 {i}", now=issued_at) for i in range(1, n + 1)
     ]
     board.append(
-        "election-created",
+        ELECTION_CREATED,
         {
             "manifest": manifest.document,
             "trustees": n,
@@ -219,7 +235,7 @@ def synthesize(
             "server_key": server_public.hex(),
         },
     )
-    board.append("admin-action", {"action": "create", "by": "A0001"})
+    board.append(ADMIN_ACTION, {"action": "create", "by": "A0001"})
 
     say(f"enrolling {voters} voters")
     everyone = people.credentials[: voters + abstainers] if people else [
@@ -231,16 +247,16 @@ def synthesize(
     credentials = everyone[:voters]
     voting = [c.voting_credential(election_id) for c in credentials]
     ids = [v.hex for v in voting]
-    board.append("admin-action", {"action": "roll-import", "by": "A0001", "added": len(everyone)})
-    board.append("admin-action", {"action": "key_ceremony", "by": "A0001"})
+    board.append(ADMIN_ACTION, {"action": "roll-import", "by": "A0001", "added": len(everyone)})
+    board.append(ADMIN_ACTION, {"action": "key_ceremony", "by": "A0001"})
     timings["voters"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     started = [threshold.start_ceremony(params, i) for i in range(1, n + 1)]
     announcements = [a for _, a in started]
     for a in announcements:  # each signed by its trustee, as the trustee client sends it
-        signature = sign_announcement(trustee_credentials[a.index - 1], election_id=election_id, announcement=a.to_json())
-        board.append("trustee-announcement", {**a.to_json(), "signature": signature})
+        signed = sign_announcement(trustee_credentials[a.index - 1], election_id=election_id, announcement=a.to_json())
+        board.append(TRUSTEE_ANNOUNCEMENT, {**a.to_json(), "signature": signed})
     shares = {s.index: threshold.make_shares(params, s, announcements) for s, _ in started}
     trustee_keys = [
         threshold.finish_ceremony(params, s, announcements, [x for sent in shares.values() for x in sent if x.recipient == s.index])
@@ -253,7 +269,7 @@ def synthesize(
         for i, c in enumerate(trustee_credentials, start=1)
     ]
     board.append(
-        "joint-key",
+        JOINT_KEY,
         {
             "joint_key": joint_key.hex(),
             "fingerprint": fingerprint.hex(),
@@ -261,7 +277,7 @@ def synthesize(
             "endorsements": endorsements,
         },
     )
-    board.append("election-opened", {"by": "A0001", "roll_size": len(everyone)})
+    board.append(ELECTION_OPENED, {"by": "A0001", "roll_size": len(everyone)})
     timings["ceremony"] = time.perf_counter() - clock
 
     # Every voter registers their voting credential, signed by their certificate key.
@@ -269,7 +285,7 @@ def synthesize(
     registrations: dict[int, dict] = {}
     for i, credential in enumerate(credentials):
         signature = sign_registration(credential.private_key, election_id=election_id, credential_pub=voting[i].public_bytes)
-        entry = board.append("credential-registered", {"credential": ids[i]})
+        entry = board.append(CREDENTIAL_REGISTERED, {"credential": ids[i]})
         registrations[i] = {
             "chain": [base64.b64encode(c.public_bytes(DER)).decode() for c in credential.chain if c.issuer != c.subject],
             "signature": signature.hex(),
@@ -279,7 +295,7 @@ def synthesize(
     for i in range(max(0, voters - audits), voters):
         ballot, opening = encrypt_ballot(manifest, joint_key, fingerprint, ids[i], random_choices(manifest, rng))
         board.append(
-            "ballot-audited",
+            BALLOT_AUDITED,
             {"tracking_code": tracking_code(fingerprint, ballot).hex(), "credential": ids[i], "ballot": ballot.to_json(), "opening": opening.to_json()},
         )
     timings["registrations"] = time.perf_counter() - clock
@@ -309,16 +325,17 @@ def synthesize(
     timings["encryption"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    last_cast, counted_code = {}, {}
+    last_cast: dict[int, int] = {}
+    counted_code: dict[int, str] = {}
     for k, (i, _) in enumerate(casts):
         ballot_doc, code = encrypted[k]
         signature = sign_ballot_with(voting[i], election_fingerprint=fingerprint, tracking_code=bytes.fromhex(code))
-        board.append("ballot", {"tracking_code": code, "credential": ids[i], "ballot": ballot_doc, "signature": signature.hex()})
+        board.append(BALLOT, {"tracking_code": code, "credential": ids[i], "ballot": ballot_doc, "signature": signature.hex()})
         if i in counted_code:
-            board.append("ballot-superseded", {"tracking_code": counted_code[i], "superseded_by": code, "credential": ids[i]})
+            board.append(BALLOT_SUPERSEDED, {"tracking_code": counted_code[i], "superseded_by": code, "credential": ids[i]})
         counted_code[i] = code
         last_cast[i] = k
-    board.append("election-closed", {"by": "A0001"})
+    board.append(ELECTION_CLOSED, {"by": "A0001"})
     counted = sorted(last_cast.values())
     width = sum(len(q.option_ids) for q in manifest.questions)
     rows = (
@@ -327,18 +344,18 @@ def synthesize(
     )
     sums = sum_columns(rows, 2 * width)
     aggregate = [Ciphertext(sums[j], sums[j + 1]) for j in range(0, 2 * width, 2)]
-    board.append("aggregate", {"ballots_counted": len(counted), "ciphertexts": [c.to_json() for c in aggregate]})
+    board.append(AGGREGATE, {"ballots_counted": len(counted), "ciphertexts": [c.to_json() for c in aggregate]})
     partials = [threshold.partial_decrypt(key, aggregate, fingerprint=fingerprint) for key in trustee_keys]
     for p in partials:
-        board.append("partial-decryption", p.to_json())
+        board.append(PARTIAL_DECRYPTION, p.to_json())
     counts = threshold.combine(aggregate, partials[:t], threshold=t, bound=len(counted))
     questions, position = [], 0
     for q in manifest.questions:
         questions.append({"id": q.question_id, "options": [{"id": o, "count": counts[position + j]} for j, o in enumerate(q.option_ids)]})
         position += len(q.option_ids)
-    board.append("admin-action", {"action": "tally", "by": "A0001"})
-    board.append("result", {"ballots_counted": len(counted), "questions": questions, "trustees": [p.index for p in partials[:t]]})
-    board.append("election-published", {"by": "A0001"})
+    board.append(ADMIN_ACTION, {"action": "tally", "by": "A0001"})
+    board.append(RESULT, {"ballots_counted": len(counted), "questions": questions, "trustees": [p.index for p in partials[:t]]})
+    board.append(ELECTION_PUBLISHED, {"by": "A0001"})
     # The CA's CRLs, issued after voting closed (what the audit of check 5 needs).
     crl_time = datetime.now(UTC) + timedelta(seconds=1)
     crls = [ca.build_crl(authority, [], now=crl_time, next_update=crl_time + timedelta(days=7), crl_number=2) for authority in (root, issuing)]

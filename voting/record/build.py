@@ -14,7 +14,19 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from crypto.encoding import canonical_json
+from crypto.entry_kinds import (
+    AGGREGATE,
+    BALLOT,
+    BALLOT_SUPERSEDED,
+    ELECTION_CLOSED,
+    ELECTION_CREATED,
+    ELECTION_OPENED,
+    ELECTION_PUBLISHED,
+    JOINT_KEY,
+    PARTIAL_DECRYPTION,
+    RESULT,
+    TRUSTEE_ANNOUNCEMENT,
+)
 from crypto.witness import WitnessPolicy
 from voting.record import files as F
 
@@ -94,13 +106,13 @@ def _pretty(doc: object) -> bytes:
 
 #: The lifecycle as the board shows it: the last of these kinds present.
 STAGES = (
-    ("election-published", "published"),
-    ("result", "tallied"),
-    ("election-closed", "closed"),
-    ("election-opened", "open"),
-    ("joint-key", "keys_ready"),
-    ("trustee-announcement", "key_ceremony"),
-    ("election-created", "created"),
+    (ELECTION_PUBLISHED, "published"),
+    (RESULT, "tallied"),
+    (ELECTION_CLOSED, "closed"),
+    (ELECTION_OPENED, "open"),
+    (JOINT_KEY, "keys_ready"),
+    (TRUSTEE_ANNOUNCEMENT, "key_ceremony"),
+    (ELECTION_CREATED, "created"),
 )
 
 
@@ -115,7 +127,7 @@ def derive_views(entries: Sequence[dict]) -> dict[str, object]:
     for entry in entries:
         by_kind.setdefault(entry["kind"], []).append(entry)
     created = entries[0]["body"]
-    joint = by_kind.get("joint-key", [None])[0]
+    joint = by_kind.get(JOINT_KEY, [None])[0]
     public_shares = joint["body"]["public_shares"] if joint else {}
     manifest = created["manifest"]
     parameters = {
@@ -132,14 +144,14 @@ def derive_views(entries: Sequence[dict]) -> dict[str, object]:
     }
     trustees = [
         {"leaf_index": e["index"], **e["body"], "public_share": public_shares.get(str(e["body"]["index"]))}
-        for e in by_kind.get("trustee-announcement", [])
+        for e in by_kind.get(TRUSTEE_ANNOUNCEMENT, [])
     ]
     superseded = {
         e["body"]["tracking_code"]: {"superseded_by": e["body"]["superseded_by"], "superseded_at": e["index"]}
-        for e in by_kind.get("ballot-superseded", [])
+        for e in by_kind.get(BALLOT_SUPERSEDED, [])
     }
     ballots = []
-    for e in by_kind.get("ballot", []):
+    for e in by_kind.get(BALLOT, []):
         body = e["body"]
         later = superseded.get(body["tracking_code"])
         ballots.append(
@@ -154,19 +166,14 @@ def derive_views(entries: Sequence[dict]) -> dict[str, object]:
                 "superseded_at": later["superseded_at"] if later else None,
             }
         )
-    aggregate = by_kind.get("aggregate", [None])[0]
-    result = by_kind.get("result", [None])[0]
+    aggregate = by_kind.get(AGGREGATE, [None])[0]
+    result = by_kind.get(RESULT, [None])[0]
     return {
         F.MANIFEST: manifest,
         F.PARAMETERS: parameters,
         F.TRUSTEES: trustees,
         F.BALLOTS: ballots,
         F.AGGREGATE: {"leaf_index": aggregate["index"], **aggregate["body"]} if aggregate else None,
-        F.PARTIAL_DECRYPTIONS: [{"leaf_index": e["index"], **e["body"]} for e in by_kind.get("partial-decryption", [])],
+        F.PARTIAL_DECRYPTIONS: [{"leaf_index": e["index"], **e["body"]} for e in by_kind.get(PARTIAL_DECRYPTION, [])],
         F.RESULT: {"leaf_index": result["index"], **result["body"]} if result else None,
     }
-
-
-def board_line(entry: dict) -> bytes:
-    """A leaf's bytes: the entry's canonical JSON (what the service hashes)."""
-    return canonical_json(entry)

@@ -24,10 +24,11 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crypto.entry_kinds import CREDENTIAL_REGISTERED
+from crypto.errors import CrlError
 from voting.auth.trust import TrustAnchors
 from voting.board.service import signed_head
 from voting.board.witnesses import cosigned_heads
-from crypto.errors import CrlError
 from voting.db.models import BoardEntry, Election, Enrollment, RollEntry, TreeHead
 from voting.errors import NotFound
 from voting.record.build import AuditorsPart, build_record
@@ -114,7 +115,7 @@ async def _auditors_part(db: AsyncSession, election_id: str, board_size: int, tr
             await db.scalars(
                 select(BoardEntry.tracking_code).where(
                     BoardEntry.election_id == election_id,
-                    BoardEntry.kind == "credential-registered",
+                    BoardEntry.kind == CREDENTIAL_REGISTERED,
                     BoardEntry.leaf_index < board_size,
                 )
             )

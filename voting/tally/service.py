@@ -10,6 +10,7 @@ holds a key share and never decrypts a single ballot.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,7 @@ from crypto import threshold
 from crypto.ballots import EncryptedBallot, aggregate
 from crypto.elgamal import Ciphertext
 from crypto.encoding import canonical_json
+from crypto.entry_kinds import ADMIN_ACTION, AGGREGATE, ELECTION_CLOSED, ELECTION_PUBLISHED, PARTIAL_DECRYPTION, RESULT
 from voting.auth.service import ADMIN, Principal
 from voting.board.service import Board
 from voting.db.models import Ballot, Election, Trustee
@@ -27,15 +29,22 @@ from voting.elections.service import ElectionService, manifest_of, public_view
 from voting.errors import Conflict, Invalid
 
 
+def _aggregate_doc(election: Election) -> dict[str, Any]:
+    """The aggregate written when voting closed: callers require a closed election."""
+    assert election.aggregate is not None, f"election {election.id} has no aggregate"
+    doc: dict[str, Any] = json.loads(election.aggregate)
+    return doc
+
+
 def aggregate_of(election: Election) -> list[Ciphertext]:
-    return [Ciphertext.from_json(c, allow_identity=True) for c in json.loads(election.aggregate)["ciphertexts"]]
+    return [Ciphertext.from_json(c, allow_identity=True) for c in _aggregate_doc(election)["ciphertexts"]]
 
 
 def _require_enough_ballots(election: Election) -> None:
     """With fewer counted ballots than the manifest's minimum the tally would
     reveal individual votes (with one ballot, that voter's): neither decrypt it
     nor combine it. Trustees' clients and the verifier apply the same rule."""
-    counted = json.loads(election.aggregate)["ballots_counted"]
+    counted = _aggregate_doc(election)["ballots_counted"]
     minimum = manifest_of(election).min_tally_ballots
     if counted < minimum:
         raise Conflict(
@@ -57,7 +66,7 @@ class TallyService:
             Schedule.of(json.loads(election.manifest)).require_closable(await self.board.now(db))
         lifecycle.advance(election, lifecycle.CLOSED)
         # Any cast waiting for the election row lock now sees "closed" and is refused.
-        await self.board.append(db, election_id, "election-closed", {"by": admin.employee_id})
+        await self.board.append(db, election_id, ELECTION_CLOSED, {"by": admin.employee_id})
         manifest = manifest_of(election)
         rows = await db.scalars(
             select(Ballot.ballot).where(Ballot.election_id == election_id, Ballot.superseded.is_(False))
@@ -66,7 +75,7 @@ class TallyService:
         totals = aggregate(manifest, ballots)
         doc = {"ballots_counted": len(ballots), "ciphertexts": [c.to_json() for c in totals]}
         election.aggregate = canonical_json(doc).decode()
-        await self.board.append(db, election_id, "aggregate", doc)
+        await self.board.append(db, election_id, AGGREGATE, doc)
         await db.commit()
         return public_view(election)
 
@@ -85,6 +94,7 @@ class TallyService:
         if partial.index != trustee.index:
             raise Invalid(f"you are trustee {trustee.index}", code="wrong_trustee_index")
         announcements = await self._announcements(db, election_id)
+        assert election.fingerprint is not None  # set when the key ceremony finished
         threshold.verify_partial_decryption(
             announcements, aggregate_of(election), partial, fingerprint=bytes.fromhex(election.fingerprint)
         )
@@ -93,7 +103,7 @@ class TallyService:
                 return {"index": trustee.index, "accepted": True}
             raise Conflict("you have already submitted a partial decryption", code="already_decrypted")
         trustee.partial_decryption = canonical_json(partial.to_json()).decode()
-        await self.board.append(db, election_id, "partial-decryption", partial.to_json())
+        await self.board.append(db, election_id, PARTIAL_DECRYPTION, partial.to_json())
         await db.commit()
         return {"index": trustee.index, "accepted": True}
 
@@ -115,7 +125,7 @@ class TallyService:
                 code="threshold_not_met",
             )
         partials = partials[: election.threshold]
-        aggregate_doc = json.loads(election.aggregate)
+        aggregate_doc = _aggregate_doc(election)
         counts = threshold.combine(
             aggregate_of(election), partials, threshold=election.threshold, bound=aggregate_doc["ballots_counted"]
         )
@@ -123,8 +133,8 @@ class TallyService:
         election.result = canonical_json(result).decode()
         lifecycle.advance(election, lifecycle.TALLIED)
         # The result names no one: who ran the tally goes to the administrators' log.
-        await self.board.append(db, election_id, "admin-action", {"action": "tally", "by": admin.employee_id})
-        await self.board.append(db, election_id, "result", result)
+        await self.board.append(db, election_id, ADMIN_ACTION, {"action": "tally", "by": admin.employee_id})
+        await self.board.append(db, election_id, RESULT, result)
         await db.commit()
         return result
 
@@ -132,14 +142,16 @@ class TallyService:
         admin.require(ADMIN)
         election = await self.elections.get(db, election_id, for_update=True)
         lifecycle.advance(election, lifecycle.PUBLISHED)
-        await self.board.append(db, election_id, "election-published", {"by": admin.employee_id})
+        await self.board.append(db, election_id, ELECTION_PUBLISHED, {"by": admin.employee_id})
         await db.commit()
         return public_view(election)
 
     async def result(self, db: AsyncSession, election_id: str) -> dict:
         election = await self.elections.get(db, election_id)
         lifecycle.require(election, lifecycle.TALLIED, lifecycle.PUBLISHED, action="show the result")
-        return json.loads(election.result)
+        assert election.result is not None  # written with the tally
+        result: dict[str, Any] = json.loads(election.result)
+        return result
 
     @staticmethod
     def _result(election: Election, counts: list[int], ballots_counted: int, trustees: list[int]) -> dict:
@@ -155,4 +167,8 @@ class TallyService:
 
     async def _announcements(self, db: AsyncSession, election_id: str) -> list[threshold.Announcement]:
         rows = await db.scalars(select(Trustee.announcement).where(Trustee.election_id == election_id).order_by(Trustee.index))
-        return [threshold.Announcement.from_json(json.loads(a)) for a in rows]
+        announcements = []
+        for a in rows:
+            assert a is not None, "every trustee announced before voting opened"
+            announcements.append(threshold.Announcement.from_json(json.loads(a)))
+        return announcements

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Container
 from functools import lru_cache
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def catalogue() -> dict[str, dict[str, str]]:
     return data
 
 
-def plural_key(key: str, params: dict, keys) -> str:
+def plural_key(key: str, params: dict, keys: Container[str]) -> str:
     """``KEY#one`` when the count parameter is 1 and that key exists, else ``key``."""
     count = next((params[name] for name in COUNT_PARAMETERS if name in params), None)
     return key + ONE if str(count) == "1" and key + ONE in keys else key

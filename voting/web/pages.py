@@ -14,12 +14,12 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup, escape
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import CacheControlHeader, Cookie, ResponseHeader
 from litestar.enums import MediaType
@@ -27,17 +27,19 @@ from litestar.exceptions import HTTPException
 from litestar.params import Parameter, QueryParameter
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
+from litestar.types import ControllerRouterHandler
+from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from crypto.errors import CryptoError
 from crypto.witness import WitnessPolicy
-
 from voting.db.models import Election
 from voting.errors import NotFound, ServiceError, unavailable
 from voting.observability import note_refusal
 from voting.services import Services
 from voting.web import views
 from voting.web.i18n import LANGUAGE_COOKIE, LANGUAGES, catalogue, language_of, localized, messages_for, translate
+from voting.wire.service import WebBundleHash
 
 log = logging.getLogger("voting")
 HERE = Path(__file__).resolve().parent
@@ -209,7 +211,7 @@ def _error_page(request: Request, exc: Exception) -> Response:
     elif (outage := unavailable(exc)) is not None:
         status, (code, detail, cause) = 503, outage  # one log line (the access line), no traceback
     else:
-        log.exception("unhandled error on page %s", request.url.path)
+        log.error("unhandled error on page %s", request.url.path, exc_info=exc)
         status, code, detail = 500, "internal_error", "internal error"
     if not note_refusal(code, detail, cause) and cause:
         log.warning("%s on page %s: %s", code, request.url.path, cause)
@@ -232,7 +234,7 @@ def is_page_path(path: str) -> bool:
     return not any(path == prefix.rstrip("/") or path.startswith(prefix) for prefix in _MACHINE_PATHS)
 
 
-def page_or_problem(problem_handler):
+def page_or_problem(problem_handler: Callable[[Request, HTTPException], Response]) -> Callable[[Request, HTTPException], Response]:
     """An app-wide handler for an unknown address (Litestar's router 404): the
     error page, in the reader's language and with the pages' security headers,
     outside the API; ``problem_handler`` (the API's JSON) under it."""
@@ -256,7 +258,9 @@ class PageController(Controller):
         return render(request, "home.html", title="home.title", section="home")
 
     @get("/lang/{code:str}")
-    async def switch_language(self, code: str, next_path: str = QueryParameter(name="next", default="/", max_length=2000)) -> Redirect:
+    async def switch_language(
+        self, code: str, next_path: Annotated[str, QueryParameter(name="next", max_length=2000)] = "/"
+    ) -> Redirect:
         """Set the language cookie and go back; only local paths are followed."""
         if code not in LANGUAGES:
             raise NotFound("no such language", code="language_not_found")
@@ -349,7 +353,7 @@ class PageController(Controller):
         return render(request, "trustee_list.html", title="trustee.list_title", section="trustee")
 
     @get("/trustee/open")
-    async def trustee_open(self, election_id: str = QueryParameter(name="id", default="", max_length=200)) -> Redirect:
+    async def trustee_open(self, election_id: Annotated[str, QueryParameter(name="id", max_length=200)] = "") -> Redirect:
         """The list page's election-id form (a plain GET, no script needed)."""
         return Redirect(f"/trustee/{_election_id(election_id.strip())}", status_code=303)
 
@@ -412,16 +416,16 @@ class PageController(Controller):
 
 
 @get("/api/web-bundle-hash", tags=["service"], summary="SHA-384 of every file of the web pages' code, and of the whole bundle")
-async def web_bundle_hash() -> dict:
+async def web_bundle_hash() -> WebBundleHash:
     """What auditors compare with the hashes of a release (docs/web.md, "Subresource
     Integrity and the web bundle's hash"). A server could answer this honestly and
     serve voters other code, so auditors also fetch the pages as voters do."""
-    return {
-        "algorithm": "sha384",
-        "bundle": BUNDLE_HASH,
-        "files": {path[1:]: hashlib.sha384(data).hexdigest() for path, data in _BUNDLE.items()},
-        "import_map_sha256": IMPORT_MAP_CSP.strip("'").removeprefix("sha256-"),
-    }
+    return WebBundleHash(
+        algorithm="sha384",
+        bundle=BUNDLE_HASH,
+        files={path[1:]: hashlib.sha384(data).hexdigest() for path, data in _BUNDLE.items()},
+        import_map_sha256=IMPORT_MAP_CSP.strip("'").removeprefix("sha256-"),
+    )
 
 
 def _static_headers(response: Response) -> Response:
@@ -429,7 +433,7 @@ def _static_headers(response: Response) -> Response:
     return response
 
 
-WEB_HANDLERS = [
+WEB_HANDLERS: list[ControllerRouterHandler] = [
     PageController,
     web_bundle_hash,
     create_static_files_router(

@@ -1,5 +1,5 @@
 // The employee's credential in the browser, with WebCrypto only, mirroring
-// crypto/credentials.py (docs/parts/credentials.md):
+// crypto/credentials (docs/parts/credentials.md):
 //
 // * openCredential: the PIN-protected credential file (PBKDF2-HMAC-SHA256 ->
 //   AES-256-GCM with the cleartext fields as associated data -> PKCS#8 key);
@@ -103,7 +103,7 @@ export function parseCredentialFile(doc) {
 
 /**
  * The employee credential's secret (32 bytes): SHA-256 of the tagged PKCS#8 DER
- * exactly as sealed in the credential file (crypto/credentials.py credential_secret).
+ * exactly as sealed in the credential file (crypto/credentials credential_secret).
  */
 export function credentialSecret(pkcs8) {
   if (!(pkcs8 instanceof Uint8Array) || !pkcs8.length) throw new CredentialError("the PKCS#8 key must be non-empty bytes");

@@ -1,5 +1,5 @@
 // The election key the ballot page accepts, mirroring voting/client.py
-// `endorsed_election` and crypto/credentials.py `verify_endorsement`
+// `endorsed_election` and crypto/credentials `verify_endorsement`
 // (docs/threat-model.md, "A server that serves the pages"):
 //
 // * the manifest comes from the board's election-created entry and the joint key
@@ -268,7 +268,7 @@ export async function verifyEndorsement(doc, { electionId, jointKey, fingerprint
 
 /**
  * A trustee's signature {chain, signature} over `message` (an endorsement, or an
- * announcement in the key ceremony: crypto/credentials.py `_verify_signed`
+ * announcement in the key ceremony: crypto/credentials `_verify_signed`
  * without a trust store): the leaf names `employeeId` and its key signed `message`.
  * With `roots` (DER; the trustee page's pinned root), the chain must also build
  * to one of them now (x509.js, as `_verify_signed` with a trust store).
@@ -324,7 +324,7 @@ export async function verifyTrusteeSignature(doc, { message, employeeId, roots }
 /**
  * Did the key of the certificate `der` sign `message` (`signature`: bytes, in
  * the JWS form)? For a card whose certificate names no employee (an enrollment
- * token, a registration): crypto/credentials.py `_signature_valid`, exact
+ * token, a registration): crypto/credentials `_signature_valid`, exact
  * lengths first. Resolves to {alg, valid}; a key the service refuses throws.
  */
 export async function verifyCertificateSignature(der, signature, message) {

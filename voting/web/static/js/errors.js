@@ -25,7 +25,6 @@ export class BallotError extends CryptoError { static code = "invalid_ballot"; }
 export class BallotShapeError extends BallotError { static code = "ballot_shape"; }
 export class SelectionProofError extends BallotError { static code = "selection_proof"; }
 export class SelectionLimitError extends BallotError { static code = "selection_limit"; }
-export class TrackingCodeError extends BallotError { static code = "tracking_code"; }
 export class AuditOpeningError extends BallotError { static code = "audit_opening"; }
 
 export class LogError extends CryptoError { static code = "log_invalid"; }

@@ -1,5 +1,5 @@
 // The election record's verifier in the browser, mirroring
-// voting/record/verify.py for the checks a trustee needs before it decrypts
+// voting/verify/ for the checks a trustee needs before it decrypts
 // (voting/client.py REQUIRED_CHECKS: 1-8 and 11): the same check numbers, the
 // same statuses (pass, fail, skip, blocked) and the same failure wording, in
 // English (the page shows the check's title from the catalogue, never these
@@ -108,7 +108,7 @@ export function anchorName(der) {
 /**
  * Every trust anchor of the auditors' part that is not among `pinned` (DER of
  * the roots the reader pinned itself: the trustee file's), as
- * {file, name, text} (unpinned_anchors in voting/record/verify.py): the login
+ * {file, name, text} (unpinned_anchors in voting/verify/): the login
  * anchors of auditors/trust.json and the card anchors of
  * auditors/enrollments.json. An anchor taken from the record is the server's
  * word: it could name a CA of its own and make the "cards" that register for
@@ -377,7 +377,7 @@ function selectionAlphas(ballot) {
   return alphas;
 }
 
-// --- the enrollment token (crypto/credentials.py read_enrollment_token) ---------------------------
+// --- the enrollment token (crypto/credentials read_enrollment_token) ---------------------------
 
 const TOKEN_SKEW_S = 60;
 const MAX_TOKEN_LIFETIME_S = 300;
@@ -1566,7 +1566,7 @@ function prefixRoots(lines) {
   };
 }
 
-// Ed25519 encodings of small-order points (libsodium's blocklist, as crypto/credentials.py).
+// Ed25519 encodings of small-order points (libsodium's blocklist, as crypto/credentials).
 const P = 2n ** 255n - 19n;
 const SMALL_ORDER_Y = new Set([
   0n, 1n, P - 1n,

@@ -1,6 +1,6 @@
-// The certificate checks of the record's verifier (voting/record/verify.py
+// The certificate checks of the record's verifier (voting/verify/
 // `_registered`, `check_trustee_signature`, `_check_revoked_at`) on top of
-// x509.js (crypto/credentials.py's chain policy): a certificate is judged at
+// x509.js (crypto/credentials's chain policy): a certificate is judged at
 // the time of the board entry that used it — the chain built to the record's
 // trust anchors then, digitalSignature and clientAuth, and not revoked then.
 //

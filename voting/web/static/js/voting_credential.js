@@ -1,4 +1,4 @@
-// The per-election voting credential, mirroring crypto/credentials.py
+// The per-election voting credential, mirroring crypto/credentials
 // ("voting credentials", docs/issue 11 design section 1):
 //
 // * credentialSecret(pkcs8) (credentials.js, computed when the file is opened)

@@ -1,4 +1,4 @@
-// X.509 certificate chains and CRLs in the browser, mirroring crypto/credentials.py:
+// X.509 certificate chains and CRLs in the browser, mirroring crypto/credentials:
 // `TrustStore.verify_chain` (pyca/cryptography's client verifier, a CA/B
 // "web PKI" profile), `employee_id_of`, `check_key`, `_check_usage` and
 // `check_revocation`. Same accept/refuse decisions and the same error codes

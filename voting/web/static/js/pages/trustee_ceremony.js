@@ -10,7 +10,7 @@
 // before anything that depends on a new secret or pin is sent.
 // `state.trust_anchors` (base64 DER, pinned by the page from the root.pem the
 // trustee chose) are the roots every co-trustee's certificate must chain to,
-// as the CLI's trust store (crypto/credentials.py _verify_signed).
+// as the CLI's trust store (crypto/credentials _verify_signed).
 
 import { get, post } from "../api.js";
 import { b64decode, equalBytes, fromHex, toHex } from "../bytes.js";
@@ -180,7 +180,7 @@ export function announcementsDigest(announcements) {
   return toHex(sha256(canonicalJson(announcements.map(th.announcementToJson))));
 }
 
-/** The certificate key's signature in the endorsement's form {chain, signature} (crypto/credentials.py _signed). */
+/** The certificate key's signature in the endorsement's form {chain, signature} (crypto/credentials _signed). */
 async function signed(credential, message) {
   return { chain: credential.chain, signature: toHex(await signRegistration(credential, message)) };
 }
