@@ -54,6 +54,7 @@ from crypto.credentials import (
 )
 from crypto.elgamal import Ciphertext
 from crypto.encoding import canonical_json
+from crypto.entry_kinds import AGGREGATE, BALLOT, BALLOT_AUDITED, ELECTION_CREATED, JOINT_KEY
 from crypto.errors import CryptoError
 from crypto.group import Point
 from crypto.log import ConsistencyProof, InclusionProof, SignedTreeHead, leaf_hash, verify_tree_head
@@ -150,8 +151,8 @@ def endorsed_election(
     ``joint-key`` entries: the fingerprint recomputes from the manifest and the
     key, every named trustee endorsed both (certificates chaining to
     ``trust_store`` when given), and it equals the pinned ``fingerprint``."""
-    created = entries[0] if entries and entries[0].get("kind") == "election-created" else None
-    joint = next((e for e in entries if e.get("kind") == "joint-key"), None)
+    created = entries[0] if entries and entries[0].get("kind") == ELECTION_CREATED else None
+    joint = next((e for e in entries if e.get("kind") == JOINT_KEY), None)
     if created is None or joint is None:
         raise KeyRefusal("the board has no election-created or joint-key entry: the key ceremony is not finished")
     try:
@@ -397,7 +398,7 @@ class Client:
         endorsements and the pinned trust anchor and fingerprint: the server's
         own status reply is never what a ballot is encrypted to."""
         return endorsed_election(
-            self.board_until(election_id, "joint-key"), election_id, trust_store=self.trust_store, fingerprint=self.fingerprint
+            self.board_until(election_id, JOINT_KEY), election_id, trust_store=self.trust_store, fingerprint=self.fingerprint
         )
 
     def board_until(self, election_id: str, kind: str) -> list[dict]:
@@ -530,16 +531,16 @@ class Client:
         body = entry["body"]
         credential = receipt["entry"]["body"]["credential"]
         if (
-            entry["kind"] != "ballot"
+            entry["kind"] != BALLOT
             or entry["election_id"] != election_id
             or entry["index"] <= receipt["leaf_index"]
             or body["tracking_code"] != later
             or body["credential"] != credential
         ):
             raise ValueError("the board's entry is not a later ballot of the same voting credential")
-        entries = self.board_until(election_id, "joint-key")
-        created = next(e for e in entries if e["kind"] == "election-created")["body"]
-        joint = next(e for e in entries if e["kind"] == "joint-key")["body"]
+        entries = self.board_until(election_id, JOINT_KEY)
+        created = next(e for e in entries if e["kind"] == ELECTION_CREATED)["body"]
+        joint = next(e for e in entries if e["kind"] == JOINT_KEY)["body"]
         manifest = Manifest.from_json(created["manifest"])
         fingerprint = election_fingerprint(manifest, Point.from_hex(joint["joint_key"]))
         ballot = EncryptedBallot.from_json(receipt["entry"]["body"]["ballot"], manifest)
@@ -642,8 +643,8 @@ def check_audit(client: Client, audit: dict) -> dict:
     if not isinstance(audit, dict) or not isinstance(audit.get("election_id"), str) or type(audit.get("leaf_index")) is not int:
         raise AuditCheckError("this is not an audit file (no election_id and leaf_index)")
     election_id, index = audit["election_id"], audit["leaf_index"]
-    entries = client.board_until(election_id, "joint-key")
-    created = entries[0] if entries and entries[0].get("kind") == "election-created" else None
+    entries = client.board_until(election_id, JOINT_KEY)
+    created = entries[0] if entries and entries[0].get("kind") == ELECTION_CREATED else None
     if created is None or not isinstance(created.get("body"), dict):
         raise AuditCheckError("the board has no election-created entry")
     try:
@@ -651,7 +652,7 @@ def check_audit(client: Client, audit: dict) -> dict:
     except (KeyError, TypeError, ValueError):
         raise AuditCheckError("the board's election-created entry names no server key") from None
     try:
-        published = verify_receipt(audit, server_key=server_key, kind="ballot-audited")
+        published = verify_receipt(audit, server_key=server_key, kind=BALLOT_AUDITED)
         endorsed = endorsed_election(entries, election_id, trust_store=client.trust_store, fingerprint=client.fingerprint)
     except (CryptoError, KeyRefusal) as exc:
         raise AuditCheckError(str(exc)) from None
@@ -826,7 +827,7 @@ def ceremony_view(client: Client, election_id: str, state: dict) -> CeremonyView
     except (CryptoError, ValueError, KeyError, TypeError, AttributeError):
         raise TrusteeRefusal("the election-created entry is not on the signed board") from None
     body = entry.get("body") if isinstance(entry, dict) else None
-    if not isinstance(body, dict) or entry.get("kind") != "election-created" or entry.get("index") != 0:
+    if not isinstance(body, dict) or entry.get("kind") != ELECTION_CREATED or entry.get("index") != 0:
         raise TrusteeRefusal("the board's first entry is not the election-created entry")
     try:
         manifest = Manifest.from_json(body.get("manifest"))
@@ -1041,8 +1042,8 @@ def verified_aggregate(
     heads = {h["size"]: h for h in head_docs}
     if heads.get(head.head.size, {}).get("root") != head.head.root.hex():
         raise TrusteeRefusal("the record's board is not the board whose signed head this trustee checked")
-    aggregates = [e for e in entries if e["kind"] == "aggregate"]
-    joint = [e for e in entries if e["kind"] == "joint-key"]
+    aggregates = [e for e in entries if e["kind"] == AGGREGATE]
+    joint = [e for e in entries if e["kind"] == JOINT_KEY]
     if len(aggregates) != 1 or len(joint) != 1:
         raise TrusteeRefusal("the board has no single aggregate: is the election closed?")
     manifest = Manifest.from_json(entries[0]["body"]["manifest"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from crypto.ballots import AuditOpening, EncryptedBallot, tracking_code, verify_audit_opening, verify_ballot
+from crypto.entry_kinds import BALLOT, BALLOT_AUDITED
 from crypto.errors import CryptoError
 from voting.verify.board import Board
 from voting.verify.parameters import Parameters
@@ -21,7 +22,7 @@ def check_audits(board: Board, parameters: Parameters, registrations: Mapping[st
     neither its tracking code nor any of its selection ciphertexts (compared
     by alpha) ever cast."""
     c = Findings()
-    entries = board.of_kind("ballot-audited")
+    entries = board.of_kind(BALLOT_AUDITED)
     if not entries:
         c.note("no ballot was audited")
         return c
@@ -32,7 +33,7 @@ def check_audits(board: Board, parameters: Parameters, registrations: Mapping[st
     open_at, close_at = board.open_and_close()
     cast: dict[object, int] = {}
     cast_alphas: dict[str, int] = {}  # every cast selection ciphertext's alpha, at its first ballot
-    for entry in board.of_kind("ballot"):
+    for entry in board.of_kind(BALLOT):
         code = entry["body"].get("tracking_code")
         if isinstance(code, str):
             cast.setdefault(code, entry["index"])
@@ -42,7 +43,7 @@ def check_audits(board: Board, parameters: Parameters, registrations: Mapping[st
     for entry in entries:
         index = entry["index"]
         try:
-            body = exact_object(entry["body"], {"tracking_code", "credential", "ballot", "opening"}, "ballot-audited")
+            body = exact_object(entry["body"], {"tracking_code", "credential", "ballot", "opening"}, BALLOT_AUDITED)
             code, credential = body["tracking_code"], body["credential"]
             hex_bytes(code, "tracking_code", 32)
             hex_bytes(credential, "credential", 32)

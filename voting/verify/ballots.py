@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crypto.ballots import EncryptedBallot, selection_ciphertexts, tracking_code, verify_ballot
+from crypto.entry_kinds import BALLOT
 from crypto.group import Point, sum_columns
 from voting.record import files as F
 from voting.verify.board import Board
@@ -68,7 +69,7 @@ def collect_ballots(board: Board) -> tuple[tuple[CastBallot, ...], Findings]:
     """The ballot entries in a usable shape (a malformed one fails check 3)."""
     c3 = Findings()
     cast = []
-    for entry in board.of_kind("ballot"):
+    for entry in board.of_kind(BALLOT):
         try:
             body = exact_object(entry["body"], {"tracking_code", "credential", "ballot", "signature"}, "ballot entry")
             hex_bytes(body["tracking_code"], "tracking_code", 32)
@@ -130,7 +131,7 @@ def check_ballots(
     c3 = Findings()
     manifest = parameters.manifest
     if manifest is None or parameters.fingerprint is None:
-        if manifest is not None and not board.of_kind("ballot"):
+        if manifest is not None and not board.of_kind(BALLOT):
             c3.skip("the key ceremony has not finished: no ballots yet")
         else:
             c3.block("needs the manifest and the election fingerprint (check 1)")

@@ -13,8 +13,18 @@ from typing import Any
 
 from crypto import log as merkle
 from crypto.encoding import canonical_json
+from crypto.entry_kinds import (
+    BALLOT,
+    BALLOT_AUDITED,
+    ELECTION_CLOSED,
+    ELECTION_CREATED,
+    ELECTION_OPENED,
+    ELECTION_PUBLISHED,
+    JOINT_KEY,
+    RESULT,
+    TRUSTEE_ANNOUNCEMENT,
+)
 from crypto.entry_kinds import BOARD_ENTRY_KINDS as ENTRY_KINDS
-from crypto.entry_kinds import ELECTION_CLOSED, ELECTION_CREATED, ELECTION_OPENED, ELECTION_PUBLISHED
 from crypto.errors import CryptoError
 from voting.record import files as F
 from voting.verify.parse import UNUSABLE, Bad, exact_object, iso_time, load, strict_json
@@ -30,13 +40,13 @@ ONCE = (ELECTION_CREATED, ELECTION_OPENED, ELECTION_CLOSED, ELECTION_PUBLISHED)
 
 #: The lifecycle as the board shows it: the last of these kinds present.
 STAGES = (
-    ("election-published", "published"),
-    ("result", "tallied"),
-    ("election-closed", "closed"),
-    ("election-opened", "open"),
-    ("joint-key", "keys_ready"),
-    ("trustee-announcement", "key_ceremony"),
-    ("election-created", "created"),
+    (ELECTION_PUBLISHED, "published"),
+    (RESULT, "tallied"),
+    (ELECTION_CLOSED, "closed"),
+    (ELECTION_OPENED, "open"),
+    (JOINT_KEY, "keys_ready"),
+    (TRUSTEE_ANNOUNCEMENT, "key_ceremony"),
+    (ELECTION_CREATED, "created"),
 )
 
 
@@ -59,7 +69,7 @@ class Board:
 
     def open_and_close(self) -> tuple[int | None, int | None]:
         """The indices of the first election-opened and election-closed entries."""
-        opened, closed = self.of_kind("election-opened"), self.of_kind("election-closed")
+        opened, closed = self.of_kind(ELECTION_OPENED), self.of_kind(ELECTION_CLOSED)
         return (opened[0]["index"] if opened else None, closed[0]["index"] if closed else None)
 
 
@@ -207,7 +217,7 @@ def _check_schedule(board: Board, manifest_doc: Mapping[str, Any] | None, c: Fin
         c.fail(f"the manifest's {exc}")
         return
     for index, (entry, moment) in enumerate(zip(board.entries, board.times, strict=False)):
-        if moment is None or entry is None or entry["kind"] not in ("ballot", "ballot-audited"):
+        if moment is None or entry is None or entry["kind"] not in (BALLOT, BALLOT_AUDITED):
             continue
         if (opens is not None and moment < opens - CLOCK_TOLERANCE) or (closes is not None and moment >= closes + CLOCK_TOLERANCE):
             c.fail(

@@ -13,6 +13,7 @@ from cryptography import x509
 
 from crypto import threshold
 from crypto.credentials import Endorsement, TrustStore, verify_announcement_signature, verify_endorsement
+from crypto.entry_kinds import JOINT_KEY, TRUSTEE_ANNOUNCEMENT
 from crypto.errors import CryptoError
 from voting.record import files as F
 from voting.verify.board import Board
@@ -34,8 +35,8 @@ def check_ceremony(
     if params is None:
         c.block("needs the parameters of check 1")
         return None, c
-    entries = board.of_kind("trustee-announcement")
-    joints = board.of_kind("joint-key")
+    entries = board.of_kind(TRUSTEE_ANNOUNCEMENT)
+    joints = board.of_kind(JOINT_KEY)
     if not entries and not joints:
         c.skip("the key ceremony has not started")
         return None, c

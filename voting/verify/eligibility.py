@@ -35,6 +35,7 @@ from crypto.credentials import (
     verify_credential_signature,
     verify_registration,
 )
+from crypto.entry_kinds import CREDENTIAL_REGISTERED, ELECTION_OPENED
 from crypto.errors import CryptoError
 from voting.record import files as F
 from voting.verify.ballots import CastBallot
@@ -72,10 +73,10 @@ def collect_registrations(board: Board) -> tuple[dict[str, int], Findings]:
     A credential registered twice fails (registrations are distinct)."""
     c = Findings()
     registrations: dict[str, int] = {}
-    for entry in board.of_kind("credential-registered"):
+    for entry in board.of_kind(CREDENTIAL_REGISTERED):
         where = f"credential-registered (entry {entry['index']})"
         try:
-            body = exact_object(entry["body"], {"credential"}, "credential-registered")
+            body = exact_object(entry["body"], {"credential"}, CREDENTIAL_REGISTERED)
             hex_bytes(body["credential"], "credential", 32)
             parse_voting_credential(body["credential"])
         except (Bad, CryptoError) as exc:
@@ -91,7 +92,7 @@ def collect_registrations(board: Board) -> tuple[dict[str, int], Findings]:
 
 def _roll_size(board: Board, c: Findings | None = None) -> int | None:
     """``roll_size`` of the ``election-opened`` entry (None, and a failure of ``c``, if it has none)."""
-    opened = board.of_kind("election-opened")
+    opened = board.of_kind(ELECTION_OPENED)
     if not opened:
         return None
     try:
@@ -299,7 +300,7 @@ def _check_credentials(
     each ballot is signed by its credential, and no credential has two
     counted ballots."""
     roll_size = _roll_size(board, c)
-    opened = board.of_kind("election-opened")
+    opened = board.of_kind(ELECTION_OPENED)
     open_at, close_at = board.open_and_close()
     for index in registrations.values():
         if open_at is None or index < open_at:

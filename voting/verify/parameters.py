@@ -12,6 +12,14 @@ from typing import Any
 from crypto import threshold
 from crypto.ballots import Manifest, ceremony_fingerprint, election_fingerprint
 from crypto.credentials import is_valid_employee_id
+from crypto.entry_kinds import (
+    ADMIN_ACTION,
+    ELECTION_CLOSED,
+    ELECTION_CREATED,
+    ELECTION_OPENED,
+    ELECTION_PUBLISHED,
+    JOINT_KEY,
+)
 from crypto.errors import CryptoError
 from crypto.group import Point
 from voting.record import files as F
@@ -23,7 +31,7 @@ CREATED_KEYS = {"manifest", "trustees", "trustee_ids", "threshold", "ceremony_fi
 JOINT_KEY_KEYS = {"joint_key", "fingerprint", "public_shares", "endorsements"}
 RECORD_KEYS = {"format", "version", "election_id", "exported_at", "board_size", "stage", "auditors_part"}
 #: The entries whose ``by`` is the administrator who acted: it must never be a trustee.
-ADMIN_KINDS = ("admin-action", "election-opened", "election-closed", "election-published")
+ADMIN_KINDS = (ADMIN_ACTION, ELECTION_OPENED, ELECTION_CLOSED, ELECTION_PUBLISHED)
 #: At least this many trustees must decrypt: with one, a single person could.
 MIN_THRESHOLD = 2
 REVOTE_POLICIES = ("single", "last")
@@ -54,11 +62,11 @@ def check_parameters(board: Board, files: Mapping[str, bytes], pinned_key: bytes
     c = Findings()
     _check_record_file(board, files, c)
     first = board.entries[0] if board.entries else None
-    if first is None or first["kind"] != "election-created":
+    if first is None or first["kind"] != ELECTION_CREATED:
         c.fail("the board does not start with an election-created entry")
         return Parameters(), c
     try:
-        body = exact_object(first["body"], CREATED_KEYS, "election-created")
+        body = exact_object(first["body"], CREATED_KEYS, ELECTION_CREATED)
         manifest = Manifest.from_json(body["manifest"])
         n, t = integer(body["trustees"], "trustees", 1), integer(body["threshold"], "threshold", 1)
         claimed = hex_bytes(body["ceremony_fingerprint"], "ceremony_fingerprint", 32)
@@ -82,7 +90,7 @@ def check_parameters(board: Board, files: Mapping[str, bytes], pinned_key: bytes
         signing_key = pinned_key  # the tree heads must carry the pinned key's signatures
     trustee_ids = _check_policy(board, body["trustee_ids"], n, t, c)
     c.items(1)
-    joints = board.of_kind("joint-key")
+    joints = board.of_kind(JOINT_KEY)
     if len(joints) > 1:
         c.fail(f"{len(joints)} joint-key entries; there must be one")
     joint_body: dict[str, Any] = {}
@@ -90,7 +98,7 @@ def check_parameters(board: Board, files: Mapping[str, bytes], pinned_key: bytes
     if joints:
         joint_body = joints[0]["body"]
         try:
-            joint = exact_object(joint_body, JOINT_KEY_KEYS, "joint-key")
+            joint = exact_object(joint_body, JOINT_KEY_KEYS, JOINT_KEY)
             point = Point.from_hex(joint["joint_key"])
             # The fingerprint every proof must be bound to, whatever the board claims.
             joint_key, fingerprint = point, election_fingerprint(manifest, point)

@@ -9,6 +9,7 @@ from typing import Any
 
 from crypto import log as merkle
 from crypto.encoding import canonical_json
+from crypto.entry_kinds import BALLOT, BALLOT_AUDITED, BALLOT_SUPERSEDED, ELECTION_CREATED, JOINT_KEY
 from crypto.receipts import WITNESSED, verify_receipt, verify_witnessed, witness_policy_for
 from crypto.witness import CosignedHead, check_quorum
 from voting.record import files as F
@@ -31,7 +32,7 @@ def verify_receipt_in_record(receipt: object, files: Mapping[str, bytes], *, ser
     if lines[-1] == b"":
         lines.pop()
     created = strict_json(lines[0], "entry 0") if lines else None
-    if not isinstance(created, dict) or created.get("kind") != "election-created" or not isinstance(created.get("body"), dict):
+    if not isinstance(created, dict) or created.get("kind") != ELECTION_CREATED or not isinstance(created.get("body"), dict):
         raise Bad("the record's board does not start with election-created")
     record_key = hex_bytes(created["body"].get("server_key"), "the record's server_key", 32)
     key = server_key or record_key
@@ -41,7 +42,7 @@ def verify_receipt_in_record(receipt: object, files: Mapping[str, bytes], *, ser
         raise Bad("a receipt is a JSON object")
     # A published audit's document has a receipt's shape, with a ballot-audited entry.
     entry = receipt.get("entry")
-    kind = "ballot-audited" if isinstance(entry, dict) and entry.get("kind") == "ballot-audited" else "ballot"
+    kind = BALLOT_AUDITED if isinstance(entry, dict) and entry.get("kind") == BALLOT_AUDITED else BALLOT
     sth = verify_receipt(receipt, server_key=key, kind=kind)
     if receipt["election_id"] != created.get("election_id"):
         raise Bad(f"the receipt is for election {receipt['election_id']!r}, the record for {created.get('election_id')!r}")
@@ -74,7 +75,7 @@ def verify_receipt_in_record(receipt: object, files: Mapping[str, bytes], *, ser
     for line in lines[index + 1 :]:
         entry = strict_json(line, "a board entry")
         body = entry.get("body") if isinstance(entry, dict) else None
-        if entry.get("kind") == "ballot-superseded" and isinstance(body, dict) and body.get("tracking_code") == receipt["tracking_code"]:
+        if entry.get("kind") == BALLOT_SUPERSEDED and isinstance(body, dict) and body.get("tracking_code") == receipt["tracking_code"]:
             superseded_by = body.get("superseded_by")
     return {
         "election_id": receipt["election_id"],
@@ -82,9 +83,9 @@ def verify_receipt_in_record(receipt: object, files: Mapping[str, bytes], *, ser
         "leaf_index": index,
         "receipt_tree_size": sth.head.size,
         "newest_tree_size": newest.head.size,
-        "counted": superseded_by is None and kind == "ballot",
+        "counted": superseded_by is None and kind == BALLOT,
         "superseded_by": superseded_by,
-        "audited": kind == "ballot-audited",
+        "audited": kind == BALLOT_AUDITED,
         "witnesses": cosigned_by,
     }
 
@@ -96,7 +97,7 @@ def _receipt_witnesses(
     record's whole board is cosigned by the quorum, and a head the receipt
     carries as ``witnessed`` is a head of this board. Returns who cosigned."""
     joint = next(
-        (e for e in (strict_json(line, "a board entry") for line in lines) if isinstance(e, dict) and e.get("kind") == "joint-key"),
+        (e for e in (strict_json(line, "a board entry") for line in lines) if isinstance(e, dict) and e.get("kind") == JOINT_KEY),
         None,
     )
     if joint is None:

@@ -7,6 +7,7 @@ import itertools
 from collections import defaultdict
 from dataclasses import dataclass
 
+from crypto.entry_kinds import BALLOT_SUPERSEDED, ELECTION_CLOSED, ELECTION_OPENED, JOINT_KEY
 from voting.record import files as F
 from voting.verify.ballots import Ballots, CastBallot
 from voting.verify.board import Board
@@ -28,12 +29,12 @@ def check_revote(board: Board, ballots: Ballots, policy: str | None) -> tuple[tu
     if policy is None:
         c.block("needs the manifest's re-vote policy (check 1)")
         return (), c
-    opened = [e["index"] for e in board.of_kind("election-opened")]
-    closed = [e["index"] for e in board.of_kind("election-closed")]
+    opened = [e["index"] for e in board.of_kind(ELECTION_OPENED)]
+    closed = [e["index"] for e in board.of_kind(ELECTION_CLOSED)]
     supersessions: list[Supersession] = []
-    for entry in board.of_kind("ballot-superseded"):
+    for entry in board.of_kind(BALLOT_SUPERSEDED):
         try:
-            body = exact_object(entry["body"], {"tracking_code", "superseded_by", "credential"}, "ballot-superseded")
+            body = exact_object(entry["body"], {"tracking_code", "superseded_by", "credential"}, BALLOT_SUPERSEDED)
             if not all(isinstance(body[k], str) for k in body):
                 raise Bad("tracking codes and credential must be text")
             supersessions.append(Supersession(entry["index"], body["tracking_code"], body["superseded_by"], body["credential"]))
@@ -46,7 +47,7 @@ def check_revote(board: Board, ballots: Ballots, policy: str | None) -> tuple[tu
         c.fail(f"the election was opened {len(opened)} times (entries {opened})")
     if len(closed) > 1:
         c.fail(f"the election was closed {len(closed)} times (entries {closed})")
-    joints = board.of_kind("joint-key")
+    joints = board.of_kind(JOINT_KEY)
     if opened and (joints and opened[0] < joints[0]["index"]):
         c.fail("the election was opened before its joint key was published")
     open_at = opened[0] if opened else None

@@ -12,6 +12,7 @@ from typing import Any
 from crypto import threshold
 from crypto.ballots import Manifest
 from crypto.elgamal import Ciphertext
+from crypto.entry_kinds import AGGREGATE, ELECTION_CLOSED, ELECTION_PUBLISHED, PARTIAL_DECRYPTION, RESULT
 from crypto.errors import CryptoError, DecryptionError
 from crypto.group import Point
 from voting.record import files as F
@@ -47,19 +48,19 @@ def check_aggregate(
     """Check 8: one aggregate, after closing, counting the counted ballots,
     each ciphertext the sum of theirs (``recomputed.sums``, from check 3)."""
     c = Findings()
-    entries = board.of_kind("aggregate")
+    entries = board.of_kind(AGGREGATE)
     compare_view(
         files, F.AGGREGATE, {"leaf_index": entries[0]["index"], **entries[0]["body"]} if entries else None, c,
         "the aggregate on the board",
     )
-    if not entries and not board.of_kind("election-closed"):
+    if not entries and not board.of_kind(ELECTION_CLOSED):
         c.skip("voting has not closed")
         return None, c
     if len(entries) != 1:
         c.fail(f"{len(entries)} aggregate entries; a closed election has exactly one")
         return None, c
     entry = entries[0]
-    closed = board.of_kind("election-closed")
+    closed = board.of_kind(ELECTION_CLOSED)
     if not closed or entry["index"] < closed[0]["index"]:
         c.fail(f"the aggregate (entry {entry['index']}) comes before the election closed")
     if manifest is None:
@@ -67,7 +68,7 @@ def check_aggregate(
         return None, c
     width = sum(len(q.option_ids) for q in manifest.questions)
     try:
-        body = exact_object(entry["body"], {"ballots_counted", "ciphertexts"}, "aggregate")
+        body = exact_object(entry["body"], {"ballots_counted", "ciphertexts"}, AGGREGATE)
         count = integer(body["ballots_counted"], "ballots_counted")
         if not isinstance(body["ciphertexts"], list) or len(body["ciphertexts"]) != width:
             raise Bad(f"the aggregate must have {width} ciphertexts, one per option")
@@ -109,18 +110,18 @@ def check_partial_decryptions(
     """Check 9: every partial decryption after the aggregate, one per
     trustee, its proofs valid against the trustee's announcement (check 2)."""
     c = Findings()
-    entries = board.of_kind("partial-decryption")
+    entries = board.of_kind(PARTIAL_DECRYPTION)
     valid: dict[int, tuple[int, threshold.PartialDecryption]] = {}
     if not entries and aggregate is None:
         c.skip("there is no aggregate to decrypt yet")
-    elif aggregate is None and not board.of_kind("aggregate"):
+    elif aggregate is None and not board.of_kind(AGGREGATE):
         c.fail("partial decryptions on the board, but no aggregate")
     elif aggregate is None:
         c.block("needs the aggregate (check 8)")
     elif announcements is None or fingerprint is None:
         c.block("needs the trustees' announcements (check 2) and the fingerprint (check 1)")
     else:
-        aggregate_at = board.of_kind("aggregate")[0]["index"]
+        aggregate_at = board.of_kind(AGGREGATE)[0]["index"]
         seen: set[int] = set()
         for entry in entries:
             try:
@@ -156,8 +157,8 @@ def check_result(
     aggregate, every count within the manifest's bounds and the tally not
     below its minimum."""
     c = Findings()
-    entries = board.of_kind("result")
-    published = board.of_kind("election-published")
+    entries = board.of_kind(RESULT)
+    published = board.of_kind(ELECTION_PUBLISHED)
     compare_view(
         files, F.RESULT, {"leaf_index": entries[0]["index"], **entries[0]["body"]} if entries else None, c,
         "the result on the board",
@@ -183,7 +184,7 @@ def check_result(
         return c
     valid = partials.valid
     try:
-        body = exact_object(entry["body"], {"ballots_counted", "questions", "trustees"}, "result")
+        body = exact_object(entry["body"], {"ballots_counted", "questions", "trustees"}, RESULT)
         n = integer(body["ballots_counted"], "ballots_counted")
         if n != aggregate.ballots_counted:
             raise Bad(f"it counts {n} ballots; the aggregate {aggregate.ballots_counted}")
