@@ -140,6 +140,7 @@ def test_ca_files_are_accepted_and_revocation_refuses_login(tmp_path: Path) -> N
 # --- a whole election through the command line --------------------------------------------
 
 
+@pytest.mark.slow
 def test_whole_election_through_the_cli(data_dir: Path, database_url: str, tmp_path: Path) -> None:
     local = {"VOTING_DATABASE_URL": database_url, "VOTING_DATA_DIR": str(data_dir)}
     run("ca", "init", env=local)
@@ -344,6 +345,7 @@ def readme_walk_through() -> tuple[dict[str, str], list[list[str]]]:
     return env, commands
 
 
+@pytest.mark.slow
 def test_demo_runs_on_a_fresh_machine_and_the_readme_walk_through_works(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -412,3 +414,23 @@ def test_the_console_prints_fingerprints_as_they_are(capsys):
     fingerprint = "C4:87:28:CD:68:3B:6F:8F:56:33:20:C8:B5:99:A3:89"
     console.print(f"root CA (SHA-256 {fingerprint})", soft_wrap=True)
     assert fingerprint in capsys.readouterr().out
+
+
+def test_text_from_the_server_is_printed_as_it_is_not_as_markup(capsys, monkeypatch):
+    """A hostile server's title, question or option label is text: "[/x]" must not
+    crash the CLI with a MarkupError, nor "[bold red]" restyle its output."""
+    from voting.cli.common import console, result_table
+    from voting.cli.election import _print_summary
+    from voting.cli.vote import choices_table
+
+    monkeypatch.setattr(console, "_width", 200)  # no line breaks inside the text compared
+    hostile = "[/x] [bold red]FAKE[/bold red] :cd:"
+    manifest = {
+        "title": {"ja": hostile, "en": "T"},
+        "questions": [{"id": "q1", "text": {"en": hostile}, "options": [{"id": "o1", "label": {"en": hostile}}]}],
+    }
+    _print_summary({"election_id": "e1", "manifest": manifest, "status": hostile})
+    console.print(result_table(manifest, {"ballots_counted": 1, "questions": [{"id": "q1", "options": [{"id": "o1", "count": 1}]}]}))
+    console.print(choices_table(manifest, {"q1": ["o1"]}, "Your ballot"))
+    out = capsys.readouterr().out
+    assert out.count(hostile) == 7, out

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from voting.cli.common import console, print_json, read_trust_anchor, server_option, text
 
@@ -89,7 +90,7 @@ def verify_audit(audit_file: Path, server: str, trust_anchor: Path | None, code:
         try:
             outcome = client.check_audit(doc)
         except AuditCheckError as exc:
-            console.print(f"[bold red]The audit does NOT verify / 投票用紙の検査の確認に失敗[/bold red]: {exc}")
+            console.print(f"[bold red]The audit does NOT verify / 投票用紙の検査の確認に失敗[/bold red]: {escape(str(exc))}")
             raise click.exceptions.Exit(EXIT_FAILED) from None
     manifest = outcome.pop("manifest")
     questions = manifest.document["questions"]
@@ -121,8 +122,8 @@ def verify_audit(audit_file: Path, server: str, trust_anchor: Path | None, code:
         return
     console.print(
         f"[bold green]The audited ballot is on the board / 検査した投票用紙は掲示板に公開されています[/bold green]: "
-        f"{outcome['short_code']}, entry {outcome['leaf_index']} of {outcome['election_id']} "
-        f"(board size {outcome['newest_tree_size']}, extending the board in the audit file); "
+        f"{escape(str(outcome['short_code']))}, entry {escape(str(outcome['leaf_index']))} of {escape(str(outcome['election_id']))} "
+        f"(board size {escape(str(outcome['newest_tree_size']))}, extending the board in the audit file); "
         "its proofs and secrets verify."
     )
     if matches:
@@ -133,7 +134,7 @@ def verify_audit(audit_file: Path, server: str, trust_anchor: Path | None, code:
     else:
         console.print(
             f"[bold yellow]Tracking code / 確認コード: {outcome['short_code']}[/bold yellow]\n"
-            f"  (full: {outcome['tracking_code']})\n"
+            f"  (full: {escape(str(outcome['tracking_code']))})\n"
             "[bold yellow]NOT COMPARED: compare it with the tracking code the voting device showed BEFORE you "
             "chose to audit. If it differs, the audit proves nothing about your ballot: do not vote on that "
             "device and tell the election administrators. (Give --code to have it compared.) / "
@@ -143,11 +144,11 @@ def verify_audit(audit_file: Path, server: str, trust_anchor: Path | None, code:
     console.print("It encrypts these choices / この投票の内容:")
     for number, (question, row) in enumerate(zip(questions, outcome["choices"]), start=1):
         chosen = [o for o, m in zip(question["options"], row) if m]
-        console.print(f"  Q{number}. {text(question['text'], 'ja')} / {text(question['text'], 'en')}")
+        console.print(f"  Q{number}. {escape(text(question['text'], 'ja'))} / {escape(text(question['text'], 'en'))}")
         if not chosen:
             console.print("      (なし / none)")
         for option in chosen:
-            console.print(f"      ✓ {text(option['label'], 'ja')} / {text(option['label'], 'en')}")
+            console.print(f"      ✓ {escape(text(option['label'], 'ja'))} / {escape(text(option['label'], 'en'))}")
     console.print(
         "If the tracking code is not the one you noted, or these are not the choices you made, the device that made this ballot is not trustworthy: "
         "do not vote on it and tell the election administrators. / "

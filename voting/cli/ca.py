@@ -60,9 +60,9 @@ def init(data_dir: Path, ca_dir: Path | None, organization: str, root_name: str,
     pilot = pki.init(
         directory, organization=organization, root_name=root_name, issuing_name=issuing_name, crl_days=crl_days
     )
-    console.print(f"Created the pilot CA in {shown_path(directory)}:")
-    console.print(f"  trust anchor  {shown_path(directory / pki.ROOT_CERT)}  (VOTING_TRUST_ANCHOR)")
-    console.print(f"  CRL           {shown_path(directory / pki.CRL_FILE)}  (VOTING_CRL), valid {pilot.registry.crl_days} days")
+    console.print(f"Created the pilot CA in {escape(shown_path(directory))}:")
+    console.print(f"  trust anchor  {escape(shown_path(directory / pki.ROOT_CERT))}  (VOTING_TRUST_ANCHOR)")
+    console.print(f"  CRL           {escape(shown_path(directory / pki.CRL_FILE))}  (VOTING_CRL), valid {pilot.registry.crl_days} days")
     console.print(f"  private keys  {pki.ROOT_KEY}, {pki.ISSUING_KEY} (mode 0600)")
     console.print("Next: voting ca issue ROSTER.csv")
 
@@ -152,8 +152,8 @@ def issue(
             pilot, entries, out_dir, pin_sheet=pin_sheet, pin=pin, key_type=key_type, days=days, replace=replace,
             progress=lambda _: progress.advance(task),
         )
-    console.print(f"Issued {len(issued)} credential(s) into {shown_path(out_dir)}/")
-    console.print(f"PIN sheet: {shown_path(pin_sheet)} (mode 0600; hand the PINs over separately, then delete it)")
+    console.print(f"Issued {len(issued)} credential(s) into {escape(shown_path(out_dir))}/")
+    console.print(f"PIN sheet: {escape(shown_path(pin_sheet))} (mode 0600; hand the PINs over separately, then delete it)")
 
 
 def _issue_for_csr(
@@ -183,10 +183,10 @@ def _issue_for_csr(
     issued = pki.issue_for_csr(pilot, data, entry, out_dir or data_dir / "credentials", days=days, replace=replace)
     console.print(
         f"Issued a certificate to {escape(entry.employee_id)} ({escape(entry.name)}) for the {issued.key_type} key "
-        f"of {shown_path(csr)}, serial {issued.serial[:8]}…, valid until {issued.certificate.not_valid_after_utc:%Y-%m-%d}."
+        f"of {escape(shown_path(csr))}, serial {issued.serial[:8]}…, valid until {issued.certificate.not_valid_after_utc:%Y-%m-%d}."
     )
-    console.print(f"  certificate  {shown_path(issued.path)}  (with the issuing CA's; SHA-256 {certificate_fingerprint(issued.certificate)[:16]}…)")
-    console.print(f"  trust anchor {shown_path(issued.path.parent / pki.TRUST_ANCHOR_FILE)}")
+    console.print(f"  certificate  {escape(shown_path(issued.path))}  (with the issuing CA's; SHA-256 {certificate_fingerprint(issued.certificate)[:16]}…)")
+    console.print(f"  trust anchor {escape(shown_path(issued.path.parent / pki.TRUST_ANCHOR_FILE))}")
     console.print("Store it on the card (the card's PIN is asked) / カードに証明書を書き込んでください:")
     click.echo(
         f"  voting card store-certificate {shown_path(issued.path)} --pkcs11-module MODULE [--card-token LABEL] --card-key KEY"
@@ -197,11 +197,11 @@ PREVIEW_SHOWN = 20
 
 
 def _print_roster_preview(entries: list[pki.RosterEntry], name: str) -> None:
-    table = Table(title=f"{name} as read / 読み取り結果")
+    table = Table(title=f"{escape(name)} as read / 読み取り結果")
     for column in ("Employee id / 職員番号", "Name / 氏名", "Department / 所属", "Role / 役割"):
         table.add_column(column, overflow="fold")
     for entry in entries[:PREVIEW_SHOWN]:
-        table.add_row(entry.employee_id, entry.name, entry.department, entry.role)
+        table.add_row(escape(entry.employee_id), escape(entry.name), escape(entry.department), escape(entry.role))
     if len(entries) > PREVIEW_SHOWN:
         table.add_row(f"({len(entries) - PREVIEW_SHOWN} more)", "", "", "")
     console.print(table)
@@ -221,8 +221,8 @@ def revoke(data_dir: Path, ca_dir: Path | None, employee_id: str, reason: str) -
     pilot = pki.load(_ca_dir(data_dir, ca_dir))
     records, crl = pki.revoke(pilot, employee_id, reason=reason)
     for record in records:
-        console.print(f"Revoked {record.employee_id} ({record.name}), serial {record.serial}.")
-    console.print(f"Published CRL #{crl.crl_number} ({crl.revoked} revoked) in {shown_path(crl.path)}, valid until {crl.next_update:%Y-%m-%d %H:%M} UTC.")
+        console.print(f"Revoked {escape(record.employee_id)} ({escape(record.name)}), serial {escape(record.serial)}.")
+    console.print(f"Published CRL #{crl.crl_number} ({crl.revoked} revoked) in {escape(shown_path(crl.path))}, valid until {crl.next_update:%Y-%m-%d %H:%M} UTC.")
 
 
 @ca.command(short_help="Publish a fresh CRL (失効リスト).")
@@ -233,7 +233,7 @@ def crl(data_dir: Path, ca_dir: Path | None, days: int | None) -> None:
     update (e.g. daily from cron): past it, the service refuses every login."""
     info = pki.publish_crl(pki.load(_ca_dir(data_dir, ca_dir)), days=days)
     console.print(
-        f"Published CRL #{info.crl_number} ({info.revoked} revoked) in {shown_path(info.path)}, "
+        f"Published CRL #{info.crl_number} ({info.revoked} revoked) in {escape(shown_path(info.path))}, "
         f"valid until {info.next_update:%Y-%m-%d %H:%M} UTC."
     )
 
@@ -243,10 +243,10 @@ def crl(data_dir: Path, ca_dir: Path | None, days: int | None) -> None:
 def list_(data_dir: Path, ca_dir: Path | None) -> None:
     """Every certificate this CA issued, and whether it is revoked."""
     pilot = pki.load(_ca_dir(data_dir, ca_dir))
-    table = Table(title=f"Certificates issued by the {pilot.registry.organization} pilot CA")
+    table = Table(title=f"Certificates issued by the {escape(pilot.registry.organization)} pilot CA")
     for column in ("Employee id", "Name", "Role", "Serial", "Valid until", "Status"):
         table.add_column(column, overflow="fold")
     for record in pilot.registry.certificates:
         status = "valid" if record.active else f"revoked {(record.revoked_at or '')[:10]}\n({record.reason})"
-        table.add_row(record.employee_id, record.name, record.role, record.serial[:8] + "…", record.not_after[:10], status)
+        table.add_row(escape(record.employee_id), escape(record.name), escape(record.role), escape(record.serial[:8]) + "…", escape(record.not_after[:10]), escape(status))
     console.print(table)

@@ -180,7 +180,7 @@ def csr(card: CardSpec | None, pin: str | None, out: Path, common_name: str | No
     finally:
         close_key(key)
     out.write_bytes(request)
-    console.print(f"✓ Certificate request for the {escape(described)} written to {shown_path(out)}")
+    console.print(f"✓ Certificate request for the {escape(described)} written to {escape(shown_path(out))}")
     console.print("Next, at the CA / 次に認証局で:")
     click.echo(f"  voting ca issue --csr {shown_path(out)} --employee-id ID --name NAME")
 

@@ -14,6 +14,7 @@ from typing import NoReturn
 import click
 import httpx
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from crypto.credentials import Credential, TrustStore, open_credential
@@ -412,17 +413,17 @@ def print_json(doc: object) -> None:
 
 def result_table(manifest: dict, result: dict) -> Table:
     """The counts of a result, with the manifest's labels in both languages."""
-    table = Table(title=f"{text(manifest.get('title'))} — {plural(result['ballots_counted'], 'ballot', 'ballots')} counted / 集計票数")
+    table = Table(title=f"{escape(text(manifest.get('title')))} — {plural(result['ballots_counted'], 'ballot', 'ballots')} counted / 集計票数")
     table.add_column("Question / 設問", overflow="fold")
     table.add_column("Option / 選択肢", overflow="fold")
     table.add_column("Count / 票数", justify="right")
     labels = {
-        (q["id"], o["id"]): (text(q["text"]), text(o["label"])) for q in manifest["questions"] for o in q["options"]
+        (q["id"], o["id"]): (escape(text(q["text"])), escape(text(o["label"]))) for q in manifest["questions"] for o in q["options"]
     }
     for question in result["questions"]:
         for number, option in enumerate(question["options"]):
-            q_text, o_text = labels.get((question["id"], option["id"]), (question["id"], option["id"]))
-            table.add_row(q_text if number == 0 else "", o_text, str(option["count"]), end_section=number == len(question["options"]) - 1)
+            q_text, o_text = labels.get((question["id"], option["id"]), (escape(str(question["id"])), escape(str(option["id"]))))
+            table.add_row(q_text if number == 0 else "", o_text, escape(str(option["count"])), end_section=number == len(question["options"]) - 1)
     return table
 
 
@@ -435,7 +436,7 @@ def print_line_errors(errors: list[dict], *, title: str) -> None:
         message = str(error.get("error", ""))
         if error.get("error_ja"):
             message += f"\n{error['error_ja']}"
-        table.add_row(str(error.get("line", "")), message)
+        table.add_row(escape(str(error.get("line", ""))), escape(message))
     Console(stderr=True, highlight=False, emoji=False).print(table)
 
 

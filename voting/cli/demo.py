@@ -226,7 +226,7 @@ def demo(data_dir: Path, reset: bool, port: int) -> None:
         if not files.marker.exists() and any(data_dir.iterdir()):
             raise click.ClickException(f"{data_dir} is not a demo directory (no {MARKER}); not deleting it")
         shutil.rmtree(data_dir)
-        console.print(f"Deleted {shown_path(data_dir)}.")
+        console.print(f"Deleted {escape(shown_path(data_dir))}.")
     fresh = not files.ready()
     if fresh and data_dir.exists() and any(data_dir.iterdir()):
         if files.marker.exists():
@@ -244,7 +244,7 @@ def demo(data_dir: Path, reset: bool, port: int) -> None:
     else:
         # The CRL must be current, or every login fails: publish a fresh one.
         pki.publish_crl(pki.load(files.ca))
-        console.print(f"Reusing the demo in {shown_path(data_dir)} (voting demo --reset starts over).")
+        console.print(f"Reusing the demo in {escape(shown_path(data_dir))} (voting demo --reset starts over).")
     _serve(files, settings, fresh, started)
 
 
@@ -262,7 +262,7 @@ def _prepare_files(files: DemoFiles, settings) -> None:  # noqa: ANN001 - Settin
     write_file(files.root / "roll.csv", _csv(voters, pki.ROSTER_HEADER), private=True)
 
     pilot = pki.init(files.ca, organization="City Hall (demo)", root_name="City Hall Demo Root CA", issuing_name="City Hall Demo Issuing CA")
-    console.print(f"✓ Demo CA in {shown_path(files.ca)}")
+    console.print(f"✓ Demo CA in {escape(shown_path(files.ca))}")
     entries = pki.parse_roster(roster.read_text(encoding="utf-8"))
     with Progress(
         TextColumn("  Issuing credentials"), BarColumn(), MofNCompleteColumn(),
@@ -273,7 +273,7 @@ def _prepare_files(files: DemoFiles, settings) -> None:  # noqa: ANN001 - Settin
             pilot, entries, files.credentials, pin_sheet=files.credentials / "pins.csv", pin=DEMO_PIN,
             progress=lambda _: bar.advance(task),
         )
-    console.print(f"✓ {len(entries)} credentials in {shown_path(files.credentials)}/ (PIN {DEMO_PIN})")
+    console.print(f"✓ {len(entries)} credentials in {escape(shown_path(files.credentials))}/ (PIN {DEMO_PIN})")
     operator.upgrade(settings)
     operator.add_role(settings, ADMIN, "admin")
     operator.add_role(settings, AUDITOR, "auditor")
@@ -295,7 +295,7 @@ def _create_witnesses(files: DemoFiles, settings) -> list[dict]:  # noqa: ANN001
         witness.create_state_file(files.witness_state(slug), state)
         members.append(state.member())
     names = "、".join(name for _, name in WITNESSES)
-    console.print(f"✓ Witnesses {names} in {shown_path(files.witnesses)}/ (both must cosign the board)", soft_wrap=True)
+    console.print(f"✓ Witnesses {names} in {escape(shown_path(files.witnesses))}/ (both must cosign the board)", soft_wrap=True)
     return members
 
 
@@ -416,7 +416,7 @@ def _run_election_setup(files: DemoFiles, url: str) -> None:
         reply = admin.import_roll(ELECTION_ID, (files.root / "roll.csv").read_text(encoding="utf-8"))
         admin.start_ceremony(ELECTION_ID)
         console.print(
-            f"✓ Election {ELECTION_ID} created by {ADMIN}; {reply['total']} voters on the roll; "
+            f"✓ Election {ELECTION_ID} created by {ADMIN}; {escape(str(reply['total']))} voters on the roll; "
             f"witnesses {', '.join(m['name'] for m in manifest['witnesses']['members'])} (quorum {WITNESS_QUORUM})",
             soft_wrap=True,
         )
@@ -450,18 +450,18 @@ def _print_next_steps(files: DemoFiles, settings) -> None:  # noqa: ANN001 - Set
         status = client.status(ELECTION_ID)
     prog = program_name()
     server = "" if settings.port == 8000 else f" --server {settings.audience}"
-    cred = lambda employee_id: shown_path(files.credential(employee_id))  # noqa: E731
-    state = lambda employee_id: shown_path(files.trustee_state(employee_id))  # noqa: E731
-    root = shown_path(files.root)
+    cred = lambda employee_id: escape(shown_path(files.credential(employee_id)))  # noqa: E731
+    state = lambda employee_id: escape(shown_path(files.trustee_state(employee_id)))  # noqa: E731
+    root = escape(shown_path(files.root))
     voter = PEOPLE[0]
-    witness_logs = ", ".join(
+    witness_logs = escape(", ".join(
         f"{name} {json.loads(files.witness_state(slug).read_text(encoding='utf-8')).get('url')}/"
         for slug, name in WITNESSES if files.witness_state(slug).exists()
-    ) or "none (set up before witnesses: voting demo --reset)"
+    )) or "none (set up before witnesses: voting demo --reset)"
     lines = [
         "",
         f"[bold green]The pilot is running on {settings.audience}[/bold green]  (API and its docs: {settings.audience}/schema)",
-        f"Election [bold]{ELECTION_ID}[/bold] 「{MANIFEST['title']['ja']}」 is [bold]{status['status']}[/bold]: "
+        f"Election [bold]{ELECTION_ID}[/bold] 「{MANIFEST['title']['ja']}」 is [bold]{escape(str(status['status']))}[/bold]: "
         f"{plural(status['roll_size'], 'voter', 'voters')}, {plural(status['ballots_cast'], 'ballot', 'ballots')} cast so far.",
         "",
         f"Demo files in {root}/ — every credential's PIN is [bold]{DEMO_PIN}[/bold] (デモ用のPIN):",

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from crypto.entry_kinds import ELECTION_CREATED
@@ -49,8 +50,8 @@ def _print_summary(status: dict, message: str | None = None) -> None:
     if message:
         console.print(message)
     console.print(
-        f"Election [bold]{status['election_id']}[/bold] — {text(status['manifest'].get('title'))}: "
-        f"status [bold]{status['status']}[/bold]"
+        f"Election [bold]{escape(str(status['election_id']))}[/bold] — {escape(text(status['manifest'].get('title')))}: "
+        f"status [bold]{escape(str(status['status']))}[/bold]"
     )
 
 
@@ -106,9 +107,9 @@ def create(
     _print_summary(status, f"Created with trustees {', '.join(ids)} (any {threshold} of {len(ids)} can decrypt).")
     witnesses = status["manifest"].get("witnesses")
     if witnesses and witnesses["members"]:
-        names = ", ".join(w["name"] for w in witnesses["members"])
-        console.print(f"Witnesses / 立会人: {names} (any {witnesses['quorum']} of {len(witnesses['members'])} must cosign the board).")
-    console.print(f"Next: voting election roll {status['election_id']} ROLL.csv", soft_wrap=True)
+        names = escape(", ".join(str(w["name"]) for w in witnesses["members"]))
+        console.print(f"Witnesses / 立会人: {names} (any {escape(str(witnesses['quorum']))} of {len(witnesses['members'])} must cosign the board).")
+    console.print(f"Next: voting election roll {escape(str(status['election_id']))} ROLL.csv", soft_wrap=True)
 
 
 def _witness_policy(files: tuple[Path, ...], quorum: int | None):  # noqa: ANN202 - crypto.witness.WitnessPolicy
@@ -159,7 +160,7 @@ def roll(login, election_id: str, roll: Path | None, dry_run: bool, remove: tupl
         if remove:
             for employee_id in remove:
                 reply = client.remove_from_roll(election_id, employee_id.strip())
-                console.print(f"Removed {reply['removed']} from the roll; it now has {reply['total']} voter(s). / 名簿から削除しました。")
+                console.print(f"Removed {escape(str(reply['removed']))} from the roll; it now has {reply['total']} voter(s). / 名簿から削除しました。")
             return
         assert roll is not None  # checked above
         data = roll.read_bytes()
@@ -170,9 +171,9 @@ def roll(login, election_id: str, roll: Path | None, dry_run: bool, remove: tupl
             reply = client.import_roll(election_id, data)
         except ApiError as exc:
             if exc.code == "roll_invalid" and exc.body.get("errors"):
-                print_line_errors(exc.body["errors"], title=f"Errors in {roll.name}; nothing was imported / 何も登録していません")
+                print_line_errors(exc.body["errors"], title=f"Errors in {escape(roll.name)}; nothing was imported / 何も登録していません")
             raise
-    console.print(f"Added {reply['added']} voter(s); the roll now has {reply['total']}.")
+    console.print(f"Added {escape(str(reply['added']))} voter(s); the roll now has {escape(str(reply['total']))}.")
 
 
 PREVIEW_SHOWN = 20
@@ -180,16 +181,16 @@ PREVIEW_SHOWN = 20
 
 def _print_preview(preview: dict, name: str) -> None:
     rows = preview["rows"]
-    table = Table(title=f"{name} as read ({preview['encoding']}) / 読み取り結果")
+    table = Table(title=f"{escape(name)} as read ({escape(str(preview['encoding']))}) / 読み取り結果")
     for column in ("Line / 行", "Employee id / 職員番号", "Name / 氏名", "Department / 所属"):
         table.add_column(column, overflow="fold")
     for row in rows[:PREVIEW_SHOWN]:
-        table.add_row(str(row["line"]), row["employee_id"], row["name"], row["department"])
+        table.add_row(escape(str(row["line"])), escape(str(row["employee_id"])), escape(str(row["name"])), escape(str(row["department"])))
     if len(rows) > PREVIEW_SHOWN:
         table.add_row("…", f"({preview['count'] - PREVIEW_SHOWN} more)", "", "")
     console.print(table)
     if preview["errors"]:
-        print_line_errors(preview["errors"], title=f"Errors in {name} / 誤りのある行")
+        print_line_errors(preview["errors"], title=f"Errors in {escape(name)} / 誤りのある行")
         raise click.ClickException(
             f"{len(preview['errors'])} line(s) of {name} are wrong ({preview['count']} good row(s)); "
             "correct them and check again / 誤りを直してから再度確認してください (nothing was written)"
@@ -209,7 +210,7 @@ def _transition(name: str, method: str, done: str, next_step: str | None, doc: s
             status = getattr(client, method)(election_id)
         _print_summary(status, done)
         if next_step:
-            console.print("Next: " + next_step.format(election_id=election_id), soft_wrap=True)
+            console.print("Next: " + next_step.format(election_id=escape(election_id)), soft_wrap=True)
 
 
 _transition(
@@ -249,7 +250,7 @@ def tally(login, election_id: str, as_json: bool) -> None:  # noqa: ANN001
         return
     console.print(result_table(manifest, result))
     console.print(
-        f"Decrypted by trustees {', '.join(map(str, result['trustees']))}. Next: voting election publish {election_id}",
+        f"Decrypted by trustees {escape(', '.join(map(str, result['trustees'])))}. Next: voting election publish {escape(election_id)}",
         soft_wrap=True,
     )
 
@@ -282,21 +283,21 @@ def status(server: str, election_id: str, as_json: bool, credential: Path | None
     facts.add_column(style="bold")
     facts.add_column()
     if period := describe_status(doc.get("schedule")):
-        facts.add_row("Voting period / 受付期間", period)
+        facts.add_row("Voting period / 受付期間", escape(period))
     facts.add_row("Voters on the roll / 選挙人数", str(doc["roll_size"]))
     facts.add_row("Ballots cast / 投票数", str(doc["ballots_cast"]))
     facts.add_row("Ballots counted / 有効票", str(doc["ballots_counted"]))
     facts.add_row("Bulletin board entries / 掲示板", str(doc["board_size"]))
-    facts.add_row("Threshold / 閾値", f"{doc['threshold']} of {doc['trustee_count']} trustees")
+    facts.add_row("Threshold / 閾値", f"{escape(str(doc['threshold']))} of {escape(str(doc['trustee_count']))} trustees")
     if doc.get("fingerprint"):
-        facts.add_row("Election fingerprint", doc["fingerprint"][:32] + "…")
+        facts.add_row("Election fingerprint", escape(str(doc["fingerprint"])[:32]) + "…")
     console.print(facts)
     trustees = Table(title="Trustees / 鍵管理者")
     for column in ("#", "Employee id", "Announced", "Confirmed key", "Decrypted"):
         trustees.add_column(column, overflow="fold")
     mark = lambda flag: "✓" if flag else "·"  # noqa: E731
     for t in doc["trustees"]:
-        trustees.add_row(str(t["index"]), t["employee_id"], mark(t["announced"]), mark(t["confirmed"]), mark(t["decrypted"]))
+        trustees.add_row(escape(str(t["index"])), escape(str(t["employee_id"])), mark(t["announced"]), mark(t["confirmed"]), mark(t["decrypted"]))
     console.print(trustees)
     if doc.get("result"):
         console.print(result_table(doc["manifest"], doc["result"]))
@@ -310,13 +311,13 @@ def _print_crl(crl: dict) -> None:
     facts = Table(title="CRL / 失効リスト", show_header=False, box=None)
     facts.add_column(style="bold")
     facts.add_column(overflow="fold")
-    facts.add_row("Next update / 次回更新", crl.get("next_update") or "none loaded / 未読込")
+    facts.add_row("Next update / 次回更新", escape(str(crl.get("next_update") or "none loaded / 未読込")))
     facts.add_row("Age / 経過", f"{age / 3600:.1f} h" if age is not None else "-")
     if crl.get("download_error"):
-        facts.add_row("Last download / 取得", f"failed / 失敗: {crl['download_error']}")
+        facts.add_row("Last download / 取得", f"failed / 失敗: {escape(str(crl['download_error']))}")
     console.print(facts)
     if crl.get("warning"):
-        console.print(f"[bold red]WARNING / 警告:[/bold red] {crl['warning']}", soft_wrap=True)
+        console.print(f"[bold red]WARNING / 警告:[/bold red] {escape(str(crl['warning']))}", soft_wrap=True)
 
 
 @election.command(short_help="Show the result (結果).")
@@ -369,7 +370,7 @@ def archive(election_id: str, out: Path, yes: bool, data_dir: Path) -> None:
     except maintenance.MaintenanceError as exc:
         raise click.ClickException(str(exc)) from None
     console.print(
-        f"Archived election [bold]{election_id}[/bold] ({plural(done.board_size, 'board entry', 'board entries')}) to {done.path}: the record "
+        f"Archived election [bold]{escape(election_id)}[/bold] ({plural(done.board_size, 'board entry', 'board entries')}) to {escape(str(done.path))}: the record "
         f"verifies; deleted its {plural(done.rows, 'row', 'rows')} from the database. Keep the file confidential (取扱注意).",
         soft_wrap=True,
     )

@@ -129,14 +129,14 @@ def code(employee_ids: tuple[str, ...], csv_file: Path | None, out: Path | None,
         for employee, name, reply in issued:
             writer.writerow([employee, spreadsheet_cell(name), reply["code"], reply["expires_at"]])
         out.write_bytes(b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8"))
-        console.print(f"✓ {len(issued)} enrollment code{'s' if len(issued) != 1 else ''} written to {shown_path(out)} / 登録コードを書き出しました")
+        console.print(f"✓ {len(issued)} enrollment code{'s' if len(issued) != 1 else ''} written to {escape(shown_path(out))} / 登録コードを書き出しました")
         console.print("Each code is secret until used: hand each employee only their own. / コードは本人にのみ渡してください")
         return
     table = Table(title="Enrollment codes / 登録コード")
     for column in ("Employee id / 職員番号", "Code / 登録コード", "Valid until / 有効期限"):
         table.add_column(column, no_wrap=True)
     for employee, _, reply in issued:
-        table.add_row(employee, reply["code"], reply["expires_at"][:16].replace("T", " ") + " UTC")
+        table.add_row(escape(employee), escape(str(reply["code"])), escape(str(reply["expires_at"])[:16].replace("T", " ")) + " UTC")
     console.print(table)
 
 
@@ -162,7 +162,10 @@ def list_(employee_id: str | None, as_json: bool, login) -> None:  # noqa: ANN00
         table.add_column(column, overflow="fold")
     for row in rows:
         revoked = f"{row['revoked_at'][:16]} by {row['revoked_by']}: {row['revoked_reason']}" if row["revoked_at"] else "—"
-        table.add_row(row["fingerprint"], row["employee_id"], row["anchor"], row["enrolled_at"][:16].replace("T", " "), escape(revoked))
+        table.add_row(
+            escape(str(row["fingerprint"])), escape(str(row["employee_id"])), escape(str(row["anchor"])),
+            escape(str(row["enrolled_at"])[:16].replace("T", " ")), escape(revoked),
+        )
     console.print(table)
 
 
@@ -176,7 +179,7 @@ def revoke(fingerprint: str, reason: str, login) -> None:  # noqa: ANN001
     and its open sessions end now. A revoked card cannot be enrolled again."""
     with login() as client:
         row = client.post(f"/api/admin/enrollments/{fingerprint.strip().lower()}/revoke", {"reason": reason})
-    console.print(f"✓ The card {row['fingerprint'][:16]}… of {row['employee_id']} is revoked; its sessions have ended. / 失効しました")
+    console.print(f"✓ The card {escape(str(row['fingerprint'])[:16])}… of {escape(str(row['employee_id']))} is revoked; its sessions have ended. / 失効しました")
 
 
 # --- voting card enroll ----------------------------------------------------------------------
@@ -251,6 +254,6 @@ def enroll(enrollment_code: str, employee_id: str, pin: str | None, credential: 
         if opened is not None:
             opened.close()
     console.print(
-        f"✓ The card {reply['fingerprint'][:16]}… is enrolled for {escape(reply['employee_id'])} (trust anchor "
+        f"✓ The card {escape(str(reply['fingerprint'])[:16])}… is enrolled for {escape(reply['employee_id'])} (trust anchor "
         f"{escape(reply['anchor'])}); log in with it from now on. / カードを登録しました"
     )

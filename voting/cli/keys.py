@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from voting.cli.common import console, data_dir_option, fail, settings_for, shown_path
 
@@ -90,13 +91,13 @@ def _rotate(settings, yes: bool) -> None:  # noqa: ANN001 - Settings
     console.print(f"New server key / 新しいサーバ署名鍵: {new.public_bytes.hex()}", soft_wrap=True)
     if old is not None:
         console.print(
-            f"The old key {old.public_bytes.hex()} is kept as {shown_path(retired)}: the records of the elections it "
+            f"The old key {old.public_bytes.hex()} is kept as {escape(shown_path(retired))}: the records of the elections it "
             "signed carry it; check their receipts against the record ('voting verify-receipt RECEIPT --record "
             "RECORD'). Move the old file offline or delete it.",
             soft_wrap=True,
         )
     console.print(
-        f"Next: copy {shown_path(path)} (mode 0600) to every other host, start the service, and publish the new key.",
+        f"Next: copy {escape(shown_path(path))} (mode 0600) to every other host, start the service, and publish the new key.",
         soft_wrap=True,
     )
 

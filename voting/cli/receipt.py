@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 import httpx
+from rich.markup import escape
 from rich.table import Table
 
 from crypto.ballots import format_tracking_code
@@ -109,11 +110,11 @@ def _check_one(server: str, receipt_file: Path, *, update: bool) -> str:
         compact = text.strip().startswith(COMPACT_PREFIX)
         doc = _expand_compact(server, text) if compact else json.loads(text)
     except (UnicodeDecodeError, ValueError):
-        console.print(f"[red]{receipt_file.name}: not a receipt (not JSON text) / 受付証ではありません[/red]")
+        console.print(f"[red]{escape(receipt_file.name)}: not a receipt (not JSON text) / 受付証ではありません[/red]")
         return "fail"
     except (CryptoError, ApiError, httpx.HTTPError) as exc:
         message = describe_api_error(exc) if isinstance(exc, ApiError) else str(exc)
-        console.print(f"[red]{receipt_file.name}: the compact receipt (QR code) did not check out / 受付証を確認できません: {message}[/red]")
+        console.print(f"[red]{escape(receipt_file.name)}: the compact receipt (QR code) did not check out / 受付証を確認できません: {escape(message)}[/red]")
         return "fail"
     rows: list[tuple[str, str, str]] = []
     included = "Receipt signed, ballot included in its tree head / 署名と包含証明"
@@ -145,12 +146,12 @@ def _check_one(server: str, receipt_file: Path, *, update: bool) -> str:
             if is_unavailable(exc) and time.time() * 1000 - head.head.timestamp_ms < GRACE_MS:
                 status, message = "pending", f"the server could not answer now ({message}); try again later"
             rows.append(("Checked against the server's bulletin board / 掲示板との照合", status, message))
-    table = Table(title=f"Receipt {receipt_file.name}")
+    table = Table(title=f"Receipt {escape(receipt_file.name)}")
     table.add_column("Check / 検証項目", overflow="fold")
     table.add_column("Result / 結果", overflow="fold")
     table.add_column("Detail / 詳細", overflow="fold")
     for name, status, detail in rows:
-        table.add_row(name, _SHOWN[status], detail)
+        table.add_row(escape(name), _SHOWN[status], escape(str(detail)))
     console.print(table)
     statuses = {status for _, status, _ in rows}
     if "fail" in statuses:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from rich.markup import escape
 
 from voting.cli.common import (
     CardSpec,
@@ -134,10 +135,10 @@ def export(
     record = json.loads(files[F.RECORD])
     part = " with the auditors' part (keep it confidential / 取扱注意)" if private else ""
     console.print(
-        f"Wrote the record of [bold]{election_id}[/bold] ({record['board_size']} board entries, "
-        f"stage {record['stage']}){part} to {out}"
+        f"Wrote the record of [bold]{escape(election_id)}[/bold] ({escape(str(record['board_size']))} board entries, "
+        f"stage {escape(str(record['stage']))}){part} to {escape(str(out))}"
     )
-    console.print(f"Verify it with: voting verify {out}")
+    console.print(f"Verify it with: voting verify {escape(str(out))}")
     if quorum:
         _warn_unless_cosigned(files, quorum)
 
@@ -316,7 +317,7 @@ def _print_report(report: Report, ok: bool) -> None:
     from rich.table import Table
 
     console.print(
-        f"Election [bold]{report.election_id}[/bold]: stage {report.stage}, {plural(report.board_size, 'board entry', 'board entries')}, "
+        f"Election [bold]{escape(str(report.election_id))}[/bold]: stage {escape(str(report.stage))}, {plural(report.board_size, 'board entry', 'board entries')}, "
         f"{plural(report.ballots, 'ballot', 'ballots')} ({report.counted} counted); auditors' part: {'yes' if report.auditors_part else 'no'}"
     )
     table = Table(title="Election record checks / 選挙記録の検査")
@@ -331,7 +332,7 @@ def _print_report(report: Report, ok: bool) -> None:
         if c.failure_count > 1:
             detail += f" (+{c.failure_count - 1} more)"
         table.add_row(
-            str(c.number), f"{c.short}\n{c.short_ja}", STATUS_TEXT[c.status], str(c.items), f"{c.seconds:.2f}s", detail,
+            str(c.number), f"{c.short}\n{c.short_ja}", STATUS_TEXT[c.status], str(c.items), f"{c.seconds:.2f}s", escape(detail),
             end_section=True,
         )
     console.print(table)
@@ -339,9 +340,9 @@ def _print_report(report: Report, ok: bool) -> None:
         if len(c.failures) > 1:
             console.print(f"[bold]Check {c.number}[/bold] failures (first {len(c.failures)} of {c.failure_count}):")
             for message in c.failures:
-                console.print(f"  - {message}")
+                console.print(f"  - {escape(message)}")
     for warning in getattr(report, "warnings", []):
-        console.print(f"[bold yellow]WARNING / 注意[/bold yellow]: {warning}")
+        console.print(f"[bold yellow]WARNING / 注意[/bold yellow]: {escape(str(warning))}")
     if report.auditors_part and not report.anchors_pinned:
         console.print(
             "Note / 注記: the auditors' part's trust anchors were taken from the record itself; give --trust-anchor "
@@ -389,7 +390,7 @@ def verify_receipt(receipt: Path, record: Path | None, server: str | None, serve
             assert server is not None  # exactly one of the two, checked above
             outcome = _receipt_on_server(doc, server, pinned)
     except (Bad, CryptoError) as exc:
-        console.print(f"[bold red]The receipt does NOT verify / 受付証の検証に失敗[/bold red]: {exc}")
+        console.print(f"[bold red]The receipt does NOT verify / 受付証の検証に失敗[/bold red]: {escape(str(exc))}")
         raise click.exceptions.Exit(EXIT_FAILED) from None
     if as_json:
         print_json(outcome)
@@ -398,8 +399,8 @@ def verify_receipt(receipt: Path, record: Path | None, server: str | None, serve
 
     console.print(
         f"[bold green]The receipt verifies / 受付証は有効です[/bold green]: ballot "
-        f"{format_tracking_code(bytes.fromhex(outcome['tracking_code']))} is entry {outcome['leaf_index']} of "
-        f"{outcome['election_id']}'s board, which still holds it at size {outcome['newest_tree_size']}."
+        f"{format_tracking_code(bytes.fromhex(outcome['tracking_code']))} is entry {escape(str(outcome['leaf_index']))} of "
+        f"{escape(str(outcome['election_id']))}'s board, which still holds it at size {escape(str(outcome['newest_tree_size']))}."
     )
     if outcome.get("counted") is False:
         console.print("It was superseded by a later ballot of the same voter, which counts instead (再投票).")

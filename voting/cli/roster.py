@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from voting.cli.common import console, data_dir_option, settings_for
@@ -58,5 +59,5 @@ def list_(data_dir: Path) -> None:
     table.add_column("Employee id / 職員番号", overflow="fold")
     table.add_column("Role / 役割", overflow="fold")
     for employee_id, role in rows:
-        table.add_row(employee_id, role)
+        table.add_row(escape(employee_id), escape(role))
     console.print(table if rows else "No one has a role yet; add one with 'voting roster add EMPLOYEE_ID --role admin'.")

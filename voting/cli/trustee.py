@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 from cryptography.hazmat.primitives import hashes
+from rich.markup import escape
 
 from crypto.witness import WitnessPolicy
 from voting.cli.common import console, login_options
@@ -87,11 +88,11 @@ def ceremony(login, election_id: str, state_path: Path, no_wait: bool, yes: bool
     def confirm(view: CeremonyView) -> bool:
         spinner.stop()
         console.print(
-            f"Election {view.manifest.election_id}: {view.params.t} of {view.params.n} trustees decrypt "
+            f"Election {escape(str(view.manifest.election_id))}: {view.params.t} of {view.params.n} trustees decrypt "
             f"(閾値 {view.params.t}/{view.params.n}); you are trustee {view.index}."
         )
-        console.print("Your co-trustees / 他の鍵管理者: " + ", ".join(f"{i}: {e}" for i, e in view.co_trustees))
-        console.print(witnesses_text(view.manifest.witnesses))
+        console.print("Your co-trustees / 他の鍵管理者: " + escape(", ".join(f"{i}: {e}" for i, e in view.co_trustees)))
+        console.print(escape(witnesses_text(view.manifest.witnesses)))
         accepted = yes or click.confirm(
             "Are these the trustees, threshold and witnesses you were told? / この内容で参加しますか", default=False
         )
@@ -116,7 +117,7 @@ def ceremony(login, election_id: str, state_path: Path, no_wait: bool, yes: bool
             time.sleep(interval)
         joint_key = client.ceremony(election_id)["joint_key"]
     if step == "confirmed":
-        console.print(f"  ✓ {STEP_TEXT['confirmed']}; the key share is in {state_path} (keep it safe).")
+        console.print(f"  ✓ {STEP_TEXT['confirmed']}; the key share is in {escape(str(state_path))} (keep it safe).")
         console.print(
             "The joint election key is published." if joint_key else "Waiting for the other trustees to confirm theirs."
         )
@@ -176,17 +177,17 @@ def decrypt(login, election_id: str, state_path: Path, accept_attested: int | No
                 f"but your credential is trustee {mine}'s: use your own state file"
             )
         def progress(stage: str, done: int, total: int) -> None:
-            spinner.update(f"Verifying the board / 掲示板を検証中: {stage} {done}/{total}")
+            spinner.update(f"Verifying the board / 掲示板を検証中: {escape(stage)} {done}/{total}")
 
         reply = trustee_decrypt(client, election_id, state_path, progress=progress, accept_attested=accept_attested)
     counted = json.loads(state_path.read_text(encoding="utf-8")).get("ballots_counted")
-    console.print(f"✓ The board verifies; the aggregate of {counted} counted ballots was decrypted. 掲示板を検証しました。")
+    console.print(f"✓ The board verifies; the aggregate of {escape(str(counted))} counted ballots was decrypted. 掲示板を検証しました。")
     if accept_attested:
         console.print(
             f"  {accept_attested} of the registrations rest on the server's word (attested by a TLS client certificate "
             "login), as you accepted. カードの署名のない登録を承知のうえで復号しました。"
         )
-    console.print(f"Partial decryption of trustee {reply['index']} accepted. 部分復号を送信しました。")
+    console.print(f"Partial decryption of trustee {escape(str(reply['index']))} accepted. 部分復号を送信しました。")
 
 
 @trustee.command(short_help="Turn the trustee file saved by the web page into a state file.")
@@ -217,7 +218,7 @@ def unseal(election_id: str, file_path: Path, state_path: Path, pin: str) -> Non
     except TrusteeRefusal as exc:
         raise click.ClickException(f"{file_path}: {exc}") from None
     write_file(state_path, json.dumps(state), private=True)
-    console.print(f"✓ Wrote {state_path}; keep it on this machine only. 状態ファイルを書き出しました。")
+    console.print(f"✓ Wrote {escape(str(state_path))}; keep it on this machine only. 状態ファイルを書き出しました。")
     if pinned is not None:
         fingerprints = ", ".join(":".join(f"{b:02X}" for b in root.fingerprint(hashes.SHA256())) for root in pinned.roots)
         console.print(

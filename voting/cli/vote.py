@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from crypto.ballots import format_tracking_code, verify_audit_opening
@@ -62,9 +63,9 @@ def ask_choices(manifest: dict) -> dict[str, list[str]]:
     """Interactive: each question in Japanese and English, options by number."""
     selected = {}
     for number, question in enumerate(manifest["questions"], start=1):
-        console.print(f"\n[bold]Q{number}. {text(question['text'], 'ja')}[/bold]\n    {text(question['text'], 'en')}  ({_limits(question)})")
+        console.print(f"\n[bold]Q{number}. {escape(text(question['text'], 'ja'))}[/bold]\n    {escape(text(question['text'], 'en'))}  ({escape(_limits(question))})")
         for i, option in enumerate(question["options"], start=1):
-            console.print(f"  {i:>2}) {text(option['label'], 'ja')} / {text(option['label'], 'en')}")
+            console.print(f"  {i:>2}) {escape(text(option['label'], 'ja'))} / {escape(text(option['label'], 'en'))}")
         while True:
             answer = click.prompt("Numbers, separated by commas / 番号（カンマ区切り）", default="", show_default=False)
             try:
@@ -75,7 +76,7 @@ def ask_choices(manifest: dict) -> dict[str, list[str]]:
             if any(not 1 <= p <= len(question["options"]) for p in picks):
                 console.print(f"Choose numbers between 1 and {len(question['options'])}.")
             elif not question["min_selections"] <= len(picks) <= question["max_selections"]:
-                console.print(f"Please {_limits(question)}.")
+                console.print(f"Please {escape(_limits(question))}.")
             else:
                 selected[question["id"]] = [question["options"][p - 1]["id"] for p in picks]
                 break
@@ -87,9 +88,9 @@ def choices_table(manifest: dict, selected: dict[str, list[str]], title: str) ->
     table.add_column("Question / 設問", overflow="fold")
     table.add_column("Your choice / 選択", overflow="fold")
     for question in manifest["questions"]:
-        labels = {o["id"]: text(o["label"]) for o in question["options"]}
+        labels = {o["id"]: escape(text(o["label"])) for o in question["options"]}
         chosen = [labels[o] for o in selected.get(question["id"], [])]
-        table.add_row(text(question["text"]), "\n".join(chosen) or "(none / 選択なし)")
+        table.add_row(escape(text(question["text"])), "\n".join(chosen) or "(none / 選択なし)")
     return table
 
 
@@ -155,9 +156,9 @@ def vote(
         earlier = [b for b in voter["ballots"] if not b["superseded"]]
         if earlier and manifest["revote_policy"] == "single" and not audit:
             raise click.ClickException("you have already voted in this election (one ballot per voter) / 投票済みです")
-        console.print(f"{voter['name']} — {text(manifest['title'])}")
+        console.print(f"{escape(str(voter['name']))} — {escape(text(manifest['title']))}")
         if period := describe_status(status.get("schedule")):
-            console.print(f"Voting period / 受付期間: {period}")
+            console.print(f"Voting period / 受付期間: {escape(period)}")
             if not status["schedule"]["accepting_ballots"]:
                 raise click.ClickException(
                     "the server accepts ballots only in the voting period above / 受付期間外のため投票できません"
@@ -192,14 +193,14 @@ def vote(
             write_file(path, json.dumps(published, indent=1))
             console.print(choices_table(manifest, selected, "The audited ballot encrypts / 検査した投票用紙の内容"))
             console.print(
-                f"Published on the bulletin board as entry {published['leaf_index']}, with its encryption "
+                f"Published on the bulletin board as entry {escape(str(published['leaf_index']))}, with its encryption "
                 "secrets. 検査した投票用紙を掲示板に公開しました。It is spoiled and was NOT cast.\n"
-                f"Audit file saved to {shown_path(path)}. Check it on ANOTHER device (not this one) / "
+                f"Audit file saved to {escape(shown_path(path))}. Check it on ANOTHER device (not this one) / "
                 "別の端末で確認してください:"
             )
             console.print(
-                f"  voting verify-audit {shown_path(path)} --code <the tracking code you wrote down> "
-                f"--server {client.base_url}",
+                f"  voting verify-audit {escape(shown_path(path))} --code <the tracking code you wrote down> "
+                f"--server {escape(str(client.base_url))}",
                 soft_wrap=True,
             )
             console.print(
@@ -231,11 +232,11 @@ def vote(
                 "受付証が投票と一致しません。監査事務局に連絡してください。"
             ) from None
         write_file(path, json.dumps(receipt, indent=1))
-        console.print(f"✓ Cast. 投票しました。 Your ballot is entry {receipt['leaf_index']} of the bulletin board.")
+        console.print(f"✓ Cast. 投票しました。 Your ballot is entry {escape(str(receipt['leaf_index']))} of the bulletin board.")
         say_replacement(superseded)
         _witness(client, receipt, election.info.manifest.witnesses, path, wait_witnesses)
-    console.print(f"Receipt saved to {shown_path(path)}; check it any time:")
-    console.print(f"  voting receipt check {shown_path(path)}", soft_wrap=True)
+    console.print(f"Receipt saved to {escape(shown_path(path))}; check it any time:")
+    console.print(f"  voting receipt check {escape(shown_path(path))}", soft_wrap=True)
 
 
 def say_replacement(replacement: Replacement) -> None:
@@ -254,7 +255,7 @@ def say_replacement(replacement: Replacement) -> None:
     elif replacement.state == "claimed":
         console.print(
             "[bold]Warning:[/bold] the server says a later ballot of yours replaced this one, but that ballot "
-            f"could not be checked on the bulletin board ({replacement.detail}). If you did not vote again, tell "
+            f"could not be checked on the bulletin board ({escape(str(replacement.detail))}). If you did not vote again, tell "
             "the audit office (監査事務局). / 警告：サーバーは、この投票が後の投票で置き換えられたと答えていますが、"
             "掲示板で確かめられませんでした。再投票していない場合は、監査事務局に連絡してください。"
         )
@@ -265,7 +266,7 @@ def say_replacement(replacement: Replacement) -> None:
         )
     else:
         console.print(
-            f"Whether a later ballot replaced this one could not be asked ({replacement.detail}); check later with "
+            f"Whether a later ballot replaced this one could not be asked ({escape(str(replacement.detail))}); check later with "
             "'voting receipt check'. / 後の投票で置き換えられたかどうか問い合わせできませんでした。"
             "後で 'voting receipt check' で確認してください。"
         )
@@ -296,13 +297,13 @@ def _witness(client: Client, receipt: dict, policy: WitnessPolicy, path: Path, w
         with console.status("Waiting for the witnesses to confirm the ballot / 立会人の確認を待っています…"):
             completed = complete_receipt(client, receipt, policy, wait_s=wait_s)
     except (SplitView, ApiError, CryptoError) as exc:
-        console.print(f"[red]WARNING: the witnesses' board does not hold your ballot: {exc}[/red]")
+        console.print(f"[red]WARNING: the witnesses' board does not hold your ballot: {escape(str(exc))}[/red]")
         return
     if completed is None:
         console.print("Not confirmed by the witnesses yet; 'voting receipt check' completes the receipt later. 立会人の確認待ちです。")
         return
     save_completed(path, completed)
-    names = ", ".join(w.name for w in policy.witnesses)
+    names = escape(", ".join(w.name for w in policy.witnesses))
     console.print(f"✓ Confirmed by the witnesses ({names}). 立会人が確認しました。")
 
 
@@ -326,7 +327,7 @@ def endorsed_or_fail(client: Client, election_id: str, fingerprint: str | None) 
             f"DO NOT VOTE: the election fingerprint is {election.short_fingerprint}, not {fingerprint} as on your "
             "notice. 選挙の指紋がお知らせと一致しません。投票せず、選挙管理者に連絡してください。"
         )
-    names = ", ".join(f"{name} ({employee_id})" for _, employee_id, name in election.trustees)
+    names = escape(", ".join(f"{name} ({employee_id})" for _, employee_id, name in election.trustees))
     console.print(f"Election key endorsed by every trustee / すべての鍵管理者が署名した選挙の公開鍵: {names}")
     n = len(election.trustees)
     console.print(f"Any {election.threshold} of these {n} decrypt the tally together / {n}人中{election.threshold}人で集計を復号")

@@ -103,7 +103,7 @@ def init(state_path: Path, name: str, url: str | None, card: CardSpec | None, pi
     except (ValueError, w.WitnessStateError) as exc:
         raise click.ClickException(str(exc)) from None
     where = f" on card 「{escape(state.card.token)}」 (key {escape(state.card.key)})" if state.card else ""
-    console.print(f"✓ Witness 「{name}」 created in {shown_path(state_path)} (mode 0600){where} / 立会人を作成しました")
+    console.print(f"✓ Witness 「{escape(name)}」 created in {escape(shown_path(state_path))} (mode 0600){where} / 立会人を作成しました")
     console.print("Give this entry to the election administrator for the manifest's witnesses.members")
     console.print("(選挙管理者に渡し、マニフェストの witnesses.members に加えてもらってください):")
     click.echo(json.dumps(state.member(), ensure_ascii=False, indent=2))
@@ -257,7 +257,7 @@ def _run(
 ) -> dict[str, w.Outcome]:
     state = runner.state
     console.print(
-        f"Witness 「{escape(state.name)}」 (key {state.public_key.hex()[:16]}…) watching {', '.join(ids)} on {runner.api.server_url}"
+        f"Witness 「{escape(state.name)}」 (key {state.public_key.hex()[:16]}…) watching {escape(', '.join(ids))} on {escape(str(runner.api.server_url))}"
         + ("" if once else f", every {interval:g} s"), soft_wrap=True,
     )
     for election_id in ids:
@@ -266,7 +266,7 @@ def _run(
             w.log.error("%s was REFUSED earlier: %s; report: %s. Not cosigning it. / この選挙への連署は停止中です",
                         election_id, election.refused["reason"], election.refused["report"])
         elif election and election.cosigned:
-            console.print(f"  {election_id}: resuming after head {election.cosigned.size} / 前回の連署から再開します")
+            console.print(f"  {escape(election_id)}: resuming after head {election.cosigned.size} / 前回の連署から再開します")
     log_server = None
     if address is not None:
         try:
@@ -343,7 +343,7 @@ def show(state_path: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(public, ensure_ascii=False, indent=2))
         return
-    console.print(f"Witness 「{escape(state.name)}」 / 立会人, state file {shown_path(state_path)}")
+    console.print(f"Witness 「{escape(state.name)}」 / 立会人, state file {escape(shown_path(state_path))}")
     console.print(f"  public key: {state.public_key.hex()}")
     if state.card is not None:
         console.print(
@@ -356,7 +356,7 @@ def show(state_path: Path, as_json: bool) -> None:
     if not state.elections:
         console.print("No elections witnessed yet. / まだ連署した選挙はありません")
     for election_id, election in sorted(state.elections.items()):
-        console.print(f"[bold]{election_id}[/bold] on {escape(election.server_url)}", soft_wrap=True)
+        console.print(f"[bold]{escape(election_id)}[/bold] on {escape(election.server_url)}", soft_wrap=True)
         if election.cosigned is not None:
             head, cos = election.cosigned.tree_head.head, election.cosigned.cosignature
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(cos.time_ms / 1000))
