@@ -14,6 +14,7 @@ tests/test_races.py): what every receipt promised is there, and nothing moved.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from crypto import log as merkle
@@ -69,7 +70,7 @@ def audit_board(
         merkle.verify_tree_head(server_key, sth)
         assert by_size[sth.head.size].head.root == sth.head.root, f"two different heads of size {sth.head.size}"
     proofs = 0
-    for old, new in zip(sizes, sizes[1:]):
+    for old, new in itertools.pairwise(sizes):
         reply = client.get(f"/api/elections/{election_id}/board/consistency", old=old, new=new)
         ConsistencyProof.from_json(reply["proof"]).verify(
             by_size[old].head.root, by_size[new].head.root, old_size=old, new_size=new

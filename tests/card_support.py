@@ -114,7 +114,7 @@ class SoftHsm:
         )
         return serialization.load_der_public_key(path.read_bytes())
 
-    def import_key(self, token: str, label: str, id_hex: str, private_key, *, sensitive: bool = True, extractable: bool = False, always_authenticate: bool = False, pin: str = PIN) -> None:  # noqa: ANN001
+    def import_key(self, token: str, label: str, id_hex: str, private_key, *, sensitive: bool = True, extractable: bool = False, always_authenticate: bool = False, pin: str = PIN) -> None:
         """Put a known private key (and its public key) on the token, as an HSM
         import would. ``open_card`` refuses such a key (CKA_ALWAYS_SENSITIVE and
         CKA_NEVER_EXTRACTABLE are false: a copy exists outside the card), so the
@@ -168,7 +168,7 @@ class SoftHsm:
     def choice(self, token: str | None = None, key_label: str | None = None) -> CardChoice:
         return CardChoice(module=self.module, token=token, key=key_label)
 
-    def token_object(self, label: str):  # noqa: ANN201 - pkcs11.Token
+    def token_object(self, label: str):
         """The python-pkcs11 token with this label (exactly one)."""
         from voting import card
 
@@ -181,7 +181,7 @@ class SoftHsm:
         return self.token_object(label).flags
 
     @contextmanager
-    def unchecked_card_key(self, token: str, label: str, public_key, *, pin: str = PIN) -> Iterator:  # noqa: ANN001
+    def unchecked_card_key(self, token: str, label: str, public_key, *, pin: str = PIN) -> Iterator:
         """The key as a ``voting.card.CardKey`` made straight on a raw session of
         the token, without ``open_card``'s checks (which refuse an imported
         key): only to compute a published test key's values on the token."""
@@ -194,7 +194,7 @@ class SoftHsm:
             yield card.CardKey(session, private, public_key, token_label=token, label=label, key_id=private[Attribute.ID])
 
 
-def card_for(pki, softhsm: SoftHsm, employee_id: str, kind: str = "p256", *, name: str | None = None, token: str | None = None) -> CardChoice:  # noqa: ANN001
+def card_for(pki, softhsm: SoftHsm, employee_id: str, kind: str = "p256", *, name: str | None = None, token: str | None = None) -> CardChoice:
     """A token holding a key made on it, its employee certificate from the test's
     pilot CA (tests/support.py ``Pki`` or a ``crypto.ca.Authority`` issuing CA),
     and the issuing CA's certificate. Returns the CardChoice for it."""

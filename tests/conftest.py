@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -10,6 +11,23 @@ from tests.http_support import start_pilot
 from tests.mitm_support import Mitm
 from tests.support import CREATED_DATABASES, PG_ENV, database_backends, fresh_database_url, make_pki
 from voting import operator
+
+# pytest-xdist's workers start with COLUMNS=80 and LINES=24 set; the command line's
+# console would keep that width for good, whereas a test that wants a width sets
+# COLUMNS for its own CliRunner.invoke.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the browser tests (``test_browser*`` modules and users of the ``browser``
+    fixture), and skip the ``postgres`` ones, saying why, when no server is named."""
+    no_postgres = pytest.mark.skip(reason=f"PostgreSQL: {PG_ENV} is not set")
+    for item in items:
+        if item.module.__name__.rpartition(".")[2].startswith("test_browser") or "browser" in item.fixturenames:
+            item.add_marker(pytest.mark.browser)
+        if item.get_closest_marker("postgres") and not os.environ.get(PG_ENV):
+            item.add_marker(no_postgres)
 
 
 @pytest.fixture(params=database_backends())
@@ -57,7 +75,6 @@ def _drop_test_databases():
     """Leave the PostgreSQL server as the run found it."""
     yield
     for url in CREATED_DATABASES:
-        try:
+        # A server process may still hold it: not a test failure.
+        with contextlib.suppress(Exception):
             operator.drop_postgres_database(os.environ[PG_ENV], url)
-        except Exception:  # noqa: BLE001 - a server process may still hold it; not a test failure
-            pass

@@ -38,7 +38,7 @@ class ExternalCa:
     def crl_path(self) -> Path:
         return self.directory / f"{self.name}-crl.pem"
 
-    def card_certificate(self, public_key, *, client_auth: bool = False) -> x509.Certificate:  # noqa: ANN001
+    def card_certificate(self, public_key, *, client_auth: bool = False) -> x509.Certificate:
         """A card certificate naming no one: subject C=JP, CN=<a serial number>."""
         now = datetime.now(UTC) - timedelta(minutes=5)
         subject = x509.Name(
@@ -99,7 +99,7 @@ def anchors_file(path: Path, *external: ExternalCa, identity: str = "enrollment"
     return path
 
 
-def card_with(softhsm, external: ExternalCa, token: str, kind: str = "rsa2048"):  # noqa: ANN001, ANN201
+def card_with(softhsm, external: ExternalCa, token: str, kind: str = "rsa2048"):
     """A SoftHSM token holding a key made on it, its card certificate from
     ``external`` and the issuing CA's certificate: a CardChoice."""
     softhsm.init_token(token)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from cryptography import x509
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -37,7 +38,7 @@ def two_question_manifest(election_id: str, revote: str = "last", *, min_tally_b
     def options(prefix: str, labels: list[tuple[str, str]]) -> list[dict]:
         return [{"id": f"{prefix}{i}", "label": {"ja": ja, "en": en}} for i, (ja, en) in enumerate(labels)]
 
-    doc = {
+    doc: dict[str, object] = {
         "election_id": election_id,
         "title": {"ja": "働き方に関する職員アンケート", "en": "Staff survey on ways of working"},
         "revote_policy": revote,
@@ -165,7 +166,7 @@ class Pilot:
     def snapshot(self) -> dict[str, tuple[int, str]]:
         return snapshot(self.database_url)
 
-    def refused(self, call, status: int, code: str) -> ApiError:  # noqa: ANN001 - any client call
+    def refused(self, call, status: int, code: str) -> ApiError:
         """Run ``call``; it must be refused with ``status``/``code`` and change nothing."""
         before = self.snapshot()
         try:
@@ -180,7 +181,7 @@ class Pilot:
         assert not changed_tables(before, after), f"{code}: tables changed: {changed_tables(before, after)}"
         return error
 
-    def refused_raw(self, send, status: int, code: str) -> httpx.Response:  # noqa: ANN001
+    def refused_raw(self, send, status: int, code: str) -> httpx.Response:
         """Like ``refused`` for a raw httpx request (malformed bodies and the like)."""
         before = self.snapshot()
         response = send()
@@ -224,10 +225,11 @@ class Pilot:
     def trustee_file(self, name: str, election_id: str) -> Path:
         return self.data_dir / f"trustee-{name}-{election_id}.json"
 
-    def pin(self, *roots) -> None:  # noqa: ANN002 - x509 certificates
+    def pin(self, *roots: x509.Certificate) -> None:
         """The trustees pin these roots too, as a --trust-anchor file holding the
         city's root and the root of every card anchor the election notice names."""
         for client in self.trustees.values():
+            assert client.trust_store is not None  # every client of a pilot pins the city's root
             client.trust_store = TrustStore(tuple(client.trust_store.roots) + tuple(roots))
 
     def decrypt(self, election_id: str, names: list[str], *, accept_attested: int | None = None) -> None:

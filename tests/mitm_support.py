@@ -111,7 +111,7 @@ class Mitm:
         raise RuntimeError("the stand-in server did not start")
 
     def stop(self) -> None:
-        if self._server is not None:
+        if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(10)
 

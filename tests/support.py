@@ -9,11 +9,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 from cryptography import x509
 
 from crypto import ca
@@ -74,9 +76,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def database_backends() -> list[str]:
-    """'sqlite' always; 'postgresql' when VOTING_TEST_DATABASE_URL names a server."""
-    return ["sqlite"] + (["postgresql"] if os.environ.get(PG_ENV) else [])
+def database_backends() -> list:
+    """Fixture params: 'sqlite', and 'postgresql' marked ``postgres`` (skipped with
+    a reason when VOTING_TEST_DATABASE_URL names no server: tests/conftest.py)."""
+    return ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 def fresh_database_url(backend: str, data_dir: Path) -> str:
@@ -155,7 +158,9 @@ def server_settings(data_dir: Path, database_url: str, **extra: str) -> tuple[Se
     return settings, env
 
 
-def start_server(data_dir: Path, database_url: str, admins: list[str] = (), auditors: list[str] = (), **extra: str) -> ServerProcess:
+def start_server(
+    data_dir: Path, database_url: str, admins: Sequence[str] = (), auditors: Sequence[str] = (), **extra: str
+) -> ServerProcess:
     settings, env = server_settings(data_dir, database_url, **extra)
     operator.upgrade(settings)  # as `voting serve` does before it starts the app
     for employee_id in admins:
@@ -171,7 +176,7 @@ def manifest(
 ) -> dict:
     """A staff survey in Japanese and English. ``min_tally_ballots``: for a test
     that tallies fewer ballots than the default minimum (5)."""
-    doc = {
+    doc: dict[str, object] = {
         "election_id": election_id,
         "title": {"ja": "テレワークに関する職員アンケート", "en": "Staff survey on remote work"},
         "revote_policy": revote,

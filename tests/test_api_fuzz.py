@@ -8,8 +8,9 @@ generated requests get past the role checks into the services.
 Checks: no 5xx; status codes, content types, headers and bodies as documented
 (every refusal is a documented RFC 9457 problem detail); a 405 names the allowed
 methods; schema-invalid requests are refused. Left out: "schema-valid request
-accepted" — a request body that fits the schema (a JSON object) is rarely a
-ballot whose proofs verify, and refusing it is the point.
+accepted" — a request body that fits the schema (its members and their JSON
+types, from voting/wire/) is rarely a ballot whose proofs verify, and refusing
+it is the point.
 
 Bounded: ``MAX_EXAMPLES`` requests per operation and generation mode, about
 15 s per backend here; ``VOTING_TEST_FUZZ_EXAMPLES=500`` fuzzes deeper. Figures
@@ -24,8 +25,8 @@ import time
 
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis.errors import Unsatisfiable
 from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi import checks
 
@@ -54,11 +55,11 @@ def fuzz_pilot(pki, data_dir, database_url) -> Pilot:
     return pilot
 
 
-def load_schema(pilot: Pilot):  # noqa: ANN201 - a schemathesis schema
+def load_schema(pilot: Pilot):
     schema = schemathesis.openapi.from_url(pilot.url + "/schema/openapi.json")
 
     @schema.hook
-    def flatmap_path_parameters(context, path_parameters):  # noqa: ANN001, ANN202 - schemathesis hook
+    def flatmap_path_parameters(context, path_parameters):
         """Most of the time a real election, so the services run past the lookup."""
         if not path_parameters or "election_id" not in path_parameters:
             return st.just(path_parameters)
@@ -70,6 +71,7 @@ def load_schema(pilot: Pilot):  # noqa: ANN201 - a schemathesis schema
     return schema.exclude(path="/api/auth/logout")
 
 
+@pytest.mark.slow
 def test_api_conforms_to_its_schema(pki, data_dir, database_url, backend) -> None:
     pilot = fuzz_pilot(pki, data_dir, database_url)
     started = time.monotonic()
@@ -90,12 +92,14 @@ def test_api_conforms_to_its_schema(pki, data_dir, database_url, backend) -> Non
                     max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
                     suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink],
                 )
-                def run(case) -> None:  # noqa: ANN001 - a schemathesis Case
+                def run(case) -> None:  # run in this iteration: the loop's variables are the current ones
                     response = case.call_and_validate(
-                        headers=trustee_headers if as_trustee else headers, excluded_checks=EXCLUDED_CHECKS, timeout=30
+                        headers=trustee_headers if as_trustee else headers,  # noqa: B023
+                        excluded_checks=EXCLUDED_CHECKS,
+                        timeout=30,
                     )
                     figures[f"{response.status_code // 100}xx"] += 1
-                    figures[mode.value] += 1
+                    figures[mode.value] += 1  # noqa: B023
 
                 try:
                     run()

@@ -114,6 +114,7 @@ def test_the_client_refuses_to_sign_a_relayed_challenge(pki, data_dir, database_
         pilot.stop()
 
 
+@pytest.mark.browser
 def test_the_login_page_refuses_a_relayed_challenge(data_dir, tmp_path):
     """The login page served by the phisher (its origin is the phisher's) gets
     the real server's challenge: it signs nothing and says why."""

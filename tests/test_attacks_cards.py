@@ -69,7 +69,7 @@ def plant_without_pin(hsm: SoftHsm, token: str, der: bytes, key_id: bytes, label
         )
 
 
-def certificate(public_key, subject: str, issuer: x509.Name | None = None, signer=None, *, days: int, san: str | None = None) -> x509.Certificate:  # noqa: ANN001
+def certificate(public_key, subject: str, issuer: x509.Name | None = None, signer=None, *, days: int, san: str | None = None) -> x509.Certificate:
     """A certificate for ``public_key``: self-issued (signed by a throwaway key) unless ``issuer``/``signer`` are given."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     now = datetime.now(UTC)
@@ -182,7 +182,7 @@ def test_a_key_read_out_of_the_card_before_it_was_locked_is_refused(hsm, pki: Pk
 # --- the CA and certificate requests ---------------------------------------------------------------
 
 
-def software_csr(key, common_name: str = "card") -> bytes:  # noqa: ANN001
+def software_csr(key, common_name: str = "card") -> bytes:
     return (
         x509.CertificateSigningRequestBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))

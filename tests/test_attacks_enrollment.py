@@ -28,6 +28,7 @@ from tests.client_certificate_support import as_proxy, pilot_card, start_card_pi
 from tests.enrollment_support import anchors_file, make_external_ca
 from tests.http_support import board_entries, start_pilot, two_question_manifest
 from tests.mitm_support import Mitm, Reply
+from tests.test_record_verify_js import _run_node
 from voting.cli import main
 from voting.cli.enrollment import enroll_with
 from voting.client import (
@@ -40,8 +41,7 @@ from voting.client import (
     verified_aggregate,
 )
 from voting.record import files as F
-from voting.record.verify import verify_record
-from tests.test_record_verify_js import _run_node
+from voting.verify import verify_record
 
 
 @pytest.fixture
@@ -52,11 +52,11 @@ def setting(pki, data_dir, database_url, front, tmp_path):
     pilot.stop()
 
 
-def code_for(pilot, employee_id: str) -> str:  # noqa: ANN001
+def code_for(pilot, employee_id: str) -> str:
     return pilot.admin.post("/api/admin/enrollment-codes", {"employee_id": employee_id})["code"]
 
 
-def enrolled(pilot) -> list[tuple[str, str]]:  # noqa: ANN001
+def enrolled(pilot) -> list[tuple[str, str]]:
     return [(e["employee_id"], e["fingerprint"]) for e in pilot.admin.get("/api/admin/enrollments")["enrollments"]]
 
 
@@ -81,7 +81,7 @@ def test_the_stand_in_cannot_change_whom_the_card_is_linked_to(setting):
     mallory_code = code_for(pilot, "E0666")
 
     # 1. It rewrites the signed token's employee id and code to Mallory's: the signature breaks.
-    def to_mallory(request):  # noqa: ANN001, ANN202
+    def to_mallory(request):
         if request.path != "/api/enroll":
             return None
         header, payload, signature = request.json()["token"].split(".")
@@ -93,9 +93,8 @@ def test_the_stand_in_cannot_change_whom_the_card_is_linked_to(setting):
         return Reply(response.status_code, dict(response.headers), response.content)
 
     front.on_request = to_mallory
-    with Client(front.url) as client:
-        with pytest.raises(ApiError) as caught:
-            enroll_with(client, alice_card, employee_id="E0001", code=alice_code)
+    with Client(front.url) as client, pytest.raises(ApiError) as caught:
+        enroll_with(client, alice_card, employee_id="E0001", code=alice_code)
     assert caught.value.code == "token_signature_invalid"
     assert enrolled(pilot) == []
 
@@ -105,9 +104,8 @@ def test_the_stand_in_cannot_change_whom_the_card_is_linked_to(setting):
     front.on_response = lambda request, reply: (
         reply.with_json({**reply.json(), "employee_id": "E0666"}) if request.path == "/api/enroll" else reply
     )
-    with Client(front.url) as client:
-        with pytest.raises(ApiError) as caught:
-            enroll_with(client, alice_card, employee_id="E0001", code=alice_code)
+    with Client(front.url) as client, pytest.raises(ApiError) as caught:
+        enroll_with(client, alice_card, employee_id="E0001", code=alice_code)
     assert caught.value.code == "enrollment_reply_mismatch" and "tell the administrators" in caught.value.detail
     # The real server linked the card to the employee the card signed for, and to no one else.
     assert enrolled(pilot) == [("E0001", certificate_fingerprint(alice_card.certificate))]
@@ -198,7 +196,7 @@ def test_the_stand_in_cannot_slip_a_card_anchor_into_the_record(setting):
     own_b64 = base64.b64encode(own.public_bytes(serialization.Encoding.DER)).decode()
     attack = {"file": F.ENROLLMENTS}
 
-    def slipped(request, reply: Reply) -> Reply:  # noqa: ANN001
+    def slipped(request, reply: Reply) -> Reply:
         if not request.path.endswith("/record/private") or reply.status != 200:
             return reply
         files = F.read_record_zip(reply.body)
@@ -235,7 +233,7 @@ def cards(data_dir, database_url):
     pilot.stop()
 
 
-def _write_credential(path, pki, employee_id: str) -> None:  # noqa: ANN001
+def _write_credential(path, pki, employee_id: str) -> None:
     """A credential file, as 'voting ca issue' writes it (PIN 123456)."""
     credential = pki.enroll(employee_id)
     sealed = seal_credential(credential.private_key, credential.chain, "123456", employee_id=employee_id, name=employee_id, iterations=1000)

@@ -131,7 +131,7 @@ def _ballot_reply(election_id: str, code: str, change):
 
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("how", ["flag_false", "flag_removed", "lookup_fails"])
-def test_a_server_hiding_a_replacement_gets_no_all_good_claim(pilot, front, browser, lang, how):  # noqa: F811
+def test_a_server_hiding_a_replacement_gets_no_all_good_claim(pilot, front, browser, lang, how):
     election_id = election(pilot, "x-hide", "open")
     replaced, _ = _replaced(pilot, election_id, "E0001")
     path = pilot.data_dir / f"replaced-{how}-{lang}.json"
@@ -159,7 +159,7 @@ def test_a_server_hiding_a_replacement_gets_no_all_good_claim(pilot, front, brow
 
 
 @pytest.mark.parametrize("lang", LANGS)
-def test_a_replacement_is_checked_on_the_board(pilot, front, browser, lang):  # noqa: F811
+def test_a_replacement_is_checked_on_the_board(pilot, front, browser, lang):
     """Honest: the later ballot, with the same voting credential, is proven on the
     board (a warning). Forged: a server that calls a counted ballot replaced,
     naming a ballot of another voter, is still a warning, but not "verified"."""
@@ -169,7 +169,7 @@ def test_a_replacement_is_checked_on_the_board(pilot, front, browser, lang):  # 
     p = Page(browser, pilot, lang=lang, area=AREA)
     path = pilot.data_dir / f"replaced-verify-{lang}.json"
     path.write_text(json.dumps(replaced), encoding="utf-8")
-    text, tone = _check_file(p, path)
+    _text, tone = _check_file(p, path)
     assert "result--warn" in tone
     steps = _steps(p)
     verified = p.t("check.step_superseded_verified", code=_short(later["tracking_code"]), index=later["leaf_index"])
@@ -179,7 +179,7 @@ def test_a_replacement_is_checked_on_the_board(pilot, front, browser, lang):  # 
     front.on_response = _ballot_reply(election_id, counted["tracking_code"], lambda doc: forged)
     path = pilot.data_dir / f"counted-forged-{lang}.json"
     path.write_text(json.dumps(counted), encoding="utf-8")
-    text, tone = _check_file(p, path)
+    _text, tone = _check_file(p, path)
     p.shot("forged-replacement")
     assert "result--warn" in tone
     steps = _steps(p)
@@ -187,7 +187,7 @@ def test_a_replacement_is_checked_on_the_board(pilot, front, browser, lang):  # 
     p.close()
 
 
-def test_the_cli_claims_only_what_the_board_proves(pilot, front, tmp_path):  # noqa: F811
+def test_the_cli_claims_only_what_the_board_proves(pilot, front, tmp_path):
     election_id = election(pilot, "x-cli", "open")
     with Client(pilot.url) as client:
         client.login(pilot.credentials["E0004"])
@@ -229,7 +229,7 @@ def test_the_cli_claims_only_what_the_board_proves(pilot, front, tmp_path):  # n
 
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("source", ["qr", "file"])
-def test_a_receipt_with_a_stray_format_is_a_failed_check(pilot, front, browser, lang, source):  # noqa: F811
+def test_a_receipt_with_a_stray_format_is_a_failed_check(pilot, front, browser, lang, source):
     election_id = election(pilot, "x-qr", "open")
     receipt = _receipt(pilot, election_id, "E0005")
     path = pilot.data_dir / f"qr-{source}-{lang}.txt"
@@ -251,7 +251,7 @@ def test_a_receipt_with_a_stray_format_is_a_failed_check(pilot, front, browser, 
 
 
 @pytest.mark.parametrize("lang", LANGS)
-def test_the_ballot_page_offers_no_audit_file_that_does_not_verify(pilot, front, browser, lang):  # noqa: F811
+def test_the_ballot_page_offers_no_audit_file_that_does_not_verify(pilot, front, browser, lang):
     election_id = election(pilot, "x-audit", "open")
 
     def add_format(request, reply):
@@ -276,7 +276,7 @@ def test_the_ballot_page_offers_no_audit_file_that_does_not_verify(pilot, front,
 
 
 @pytest.mark.parametrize("lang", LANGS)
-def test_a_fresh_receipt_tab_shows_no_receipt_that_does_not_verify(pilot, front, browser, lang):  # noqa: F811
+def test_a_fresh_receipt_tab_shows_no_receipt_that_does_not_verify(pilot, front, browser, lang):
     election_id = election(pilot, "x-tab", "open")
     receipt = _receipt(pilot, election_id, "E0007")
     front.on_response = _ballot_reply(
@@ -295,7 +295,7 @@ def test_a_fresh_receipt_tab_shows_no_receipt_that_does_not_verify(pilot, front,
 
 
 @pytest.mark.parametrize("lang", LANGS)
-def test_kept_choices_never_go_to_the_employee_the_server_names(pilot, front, browser, lang):  # noqa: F811
+def test_kept_choices_never_go_to_the_employee_the_server_names(pilot, front, browser, lang):
     election_id = election(pilot, f"x-choices-{lang}", "open")
     p = Page(browser, pilot, lang=lang, area=AREA)
     page = p.page
@@ -334,7 +334,7 @@ def test_kept_choices_never_go_to_the_employee_the_server_names(pilot, front, br
 
 
 @pytest.mark.parametrize("next_path", ["/%09/evil.example/x", "/%0a/evil.example/x", "/%5C/evil.example/x"])
-def test_login_next_stays_on_this_site(pilot, browser, next_path):  # noqa: F811
+def test_login_next_stays_on_this_site(pilot, browser, next_path):
     p = Page(browser, pilot, lang="en", area=AREA)
     p.context.route("http://evil.example/**", lambda route: route.fulfill(status=200, body="phished", content_type="text/plain"))
     p.goto(f"/login?next={next_path}")

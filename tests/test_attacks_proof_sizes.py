@@ -201,7 +201,7 @@ def test_decrypt_after_unseal_uses_the_root_pinned_in_the_trustee_file(tmp_path:
     clients: list[_Seen] = []
 
     @contextlib.contextmanager
-    def fake_login(server, credential_path, pin, anchor, card=None):  # noqa: ANN001, ANN202 - no server: stop before it
+    def fake_login(server, credential_path, pin, anchor, card=None):
         clients.append(_Seen(common.read_trust_anchor(anchor) if anchor else None))
         yield clients[-1]
 

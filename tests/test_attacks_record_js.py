@@ -26,7 +26,7 @@ from tests.record_support import board_entries, resign, synthetic_run
 from tests.test_web_js import ROOT, node
 from voting.client import REQUIRED_CHECKS
 from voting.record import files as F
-from voting.record.verify import verify_record
+from voting.verify import verify_record
 
 
 def _b64(data: bytes) -> str:

@@ -19,7 +19,7 @@ from crypto.elgamal import KeyPair
 from crypto.group import Point
 from tests.mitm_support import Mitm, Reply, Request
 from tests.support import manifest
-from voting.client import Client, KeyRefusal, TrusteeRefusal, trustee_ceremony_step, trustee_decrypt
+from voting.client import Client, KeyRefusal, TrusteeRefusal, trustee_ceremony_step
 
 VOTERS = [f"E{i:04d}" for i in range(1, 7)]
 
@@ -44,6 +44,7 @@ def _closed_election(pilot, voters: list[str] = VOTERS, **manifest_fields) -> tu
 # --- attack 1: decrypting one ballot by passing it off as the aggregate ---------------------------
 
 
+@pytest.mark.slow
 def test_trustee_decrypts_the_boards_aggregate_not_what_the_server_calls_the_aggregate(pilot, front):
     election_id, ciphertexts = _closed_election(pilot)
     victim = ciphertexts[VOTERS[0]]
@@ -64,6 +65,7 @@ def test_trustee_decrypts_the_boards_aggregate_not_what_the_server_calls_the_agg
     assert result["ballots_counted"] == len(VOTERS)
 
 
+@pytest.mark.slow
 def test_trustee_refuses_a_board_whose_aggregate_is_one_ballot(pilot, front):
     """The server re-signs a board whose aggregate entry is one voter's ballot:
     the trustee recomputes the aggregate from the counted ballots and refuses."""
@@ -75,6 +77,7 @@ def test_trustee_refuses_a_board_whose_aggregate_is_one_ballot(pilot, front):
     assert "partial_decryption" not in json.loads(pilot.trustee_file("T0001", election_id).read_text())
 
 
+@pytest.mark.slow
 def test_trustee_refuses_a_forked_board_even_signed_by_the_server_key(pilot, front):
     """The forged board is internally valid (re-signed heads, an aggregate that
     is the sum of its counted ballots: all but the victim's are dropped, as the
@@ -88,6 +91,7 @@ def test_trustee_refuses_a_forked_board_even_signed_by_the_server_key(pilot, fro
     assert "partial_decryption" not in json.loads(pilot.trustee_file("T0001", election_id).read_text())
 
 
+@pytest.mark.slow
 def test_trustee_refuses_a_roll_padded_with_the_servers_own_credentials(pilot, data_dir, database_url):
     """The server registers credentials of its own for every other employee on
     the roll and casts known votes with them, so that the tally minus its own
@@ -142,6 +146,7 @@ def test_trustee_refuses_a_roll_padded_with_the_servers_own_credentials(pilot, d
 # --- attack 5: a tally of too few ballots --------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_trustee_refuses_an_aggregate_below_the_manifests_minimum(pilot):
     election_id, _ = _closed_election(pilot, voters=VOTERS[:3])
     with pytest.raises(TrusteeRefusal, match=r"only 3 ballot\(s\) are counted.*at least 5"):

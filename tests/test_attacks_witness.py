@@ -42,7 +42,7 @@ from voting.client import Client, TrusteeRefusal, trustee_decrypt
 from voting.keys import load_or_create
 from voting.record import files as F
 from voting.record.files import read_record_zip
-from voting.record.verify import Bad, verify_receipt_in_record
+from voting.verify import Bad, verify_receipt_in_record
 from voting.witness import report_path
 
 VOTERS = [f"E{i:04d}" for i in range(1, 6)]
@@ -86,6 +86,7 @@ def _cast(pilot, election_id: str, voters: list[str]) -> list[dict]:
 # --- the trustee ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_trustee_waits_for_the_witnesses_and_refuses_a_board_they_did_not_cosign(pilot, witness_keys, monkeypatch):
     monkeypatch.setattr(witnessed, "TRUSTEE_WAIT_S", 0.5)
     election_id = pilot.open_election(_witnessed_manifest("w-trustee", witness_keys), VOTERS)
@@ -102,6 +103,7 @@ def test_trustee_waits_for_the_witnesses_and_refuses_a_board_they_did_not_cosign
     trustee_decrypt(pilot.trustees[name], election_id, pilot.trustee_file(name, election_id))
 
 
+@pytest.mark.slow
 def test_trustee_refuses_a_cosigned_head_of_another_board(pilot, front, witness_keys, monkeypatch):
     """The server shows the trustee its board, and serves as "cosigned" a head
     the witnesses cosigned on the board everybody else sees (forged here: the
@@ -186,6 +188,7 @@ def witnessed_pending_exit() -> int:
     return PENDING_EXIT
 
 
+@pytest.mark.slow
 def test_receipt_check_refuses_a_cosigned_head_that_does_not_hold_the_ballot(pilot, front, witness_keys, tmp_path):
     """The server hands the voter's check a head cosigned by the witnesses on the
     board everybody else sees, without the voter's ballot."""
@@ -287,6 +290,7 @@ def _fork_database(source: Path, data_a: Path, data_b: Path) -> str:
     return f"sqlite:///{target}"
 
 
+@pytest.mark.slow
 def test_a_forking_server_is_refused_by_the_witnesses_and_caught_by_the_voters(tmp_path):
     """The attack of the issue: a server shows group A one board and group B
     another (here two real servers with the same key and a shared prefix,
@@ -399,6 +403,7 @@ def test_the_cli_voter_saves_the_receipt_completed_by_the_witnesses(pilot, witne
     assert report.status == "pass" and len(report.cosigned_by) == 2 and report.completed is None
 
 
+@pytest.mark.slow
 def test_verify_receipt_against_a_record_requires_the_witnesses_on_its_board(pilot, witness_keys):
     """``voting verify-receipt --record``: the record's whole board must be
     cosigned by the quorum, and a witnessed head the receipt carries must be a
@@ -485,6 +490,7 @@ def test_trustee_refuses_aggregate_not_covered_by_the_cosigned_branch(pilot, fro
 YEAR_MS = 365 * 24 * 3600 * 1000
 
 
+@pytest.mark.slow
 def test_a_future_dated_receipt_head_never_fails_for_missing_witnesses(pilot, witness_keys):
     """The grace period runs from the head's time, which the server signs: a
     head dated a year ahead must not keep a never-cosigned ballot "pending"."""
@@ -506,6 +512,7 @@ def test_a_future_dated_receipt_head_never_fails_for_missing_witnesses(pilot, wi
     assert report.status == "fail", f"a day after casting, never cosigned, still: {report.status}: {report.detail}"
 
 
+@pytest.mark.slow
 def test_vote_does_not_confirm_a_receipt_that_is_not_for_this_ballot(pilot, front, witness_keys, tmp_path):
     """The server drops the ballot and returns another voter's real receipt:
     ``voting vote`` must neither save it as the voter's nor call it confirmed."""
@@ -539,6 +546,7 @@ def test_vote_does_not_confirm_a_receipt_that_is_not_for_this_ballot(pilot, fron
     )
 
 
+@pytest.mark.slow
 def test_a_503_is_not_reported_as_a_split_view(pilot, front, witness_keys, tmp_path):
     """An overloaded server is "try again later", not an alarm to the audit office."""
     election_id = pilot.open_election(_witnessed_manifest("rt-503", witness_keys), VOTERS)
@@ -562,6 +570,7 @@ def test_a_503_is_not_reported_as_a_split_view(pilot, front, witness_keys, tmp_p
 
 
 @pytest.mark.parametrize("heads", [5, True, 1.5])
+@pytest.mark.slow
 def test_hostile_cosignatures_file_fails_not_crashes(pilot, witness_keys, heads):
     """``verify-receipt --record`` with a malformed cosignatures.json: a failed check, never a crash."""
     election_id = pilot.open_election(_witnessed_manifest(f"rt-rec-{str(heads).replace('.', '')}", witness_keys), VOTERS)

@@ -44,7 +44,7 @@ from crypto.errors import (
     SelectionLimitError,
     SelectionProofError,
 )
-from crypto.group import G, IDENTITY, Point, Scalar, g_mul
+from crypto.group import IDENTITY, G, Point, Scalar, g_mul
 from crypto.proofs import ChaumPedersenProof, DisjunctiveProof, SchnorrProof, verify_equal_logs, verify_schnorr
 from tests.vectors import gen_ballots
 from tests.vectors.gen_ballots import CounterRng, forge_ballot, parse_part
@@ -122,7 +122,7 @@ def test_manifest_must_be_canonical_json():
 
 def test_manifest_refuses_non_ascii_keys():
     with pytest.raises(ManifestError):
-        Manifest.from_json(_doc(**{"題名": "x"}))
+        Manifest.from_json(_doc(題名="x"))
 
 
 @pytest.mark.parametrize("election_id", [None, "", "-starts-with-dash", "has space", "a" * 65, "poll\n", "投票", 5])
@@ -242,7 +242,7 @@ def test_manifest_keeps_its_own_copy():
 
 def test_fingerprint_layout():
     expected = sha256(encode_parts("votingpilot/v1/election-fingerprint", canonical_json(ONE_OF_FIVE.document), KEY.public))
-    assert FP_1 == expected and len(FP_1) == 32
+    assert expected == FP_1 and len(FP_1) == 32
 
 
 def test_fingerprint_covers_every_manifest_field_and_the_key():
@@ -401,7 +401,7 @@ def test_over_vote_in_an_up_to_three_question():
     four = [[1, 1, 1, 1, 0, 0, 0, 0], [0] * 8, [0] * 8]
     forged = forge_ballot(
         THREE_BY_EIGHT, KEY.public, FP_3, "voter-1", four, CounterRng("ov3"),
-        limit_values=lambda q: range(1, 5) if q == 0 else range(0, 4),
+        limit_values=lambda q: range(1, 5) if q == 0 else range(4),
     )
     with pytest.raises(SelectionLimitError, match=r"\[0, 3\]"):
         _verify_json(THREE_BY_EIGHT, FP_3, "voter-1", forged.to_json())
@@ -736,7 +736,7 @@ def test_aggregate_refuses_a_ballot_of_another_shape():
 
 def test_checked_in_vectors_equal_generator_output():
     generated = json.loads(json.dumps(gen_ballots.generate()["ballots.json"]))
-    assert VECTORS == generated
+    assert generated == VECTORS
 
 
 ELECTIONS = VECTORS["elections"]
@@ -812,7 +812,7 @@ def test_vector_audit_openings(election, case):
 
 @pytest.mark.parametrize("election", ELECTIONS, ids=lambda e: e["name"])
 def test_vector_aggregate(election):
-    manifest, key, _ = _setup(election)
+    manifest, _key, _ = _setup(election)
     ballots = [EncryptedBallot.from_json(b["ballot"], manifest) for b in election["ballots"]]
     totals = aggregate(manifest, ballots)
     assert [c.to_json() for c in totals] == election["aggregate"]["ciphertexts"]

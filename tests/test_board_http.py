@@ -25,7 +25,7 @@ from crypto.log import (
 from tests.http_support import Pilot, board_entries, board_heads, problem, start_pilot, two_question_manifest
 
 
-def run_small_election(pilot: Pilot, pki, election_id: str) -> list[dict]:  # noqa: ANN001
+def run_small_election(pilot: Pilot, pki, election_id: str) -> list[dict]:
     """Four voters (one votes twice), closed, tallied by T0001 and T0002, published:
     a board with every kind of entry. Returns the receipts."""
     voter_ids = ["E0001", "E0002", "E0003", "E0004"]

@@ -26,11 +26,10 @@ import re
 import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
-from datetime import UTC, datetime, timedelta
 
 from crypto import ca
 from crypto.ballots import Manifest, election_fingerprint, format_fingerprint
@@ -458,6 +457,7 @@ def auditor_checks(s: Session, election_id: str, receipt_path: Path) -> None:
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
+@pytest.mark.slow
 def test_whole_election_in_the_browser(pilot, browser, lang):
     for old in ARTIFACTS.glob(f"{lang}-*.png"):
         old.unlink()

@@ -23,7 +23,7 @@ from tests.support import manifest
 from voting.client import Client
 
 
-def admin(browser, pilot, lang: str, size: str, path: str) -> Page:  # noqa: F811
+def admin(browser, pilot, lang: str, size: str, path: str) -> Page:
     p = Page(browser, pilot, lang=lang, size=size, area="admin")
     p.login_at(path, "A0001")
     return p
@@ -38,7 +38,7 @@ def focused(p: Page) -> dict:
     )
 
 
-def status_of(pilot, election_id: str) -> str:  # noqa: F811
+def status_of(pilot, election_id: str) -> str:
     with Client(pilot.url) as anyone:
         return anyone.status(election_id)["status"]
 
@@ -69,7 +69,7 @@ def acted(p: Page, action: str, status: str) -> None:
 # --- 1. irreversible actions ask first -----------------------------------------------------------
 
 
-def test_close_tally_and_publish_ask_first(pilot, browser, lang_size):  # noqa: F811
+def test_close_tally_and_publish_ask_first(pilot, browser, lang_size):
     lang, size = lang_size
     election_id = election(pilot, f"A-act-{lang}-{size}", "open")
     for voter, option in zip(("E0001", "E0002", "E0003", "E0004", "E0005"), ("o1", "o2", "o2", "o3", "o1"), strict=True):
@@ -120,7 +120,7 @@ def test_close_tally_and_publish_ask_first(pilot, browser, lang_size):  # noqa: 
         p.close()
 
 
-def test_removing_a_voter_asks_first_and_focuses_the_result(pilot, browser, lang_size):  # noqa: F811
+def test_removing_a_voter_asks_first_and_focuses_the_result(pilot, browser, lang_size):
     lang, size = lang_size
     election_id = election(pilot, f"A-remove-{lang}-{size}", "draft")
     p = admin(browser, pilot, lang, size, f"/admin/{election_id}")
@@ -150,7 +150,7 @@ def test_removing_a_voter_asks_first_and_focuses_the_result(pilot, browser, lang
 LONG_ID = "A-fit-" + "municipal-staff-survey-on-remote-work-2026-ward-offices"
 
 
-def test_admin_pages_fit_a_phone(pilot, browser, lang_size):  # noqa: F811
+def test_admin_pages_fit_a_phone(pilot, browser, lang_size):
     lang, size = lang_size
     draft = election(pilot, LONG_ID, "draft")
     published = election(pilot, "A-fit-published", "published")
@@ -176,7 +176,7 @@ def test_admin_pages_fit_a_phone(pilot, browser, lang_size):  # noqa: F811
 # --- 7. nothing stale -----------------------------------------------------------------------------
 
 
-def test_schedule_and_banners_follow_the_steps(pilot, browser, lang_size):  # noqa: F811
+def test_schedule_and_banners_follow_the_steps(pilot, browser, lang_size):
     lang, size = lang_size
     election_id = f"A-stale-{lang}-{size}"
     doc = manifest(election_id)
@@ -229,7 +229,7 @@ def test_schedule_and_banners_follow_the_steps(pilot, browser, lang_size):  # no
         p.close()
 
 
-def test_done_marks_after_each_step_in_the_page(pilot, browser, lang_size):  # noqa: F811
+def test_done_marks_after_each_step_in_the_page(pilot, browser, lang_size):
     """The stepper's marks as the server renders them, on a tallied election."""
     lang, size = lang_size
     election_id = election(pilot, "A-marks", "tallied")
@@ -264,7 +264,7 @@ def field_error(p: Page, selector: str) -> str:
     )
 
 
-def test_create_form_mistakes_are_words_next_to_fields(pilot, browser, lang_size):  # noqa: F811
+def test_create_form_mistakes_are_words_next_to_fields(pilot, browser, lang_size):
     lang, size = lang_size
     p = admin(browser, pilot, lang, size, "/admin/new")
     page = p.page

@@ -18,19 +18,25 @@ import re
 
 import pytest
 
-from tests.browser_support import MESSAGES, Page, browser, election, pilot  # noqa: F401
-from tests.browser_support import lang_size  # noqa: F401
+from tests.browser_support import (  # noqa: F401
+    MESSAGES,
+    Page,
+    browser,
+    election,
+    lang_size,
+    pilot,
+)
 
 ELECTION = "D-audit-pages"
 
 
 @pytest.fixture(scope="module")
-def published(pilot):  # noqa: F811
+def published(pilot):
     return election(pilot, ELECTION, "published")
 
 
 @pytest.fixture
-def page(published, browser, pilot, lang_size):  # noqa: F811  (the election is made before the browser starts its event loop)
+def page(published, browser, pilot, lang_size):
     lang, size = lang_size
     p = Page(browser, pilot, lang=lang, size=size, area="audit")
     yield p
@@ -85,7 +91,7 @@ def test_results_chart_words_are_legible(page):
     page.check("results")
 
 
-def test_every_board_entry_and_action_in_words(page, pilot):  # noqa: F811
+def test_every_board_entry_and_action_in_words(page, pilot):
     """Item 6: the kind and summary of every entry in words; no action shown by its raw name."""
     page.goto(f"/audit/{ELECTION}")
     rows = page.page.evaluate(

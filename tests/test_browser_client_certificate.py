@@ -31,7 +31,14 @@ import httpx
 import pytest
 
 from tests.browser_support import ARTIFACTS, TIMEOUT_MS, VIEWPORTS, Page, browser  # noqa: F401
-from tests.client_certificate_support import PROXY_SECRETS, ExternalCa, as_proxy, header_of, pilot_card, start_card_pilot
+from tests.client_certificate_support import (
+    PROXY_SECRETS,
+    ExternalCa,
+    as_proxy,
+    header_of,
+    pilot_card,
+    start_card_pilot,
+)
 from tests.http_support import two_question_manifest
 from tests.support import free_port
 from tests.test_ops_proxy import SHIPPED, Nginx, render, require_nginx, secret_include, server_cert  # noqa: F401
@@ -45,7 +52,7 @@ class CardPage(Page):
     """``Page`` whose browser holds a card: Playwright presents the certificate
     to the origin when the TLS server asks for one (``card`` None: no card)."""
 
-    def __init__(self, browser, url: str, card_files: tuple[Path, Path] | None, *, lang: str = "ja", size: str = "desktop") -> None:  # noqa: ANN001
+    def __init__(self, browser, url: str, card_files: tuple[Path, Path] | None, *, lang: str = "ja", size: str = "desktop") -> None:
         self.pilot, self.lang, self.size, self.area = SimpleNamespace(url=url), lang, size, AREA
         options = {"viewport": VIEWPORTS[size], "accept_downloads": True, "locale": "ja-JP", "ignore_https_errors": True}
         if card_files:
@@ -76,7 +83,7 @@ class CardPage(Page):
 
 
 @pytest.fixture
-def behind_nginx(tmp_path, server_cert):  # noqa: F811
+def behind_nginx(tmp_path, server_cert):
     """``voting serve`` (SQLite) behind the shipped nginx on https://localhost:PORT,
     the Python clients (administrator, trustees) trusting its certificate."""
     require_nginx()
@@ -86,7 +93,7 @@ def behind_nginx(tmp_path, server_cert):  # noqa: F811
     data_dir = tmp_path / "data"
     nginx_holder: list[Nginx] = []
 
-    def start_nginx(service) -> None:  # noqa: ANN001 - tests.test_ops_proxy.Service
+    def start_nginx(service) -> None:
         include = secret_include(tmp_path / "nginx-secret", PROXY_SECRETS[service.url])
         site = render(
             SHIPPED.read_text(), http_port=http_port, https_port=https_port, upstream_port=service.port, cert=cert, key=key,
@@ -136,7 +143,7 @@ def vote_in_browser(p: CardPage, election_id: str, option: str) -> tuple[str, di
     return code, kept
 
 
-def test_card_holders_log_in_through_nginx_enroll_and_vote(behind_nginx, browser, tmp_path):  # noqa: F811
+def test_card_holders_log_in_through_nginx_enroll_and_vote(behind_nginx, browser, tmp_path):
     cards, _ = behind_nginx
     pilot = cards.pilot
     url = cards.url
@@ -152,7 +159,7 @@ def test_card_holders_log_in_through_nginx_enroll_and_vote(behind_nginx, browser
     session = json.loads(p.page.evaluate("sessionStorage.getItem('voting.session')"))
     assert session["login_method"] == "client-certificate" and session["employee_id"] == "E0001"
     assert p.page.evaluate("sessionStorage.getItem('voting.credential')") is None
-    first_code, kept = vote_in_browser(p, election_id, "2")
+    _first_code, kept = vote_in_browser(p, election_id, "2")
     registered = [e for e in pilot.admin.board_until(election_id, "none") if e["kind"] == "credential-registered"]
     assert [e["body"]["credential"] for e in registered] == [kept["credential"]]
     p.close()
@@ -215,16 +222,16 @@ def test_card_holders_log_in_through_nginx_enroll_and_vote(behind_nginx, browser
     assert (status["ballots_cast"], status["ballots_counted"]) == (3, 2)
 
 
-def refusing(status: int, body: dict):  # noqa: ANN201 - a Playwright route handler
+def refusing(status: int, body: dict):
     """Answers a request as the service refuses it (an RFC 9457 problem)."""
 
-    def handle(route) -> None:  # noqa: ANN001 - playwright Route
+    def handle(route) -> None:
         route.fulfill(status=status, content_type="application/problem+json", body=json.dumps(body))
 
     return handle
 
 
-def test_forged_headers_and_strange_certificates_are_refused(behind_nginx, browser, tmp_path):  # noqa: F811
+def test_forged_headers_and_strange_certificates_are_refused(behind_nginx, browser, tmp_path):
     cards, cert = behind_nginx
     url = cards.url
     staff = pilot_card(cards.pki, "E0001")

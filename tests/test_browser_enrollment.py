@@ -38,7 +38,7 @@ def card_site(tmp_path_factory):
         pilot.server.stop()
 
 
-def enrolled_card(pilot, external, employee_id: str):  # noqa: ANN001, ANN201
+def enrolled_card(pilot, external, employee_id: str):
     card = external.card_credential("P-256")
     with Client(pilot.url) as admin:
         admin.login(pilot.credentials["A0001"])
@@ -48,7 +48,7 @@ def enrolled_card(pilot, external, employee_id: str):  # noqa: ANN001, ANN201
     return card
 
 
-def test_issue_a_code_list_and_revoke_a_card(card_site, browser, lang_size):  # noqa: F811
+def test_issue_a_code_list_and_revoke_a_card(card_site, browser, lang_size):
     pilot, external = card_site
     lang, size = lang_size
     employee = {"ja-desktop": "E0001", "ja-phone": "E0002", "en-desktop": "E0003", "en-phone": "E0004"}[f"{lang}-{size}"]
@@ -103,13 +103,13 @@ def test_issue_a_code_list_and_revoke_a_card(card_site, browser, lang_size):  # 
     assert refused.value.code == "enrollment_revoked"
 
 
-def card_fingerprint(card) -> str:  # noqa: ANN001
+def card_fingerprint(card) -> str:
     from crypto.credentials import certificate_fingerprint
 
     return certificate_fingerprint(card.certificate)
 
 
-def test_the_page_is_for_administrators(card_site, browser):  # noqa: F811
+def test_the_page_is_for_administrators(card_site, browser):
     pilot, _ = card_site
     p = Page(browser, pilot, lang="en", area="admin")
     try:

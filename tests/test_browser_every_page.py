@@ -14,8 +14,17 @@ import json
 
 import pytest
 
-from tests.browser_support import OFF_ROLL, PIN, STATES, Page, browser, cast, election, pilot  # noqa: F401
-from tests.browser_support import lang_size  # noqa: F401
+from tests.browser_support import (  # noqa: F401
+    OFF_ROLL,
+    PIN,
+    STATES,
+    Page,
+    browser,
+    cast,
+    election,
+    lang_size,
+    pilot,
+)
 
 #: One election per state, made once by the Python client.
 ELECTIONS = {state: f"D-every-{state}" for state in STATES}
@@ -24,7 +33,7 @@ VOTER = {("ja", "desktop"): "E0006", ("ja", "phone"): "E0007", ("en", "desktop")
 
 
 @pytest.fixture(scope="module")
-def elections(pilot):  # noqa: F811
+def elections(pilot):
     """Every state, and a receipt (cast by the Python client in the open election) for the check page."""
     for state, election_id in ELECTIONS.items():
         election(pilot, election_id, state)
@@ -39,7 +48,7 @@ def elections(pilot):  # noqa: F811
 class Sweep:
     """A Page whose checks are gathered rather than raised, so one run lists every failing page."""
 
-    def __init__(self, browser, pilot, lang: str, size: str) -> None:  # noqa: F811
+    def __init__(self, browser, pilot, lang: str, size: str) -> None:
         self.page = Page(browser, pilot, lang=lang, size=size, area="every-page")
         self.failures: list[str] = []
 
@@ -74,7 +83,7 @@ class Sweep:
 
 
 @pytest.fixture
-def sweep(elections, browser, pilot, lang_size):  # noqa: F811  (the elections are made before the browser's event loop)
+def sweep(elections, browser, pilot, lang_size):
     s = Sweep(browser, pilot, *lang_size)
     yield s
     s.finish()

@@ -15,13 +15,13 @@ from tests.browser_support import Page, browser, election, lang_size, pilot  # n
 ENGLISH_WORDS = re.compile(r"[A-Za-z]{4,}")
 
 
-def admin(browser, pilot, lang: str, size: str, path: str) -> Page:  # noqa: F811
+def admin(browser, pilot, lang: str, size: str, path: str) -> Page:
     p = Page(browser, pilot, lang=lang, size=size, area="language")
     p.login_at(path, "A0001")
     return p
 
 
-def test_admin_election_page_words(pilot, browser, lang_size):  # noqa: F811
+def test_admin_election_page_words(pilot, browser, lang_size):
     lang, size = lang_size
     draft = election(pilot, "H-draft", "draft")
     closed = election(pilot, "H-closed", "closed")
@@ -53,7 +53,7 @@ def test_admin_election_page_words(pilot, browser, lang_size):  # noqa: F811
         p.close()
 
 
-def test_a_refused_election_is_explained_in_the_pages_language(pilot, browser, lang_size):  # noqa: F811
+def test_a_refused_election_is_explained_in_the_pages_language(pilot, browser, lang_size):
     """The server refuses a witness with its own key (invalid_manifest, an English detail)."""
     lang, size = lang_size
     server_key = httpx.get(pilot.url + "/api/server-key").json()["server_key"]
@@ -85,7 +85,7 @@ def test_a_refused_election_is_explained_in_the_pages_language(pilot, browser, l
         p.close()
 
 
-def test_a_broken_receipt_is_explained_in_the_pages_language(pilot, browser, lang_size):  # noqa: F811
+def test_a_broken_receipt_is_explained_in_the_pages_language(pilot, browser, lang_size):
     """A receipt kept in this tab that no longer reads (JSON.parse throws an English SyntaxError)."""
     lang, size = lang_size
     election_id = election(pilot, "H-receipt", "open")

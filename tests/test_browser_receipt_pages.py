@@ -34,7 +34,7 @@ RESENDERS = {("ja", "desktop"): "E0003", ("ja", "phone"): "E0004", ("en", "deskt
 
 
 @pytest.fixture(scope="module")
-def files(pilot):  # noqa: F811 - the fixture
+def files(pilot):
     """An open election where E0001 voted twice (the first ballot replaced)
     and E0002 audited a ballot; the files a voter might pick, saved."""
     election(pilot, ELECTION, "open")
@@ -93,7 +93,7 @@ def _plain_first(p: Page, selector: str) -> None:
     assert p.t("check.technical_details") in text
 
 
-def test_a_replaced_ballot_is_a_warning_not_a_pass(pilot, browser, files, lang_size):  # noqa: F811
+def test_a_replaced_ballot_is_a_warning_not_a_pass(pilot, browser, files, lang_size):
     """Item 2 (and 1, 8, 9): the replaced ballot's check warns and tells the
     voter to report it if they did not vote again; the counted ballot's check
     is all good; both in plain words with the focus on the summary."""
@@ -153,7 +153,7 @@ def test_a_replaced_ballot_is_a_warning_not_a_pass(pilot, browser, files, lang_s
         p.close()
 
 
-def test_resending_a_replaced_ballot_says_it_is_superseded(pilot, browser, files, lang_size):  # noqa: F811
+def test_resending_a_replaced_ballot_says_it_is_superseded(pilot, browser, files, lang_size):
     """Item 2: the ballot page sends ballot A; the reply is lost (503
     outcome_unknown) after the server recorded it, and meanwhile the same
     voter votes again (ballot B, from the Python client). The page resends A:
@@ -207,7 +207,7 @@ WRONG_FILES = {  # the file chosen, and the answer
 }
 
 
-def test_a_file_that_is_not_a_receipt_is_answered_without_alarm(pilot, browser, files, lang_size):  # noqa: F811
+def test_a_file_that_is_not_a_receipt_is_answered_without_alarm(pilot, browser, files, lang_size):
     """Item 3: each wrong file is named in the summary, in a neutral tone, with
     the focus on it: no alert, no failed step, no alarm. An audit file without
     the noted tracking code is "an audit file, not a receipt", the field says
@@ -242,7 +242,7 @@ def test_a_file_that_is_not_a_receipt_is_answered_without_alarm(pilot, browser, 
         p.close()
 
 
-def test_a_failed_check_is_in_the_pages_language(pilot, browser, files, lang_size):  # noqa: F811
+def test_a_failed_check_is_in_the_pages_language(pilot, browser, files, lang_size):
     """Items 6 and 9 on these pages: a receipt whose signature was changed
     fails with the catalogue's words for why, in the page's language (no
     English error text in a Japanese page), in plain words first."""

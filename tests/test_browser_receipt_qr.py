@@ -22,8 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from crypto.receipts import ReceiptError, compact_receipt, expand_compact_receipt, parse_compact_receipt, verify_receipt
-from tests.browser_support import CHROMIUM, LAUNCH_ARGS, VOTERS, Page, cast, election
-from tests.browser_support import browser, lang_size, pilot  # noqa: F401
+from tests.browser_support import CHROMIUM, LAUNCH_ARGS, VOTERS, Page, browser, cast, election, lang_size, pilot  # noqa: F401
 from voting.cli.receipt import receipt as receipt_cli
 from voting.web.pages import CONTENT_SECURITY_POLICY
 
@@ -34,7 +33,7 @@ QR_MAX_BYTES = 2953
 
 
 @pytest.fixture(scope="module")
-def open_election(pilot):  # noqa: F811
+def open_election(pilot):
     return election(pilot, ELECTION, "open")
 
 
@@ -57,7 +56,7 @@ def _check_picture(page: Page, png: bytes):
     page.page.set_input_files("#qr-image", files=[{"name": "receipt.png", "mimeType": "image/png", "buffer": png}])
 
 
-def test_printed_receipt_qr_checks_out(pilot, open_election, browser, lang_size):  # noqa: F811
+def test_printed_receipt_qr_checks_out(pilot, open_election, browser, lang_size):
     lang, size = lang_size
     receipt = cast(pilot, ELECTION, next(_voters), {"q1": ["o2"]})
     full = len(json.dumps(receipt, separators=(",", ":")))
@@ -108,7 +107,7 @@ def test_printed_receipt_qr_checks_out(pilot, open_election, browser, lang_size)
         page.close()
 
 
-def test_qr_read_by_the_camera(pilot, open_election, browser, tmp_path):  # noqa: F811
+def test_qr_read_by_the_camera(pilot, open_election, browser, tmp_path):
     """Chromium's fake camera films the receipt's QR code (a Y4M file); the
     page reads it from the video (BarcodeDetector or the decoder) and checks."""
     receipt = cast(pilot, ELECTION, next(_voters), {"q1": ["o1"]})
@@ -147,7 +146,7 @@ def _y4m(rows: list[list[bool]], scale: int = 8, frames: int = 30) -> bytes:
     return f"YUV4MPEG2 W{side} H{side} F10:1 Ip A1:1 C420jpeg\n".encode() + (b"FRAME\n" + luma + chroma) * frames
 
 
-def test_only_the_receipt_check_may_use_the_camera(pilot, open_election):  # noqa: F811
+def test_only_the_receipt_check_may_use_the_camera(pilot, open_election):
     code = cast(pilot, ELECTION, next(_voters), {"q1": ["o3"]})["tracking_code"]
     paths = ["/", "/login", "/vote", f"/vote/{ELECTION}", f"/vote/{ELECTION}/receipt?code={code}", "/admin", "/admin/new",
              f"/admin/{ELECTION}", "/audit", f"/audit/{ELECTION}", f"/audit/{ELECTION}/heads",
@@ -194,7 +193,7 @@ def _docs():
     return Path(__file__).resolve().parent.parent / "docs" / "web.md"
 
 
-def test_command_line_checks_a_compact_receipt(pilot, open_election, tmp_path):  # noqa: F811
+def test_command_line_checks_a_compact_receipt(pilot, open_election, tmp_path):
     receipt = cast(pilot, ELECTION, next(_voters), {"q1": ["o4"]})
     good = tmp_path / "qr.txt"
     good.write_text(compact_receipt(receipt) + "\n", encoding="utf-8")

@@ -20,12 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from playwright.sync_api import expect
 
 from crypto import ca, threshold
 from crypto.credentials import TrustStore, certificates_from_pem, sign_announcement, verify_endorsement
-from cryptography.hazmat.primitives import serialization
-from crypto.group import Point
 from tests.browser_support import TRUSTEES, Page, Pilot, browser, cast, election, lang_size, pilot  # noqa: F401
 from tests.mitm_support import Mitm, Reply
 from voting.client import Client, trustee_ceremony_step, trustee_decrypt
@@ -35,7 +34,7 @@ PIN = "246810"
 AREA = "trustee"
 
 
-def _page(browser, pilot: Pilot, lang: str, size: str, base_url: str, employee_id: str = "T0001") -> Page:  # noqa: F811
+def _page(browser, pilot: Pilot, lang: str, size: str, base_url: str, employee_id: str = "T0001") -> Page:
     """The trustee's browser, logged in (the session and the sealed credential
     file in sessionStorage, as the login page leaves them), at any origin."""
     with Client(pilot.url) as client:
@@ -55,7 +54,7 @@ def _page(browser, pilot: Pilot, lang: str, size: str, base_url: str, employee_i
 class PythonTrustees(threading.Thread):
     """T0002 and T0003 on their own machines: the CLI's steps until confirmed."""
 
-    def __init__(self, pilot: Pilot, election_id: str, trustees=TRUSTEES[1:]) -> None:  # noqa: F811
+    def __init__(self, pilot: Pilot, election_id: str, trustees=TRUSTEES[1:]) -> None:
         super().__init__(daemon=True)
         self.pilot, self.election_id, self.trustees = pilot, election_id, trustees
         self.states: dict[str, str] = {}
@@ -76,11 +75,11 @@ class PythonTrustees(threading.Thread):
             while not self.stop.is_set() and not all(self.states.get(t) == "confirmed" for t in self.trustees):
                 self.step_once()
                 time.sleep(0.3)
-        except Exception as exc:  # reported by the test
+        except Exception as exc:  # noqa: BLE001 - reported by the test
             self.error = exc
 
 
-def _choose_root(p: Page, pilot: Pilot) -> None:  # noqa: F811
+def _choose_root(p: Page, pilot: Pilot) -> None:
     """Choose the city's root.pem; the page shows its fingerprint as openssl prints it."""
     root = pilot.data_dir / "ca" / "root.pem"
     p.page.set_input_files("#root-file", str(root))
@@ -104,7 +103,7 @@ def _save_when_asked(p: Page, tmp: Path, name: str) -> Path:
     return path
 
 
-def test_trustee_takes_part_in_the_ceremony_in_the_browser(pilot, browser, lang_size, tmp_path):  # noqa: F811
+def test_trustee_takes_part_in_the_ceremony_in_the_browser(pilot, browser, lang_size, tmp_path):
     lang, size = lang_size
     election_id = election(pilot, f"F-{lang}-{size}", "key_ceremony")
     p = _page(browser, pilot, lang, size, pilot.url)
@@ -194,7 +193,7 @@ def test_trustee_takes_part_in_the_ceremony_in_the_browser(pilot, browser, lang_
     p.close()
 
 
-def _forged_announcement(pilot: Pilot, election_id: str, params: threshold.CeremonyParameters) -> dict:  # noqa: F811
+def _forged_announcement(pilot: Pilot, election_id: str, params: threshold.CeremonyParameters) -> dict:
     """Trustee 2's place taken by an announcement of the server's own, signed
     with another trustee's certificate (T0003's, not T0002's)."""
     _, announcement = threshold.start_ceremony(params, 2)
@@ -202,7 +201,7 @@ def _forged_announcement(pilot: Pilot, election_id: str, params: threshold.Cerem
     return {**announcement.to_json(), "signature": signature}
 
 
-def _parameters(pilot: Pilot, election_id: str) -> threshold.CeremonyParameters:  # noqa: F811
+def _parameters(pilot: Pilot, election_id: str) -> threshold.CeremonyParameters:
     with Client(pilot.url) as client:
         client.login(pilot.credentials["T0002"])
         return threshold.CeremonyParameters.from_json(client.get(f"/api/elections/{election_id}/ceremony")["parameters"])
@@ -220,7 +219,7 @@ def _impostor_announcement(election_id: str, params: threshold.CeremonyParameter
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
-def test_page_refuses_what_a_dishonest_server_relays(pilot, browser, lang, tmp_path):  # noqa: F811
+def test_page_refuses_what_a_dishonest_server_relays(pilot, browser, lang, tmp_path):
     election_id = election(pilot, f"F-mitm-{lang}", "key_ceremony")
     ceremony_path = f"/api/elections/{election_id}/ceremony"
     attack = {"kind": "parameters"}
@@ -302,7 +301,7 @@ def test_page_refuses_what_a_dishonest_server_relays(pilot, browser, lang, tmp_p
 # --- the partial decryption in the browser ---------------------------------------------
 
 
-def _sealed_cli_state(pilot: Pilot, election_id: str, trustee: str, tmp: Path, extra_roots=()) -> Path:  # noqa: F811
+def _sealed_cli_state(pilot: Pilot, election_id: str, trustee: str, tmp: Path, extra_roots=()) -> Path:
     """The trustee file of a trustee whose ceremony the CLI did (`voting trustee
     seal`'s format), with the city's root pinned, as the page pins it (and
     ``extra_roots``, card anchors' roots chosen in the same root.pem)."""
@@ -326,7 +325,7 @@ def _unlock_with_file(p: Page, path: Path, url: str, election_id: str) -> None:
     page.wait_for_selector("#decrypt-button:visible", timeout=60_000)
 
 
-def test_trustee_decrypts_in_the_browser(pilot, browser, lang_size, tmp_path):  # noqa: F811
+def test_trustee_decrypts_in_the_browser(pilot, browser, lang_size, tmp_path):
     """T0001 decrypts in the browser (after checking the record as the CLI
     does), T0002 with the CLI; the tally is right."""
     lang, size = lang_size
@@ -384,7 +383,7 @@ def _tampered_record(data: bytes, attack: str) -> bytes:
 
 
 @pytest.mark.parametrize(("lang", "attack"), [("ja", "aggregate"), ("en", "ballot")])
-def test_page_refuses_to_decrypt_a_record_the_server_changed(pilot, browser, lang, attack, tmp_path):  # noqa: F811
+def test_page_refuses_to_decrypt_a_record_the_server_changed(pilot, browser, lang, attack, tmp_path):
     election_id = election(pilot, f"F3-mitm-{lang}", "closed")
     sealed = _sealed_cli_state(pilot, election_id, "T0001", tmp_path)
     record_path = f"/api/elections/{election_id}/record/private"
@@ -415,11 +414,11 @@ def test_page_refuses_to_decrypt_a_record_the_server_changed(pilot, browser, lan
         p.close()
 
 
-def _private_record_hook(record_path: str, change):  # noqa: ANN001, ANN202
+def _private_record_hook(record_path: str, change):
     """A stand-in hook that changes the files of the record it relays (``change(files)``)."""
     from voting.record.files import read_record_zip, record_zip
 
-    def on_response(request, reply: Reply) -> Reply:  # noqa: ANN001
+    def on_response(request, reply: Reply) -> Reply:
         if request.path != record_path or reply.status != 200:
             return reply
         files = read_record_zip(reply.body)
@@ -441,7 +440,7 @@ def _attested(files: dict, count: int) -> None:
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
-def test_page_decrypts_attested_registrations_only_once_the_trustee_accepts_their_number(pilot, browser, lang, tmp_path):  # noqa: F811
+def test_page_decrypts_attested_registrations_only_once_the_trustee_accepts_their_number(pilot, browser, lang, tmp_path):
     """Registrations attested by a TLS client certificate login rest on the
     server's word: the page refuses, shows how many with a box to tick, and
     decrypts once the trustee ticks it (the same number), never before."""
@@ -481,7 +480,7 @@ def test_page_decrypts_attested_registrations_only_once_the_trustee_accepts_thei
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
-def test_page_refuses_a_card_anchor_it_did_not_pin(pilot, browser, lang, tmp_path):  # noqa: F811
+def test_page_refuses_a_card_anchor_it_did_not_pin(pilot, browser, lang, tmp_path):
     """The server names a card anchor of its own in the record
     (auditors/enrollments.json): the page refuses, naming it, unless the
     trustee pinned that root too (in the root.pem chosen at the ceremony)."""

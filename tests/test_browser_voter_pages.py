@@ -21,8 +21,14 @@ import time
 
 import httpx
 
-from tests.browser_support import PIN, Page, browser, election, pilot  # noqa: F401
-from tests.browser_support import lang_size  # noqa: F401
+from tests.browser_support import (  # noqa: F401
+    PIN,
+    Page,
+    browser,
+    election,
+    lang_size,
+    pilot,
+)
 from tests.support import manifest
 
 AREA = "voter"
@@ -52,7 +58,7 @@ def _end_session_on_the_server(p: Page) -> None:
     assert reply.status_code == 200, reply.text
 
 
-def test_session_that_ends_mid_vote_keeps_the_choices(pilot, browser, lang_size):  # noqa: F811
+def test_session_that_ends_mid_vote_keeps_the_choices(pilot, browser, lang_size):
     lang, size = lang_size
     election_id = election(pilot, f"b4-{lang}-{size}", "open", doc=manifest(f"b4-{lang}-{size}", max_selections=2, min_selections=0))
     p = _vote_page(browser, pilot, lang_size, election_id)
@@ -101,8 +107,7 @@ def test_session_that_ends_mid_vote_keeps_the_choices(pilot, browser, lang_size)
     p.close()
 
 
-def test_choices_are_kept_for_that_employee_only_and_forgotten_at_logout(pilot, browser, lang_size):  # noqa: F811
-    lang, size = lang_size
+def test_choices_are_kept_for_that_employee_only_and_forgotten_at_logout(pilot, browser, lang_size):
     election_id = election(pilot, "b4-shared", "open")
     p = _vote_page(browser, pilot, lang_size, election_id, "E0006")
     page = p.page
@@ -137,7 +142,7 @@ def test_choices_are_kept_for_that_employee_only_and_forgotten_at_logout(pilot, 
     p.close()
 
 
-def test_a_closed_or_published_election_never_offers_to_vote_again(pilot, browser, lang_size):  # noqa: F811
+def test_a_closed_or_published_election_never_offers_to_vote_again(pilot, browser, lang_size):
     lang, size = lang_size
     states = {state: election(pilot, f"b7-{state}", state) for state in ("closed", "published")}  # E0001 voted in both
     p = Page(browser, pilot, lang=lang, size=size, area=AREA)
@@ -160,7 +165,7 @@ def test_a_closed_or_published_election_never_offers_to_vote_again(pilot, browse
     p.close()
 
 
-def test_an_employee_off_the_roll_is_told_before_the_ballot(pilot, browser, lang_size):  # noqa: F811
+def test_an_employee_off_the_roll_is_told_before_the_ballot(pilot, browser, lang_size):
     lang, size = lang_size
     election_id = election(pilot, "b7-open", "open")
     p = Page(browser, pilot, lang=lang, size=size, area=AREA)
@@ -181,7 +186,7 @@ def _encrypt(p: Page, option: int) -> None:
     p.page.wait_for_selector("#step-review:visible")
 
 
-def test_the_time_shown_includes_fetching_the_election(pilot, browser, lang_size):  # noqa: F811
+def test_the_time_shown_includes_fetching_the_election(pilot, browser, lang_size):
     lang, size = lang_size
     election_id = election(pilot, "b7-open", "open")
     voter = {"ja-desktop": "E0002", "ja-phone": "E0003", "en-desktop": "E0004", "en-phone": "E0005"}[f"{lang}-{size}"]
@@ -200,7 +205,7 @@ def test_the_time_shown_includes_fetching_the_election(pilot, browser, lang_size
     p.close()
 
 
-def test_the_cast_box_comes_first_and_the_audit_box_is_in_plain_words(pilot, browser, lang_size):  # noqa: F811
+def test_the_cast_box_comes_first_and_the_audit_box_is_in_plain_words(pilot, browser, lang_size):
     lang, size = lang_size
     election_id = election(pilot, "b9-open", "open")
     voter = {"ja-desktop": "E0002", "ja-phone": "E0003", "en-desktop": "E0004", "en-phone": "E0005"}[f"{lang}-{size}"]
@@ -236,7 +241,7 @@ def _bad_file(pilot, name: str, doc: dict):
     return path
 
 
-def test_login_errors_are_in_the_page_language(pilot, browser, lang_size):  # noqa: F811
+def test_login_errors_are_in_the_page_language(pilot, browser, lang_size):
     lang, size = lang_size
     good = json.loads(pilot.files["E0001"].read_text(encoding="utf-8"))
     cases = [

@@ -56,7 +56,7 @@ class WitnessLog:
         log = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 log.requests.append(self.path)
                 match = re.fullmatch(r"/w/elections/([A-Za-z0-9_.-]+)", self.path)
                 doc = log.heads.get(match.group(1)) if match else None
@@ -177,7 +177,7 @@ def _steps(s: Session, mark: str) -> list[str]:
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
-def test_witnessed_receipt_in_the_browser(pilot, browser, witness_log, keys, lang):  # noqa: F811
+def test_witnessed_receipt_in_the_browser(pilot, browser, witness_log, keys, lang):
     election_id = f"witnessed-{lang}"
     policy_doc = _policy_doc(keys, witness_log.url)
     status = _open(pilot, election_id, policy_doc)
@@ -222,7 +222,7 @@ def test_witnessed_receipt_in_the_browser(pilot, browser, witness_log, keys, lan
     created, joint = _created_and_joint(pilot, election_id)
     policy = witness_policy_for(completed, created, joint)
     assert policy == WitnessPolicy.from_json(policy_doc)
-    cosigned, names = verify_witnessed(completed, policy, server_key=server_key)
+    _cosigned, names = verify_witnessed(completed, policy, server_key=server_key)
     assert [w.name for w in names] == NAMES[:2] or sorted(w.name for w in names) == sorted(NAMES[:2])
     assert {k: v for k, v in completed.items() if k != WITNESSED} == plain
 
@@ -284,7 +284,7 @@ def _created_and_joint(pilot: Pilot, election_id: str) -> tuple[dict, dict]:
     return entries[0], next(e for e in entries if e["kind"] == "joint-key")
 
 
-def test_an_election_without_witnesses_is_noted_not_failed(pilot, browser):  # noqa: F811
+def test_an_election_without_witnesses_is_noted_not_failed(pilot, browser):
     election_id = "no-witnesses"
     _open(pilot, election_id, None)
     receipt = _cast(pilot, election_id, "E0003")
@@ -306,7 +306,7 @@ def _forged_branch(pilot: Pilot, election_id: str, size: int, keys: list[Ed25519
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
-def test_a_cosigned_head_of_another_board_raises_the_split_view_alarm(pilot, browser, witness_log, keys, lang):  # noqa: F811
+def test_a_cosigned_head_of_another_board_raises_the_split_view_alarm(pilot, browser, witness_log, keys, lang):
     """The server stand-in serves, as the newest cosigned head, one of another
     board: the witnesses cosigned the board everybody else sees, and the voter's
     receipt is not on it. The real server's consistency proof does not lead from
@@ -370,7 +370,7 @@ def test_a_cosigned_head_of_another_board_raises_the_split_view_alarm(pilot, bro
 # --- the administrator names the witnesses (the new-election page) ------------------------
 
 
-def _admin(browser, pilot: Pilot, lang: str) -> Session:  # noqa: F811
+def _admin(browser, pilot: Pilot, lang: str) -> Session:
     s = _voter(browser, pilot, "A0001", lang, pilot.url)
     s.who = "admin"
     return s
@@ -413,7 +413,7 @@ def _not_created(pilot: Pilot, election_id: str) -> None:
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
-def test_administrator_names_the_witnesses_in_the_form(pilot, browser, keys, lang):  # noqa: F811
+def test_administrator_names_the_witnesses_in_the_form(pilot, browser, keys, lang):
     from playwright.sync_api import expect
 
     election_id = f"form-witnesses-{lang}"

@@ -1,7 +1,7 @@
 """Keys on a card (voting/card.py) with real SoftHSM2 tokens: signatures of
 each key type, the card secret, keys that cannot be read, PIN and choice
 errors, certificate requests made on the card, and login with a card; plus the
-token-key dispatch of crypto/credentials.py and the card-secret vectors
+token-key dispatch of crypto/credentials and the card-secret vectors
 (tests/vectors/card_secret.json)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding
+from cryptography.hazmat.primitives.asymmetric import ec, padding
 
 from crypto import ca
 from crypto import credentials as cr
@@ -55,10 +55,10 @@ def _crls(pki: Pki) -> list[x509.CertificateRevocationList]:
 class _SoftwareTokenKey:
     """A TokenKey over a cryptography key, optionally corrupting its signatures."""
 
-    def __init__(self, key, corrupt: bool = False) -> None:  # noqa: ANN001
+    def __init__(self, key, corrupt: bool = False) -> None:
         self.key, self.corrupt, self.calls = key, corrupt, 0
 
-    def public_key(self):  # noqa: ANN201
+    def public_key(self):
         return self.key.public_key()
 
     def sign_jws(self, message: bytes) -> bytes:
@@ -288,13 +288,13 @@ def test_a_card_whose_signatures_change_cannot_make_a_secret(hsm, pki, monkeypat
         messages = []
         real = cr._sign
 
-        def varying(key, message):  # noqa: ANN001, ANN202 - stands in for a token that randomizes
+        def varying(key, message):
             messages.append(message)
             return next(answers)
 
         monkeypatch.setattr(card, "_sign", varying)
         with pytest.raises(CardError, match="differently each time"):
-            credential.secret
+            _ = credential.secret
         assert messages == [cr.card_secret_message(credential.certificate)] * 2
         monkeypatch.setattr(card, "_sign", real)
 
@@ -430,7 +430,7 @@ def test_several_cards_without_a_label_are_listed(hsm, pki):
 
 
 def test_one_card_needs_no_label_and_keys_are_chosen_by_label_or_id(hsm, pki):
-    choice = card_for(pki, hsm, "E0001", "p256", token="only")
+    card_for(pki, hsm, "E0001", "p256", token="only")
     hsm.keypair("only", "second", "rsa2048", "02")
     with pytest.raises(CardError) as several:
         card.open_card(CardChoice(hsm.module), PIN)

@@ -31,9 +31,9 @@ from crypto.witness import Cosignature, verify_cosignature
 from tests.card_support import PIN, SO_PIN, SoftHsm, card_for
 from tests.http_support import Pilot
 from tests.support import manifest, roll_csv
+from voting import card as card_module
 from voting import pki as pilot_ca
 from voting import witness as w
-from voting import card as card_module
 from voting.card import close_key, list_cards, open_card, open_key
 from voting.cli import main
 from voting.cli.witness import EX_CONFIG, EX_TEMPFAIL
@@ -63,7 +63,7 @@ def softhsm(tmp_path):
     hsm.close()
 
 
-def software_csr(key, common_name: str = "山田 花子") -> bytes:  # noqa: ANN001
+def software_csr(key, common_name: str = "山田 花子") -> bytes:
     request = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
     return request.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
@@ -315,7 +315,7 @@ def test_a_witness_whose_card_stops_signing_exits_so_that_a_restart_opens_it_aga
     doc["witnesses"] = {"quorum": 1, "members": [w.load_state(witness_card).member()]}
     pilot.create(doc, ["E0001"])
 
-    def pulled_out(self, message: bytes) -> bytes:  # noqa: ANN001 - what a card pulled out of the reader answers
+    def pulled_out(self, message: bytes) -> bytes:
         raise card_module.CardAbsentError(f"card {self.token_label!r} was removed or its session closed; insert it and run the command again")
 
     monkeypatch.setattr(card_module.CardKey, "sign_jws", pulled_out)
@@ -427,7 +427,7 @@ def test_the_pin_of_a_credential_file_in_the_environment_never_goes_to_a_card(so
 # --- store-certificate and another issuer's certificate for the key -----------------------------------
 
 
-def _logon_certificate(issuing: ca.Authority, public_key, now: datetime) -> x509.Certificate:  # noqa: ANN001
+def _logon_certificate(issuing: ca.Authority, public_key, now: datetime) -> x509.Certificate:
     """A certificate of the city's other CA for the card's key (Windows smart-card logon): no pilot employee id."""
     return (
         x509.CertificateBuilder()

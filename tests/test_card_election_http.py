@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -100,6 +99,7 @@ def key_types_of_registrations(record: Path) -> set[str]:
     return found
 
 
+@pytest.mark.slow
 def test_a_whole_election_with_every_key_on_a_card(softhsm, data_dir, database_url, tmp_path, backend) -> None:
     run("ca", "init", "--data-dir", data_dir)
     # Through the command line: RSA and P-256 cards for the administrator, a

@@ -47,8 +47,8 @@ from tests.test_ops_proxy import SHIPPED, Nginx, Service, render, secret_include
 from voting.client import ApiError, Client, choices_from_ids, prepare_ballot
 from voting.db.models import RollEntry, Session
 from voting.record.files import read_record_zip
-from voting.record.verify import verify_record
 from voting.settings import Settings
+from voting.verify import verify_record
 
 LOGIN = "/api/auth/client-certificate"
 ENROLL = "/api/enroll/client-certificate"
@@ -61,7 +61,7 @@ def cards(data_dir, database_url) -> CardPilot:
     pilot.stop()
 
 
-def read_db(database_url: str, statement):  # noqa: ANN001, ANN201 - a select, its rows
+def read_db(database_url: str, statement):
     async def read() -> list:
         engine = create_async_engine(Settings(database_url=database_url).db_url)
         try:
@@ -454,7 +454,7 @@ def _openssl_login(port: int, origin: str, cafile: Path, *extra: str) -> tuple[b
     return "Reused, TLS" in done.stdout, reply
 
 
-def test_a_resumed_tls_session_logs_nobody_in(behind_nginx, server_cert, tmp_path):  # noqa: F811
+def test_a_resumed_tls_session_logs_nobody_in(behind_nginx, server_cert, tmp_path):
     """A resumed TLS handshake asks for no client certificate: nginx passes on
     the certificate of the session it resumes, so whoever can resume the card
     holder's session (the same browser after the card was pulled) would log in

@@ -34,7 +34,7 @@ EMPLOYEE = "E0100"
 _KEYS: dict[str, object] = {}
 
 
-def key(label: str, kind: str = "P-256"):  # noqa: ANN201 - a private key
+def key(label: str, kind: str = "P-256"):
     """Keys are made once per module (RSA is slow)."""
     if (label, kind) not in _KEYS:
         _KEYS[(label, kind)] = (
@@ -75,15 +75,15 @@ class Spec:
     hash: hashes.HashAlgorithm = field(default_factory=hashes.SHA256)
 
 
-def root(**changes) -> Spec:  # noqa: ANN003
+def root(**changes) -> Spec:
     return replace(Spec(name("Limbo Root"), "root", ca=True, path_length=None, usage=CA_USAGE, eku=None, san=None, aki=False), **changes)
 
 
-def issuing(**changes) -> Spec:  # noqa: ANN003
+def issuing(**changes) -> Spec:
     return replace(Spec(name("Limbo Issuing CA"), "issuing", issuer="root", ca=True, path_length=0, usage=CA_USAGE, eku=None, san=None), **changes)
 
 
-def leaf(**changes) -> Spec:  # noqa: ANN003
+def leaf(**changes) -> Spec:
     subject = x509.Name([
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "City Hall"),
         x509.NameAttribute(NameOID.SERIAL_NUMBER, EMPLOYEE),

@@ -10,7 +10,7 @@ from pathlib import Path
 from crypto import errors
 from crypto.ballots import LIMIT_KIND, SELECTION_KIND, format_tracking_code
 from crypto.encoding import encode_parts
-from crypto.group import G, ORDER
+from crypto.group import ORDER, G
 from crypto.proofs import TAG_PREFIX
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from crypto.group import Scalar, g_mul
@@ -79,6 +80,7 @@ class Voter:
             self.heads.append(SignedTreeHead.from_json(receipt["tree_head"]))
 
 
+@pytest.mark.slow
 def test_receipts_survive_server_kills(pki, data_dir, database_url, backend):
     rng = random.Random(SEED)
     pilot = start_pilot(pki, data_dir, database_url)
@@ -223,7 +225,7 @@ def trustee_program(pilot: Pilot, name: str, crash: tuple[int, str] | None) -> C
     return client
 
 
-def run_until_done(step, pilot: Pilot, name: str, crash: tuple[int, str]) -> Counter:  # noqa: ANN001
+def run_until_done(step, pilot: Pilot, name: str, crash: tuple[int, str]) -> Counter:
     """Run ``step(client)`` with a program that crashes once, then with fresh
     programs (a restart: only the trustee's file survives) until it returns."""
     seen: Counter = Counter()
@@ -297,7 +299,7 @@ def test_trustee_steps_resume_after_client_crashes(pki, data_dir, database_url):
             for name, crash in (("T0001", (1, "before")), ("T0002", (1, "after"))):
                 path = pilot.trustee_file(name, election_id)
 
-                def decrypt(client: Client, path: Path = path) -> str:
+                def decrypt(client: Client, path: Path = path, election_id: str = election_id) -> str:
                     trustee_decrypt(client, election_id, path)
                     return "decrypted"
 

@@ -11,7 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -40,7 +40,7 @@ from crypto.errors import (
 from tests.vectors import gen_credentials as vectors
 from tests.vectors.gen_credentials import b64url, build_leaf, jws, payload, raw_sign, x5c
 
-NOW = datetime(2030, 6, 1, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2030, 6, 1, 9, 0, tzinfo=UTC)
 ISSUED = NOW - timedelta(days=30)
 AUD = "https://vote.city-hall.example.jp"
 FINGERPRINT = hashlib.sha256(b"election").digest()
@@ -895,7 +895,7 @@ def test_vector_tokens() -> None:
             consumed.append(nonce)
             return case["nonce_fresh"]
 
-        def run(case: dict = case, consume=consume) -> cr.VerifiedLogin:  # noqa: ANN001
+        def run(case: dict = case, consume=consume) -> cr.VerifiedLogin:
             return cr.verify_login_token(
                 case["token"],
                 trust_store=trust,

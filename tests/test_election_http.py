@@ -5,6 +5,7 @@ processes sharing one PostgreSQL database."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import statistics
 import threading
@@ -17,6 +18,9 @@ from crypto.log import ConsistencyProof, SignedTreeHead, leaf_hash, root_from_le
 from tests.http_support import board_entries, board_heads, changed_tables, start_pilot, two_question_manifest
 from tests.support import ServerProcess, server_settings
 from voting.client import ApiError, Client, prepare_ballot
+
+#: Whole elections: test_smoke_service is the fast tier's short one.
+pytestmark = pytest.mark.slow
 
 VOTERS = 50
 
@@ -113,7 +117,7 @@ def test_fifty_voters_three_trustees_one_absent(pki, data_dir, database_url, bac
         assert kinds.count("trustee-announcement") == 3 and kinds.count("partial-decryption") == 2
         assert kinds[-2:] == ["result", "election-published"]
         assert entries[-2]["body"] == result
-        pairs = list(zip(heads, heads[1:])) + [(h, heads[-1]) for h in heads[:: max(1, len(heads) // 10)]]
+        pairs = list(itertools.pairwise(heads)) + [(h, heads[-1]) for h in heads[:: max(1, len(heads) // 10)]]
         for old, new in pairs:
             reply = public.get(f"/api/elections/{election_id}/board/consistency", old=old.head.size, new=new.head.size)
             assert SignedTreeHead.from_json(reply["tree_head"]) == new
@@ -252,7 +256,7 @@ def test_single_ballot_holds_across_two_app_processes(pki, data_dir, database_ur
             results: list[str] = []
             start = threading.Barrier(2)
 
-            def cast(client: Client, ballot, results=results, start=start) -> None:  # noqa: ANN001
+            def cast(client: Client, ballot, results=results, start=start) -> None:
                 start.wait()
                 try:
                     client.cast(ballot)

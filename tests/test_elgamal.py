@@ -19,7 +19,7 @@ from crypto.elgamal import (
     partial_decrypt,
 )
 from crypto.errors import DecryptionError, EncodingError, IdentityPoint, InvalidPoint
-from crypto.group import G, IDENTITY, ORDER, Scalar, g_mul, small_scalar
+from crypto.group import IDENTITY, ORDER, G, Scalar, g_mul, small_scalar
 
 KEY = KeyPair.generate()
 randomness = st.integers(min_value=1, max_value=ORDER - 1).map(Scalar)

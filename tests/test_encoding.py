@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from crypto.encoding import canonical_json, encode_parts, hash_parts, hash_to_scalar, points_from_hex
 from crypto.errors import EncodingError, IdentityPoint
-from crypto.group import G, ORDER, Point, Scalar
+from crypto.group import ORDER, G, Point, Scalar
 from tests.vectors.gen_ballots import parse_part
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "ballots.json").read_text(encoding="utf-8"))["encodings"]

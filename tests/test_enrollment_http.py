@@ -13,7 +13,6 @@ import base64
 import csv
 import io
 import json
-import os
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -26,15 +25,14 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from crypto.credentials import certificate_fingerprint, make_enrollment_token, make_login_token
 from tests.enrollment_support import anchors_file, card_with, make_external_ca
 from tests.http_support import start_pilot, two_question_manifest
-from tests.support import PG_ENV
 from voting.cli import main
 from voting.cli.enrollment import enroll_with
-from voting.client import ApiError, Client, TrusteeRefusal
+from voting.client import ApiError, TrusteeRefusal
 from voting.db.models import EnrollmentCode
 from voting.record import files as F
 from voting.record.files import read_record_zip
-from voting.record.verify import verify_record
 from voting.settings import Settings
+from voting.verify import verify_record
 
 
 @pytest.fixture
@@ -52,7 +50,7 @@ def card_pilot(pki, data_dir, database_url, external, tmp_path):
     pilot.stop()
 
 
-def issue_code(pilot, employee_id: str) -> str:  # noqa: ANN001
+def issue_code(pilot, employee_id: str) -> str:
     reply = pilot.admin.post("/api/admin/enrollment-codes", {"employee_id": employee_id})
     assert reply["employee_id"] == employee_id and len(reply["code"]) == 14
     return reply["code"]
@@ -76,7 +74,7 @@ def expire(database_url: str, code: str) -> None:
     asyncio.run(run())
 
 
-def refused(call, status: int, code: str) -> ApiError:  # noqa: ANN001
+def refused(call, status: int, code: str) -> ApiError:
     with pytest.raises(ApiError) as caught:
         call()
     assert (caught.value.status, caught.value.code) == (status, code), caught.value
@@ -174,7 +172,7 @@ def test_a_card_revoked_at_its_own_ca_is_refused(card_pilot, external):
 # --- a whole election with enrolled cards -------------------------------------------------------
 
 
-def write_credential(path, pki, employee_id: str) -> None:  # noqa: ANN001
+def write_credential(path, pki, employee_id: str) -> None:
     """A credential file, as 'voting ca issue' writes it, for the test CA."""
     from crypto.credentials import seal_credential
 
@@ -183,7 +181,7 @@ def write_credential(path, pki, employee_id: str) -> None:  # noqa: ANN001
     path.write_text(json.dumps(sealed), encoding="utf-8")
 
 
-def cli(*args, env: dict | None = None):  # noqa: ANN002, ANN201
+def cli(*args, env: dict | None = None):
     result = CliRunner().invoke(main, [str(a) for a in args], env=env, catch_exceptions=False)
     return result
 
@@ -289,7 +287,7 @@ def test_card_holders_enroll_with_codes_from_the_cli_and_vote(card_pilot, extern
         assert city_only.exit_code == 1 and f"the card anchor '{external.name}'" in check5["failures"][0], check5
 
         # Altered links or proofs fail check 5.
-        def altered(change) -> dict:  # noqa: ANN001
+        def altered(change) -> dict:
             copy = json.loads(files[F.ENROLLMENTS])
             change(copy["enrollments"])
             return {**files, F.ENROLLMENTS: json.dumps(copy).encode()}
@@ -371,7 +369,7 @@ def test_an_anchor_without_its_crl_refuses_only_its_own_cards(pki, data_dir, dat
 # --- races, on PostgreSQL (several requests at once, each in its own transaction) -----------------------
 
 
-def _enrollment_service(tmp_path, **settings):  # noqa: ANN001, ANN202 - the settings, the external CA
+def _enrollment_service(tmp_path, **settings):
     """An app process's services on a fresh PostgreSQL database, with an external
     CA of identity "enrollment" (in-process: the interleavings are forced)."""
     from tests.support import fresh_database_url, make_pki
@@ -390,7 +388,7 @@ def _enrollment_service(tmp_path, **settings):  # noqa: ANN001, ANN202 - the set
     return config, external
 
 
-@pytest.mark.skipif(not os.environ.get(PG_ENV), reason=f"needs PostgreSQL ({PG_ENV})")
+@pytest.mark.postgres
 def test_a_login_racing_the_revocation_of_its_enrollment_keeps_no_session(tmp_path, monkeypatch):
     """A card's login reads its enrollment early and opens the session at the
     end; a revocation committed in between refuses the login (the link is read
@@ -412,7 +410,7 @@ def test_a_login_racing_the_revocation_of_its_enrollment_keeps_no_session(tmp_pa
         auth, database = services.auth, services.database
         outcomes: dict = {}
 
-        async def enroll(credential, employee_id: str) -> None:  # noqa: ANN001
+        async def enroll(credential, employee_id: str) -> None:
             async with database.write() as db:
                 code = (await enrollment.issue_code(db, employee_id=employee_id, created_by="A0001", ttl_s=600))["code"]
             async with database.write() as db:
@@ -441,7 +439,7 @@ def test_a_login_racing_the_revocation_of_its_enrollment_keeps_no_session(tmp_pa
             await enroll(card, "E0001")
             original = auth_service.employee_for
 
-            async def read_then_revoked(db, certificate, anchor):  # noqa: ANN001, ANN202
+            async def read_then_revoked(db, certificate, anchor):
                 employee = await original(db, certificate, anchor)
                 await revoke(certificate_fingerprint(certificate))
                 return employee
@@ -505,14 +503,14 @@ def test_a_login_racing_the_revocation_of_its_enrollment_keeps_no_session(tmp_pa
     }
 
 
-async def _listed(database) -> list[dict]:  # noqa: ANN001
+async def _listed(database) -> list[dict]:
     from voting.auth import enrollment
 
     async with database.read() as db:
         return await enrollment.list_enrollments(db)
 
 
-@pytest.mark.skipif(not os.environ.get(PG_ENV), reason=f"needs PostgreSQL ({PG_ENV})")
+@pytest.mark.postgres
 def test_concurrent_first_enrollments_under_a_new_card_ca_all_succeed(tmp_path):
     """The morning enrollment opens: several holders enroll at once, the first
     requests under the card CA. None is refused ``crl_invalid`` while the first

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crypto.errors import CryptoError, IdentityPoint, InvalidPoint, InvalidScalar
-from crypto.group import G, IDENTITY, ORDER, Point, Scalar, g_mul, small_scalar, sum_columns
+from crypto.group import IDENTITY, ORDER, G, Point, Scalar, g_mul, small_scalar, sum_columns
 from tests.vectors import gen_group
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "ristretto255.json").read_text(encoding="utf-8"))
@@ -26,7 +26,7 @@ nonzero_scalars = st.integers(min_value=1, max_value=ORDER - 1).map(Scalar)
 
 def test_checked_in_vectors_equal_generator_output():
     generated = json.loads(json.dumps(gen_group.generate()["ristretto255.json"]))
-    assert VECTORS == generated
+    assert generated == VECTORS
 
 
 # --- RFC 9496 Appendix A ----------------------------------------------------------------
@@ -350,5 +350,5 @@ def test_mixed_type_operations_raise_type_error():
 
 
 def test_equality_is_by_value_and_type():
-    assert Scalar(1) != 1 and G != G.to_bytes()
+    assert Scalar(1) != 1 and G.to_bytes() != G
     assert Scalar(0) == Scalar.from_bytes(bytes(32))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import json
 import os
 import stat
@@ -166,7 +167,7 @@ def test_administrator_actions_are_on_the_board(pki, data_dir, database_url):
         # Nobody else's action is logged as the administrator's, and the log is append-only.
         assert {e["body"]["by"] for e in entries if "by" in e["body"]} == {ADMIN}
         heads = board_heads(pilot.admin, election_id)
-        for old, new in zip(heads, heads[1:]):
+        for old, new in itertools.pairwise(heads):
             reply = pilot.admin.get(f"/api/elections/{election_id}/board/consistency", old=old.head.size, new=new.head.size)
             ConsistencyProof.from_json(reply["proof"]).verify(
                 old.head.root, new.head.root, old_size=old.head.size, new_size=new.head.size

@@ -57,6 +57,7 @@ def run_dir_of(tmp_path: Path) -> Path:
     return run_dir
 
 
+@pytest.mark.slow
 def test_smoke_load_sqlite_one_process(tmp_path):
     summary = run(parse_args(smoke_args(tmp_path)))
     check_smoke(summary)
@@ -68,7 +69,8 @@ def test_smoke_load_sqlite_one_process(tmp_path):
     assert cast_row and int(cast_row[0].split(",")[2]) == summary["figures"]["acknowledged"]
 
 
-@pytest.mark.skipif(not os.environ.get(PG_ENV), reason=f"needs PostgreSQL ({PG_ENV})")
+@pytest.mark.slow
+@pytest.mark.postgres
 def test_smoke_load_postgresql_two_processes_distributed_locust(tmp_path):
     summary = run(parse_args(smoke_args(tmp_path, "--backend", "postgresql", "--database-url", os.environ[PG_ENV],
                                         "--server-workers", "2", "--locust-workers", "1")))
@@ -171,6 +173,6 @@ def test_each_locust_worker_takes_a_disjoint_share(tmp_path):
     files = RunFiles(tmp_path)
     files.voters.write_text("".join(json.dumps({"employee_id": f"E{i:06d}"}) + "\n" for i in range(10)))
     shares = [[v["employee_id"] for v in files.voter_share(w, 3)] for w in range(3)]
-    assert sorted(sum(shares, [])) == [f"E{i:06d}" for i in range(10)]
+    assert sorted(v for share in shares for v in share) == [f"E{i:06d}" for i in range(10)]
     assert all(not set(a) & set(b) for i, a in enumerate(shares) for b in shares[i + 1 :])
     assert [len(s) for s in shares] == [4, 3, 3]

@@ -26,7 +26,7 @@ FAULT_ENV = "VOTING_TEST_COMMIT_FAULT"
 CHOICES = {"days": ["d1"], "tools": []}
 
 
-def create_faulty_app():  # noqa: ANN201 - the Litestar app
+def create_faulty_app():
     """The service, with the cast's commit failing once when the fault file says so."""
     from sqlalchemy.exc import OperationalError
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,11 +37,11 @@ def create_faulty_app():  # noqa: ANN201 - the Litestar app
     fault_file = Path(os.environ.pop(FAULT_ENV))  # not a setting of the service
     append_all, commit = CastService._append_all, AsyncSession.commit
 
-    async def marked_append_all(self, db, election_id, casts):  # noqa: ANN001, ANN202
+    async def marked_append_all(self, db, election_id, casts):
         db.info["cast"] = True
         return await append_all(self, db, election_id, casts)
 
-    async def faulty_commit(self):  # noqa: ANN001, ANN202
+    async def faulty_commit(self):
         fault = fault_file.read_text() if self.info.get("cast") and fault_file.exists() else ""
         if not fault:
             return await commit(self)
@@ -131,7 +131,7 @@ def test_the_client_stops_resending_and_never_resends_a_refusal(faulty, monkeypa
     sent, failing = [], [True]
     original = voter.http.request
 
-    def counting(method, path, **kwargs):  # noqa: ANN001, ANN202
+    def counting(method, path, **kwargs):
         if path.endswith("/ballots/"):
             sent.append(path)
             if failing:

@@ -23,17 +23,17 @@ def _lost_reply() -> Reply:
     return Reply(503, {"content-type": "application/problem+json"}, json.dumps(LOST).encode())
 
 
-def _is_cast(request) -> bool:  # noqa: ANN001
+def _is_cast(request) -> bool:
     return request.method == "POST" and request.path.endswith("/ballots/")
 
 
-def _ballots(pilot, election_id: str) -> list[str]:  # noqa: ANN001
+def _ballots(pilot, election_id: str) -> list[str]:
     with Client(pilot.url) as client:
         entries = client.get(f"/api/elections/{election_id}/board/entries", start=0, limit=500)["entries"]
     return [e["body"]["tracking_code"] for e in entries if e["kind"] == "ballot"]
 
 
-def _encrypt(s, election_id: str, base: str) -> None:  # noqa: ANN001
+def _encrypt(s, election_id: str, base: str) -> None:
     page = s.page
     page.goto(f"{base}/vote/{election_id}")
     s.ready()
@@ -43,12 +43,12 @@ def _encrypt(s, election_id: str, base: str) -> None:  # noqa: ANN001
     page.wait_for_selector("#step-review:visible")
 
 
-def test_page_resends_a_ballot_whose_reply_was_lost(pilot, browser):  # noqa: F811
+def test_page_resends_a_ballot_whose_reply_was_lost(pilot, browser):
     election_id = "outcome-page"
     _open_survey(pilot, election_id)
     lost: list[bytes] = []
 
-    def on_response(request, reply: Reply) -> Reply:  # noqa: ANN001
+    def on_response(request, reply: Reply) -> Reply:
         if _is_cast(request) and not lost:  # committed by the server; the voter never sees its reply
             lost.append(reply.body)
             return _lost_reply()
@@ -67,12 +67,12 @@ def test_page_resends_a_ballot_whose_reply_was_lost(pilot, browser):  # noqa: F8
     assert _ballots(pilot, election_id) == [code], "recorded once"
 
 
-def test_page_says_so_when_every_resend_fails_and_cast_sends_the_same_ballot(pilot, browser):  # noqa: F811
+def test_page_says_so_when_every_resend_fails_and_cast_sends_the_same_ballot(pilot, browser):
     election_id = "outcome-page-down"
     _open_survey(pilot, election_id)
     down = [True]
 
-    def on_request(request) -> Reply | None:  # noqa: ANN001
+    def on_request(request) -> Reply | None:
         return _lost_reply() if _is_cast(request) and down else None
 
     with Mitm(pilot.url, on_request=on_request) as mitm:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import select
-import socket
 import socketserver
 import threading
 import time
@@ -36,7 +35,7 @@ def cli(*args: object, env: dict | None = None) -> Result:
     return result
 
 
-def wait_until(condition, what: str, deadline_s: float = 60.0):  # noqa: ANN001, ANN201 - any predicate
+def wait_until(condition, what: str, deadline_s: float = 60.0):
     """Poll ``condition`` until it returns something true; a deadline, not a speed check."""
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
@@ -108,10 +107,9 @@ def crl_host(pki):
     host.stop()
 
 
-def login_refusal(url: str, credential) -> ApiError:  # noqa: ANN001 - a Credential
-    with Client(url, timeout=GENEROUS_S) as client:
-        with pytest.raises(ApiError) as refused:
-            client.login(credential)
+def login_refusal(url: str, credential) -> ApiError:
+    with Client(url, timeout=GENEROUS_S) as client, pytest.raises(ApiError) as refused:
+        client.login(credential)
     return refused.value
 
 
@@ -157,7 +155,7 @@ def test_a_hanging_crl_host_delays_no_request_and_a_later_revocation_still_count
         pilot.stop()
 
 
-def login_refusal_or_none(url: str, credential) -> ApiError | None:  # noqa: ANN001 - a Credential
+def login_refusal_or_none(url: str, credential) -> ApiError | None:
     with Client(url, timeout=GENEROUS_S) as client:
         try:
             client.login(credential)
@@ -230,7 +228,7 @@ def test_no_warning_while_the_crl_is_fresh(pki, data_dir, database_url):
         pilot.stop()
 
 
-def write_credential(path: Path, pki, employee_id: str) -> None:  # noqa: ANN001 - tests.support.Pki
+def write_credential(path: Path, pki, employee_id: str) -> None:
     """A credential file, as 'voting ca issue' writes it, for the test CA."""
     from crypto.credentials import seal_credential
 
@@ -252,7 +250,7 @@ class IssuedCredentials:
     def file(self, employee_id: str) -> Path:
         return self.data_dir / "credentials" / f"{employee_id}.credential.json"
 
-    def enroll(self, employee_id: str):  # noqa: ANN201 - a Credential
+    def enroll(self, employee_id: str):
         return open_credential(json.loads(self.file(employee_id).read_text(encoding="utf-8")), PIN)
 
 
@@ -297,7 +295,7 @@ def test_a_crl_published_right_after_closing_passes_check_5(data_dir, database_u
 # --- the auditors' part of the record: no network on the request, the newest kept CRLs -------------------
 
 
-def trust_json(pilot, election_id: str) -> dict:  # noqa: ANN001 - tests.http_support.Pilot
+def trust_json(pilot, election_id: str) -> dict:
     import io
     import zipfile
 
@@ -394,7 +392,7 @@ def test_a_forged_crl_neither_hides_an_expired_crl_nor_ends_a_session(pki, data_
     asyncio.run(scenario())
 
 
-def _forge_crl(issuer, revoked: list, *, now: datetime, number: int):  # noqa: ANN001, ANN202 - x509 types
+def _forge_crl(issuer, revoked: list, *, now: datetime, number: int):
     """A CRL in a trusted CA's name, signed by another key (as altered plain-http CRL traffic)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
@@ -503,13 +501,13 @@ def test_a_compressed_crl_and_a_redirect_to_a_bad_url_are_refused_in_one_line(pk
     seen: list[str] = []
 
     class Recording(httpx.AsyncHTTPTransport):
-        async def handle_async_request(self, request):  # noqa: ANN001, ANN201 - httpx's types
+        async def handle_async_request(self, request):
             seen.append(request.headers.get("accept-encoding", ""))
             return await super().handle_async_request(request)
 
     original = httpx.AsyncClient.__init__
 
-    def recording_client(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def recording_client(self, *args, **kwargs):
         original(self, *args, transport=Recording(), **kwargs)
 
     try:

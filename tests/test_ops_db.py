@@ -27,18 +27,18 @@ from voting.client import Client
 from voting.db.engine import Database, make_engine
 from voting.db.models import Base, BoardEntry, Election, LoginNonce, Role, Session, TreeHead
 from voting.record.files import read_record
-from voting.record.verify import verify_record
 from voting.settings import Settings
+from voting.verify import verify_record
 
 
-def voting(database_url: str, data_dir: Path, *args: str, input: str | None = None):  # noqa: A002
+def voting(database_url: str, data_dir: Path, *args: str, input: str | None = None):
     """``voting ARGS`` in-process, against the test's database."""
     env = {"VOTING_DATABASE_URL": database_url, "VOTING_DATA_DIR": str(data_dir)}
     return CliRunner().invoke(main, list(args), env=env, input=input, catch_exceptions=False)
 
 
-def on_db(database_url: str, work):  # noqa: ANN001, ANN201 - a coroutine function of a session
-    async def run():  # noqa: ANN202
+def on_db(database_url: str, work):
+    async def run():
         database = Database(make_engine(Settings(database_url=database_url).db_url))
         try:
             async with database.session() as db:
@@ -59,8 +59,7 @@ class Voters:
     """Voters of an open election, each with ballots prepared beforehand
     (re-votes: the last one counts), cast from a thread on demand."""
 
-    def __init__(self, pilot, election_id: str, count: int, ballots_each: int) -> None:  # noqa: ANN001
-        info = pilot.admin.election_info(election_id)
+    def __init__(self, pilot, election_id: str, count: int, ballots_each: int) -> None:
         self.queue = []
         for i in range(count):
             credential = pilot.pki.enroll(f"E{i:04d}")
@@ -208,7 +207,7 @@ def test_check_finds_a_tampered_board_row(pki, data_dir, database_url):
     assert sound.exit_code == 0, sound.output
 
     # One ballot entry's stored bytes changed (its stored hash left as it was).
-    async def tamper(db):  # noqa: ANN001, ANN202
+    async def tamper(db):
         row = await db.scalar(
             select(BoardEntry).where(BoardEntry.election_id == election_id, BoardEntry.kind == "ballot").order_by(BoardEntry.leaf_index)
         )
@@ -225,7 +224,7 @@ def test_check_finds_a_tampered_board_row(pki, data_dir, database_url):
     assert f"election {election_id}: board entry {index}: its stored leaf hash is not the hash of its stored bytes" in found.output
 
     # Hash and bytes changed together: the root no longer matches the signed head.
-    async def rehash(db):  # noqa: ANN001, ANN202
+    async def rehash(db):
         from crypto.log import leaf_hash
 
         row = await db.get(BoardEntry, (election_id, index))
@@ -249,7 +248,7 @@ def test_check_finds_a_forged_tree_head(pki, data_dir, database_url):
     finally:
         pilot.stop()
 
-    async def forge(db):  # noqa: ANN001, ANN202
+    async def forge(db):
         newest = await db.scalar(select(func.max(TreeHead.size)).where(TreeHead.election_id == election_id))
         await db.execute(
             update(TreeHead).where(TreeHead.election_id == election_id, TreeHead.size == newest).values(timestamp_ms=TreeHead.timestamp_ms + 1)
@@ -270,7 +269,7 @@ def test_purge_removes_expired_rows_and_keeps_live_ones(data_dir, database_url):
     now = datetime.now(UTC)
     later, earlier = now + timedelta(minutes=5), now - timedelta(seconds=1)
 
-    async def fill(db):  # noqa: ANN001, ANN202
+    async def fill(db):
         db.add_all(
             [
                 LoginNonce(nonce="live", expires_at=later, used=False),
@@ -291,7 +290,7 @@ def test_purge_removes_expired_rows_and_keeps_live_ones(data_dir, database_url):
     assert purged.exit_code == 0, purged.output
     assert "Deleted 2 login challenge(s) and 2 session(s)." in purged.output
 
-    async def left(db):  # noqa: ANN001, ANN202
+    async def left(db):
         return set(await db.scalars(select(LoginNonce.nonce))), set(await db.scalars(select(Session.id)))
 
     assert on_db(database_url, left) == ({"live"}, {"live"})
@@ -340,7 +339,7 @@ def test_an_anonymous_client_cannot_pile_up_challenges(pki, data_dir, database_u
 # --- archive ----------------------------------------------------------------------------------------
 
 
-def fresh_crl(pki) -> None:  # noqa: ANN001
+def fresh_crl(pki) -> None:
     """A CRL issued after the last event, as the verifier's eligibility check needs
     (docs/operations.md: publish one after publication, before archiving)."""
     time.sleep(1.1)  # CRL times are whole seconds
@@ -348,7 +347,7 @@ def fresh_crl(pki) -> None:  # noqa: ANN001
 
 
 def rows_of(database_url: str, election_id: str) -> dict[str, int]:
-    async def count(db):  # noqa: ANN001, ANN202
+    async def count(db):
         found = {}
         for table in Base.metadata.sorted_tables:
             if "election_id" in table.columns:
@@ -420,7 +419,7 @@ def test_archive_refuses_a_record_that_does_not_verify(pki, data_dir, database_u
         pilot.stop()
     before = rows_of(database_url, election_id)
 
-    async def tamper(db):  # noqa: ANN001, ANN202
+    async def tamper(db):
         row = await db.scalar(select(BoardEntry).where(BoardEntry.election_id == election_id, BoardEntry.kind == "result"))
         await db.execute(
             update(BoardEntry)
@@ -446,7 +445,7 @@ def _no_stray_environment(monkeypatch):
 # --- restore checks the copy; check compares the board with the witnesses' cosigned heads -------------------
 
 
-def _cast_election(pilot, name: str) -> str:  # noqa: ANN001 - tests.http_support.Pilot
+def _cast_election(pilot, name: str) -> str:
     election_id = pilot.open_election(two_question_manifest(name), [f"E{i:04d}" for i in range(3)])
     Voters(pilot, election_id, 3, 1).cast(3)
     return election_id
@@ -498,7 +497,7 @@ def test_check_finds_entries_removed_with_their_heads_after_a_witness_cosigned_t
         pilot.stop()
     witness = Ed25519PrivateKey.generate()
 
-    async def cosign_newest(db):  # noqa: ANN001, ANN202
+    async def cosign_newest(db):
         head = await db.scalar(select(TreeHead).where(TreeHead.election_id == election_id).order_by(TreeHead.size.desc()).limit(1))
         signed = cosign(witness, merkle.TreeHead(election_id, head.size, bytes(head.root), head.timestamp_ms), head.timestamp_ms + 5)
         db.add(Cosignature(election_id=election_id, size=head.size, witness_key=signed.witness_key, time_ms=signed.time_ms, signature=signed.signature))
@@ -525,7 +524,7 @@ def test_check_finds_entries_removed_with_their_heads_after_a_witness_cosigned_t
                 raw.execute(statement, {"e": election_id, "k": keep})
         raw.close()
     else:
-        async def remove(db):  # noqa: ANN001, ANN202
+        async def remove(db):
             from sqlalchemy import text
 
             await db.execute(text("SET session_replication_role = replica"))
@@ -551,9 +550,8 @@ def test_a_symlinked_serve_lock_is_refused_in_one_line(tmp_path):
     data_dir.mkdir(mode=0o700)
     target = tmp_path / "elsewhere"
     (data_dir / servelock.LOCK_NAME).symlink_to(target)
-    with pytest.raises(servelock.UnsafeLockFile, match="symbolic link"):
-        with servelock.serving(data_dir):
-            pass
+    with pytest.raises(servelock.UnsafeLockFile, match="symbolic link"), servelock.serving(data_dir):
+        pass
     backup = tmp_path / "backup.db"
     backup.write_bytes(b"")
     refused = voting("", data_dir, "db", "restore", str(backup), "--yes")

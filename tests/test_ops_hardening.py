@@ -63,7 +63,7 @@ def test_good_database_urls_are_accepted():
     assert Settings(database_url="sqlite:///x.sqlite3").db_url == "sqlite+aiosqlite:///x.sqlite3"
 
 
-@pytest.mark.skipif(not PG, reason="needs PostgreSQL (VOTING_TEST_DATABASE_URL)")
+@pytest.mark.postgres
 @pytest.mark.parametrize("mode", ["verify-full", "verify-ca"])
 def test_a_missing_root_certificate_is_one_line(tmp_path, mode):
     """asyncpg's ClientConfigurationError used to print a 200-line traceback."""

@@ -87,7 +87,7 @@ def serving(data_dir: Path, database_url: str, **settings: str) -> Iterator[Serv
                 process.wait()
 
 
-def poll(check, what: str):  # noqa: ANN001, ANN201 - any predicate
+def poll(check, what: str):
     """``check()``'s first true value (the readiness verdict is cached a few seconds)."""
     deadline = time.monotonic() + PATIENCE_S
     while time.monotonic() < deadline:
@@ -285,7 +285,7 @@ def test_a_full_disk_answers_503_with_one_line_per_request(data_dir):
     assert len([line for line in text_log.splitlines() if "database_unavailable" in line or "disk_full" in line]) == len(failed)
 
 
-@pytest.mark.skipif(not os.environ.get(PG_ENV), reason=f"needs PostgreSQL ({PG_ENV})")
+@pytest.mark.postgres
 def test_a_dropped_postgresql_database_answers_503_with_one_line_per_request(pki, data_dir):
     database_url = operator.create_postgres_database(os.environ[PG_ENV], "t")
     with serving(data_dir, database_url) as served:

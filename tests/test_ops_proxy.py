@@ -36,7 +36,7 @@ from cryptography.x509.oid import NameOID
 from tests.support import free_port, make_pki, manifest
 from voting import operator, tls
 from voting.app import MAX_BODY_BYTES
-from voting.client import ApiError, Client
+from voting.client import Client
 from voting.settings import Settings
 
 SHIPPED = Path(__file__).resolve().parent.parent / "docs" / "nginx" / "voting.conf"

@@ -14,7 +14,7 @@ from voting.client import Client
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
-def test_the_roll_preview_import_and_removal_in_the_page(pilot, browser, lang):  # noqa: F811
+def test_the_roll_preview_import_and_removal_in_the_page(pilot, browser, lang):
     election_id = f"roster-page-{lang}"
     with Client(pilot.url) as admin:
         admin.login(pilot.credentials["A0001"])

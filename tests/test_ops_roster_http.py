@@ -15,7 +15,7 @@ import httpx
 from tests.http_support import board_entries, changed_tables, two_question_manifest
 from voting.record import files as F
 from voting.record.files import read_record_zip
-from voting.record.verify import verify_record
+from voting.verify import verify_record
 
 DATA = Path(__file__).resolve().parent / "data"
 

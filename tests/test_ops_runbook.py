@@ -39,6 +39,7 @@ Conventions (the runbook's side is described at its top):
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -118,7 +119,7 @@ def map_site(mapping: list[tuple[str, str]], text: str) -> str:
     """The runbook's system paths and addresses on the scratch machine; a path
     already mapped (preceded by the sandbox's own path) is left alone."""
     for old, new in mapping:
-        text = re.sub(r"(?<![\w.-])" + re.escape(old) if old.startswith("/") else re.escape(old), lambda _: new, text)
+        text = re.sub(r"(?<![\w.-])" + re.escape(old) if old.startswith("/") else re.escape(old), lambda _, new=new: new, text)
     return text
 
 
@@ -202,10 +203,8 @@ class Machine:
 
     def stop_services(self) -> None:
         for pid_file in (self.root / "run").glob("*.pid"):
-            try:
+            with contextlib.suppress(ProcessLookupError, ValueError):
                 os.killpg(int(pid_file.read_text()), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
 
 
 # --- fixtures: what the election's people do over HTTP, between the operator's steps ---------
@@ -218,7 +217,7 @@ def fixture_command(name: str) -> str:
     return f"(cd {shlex.quote(str(REPO))} && {shlex.quote(sys.executable)} -m tests.test_ops_runbook {name} \"$ELECTION\")"
 
 
-def people_client(data_dir: Path, server: str, employee_id: str):  # noqa: ANN201
+def people_client(data_dir: Path, server: str, employee_id: str):
     from crypto.credentials import open_credential
     from voting.client import Client
 
@@ -364,7 +363,7 @@ def test_the_runbook_on_sqlite(tmp_path: Path) -> None:
     check_calls(machine)
     data = tmp_path / "var/lib/voting"
     assert (data / "credentials/E0003.credential.json").exists()  # 﨑 in cp932 read right
-    archive = [p for p in (tmp_path / "srv/archive").rglob("*-record-auditors.zip")]
+    archive = list((tmp_path / "srv/archive").rglob("*-record-auditors.zip"))
     assert archive and oct(archive[0].stat().st_mode & 0o777) == "0o600"
     assert list(data.glob("server-signing-key.retired-*.pem")), "the key was not rotated"
     if not os.environ.get(PG_ENV):
@@ -372,7 +371,7 @@ def test_the_runbook_on_sqlite(tmp_path: Path) -> None:
         assert [b for b in blocks if b.marked("postgres")]
 
 
-@pytest.mark.skipif(not os.environ.get(PG_ENV), reason=f"{PG_ENV} not set")
+@pytest.mark.postgres
 def test_the_runbook_on_postgres(tmp_path: Path) -> None:
     from voting import operator
 

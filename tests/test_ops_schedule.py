@@ -30,7 +30,7 @@ def scheduled(election_id: str, opens: datetime, closes: datetime) -> dict:
     return {**two_question_manifest(election_id), "schedule": {"opens_at": opens.isoformat(), "closes_at": closes.isoformat()}}
 
 
-def voter_with_ballot(pilot: Pilot, election_id: str, employee_id: str):  # noqa: ANN201
+def voter_with_ballot(pilot: Pilot, election_id: str, employee_id: str):
     voter = pilot.login(pilot.pki.enroll(employee_id))
     voter.register_credential(election_id)  # before closes_at (before opens_at too)
     return voter, voter.prepare_ballot(election_id, CHOICES)
@@ -69,7 +69,7 @@ def test_before_opens_at_casting_and_closing_are_refused(pilot):
     assert 'data-fact="schedule"' in admin_page.text
 
 
-def create_clocked_app():  # noqa: ANN201 - the Litestar app
+def create_clocked_app():
     """The service with its clocks (the board's, which decides the schedule, and
     the host's, which the status shows) read from a file: "<ISO time>" moves
     them everywhere, "write <ISO time>" only where a cast is written (after the
@@ -85,7 +85,7 @@ def create_clocked_app():  # noqa: ANN201 - the Litestar app
     writing = contextvars.ContextVar("writing", default=False)
     real_now, append_all, board_now_ms = schedule.now, CastService._append_all, Board.now_ms
 
-    async def marked_append_all(self, db, election_id, casts):  # noqa: ANN001, ANN202
+    async def marked_append_all(self, db, election_id, casts):
         token = writing.set(True)
         try:
             return await append_all(self, db, election_id, casts)
@@ -98,7 +98,7 @@ def create_clocked_app():  # noqa: ANN201 - the Litestar app
             return datetime.fromisoformat(text.removeprefix("write ")) if writing.get() else None
         return datetime.fromisoformat(text) if text else None
 
-    async def moved_board_now_ms(self, db):  # noqa: ANN001, ANN202
+    async def moved_board_now_ms(self, db):
         moment = moved()
         return int(moment.timestamp() * 1000) if moment else await board_now_ms(self, db)
 

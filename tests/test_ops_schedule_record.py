@@ -9,7 +9,7 @@ import pytest
 
 from tests.record_support import ELECTION, record_manifest
 from voting.record.bench import synthesize
-from voting.record.verify import verify_record
+from voting.verify import verify_record
 
 
 def _record(opens: timedelta, closes: timedelta) -> dict[str, bytes]:

@@ -23,10 +23,10 @@ from voting.auth.service import Principal
 from voting.board.service import ClockBehind
 from voting.keys import load_or_create
 from voting.record.export import export_record
-from voting.record.verify import verify_record
 from voting.services import Services
 from voting.settings import Settings
 from voting.startup import startup_problems
+from voting.verify import verify_record
 
 ELECTION = "survey-2026"
 ADMIN = Principal("A0001", "session", b"", (), frozenset({"admin"}))
@@ -73,7 +73,7 @@ def settings(data_dir, database_url) -> Settings:
     return settings
 
 
-def run(coro):  # noqa: ANN001, ANN201
+def run(coro):
     return asyncio.run(coro)
 
 
@@ -285,7 +285,7 @@ def test_sslmode_in_the_url_is_translated_for_the_driver():
         _ = Settings(database_url="postgresql://h/db?sslmode=verify-full&sslrootcert=/etc/ca.pem").db_url
 
 
-@pytest.mark.skipif(not os.environ.get("VOTING_TEST_DATABASE_URL"), reason="needs PostgreSQL (VOTING_TEST_DATABASE_URL)")
+@pytest.mark.postgres
 def test_postgres_mistakes_are_one_line(tmp_path):
     base = os.environ["VOTING_TEST_DATABASE_URL"]
     server = base.rsplit("/", 1)[0]

@@ -24,7 +24,7 @@ def test_the_schedule_says_jst_once_with_or_without_seconds():
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
 @pytest.mark.parametrize("path", ["/nope", "/vote/x/y/z", "/admin/a/b", "/audit/x/heads/more"])
-def test_an_unknown_page_is_the_error_page_in_the_readers_language(pilot, lang, path):  # noqa: F811
+def test_an_unknown_page_is_the_error_page_in_the_readers_language(pilot, lang, path):
     reply = httpx.get(pilot.url + path, cookies={"lang": lang})
     assert reply.status_code == 404
     assert reply.headers["content-type"].startswith("text/html")
@@ -37,14 +37,14 @@ def test_an_unknown_page_is_the_error_page_in_the_readers_language(pilot, lang, 
 
 
 @pytest.mark.parametrize("path", ["/api/nope", "/api/elections/x/nope/more", "/static/js/nope.js", "/schema-assets/nope.js", "/metrics/nope"])
-def test_an_unknown_api_address_keeps_the_json_problem(pilot, path):  # noqa: F811
+def test_an_unknown_api_address_keeps_the_json_problem(pilot, path):
     reply = httpx.get(pilot.url + path, cookies={"lang": "ja"})
     assert reply.status_code == 404
     assert reply.headers["content-type"].startswith("application/problem+json"), reply.headers["content-type"]
     assert reply.json()["code"] == "not_found"
 
 
-def _vote(pilot, election_id: str, employee_id: str, receipt) -> str:  # noqa: F811
+def _vote(pilot, election_id: str, employee_id: str, receipt) -> str:
     result = CliRunner().invoke(
         main,
         ["vote", election_id, "--credential", str(pilot.files[employee_id]), "--trust-anchor", str(pilot.data_dir / "ca" / "root.pem"),
@@ -55,7 +55,7 @@ def _vote(pilot, election_id: str, employee_id: str, receipt) -> str:  # noqa: F
     return result.output
 
 
-def test_the_cli_says_when_a_resent_ballot_was_replaced(pilot, tmp_path, monkeypatch):  # noqa: F811
+def test_the_cli_says_when_a_resent_ballot_was_replaced(pilot, tmp_path, monkeypatch):
     election_id = election(pilot, "h-cli-superseded", "open")
     # A plain vote: no note.
     assert "replaced" not in _vote(pilot, election_id, "E0002", tmp_path / "plain.json")

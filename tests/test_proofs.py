@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from crypto.elgamal import KeyPair, encrypt
 from crypto.encoding import hash_to_scalar
 from crypto.errors import BallotError, EncodingError, InvalidScalar, ProofError, SelectionLimitError
-from crypto.group import G, ORDER, Point, Scalar, g_mul
+from crypto.group import ORDER, G, Point, Scalar, g_mul
 from crypto.proofs import (
     ChaumPedersenProof,
     DisjunctiveProof,
@@ -325,7 +325,7 @@ def test_disjunctive_json_strict(doc, count):
 
 
 def test_proof_json_is_lowercase_hex():
-    ct, proof = _encrypted(1)
+    _ct, proof = _encrypted(1)
     for branch in proof.to_json():
         assert set(branch) == {"c", "v"}
         for value in branch.values():

@@ -35,7 +35,7 @@ from tests.support import database_backends, fresh_database_url
 from voting.cli import main
 from voting.record import files as F
 from voting.record.build import derive_views, stage_of
-from voting.record.verify import Bad, verify_receipt_in_record, verify_record
+from voting.verify import Bad, verify_receipt_in_record, verify_record
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,7 +58,7 @@ def statuses(report) -> dict[int, str]:
 def test_the_auditors_record_passes_every_check(run):
     report = verify_record(run.private)
     assert report.ok(strict=True), [(c.number, c.failures) for c in report.checks if c.status != "pass"]
-    assert statuses(report) == {n: "pass" for n in range(1, 13)}
+    assert statuses(report) == dict.fromkeys(range(1, 13), "pass")
     assert (report.election_id, report.stage, report.ballots, report.counted) == (ELECTION, "published", 11, 8)
     assert report.check(5).items == 11 + 8  # every ballot (the superseded ones too) and every registered credential
     assert not report.check(5).note
@@ -355,7 +355,7 @@ FORBIDDEN = (
     "voting.db", "voting.board", "voting.ballots", "voting.tally", "voting.elections", "voting.auth",
     "voting.services", "voting.app", "sqlalchemy", "litestar", "alembic", "aiosqlite", "asyncpg",
 )
-VERIFIER_MODULES = [ROOT / "voting" / "record" / "verify.py", ROOT / "voting" / "record" / "files.py"]
+VERIFIER_MODULES = [*sorted((ROOT / "voting" / "verify").glob("*.py")), ROOT / "voting" / "record" / "files.py"]
 
 
 @pytest.mark.parametrize("path", VERIFIER_MODULES, ids=lambda p: p.name)
@@ -370,7 +370,7 @@ def test_the_verifier_source_imports_nothing_of_the_service(path):
     }
     bad = sorted(name for name in imported if name.startswith(FORBIDDEN))
     assert not bad
-    allowed = ("crypto", "voting.record.files", "cryptography")
+    allowed = ("crypto", "voting.verify", "voting.record.files", "cryptography")
     project = sorted(name for name in imported if name.split(".")[0] in ("crypto", "voting"))
     assert all(name.startswith(allowed) for name in project), project
 
@@ -379,7 +379,7 @@ def test_loading_the_verifier_loads_nothing_of_the_service():
     """The transitive check: a fresh interpreter imports the verifier (and the
     benchmark's synthesiser) and none of the service's modules appear."""
     code = (
-        "import sys, json, voting.record.verify, voting.record.bench;"
+        "import sys, json, voting.verify, voting.record.bench;"
         "print(json.dumps(sorted(sys.modules)))"
     )
     loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout)
@@ -392,7 +392,7 @@ DOC = (ROOT / "docs" / "election-record.md").read_text(encoding="utf-8")
 
 
 def test_the_documented_checks_are_the_verifiers():
-    from voting.record.verify import CHECKS
+    from voting.verify import CHECKS
 
     documented = dict(re.findall(r"^### (\d+)\. (.+?)(?: \(auditors' part\))?$", DOC, flags=re.MULTILINE))
     assert {int(n): title for n, title in documented.items()} == {n: titles[0] for n, titles in CHECKS.items()}
@@ -405,4 +405,4 @@ def test_the_documented_validation_example_runs(run, tmp_path, monkeypatch):
     F.write_record(run.private, tmp_path / "record")
     (tmp_path / "voting").symlink_to(ROOT / "voting")
     monkeypatch.chdir(tmp_path)
-    exec(compile(code, "docs/election-record.md", "exec"), {})  # noqa: S102 - the documented example itself
+    exec(compile(code, "docs/election-record.md", "exec"), {})

@@ -9,7 +9,7 @@ import json
 
 from voting.record import files as F
 from voting.record.bench import main, survey_manifest, synthesize
-from voting.record.verify import verify_record
+from voting.verify import verify_record
 
 
 def test_the_benchmark_runs_and_prints_its_figures(tmp_path, capsys):

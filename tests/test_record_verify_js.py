@@ -1,5 +1,5 @@
 """The trustee page's record verifier (static/js/record_verify.js) against
-Python's (voting/record/verify.py): the same verdict, check by check, for the
+Python's (voting/verify/): the same verdict, check by check, for the
 checks a trustee needs before decrypting (voting/client.py REQUIRED_CHECKS),
 on records made by Python — clean ones, and every mutation of
 tests/test_record_mutations.py (byte changes, re-signed board entries, field
@@ -26,7 +26,7 @@ from tests.test_web_js import ROOT, node
 from voting.client import REQUIRED_CHECKS
 from voting.record import files as F
 from voting.record.files import record_zip
-from voting.record.verify import verify_record
+from voting.verify import verify_record
 
 RUNNER = ROOT / "tests" / "js" / "record_verify_run.mjs"
 
@@ -121,6 +121,7 @@ def _run_node(items: list[dict], tmp_path) -> dict:
 
 
 @pytest.mark.timeout(3600 if FULL else 900)
+@pytest.mark.slow
 def test_the_browser_verifier_gives_python_s_verdict_on_every_record(corpus, tmp_path):
     js = _run_node(corpus, tmp_path)
     differences = []

@@ -252,10 +252,10 @@ def test_invalid_ballots(pki, data_dir, database_url):
         good = prepare_ballot(info, alice_id, [[0, 1, 0, 0], [1, 0, 0, 0]], credentials["E0001"])
         good_json = good.ballot.to_json()
 
-        def cast(client, body):  # noqa: ANN001, ANN202
+        def cast(client, body):
             return lambda: client.post(cast_path(election_id), body)
 
-        def tampered(change) -> dict:  # noqa: ANN001
+        def tampered(change) -> dict:
             doc = copy.deepcopy(good_json)
             change(doc)
             return {"ballot": doc, "signature": good.signature.hex()}
@@ -552,7 +552,7 @@ def test_bad_ceremony_and_decryption_messages(pki, data_dir, database_url):
         pilot.trustees.update(t)
         params = threshold.CeremonyParameters.from_json(t["T0001"].ceremony(election_id)["parameters"])
 
-        def signed(name: str, announcement) -> dict:  # noqa: ANN001 - as the trustee's client sends it
+        def signed(name: str, announcement) -> dict:
             doc = announcement.to_json()
             credential = pilot.trustee_credentials[name]
             return {"announcement": doc, "signature": sign_announcement(credential, election_id=election_id, announcement=doc)}
@@ -702,7 +702,7 @@ def test_malformed_and_oversized_bodies(pki, data_dir, database_url):
         for path, hdrs in [*targets, (f"{e}/roll", {**headers, "Content-Type": "text/csv"})]:
             pilot.refused_raw(lambda path=path, hdrs=hdrs: httpx.post(pilot.url + path, content=huge, headers=hdrs), 413, "payload_too_large")
 
-        def chunks():  # noqa: ANN202 - no Content-Length: the limit holds while streaming
+        def chunks():
             for _ in range(9):
                 yield b"a" * (1024 * 1024)
 

@@ -126,7 +126,7 @@ def test_sessions_new_on_login_idle_timeout_and_logout(pki, data_dir, database_u
 # --- headers ------------------------------------------------------------------------------
 
 
-def sqlite_url(data_dir) -> str:  # noqa: ANN001
+def sqlite_url(data_dir) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{data_dir / 'voting.sqlite3'}"
 
@@ -165,7 +165,7 @@ def test_security_headers_on_api_responses(pki, data_dir):
         pilot.stop()
 
 
-def self_signed_tls(directory) -> tuple:  # noqa: ANN001
+def self_signed_tls(directory) -> tuple:
     """A certificate for 127.0.0.1, for uvicorn's own TLS."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])

@@ -23,7 +23,7 @@ from crypto.errors import (
     ShareError,
     ThresholdError,
 )
-from crypto.group import G, IDENTITY, Scalar, g_mul, small_scalar
+from crypto.group import IDENTITY, G, Scalar, g_mul, small_scalar
 from crypto.proofs import SchnorrProof
 from tests.vectors import gen_threshold
 
@@ -342,7 +342,7 @@ def test_partial_decryption_for_another_fingerprint_fails() -> None:
 
 
 def test_partial_decryption_of_other_ciphertexts_fails() -> None:
-    c, tally, p = _partial_case()
+    c, _tally, p = _partial_case()
     other = encrypt_tally(c, [3, 0, 9])
     with pytest.raises(PartialDecryptionError):
         th.verify_partial_decryption(c.announcements, other, p, fingerprint=FINGERPRINT)

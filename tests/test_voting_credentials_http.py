@@ -28,12 +28,12 @@ from voting.client import AuditCheckError, check_audit, prepare_ballot
 ROWS = [[0, 1, 0, 0], [1, 0, 0, 0]]
 
 
-def _register_body(credential, voting: VotingCredential, election_id: str) -> dict:  # noqa: ANN001
+def _register_body(credential, voting: VotingCredential, election_id: str) -> dict:
     signature = sign_registration(credential.private_key, election_id=election_id, credential_pub=voting.public_bytes)
     return {"credential": voting.hex, "signature": signature.hex()}
 
 
-def _reproved(info, voting: VotingCredential, prepared) -> dict:  # noqa: ANN001
+def _reproved(info, voting: VotingCredential, prepared) -> dict:
     """A prepared ballot's selection ciphertexts under new proofs made for
     ``voting`` (anyone can, given the opening: an audit publishes it), signed by
     it: another tracking code, the same encrypted vote."""

@@ -119,7 +119,7 @@ KEY_TYPES = ["P-256", "RSA-2048", "Ed25519"]
 
 @pytest.mark.parametrize("key_type", KEY_TYPES)
 def test_login_token_made_in_javascript_verifies_in_python(pki, key_type):
-    credential, sealed = pki.credential_file("E0100", key_type)
+    _credential, sealed = pki.credential_file("E0100", key_type)
     nonces = MemoryNonceRegistry()
     now = datetime.now(UTC)
     nonce = nonces.issue(now)
@@ -185,8 +185,9 @@ def _receipts() -> tuple[list[dict], list[str]]:
         heads[log.size] = merkle.sign_tree_head(key, merkle.TreeHead("e-js", log.size, log.root(), 1767225600000 + i))
         entries.append(entry)
     cases, expected = [], []
+    server_hex = public.hex()
 
-    def add(receipt, newest_size, *, consistency=None, newest=None, server_key=public.hex(), want=None):
+    def add(receipt, newest_size, *, consistency=None, newest=None, server_key=server_hex, want=None):
         newest = newest or heads[newest_size].to_json()
         old = receipt["tree_head"]["size"] if isinstance(receipt.get("tree_head"), dict) else 1
         if consistency is None:
@@ -433,7 +434,12 @@ def test_voting_credential_derived_in_javascript_matches_python(pki, key_type):
     and Ed25519 key as Python's Credential.secret / voting_credential; the
     registration verifies with the certificate and the ballot signature with
     the credential; two elections give unrelated credentials."""
-    from crypto.credentials import open_credential, registration_message, verify_credential_signature, verify_registration
+    from crypto.credentials import (
+        open_credential,
+        registration_message,
+        verify_credential_signature,
+        verify_registration,
+    )
 
     credential, sealed = pki.credential_file("E0300", key_type)
     python = open_credential(sealed, PIN)

@@ -293,7 +293,7 @@ def _start_witness(path: Path, url: str, listen_port: int, log: Path) -> subproc
     )
 
 
-def _wait(condition, what: str, log: Path, timeout: float = 30):  # noqa: ANN001, ANN202
+def _wait(condition, what: str, log: Path, timeout: float = 30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -306,6 +306,7 @@ def _wait(condition, what: str, log: Path, timeout: float = 30):  # noqa: ANN001
     raise AssertionError(f"timed out waiting for {what}:\n{log.read_text(encoding='utf-8')}")
 
 
+@pytest.mark.slow
 def test_a_witness_killed_mid_election_resumes_from_its_state_file(pilot, witness_files, front, tmp_path) -> None:
     create_election(pilot, witness_files)
     path, log, port = witness_files[0], tmp_path / "witness.log", free_port()
@@ -494,6 +495,7 @@ def test_one_state_file_serves_one_witness_process(tmp_path) -> None:
 # --- voting demo -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_demo_runs_two_witnesses_that_cosign_its_board(tmp_path) -> None:
     """`voting demo` names its two witnesses in the election (quorum 2), runs them
     beside the server with their logs on loopback, and stops them with it."""
@@ -517,7 +519,7 @@ def test_the_demo_runs_two_witnesses_that_cosign_its_board(tmp_path) -> None:
             return reply.status_code == 200 and reply.json()["tree_head"]["size"]
 
         _wait(lambda: cosigned_size() == size, "the quorum on the demo's board", log)
-        for (slug, name), witness in zip(WITNESSES, policy.witnesses, strict=True):
+        for (slug, _name), witness in zip(WITNESSES, policy.witnesses, strict=True):
             path = tmp_path / "var" / "demo" / "witnesses" / f"{slug}.json"
             assert mode(path) == 0o600 and w.load_state(path).public_key == witness.public_key
             served = httpx.get(f"{witness.url}/elections/{ELECTION_ID}")

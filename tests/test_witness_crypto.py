@@ -15,7 +15,14 @@ from crypto.ballots import Manifest, election_fingerprint, encrypt_ballot, track
 from crypto.elgamal import KeyPair
 from crypto.encoding import canonical_json, encode_parts
 from crypto.errors import CosignatureError, ManifestError, QuorumError
-from crypto.receipts import ReceiptError, make_receipt, verify_receipt, verify_witnessed, witness_policy_for, witnessed_json
+from crypto.receipts import (
+    ReceiptError,
+    make_receipt,
+    verify_receipt,
+    verify_witnessed,
+    witness_policy_for,
+    witnessed_json,
+)
 from crypto.witness import (
     COSIGNATURE_TAG,
     Cosignature,

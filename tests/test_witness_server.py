@@ -39,7 +39,7 @@ from voting.cli import main
 from voting.client import Client
 from voting.record import files as F
 from voting.record.files import read_record_zip
-from voting.record.verify import verify_record
+from voting.verify import verify_record
 
 NAMES = ("監査事務局", "情報政策課", "市民オンブズマン")
 PIN = "246810"
@@ -243,7 +243,7 @@ def _schemas() -> tuple[dict, Registry]:
     return schemas, Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in schemas.values())
 
 
-def _with(files: dict[str, bytes], edit) -> dict[str, bytes]:  # noqa: ANN001 - edits the cosignatures.json document in place
+def _with(files: dict[str, bytes], edit) -> dict[str, bytes]:
     doc = json.loads(files[F.COSIGNATURES])
     edit(doc)
     return {**files, F.COSIGNATURES: json.dumps(doc).encode()}

@@ -37,7 +37,7 @@ from crypto.ballots import (
 from crypto.elgamal import Ciphertext, decrypt, encrypt
 from crypto.encoding import canonical_json, encode_parts, hash_to_scalar
 from crypto.errors import CryptoError
-from crypto.group import G, ORDER, Point, Scalar, g_mul
+from crypto.group import ORDER, G, Point, Scalar, g_mul
 from crypto.proofs import (
     TAG_PREFIX,
     prove_encrypted_value,
@@ -591,7 +591,7 @@ def _invalid_1of5(manifest: Manifest, key: Point, fp: bytes, ballots: list[dict]
 
     cases += [
         ("over-vote: all five options, with a limit proof over counts 0..5 (6 branches)",
-         voter, forged([[1, 1, 1, 1, 1]], limit_values=lambda q: range(0, 6)), "SelectionLimitError"),
+         voter, forged([[1, 1, 1, 1, 1]], limit_values=lambda q: range(6)), "SelectionLimitError"),
         ("over-vote: all five options, with a one-branch limit proof honestly made for count 5",
          voter, forged([[1, 1, 1, 1, 1]], limit_values=lambda q: (5,)), "SelectionLimitError"),
         ("over-vote: two options, limit proof made for counts (2,)",
@@ -665,10 +665,10 @@ def _invalid_3x8(manifest: Manifest, key: Point, fp: bytes, ballots: list[dict],
     four = [[1, 1, 1, 1, 0, 0, 0, 0], [0] * 8, [0] * 8]
     return [
         ("over-vote: four options in question 0 (max 3), limit proof over 0..4", voter,
-         forge_ballot(manifest, key, fp, voter, four, rng, limit_values=lambda q: range(0, 5) if q == 0 else range(0, 4)).to_json(),
+         forge_ballot(manifest, key, fp, voter, four, rng, limit_values=lambda q: range(5) if q == 0 else range(4)).to_json(),
          "SelectionLimitError"),
         ("over-vote: four options in question 0, a 4-branch proof made for counts 1..4", voter,
-         forge_ballot(manifest, key, fp, voter, four, rng, limit_values=lambda q: range(1, 5) if q == 0 else range(0, 4)).to_json(),
+         forge_ballot(manifest, key, fp, voter, four, rng, limit_values=lambda q: range(1, 5) if q == 0 else range(4)).to_json(),
          "SelectionLimitError"),
         ("question 2's limit proof replaced by question 1's", voter,
          _mutate(ballots[0]["ballot"], ["questions", 2, "limit_proof"],

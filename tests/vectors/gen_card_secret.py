@@ -1,5 +1,5 @@
 """Vectors for the card secret: ``card_secret.json`` (docs/parts/credentials.md,
-"Card secret"; crypto/credentials.py ``card_secret_point``, ``card_secret_message``,
+"Card secret"; crypto/credentials ``card_secret_point``, ``card_secret_message``,
 ``card_secret``).
 
 Everything is fixed: the certificates and private keys are those of
@@ -41,7 +41,7 @@ def _point_search() -> list[dict[str, object]]:
     raise AssertionError("no x on the curve in 64 tries")
 
 
-def _value(kind: str, key, message: bytes) -> bytes:  # noqa: ANN001 - a test private key
+def _value(kind: str, key, message: bytes) -> bytes:
     if kind == "rsa-signature":
         return key.sign(message, padding.PKCS1v15(), hashes.SHA256())
     if kind == "eddsa-signature":

@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -29,8 +29,8 @@ from crypto import ca
 from crypto import credentials as cr
 from crypto.encoding import canonical_json
 
-NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
-ISSUED = datetime(2025, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+ISSUED = datetime(2025, 1, 1, tzinfo=UTC)
 AUDIENCE = "https://vote.city-hall.example.jp"
 ELECTION_FINGERPRINT = hashlib.sha256(b"test election fingerprint").digest()
 TRACKING_CODE = hashlib.sha256(b"test tracking code").digest()
@@ -116,20 +116,7 @@ def build_leaf(
 ) -> x509.Certificate:
     """An employee certificate built by hand, so it can break the profile
     (no EKU, wrong key usage, weak key) in ways ``ca`` refuses to."""
-    usage = {
-        name: False
-        for name in (
-            "digital_signature",
-            "content_commitment",
-            "key_encipherment",
-            "data_encipherment",
-            "key_agreement",
-            "key_cert_sign",
-            "crl_sign",
-            "encipher_only",
-            "decipher_only",
-        )
-    }
+    usage = dict.fromkeys(("digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only"), False)
     usage[key_usage] = True
     builder = (
         x509.CertificateBuilder()
@@ -228,7 +215,7 @@ def _nonce(case_id: str) -> str:
 
 
 def _utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 class _Pki:

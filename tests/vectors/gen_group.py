@@ -14,7 +14,7 @@ import hashlib
 import rbcl
 
 from crypto.errors import CryptoError
-from crypto.group import G, ORDER, Point, Scalar
+from crypto.group import ORDER, G, Point, Scalar
 
 # RFC 9496, Appendix A.1: encodings of k*B for k = 0..15 (B the generator).
 RFC9496_A1_MULTIPLES = [

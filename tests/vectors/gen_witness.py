@@ -19,10 +19,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from crypto import log as merkle
 from crypto.ballots import Manifest, election_fingerprint, encrypt_ballot, tracking_code
-from crypto.encoding import canonical_json
+from crypto.encoding import canonical_json, hash_to_scalar
 from crypto.errors import CryptoError
 from crypto.group import g_mul
-from crypto.encoding import hash_to_scalar
 from crypto.receipts import make_receipt, verify_witnessed, witness_policy_for, witnessed_json
 from crypto.witness import (
     Cosignature,

@@ -1,5 +1,5 @@
 """Test vectors for certificate chains and CRLs (static/js/x509.js against
-crypto/credentials.py): ``x509.json``.
+crypto/credentials): ``x509.json``.
 
 Each chain case is judged here by the Python code the trustee client and the
 record verifier use — ``TrustStore.verify_chain`` (with, when the case names an
@@ -14,20 +14,20 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from crypto import credentials as cr
 from crypto.errors import CertificateError, CryptoError
 from tests.vectors.gen_credentials import fixed_key
 
-ISSUED = datetime(2025, 1, 1, tzinfo=timezone.utc)
-EXPIRES = datetime(2035, 1, 1, tzinfo=timezone.utc)
-NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
+ISSUED = datetime(2025, 1, 1, tzinfo=UTC)
+EXPIRES = datetime(2035, 1, 1, tzinfo=UTC)
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
 ORG = "City Hall Test"
 
 
@@ -42,11 +42,11 @@ def _ku(*, sign: bool = False, ca: bool = False) -> x509.KeyUsage:
     return x509.KeyUsage(sign, False, False, False, False, ca, ca, False, False)
 
 
-def _cert(  # noqa: PLR0913
+def _cert(
     subject: x509.Name,
     issuer: x509.Name,
-    public_key,  # noqa: ANN001
-    signer,  # noqa: ANN001
+    public_key,
+    signer,
     serial: int,
     extensions: list,
     *,
@@ -65,7 +65,7 @@ def _cert(  # noqa: PLR0913
     return builder.sign(signer, digest)
 
 
-def _ca_exts(key, issuer_key, path_length: int, *, ca: bool = True, keycert: bool = True, basic: bool = True) -> list:  # noqa: ANN001
+def _ca_exts(key, issuer_key, path_length: int, *, ca: bool = True, keycert: bool = True, basic: bool = True) -> list:
     exts = [(x509.KeyUsage(False, False, False, False, False, keycert, True, False, False), True),
             (x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)]
     if basic:
@@ -75,7 +75,7 @@ def _ca_exts(key, issuer_key, path_length: int, *, ca: bool = True, keycert: boo
     return exts
 
 
-def _leaf_exts(issuer_key, employee_id: str | None, *, eku=ExtendedKeyUsageOID.CLIENT_AUTH, aki: bool = True, extra=()) -> list:  # noqa: ANN001, B008
+def _leaf_exts(issuer_key, employee_id: str | None, *, eku=ExtendedKeyUsageOID.CLIENT_AUTH, aki: bool = True, extra=()) -> list:
     exts = [
         (x509.BasicConstraints(ca=False, path_length=None), True),
         (_ku(sign=True), True),
@@ -104,7 +104,7 @@ def _flip_signature(c: x509.Certificate) -> str:
 
 
 def _load(items: list[str]) -> list[x509.Certificate]:
-    return [cr._load_der_certificate(base64.b64decode(d), CertificateError) for d in items]  # noqa: SLF001
+    return [cr._load_der_certificate(base64.b64decode(d), CertificateError) for d in items]
 
 
 def chain_verdict(chain: list[str], roots: list[str], now: datetime, employee_id: str | None) -> str:
@@ -133,7 +133,7 @@ def crl_verdict(chain: list[str], roots: list[str], crls: list[str], now: dateti
     return "ok"
 
 
-def _crl(issuer_name: x509.Name, key, revoked: list[int], *, this: datetime, next_: datetime, extra=()) -> x509.CertificateRevocationList:  # noqa: ANN001
+def _crl(issuer_name: x509.Name, key, revoked: list[int], *, this: datetime, next_: datetime, extra=()) -> x509.CertificateRevocationList:
     builder = x509.CertificateRevocationListBuilder().issuer_name(issuer_name).last_update(this).next_update(next_)
     builder = builder.add_extension(x509.CRLNumber(1), critical=False)
     for extension, critical in extra:
@@ -147,13 +147,13 @@ def _crl(issuer_name: x509.Name, key, revoked: list[int], *, this: datetime, nex
     return builder.sign(key, hashes.SHA256())
 
 
-def generate() -> dict[str, object]:  # noqa: PLR0915
+def generate() -> dict[str, object]:
     root_key, issuing_key = fixed_key("x509 root"), fixed_key("x509 issuing")
     root_name, issuing_name = _name("Test Root CA"), _name("Test Issuing CA")
     root = _cert(root_name, root_name, root_key.public_key(), root_key, 1, _ca_exts(root_key, root_key, 1))
     issuing = _cert(issuing_name, root_name, issuing_key.public_key(), root_key, 2, _ca_exts(issuing_key, root_key, 0))
 
-    def leaf(label: str, employee_id: str | None = "T0002", *, key=None, issuer_key=issuing_key, serial: int = 100, **kw):  # noqa: ANN001, ANN202
+    def leaf(label: str, employee_id: str | None = "T0002", *, key=None, issuer_key=issuing_key, serial: int = 100, **kw):
         key = key or fixed_key("x509 leaf " + label)
         dates = {k: kw.pop(k) for k in ("not_before", "not_after", "digest") if k in kw}
         return _cert(_name("Trustee " + label, employee_id), issuing_name, key.public_key(), issuer_key, serial, _leaf_exts(issuer_key, employee_id, **kw), **dates)
@@ -172,7 +172,7 @@ def generate() -> dict[str, object]:  # noqa: PLR0915
     weak_issuing = _cert(_name("Weak Issuing CA"), root_name, weak_rsa.public_key(), root_key, 4, _ca_exts(weak_rsa, root_key, 0))
     weak_issued = _cert(_name("Trustee weak-ca", "T0002"), _name("Weak Issuing CA"), fixed_key("x509 leaf weak-ca").public_key(), weak_rsa, 102, _leaf_exts(weak_rsa, "T0002"))
 
-    def ca_variant(serial: int, **kw) -> x509.Certificate:  # noqa: ANN003
+    def ca_variant(serial: int, **kw) -> x509.Certificate:
         dates = {k: kw.pop(k) for k in ("not_before", "not_after") if k in kw}
         return _cert(issuing_name, root_name, issuing_key.public_key(), root_key, serial, _ca_exts(issuing_key, root_key, 0, **kw), **dates)
 
@@ -192,10 +192,10 @@ def generate() -> dict[str, object]:  # noqa: PLR0915
         ("wrong root: another CA naming the trustee", [_der(impostor), _der(other_issuing)], R, "T0002"),
         ("wrong root: the right chain, the other root", [_der(good), _der(issuing)], [_der(other_root)], "T0002"),
         ("intermediate missing", [_der(good)], R, "T0002"),
-        ("leaf expired", [_der(leaf("old", not_after=datetime(2029, 12, 31, tzinfo=timezone.utc))), _der(issuing)], R, "T0002"),
-        ("leaf not yet valid", [_der(leaf("new", not_before=datetime(2030, 1, 1, 0, 0, 1, tzinfo=timezone.utc))), _der(issuing)], R, "T0002"),
+        ("leaf expired", [_der(leaf("old", not_after=datetime(2029, 12, 31, tzinfo=UTC))), _der(issuing)], R, "T0002"),
+        ("leaf not yet valid", [_der(leaf("new", not_before=datetime(2030, 1, 1, 0, 0, 1, tzinfo=UTC))), _der(issuing)], R, "T0002"),
         ("leaf valid to the second", [_der(leaf("edge", not_after=NOW)), _der(issuing)], R, "T0002"),
-        ("issuing CA expired", [_der(good), _der(ca_variant(7, not_after=datetime(2029, 1, 1, tzinfo=timezone.utc)))], R, "T0002"),
+        ("issuing CA expired", [_der(good), _der(ca_variant(7, not_after=datetime(2029, 1, 1, tzinfo=UTC)))], R, "T0002"),
         ("issuing CA without the CA flag", [_der(good), _der(ca_variant(8, ca=False))], R, "T0002"),
         ("issuing CA without basicConstraints", [_der(good), _der(ca_variant(9, basic=False))], R, "T0002"),
         ("issuing CA without keyCertSign", [_der(good), _der(ca_variant(10, keycert=False))], R, "T0002"),
