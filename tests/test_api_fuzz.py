@@ -23,6 +23,7 @@ import collections
 import os
 import time
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
