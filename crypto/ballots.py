@@ -84,6 +84,17 @@ class Manifest:
         one ballot, the tally would be that voter's vote (default 5)."""
         return int(self.document.get("min_tally_ballots", DEFAULT_MIN_TALLY_BALLOTS))
 
+    def counted_questions(self, counts: Sequence[int]) -> list[dict[str, Any]]:
+        """The ``questions`` of a result entry: the counts (one per option, in
+        manifest order) under their question and option ids."""
+        if len(counts) != sum(len(q.option_ids) for q in self.questions):
+            raise ValueError(f"{len(counts)} counts for a manifest of {sum(len(q.option_ids) for q in self.questions)} options")
+        flat = iter(counts)
+        return [
+            {"id": q.question_id, "options": [{"id": oid, "count": next(flat)} for oid in q.option_ids]}
+            for q in self.questions
+        ]
+
     @classmethod
     def from_json(cls, doc: object) -> Manifest:
         if not isinstance(doc, dict):

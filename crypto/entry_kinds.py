@@ -37,3 +37,20 @@ BOARD_ENTRY_KINDS = frozenset(
         ADMIN_ACTION,
     }
 )
+
+#: The lifecycle as the board shows it (a record's ``stage``): the stage of the
+#: last of these kinds present.
+STAGES = (
+    (ELECTION_PUBLISHED, "published"),
+    (RESULT, "tallied"),
+    (ELECTION_CLOSED, "closed"),
+    (ELECTION_OPENED, "open"),
+    (JOINT_KEY, "keys_ready"),
+    (TRUSTEE_ANNOUNCEMENT, "key_ceremony"),
+    (ELECTION_CREATED, "created"),
+)
+
+
+def board_stage(kinds: set[str] | frozenset[str]) -> str:
+    """The stage of a board holding entries of these kinds ("empty" for none)."""
+    return next((stage for kind, stage in STAGES if kind in kinds), "empty")

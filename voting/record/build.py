@@ -18,14 +18,11 @@ from crypto.entry_kinds import (
     AGGREGATE,
     BALLOT,
     BALLOT_SUPERSEDED,
-    ELECTION_CLOSED,
-    ELECTION_CREATED,
-    ELECTION_OPENED,
-    ELECTION_PUBLISHED,
     JOINT_KEY,
     PARTIAL_DECRYPTION,
     RESULT,
     TRUSTEE_ANNOUNCEMENT,
+    board_stage,
 )
 from crypto.witness import WitnessPolicy
 from voting.record import files as F
@@ -104,21 +101,10 @@ def _pretty(doc: object) -> bytes:
     return (json.dumps(doc, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode("utf-8")
 
 
-#: The lifecycle as the board shows it: the last of these kinds present.
-STAGES = (
-    (ELECTION_PUBLISHED, "published"),
-    (RESULT, "tallied"),
-    (ELECTION_CLOSED, "closed"),
-    (ELECTION_OPENED, "open"),
-    (JOINT_KEY, "keys_ready"),
-    (TRUSTEE_ANNOUNCEMENT, "key_ceremony"),
-    (ELECTION_CREATED, "created"),
-)
 
 
 def stage_of(entries: Sequence[dict]) -> str:
-    kinds = {e["kind"] for e in entries}
-    return next((stage for kind, stage in STAGES if kind in kinds), "empty")
+    return board_stage({e["kind"] for e in entries})
 
 
 def derive_views(entries: Sequence[dict]) -> dict[str, object]:

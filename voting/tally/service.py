@@ -155,14 +155,7 @@ class TallyService:
 
     @staticmethod
     def _result(election: Election, counts: list[int], ballots_counted: int, trustees: list[int]) -> dict:
-        manifest = manifest_of(election)
-        questions, position = [], 0
-        for q in manifest.questions:
-            options = []
-            for oid in q.option_ids:
-                options.append({"id": oid, "count": counts[position]})
-                position += 1
-            questions.append({"id": q.question_id, "options": options})
+        questions = manifest_of(election).counted_questions(counts)
         return {"ballots_counted": ballots_counted, "questions": questions, "trustees": trustees}
 
     async def _announcements(self, db: AsyncSession, election_id: str) -> list[threshold.Announcement]:

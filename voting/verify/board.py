@@ -20,9 +20,7 @@ from crypto.entry_kinds import (
     ELECTION_CREATED,
     ELECTION_OPENED,
     ELECTION_PUBLISHED,
-    JOINT_KEY,
-    RESULT,
-    TRUSTEE_ANNOUNCEMENT,
+    board_stage,
 )
 from crypto.entry_kinds import BOARD_ENTRY_KINDS as ENTRY_KINDS
 from crypto.errors import CryptoError
@@ -38,16 +36,6 @@ CLOCK_TOLERANCE = timedelta(seconds=2)
 #: The lifecycle's steps, each taken once: a second one is a board the server rewrote.
 ONCE = (ELECTION_CREATED, ELECTION_OPENED, ELECTION_CLOSED, ELECTION_PUBLISHED)
 
-#: The lifecycle as the board shows it: the last of these kinds present.
-STAGES = (
-    (ELECTION_PUBLISHED, "published"),
-    (RESULT, "tallied"),
-    (ELECTION_CLOSED, "closed"),
-    (ELECTION_OPENED, "open"),
-    (JOINT_KEY, "keys_ready"),
-    (TRUSTEE_ANNOUNCEMENT, "key_ceremony"),
-    (ELECTION_CREATED, "created"),
-)
 
 
 @dataclass(frozen=True)
@@ -65,7 +53,7 @@ class Board:
 
     def stage(self) -> str:
         kinds = {e["kind"] for e in self.entries if e is not None}
-        return next((stage for kind, stage in STAGES if kind in kinds), "empty")
+        return board_stage(kinds)
 
     def open_and_close(self) -> tuple[int | None, int | None]:
         """The indices of the first election-opened and election-closed entries."""

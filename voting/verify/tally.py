@@ -212,14 +212,7 @@ def check_result(
             counts = threshold.combine(list(aggregate.ciphertexts), used, threshold=params.t, bound=n)
         except DecryptionError:
             raise Bad(f"a combined count is not in [0, {n}]: the aggregate does not decrypt to a valid tally") from None
-        expected_questions, position = [], 0
-        for q in manifest.questions:
-            options = []
-            for oid in q.option_ids:
-                options.append({"id": oid, "count": counts[position]})
-                position += 1
-            expected_questions.append({"id": q.question_id, "options": options})
-        if not same_json(body["questions"], expected_questions):
+        if not same_json(body["questions"], manifest.counted_questions(counts)):
             raise Bad("its counts are not the combined decryption of the aggregate")
         position = 0
         for q in manifest.questions:
