@@ -164,6 +164,8 @@ const ENTRY_KEYS = ["body", "election_id", "index", "kind", "time"];
 const CREATED_KEYS = ["ceremony_fingerprint", "manifest", "server_key", "threshold", "trustee_ids", "trustees"];
 const JOINT_KEY_KEYS = ["endorsements", "fingerprint", "joint_key", "public_shares"];
 const ADMIN_KINDS = ["admin-action", "election-opened", "election-closed", "election-published"];
+/** The lifecycle's steps, each taken once: a second one is a board the server rewrote. */
+const ONCE = ["election-created", "election-opened", "election-closed", "election-published"];
 const MIN_THRESHOLD = 2;
 const RECORD_KEYS = ["auditors_part", "board_size", "election_id", "exported_at", "format", "stage", "version"];
 const REVOTE_POLICIES = ["single", "last"];
@@ -566,6 +568,14 @@ class Verifier {
       }
       this.entries.push(entry);
     });
+    for (const kind of ONCE) {
+      const where = this.entries.filter((e) => e !== null && e.kind === kind).map((e) => e.index);
+      if (where.length > 1) c.fail(`the board has ${where.length} ${kind} entries (entries ${where.join(", ")}); an election has one`);
+    }
+    const created = this.entries.filter((e) => e !== null && e.kind === "election-created").map((e) => e.index);
+    if (created.length && !(created.length === 1 && created[0] === 0)) {
+      c.fail(`an election-created entry must be entry 0 and only there (found at ${created.join(", ")})`);
+    }
     this.electionId = firstId;
   }
 
@@ -675,7 +685,10 @@ class Verifier {
     for (const entry of this.entries) {
       if (entry === null || !ADMIN_KINDS.includes(entry.kind)) continue;
       const by = entry.body.by;
-      if (typeof by === "string" && named.has(by)) {
+      if (typeof by !== "string" || !EMPLOYEE_ID.test(by)) {
+        // Otherwise a "by" of another type would slip past the rule below.
+        c.fail(`${entry.kind} (entry ${entry.index}) does not name the administrator who acted (by: ${repr(by)})`);
+      } else if (named.has(by)) {
         c.fail(`${entry.kind} (entry ${entry.index}) is by ${by}, who is trustee ${named.get(by)}: a trustee must not administer the election`);
       }
     }
