@@ -216,13 +216,7 @@ def _check_enrollment(
         raise Bad(f"{short(str(employee))!r} is not an employee id")
     if anchor not in card_stores:
         raise Bad(f"trust anchor {short(str(anchor))!r} is not among the anchors of {F.ENROLLMENTS}")
-    chain = doc["chain"]
-    if not isinstance(chain, list) or not 1 <= len(chain) <= 4:
-        raise Bad("the chain must list 1 to 4 certificates, leaf first")
-    try:
-        certificates = [x509.load_der_x509_certificate(base64_bytes(c, "a certificate")) for c in chain]
-    except ValueError as exc:
-        raise Bad(f"a certificate cannot be read: {exc}") from None
+    certificates = _read_chain(doc["chain"], "the chain")
     leaf = certificates[0]
     if certificate_fingerprint(leaf) != fingerprint:
         raise Bad("the fingerprint is not the SHA-256 of the card certificate")
@@ -496,13 +490,7 @@ def _registered(
         doc = exact_object(registration, REGISTRATION_KEYS, "the registration")
     word: list[str] = []
     iso_time(doc["registered_at"], "registered_at")
-    chain = doc["chain"]
-    if not isinstance(chain, list) or not 1 <= len(chain) <= 4:
-        raise Bad("the registration's chain must list 1 to 4 certificates, leaf first")
-    try:
-        certificates = [x509.load_der_x509_certificate(base64_bytes(c, "a certificate")) for c in chain]
-    except ValueError as exc:
-        raise Bad(f"a certificate cannot be read: {exc}") from None
+    certificates = _read_chain(doc["chain"], "the registration's chain")
     leaf = certificates[0]
     at = iso_time(registered_at, "the registration time")
     try:
@@ -542,6 +530,16 @@ def _registered(
     except CryptoError as exc:
         raise Bad(f"{exc} ({signer})") from None
     return certificate_fingerprint(leaf), tuple(word)
+
+
+def _read_chain(chain: object, what: str) -> list[x509.Certificate]:
+    """A chain as published: 1 to 4 base64 DER certificates, leaf first."""
+    if not isinstance(chain, list) or not 1 <= len(chain) <= 4:
+        raise Bad(f"{what} must list 1 to 4 certificates, leaf first")
+    try:
+        return [x509.load_der_x509_certificate(base64_bytes(c, "a certificate")) for c in chain]
+    except ValueError as exc:
+        raise Bad(f"a certificate cannot be read: {exc}") from None
 
 
 def _card_chain(
