@@ -70,6 +70,16 @@ def pilot(pki, data_dir, database_url, front):
     pilot.stop()
 
 
+@pytest.fixture
+def softhsm(tmp_path):
+    """A SoftHSM2 token directory standing in for the cards (tests/card_support.py)."""
+    from tests.card_support import SoftHsm
+
+    hsm = SoftHsm(tmp_path / "hsm")
+    yield hsm
+    hsm.close()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _drop_test_databases():
     """Leave the PostgreSQL server as the run found it."""

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -28,7 +28,8 @@ from pkcs11 import TokenFlag
 from crypto import ca
 from crypto.credentials import certificate_fingerprint, employee_id_of
 from crypto.witness import Cosignature, verify_cosignature
-from tests.card_support import PIN, SO_PIN, SoftHsm, card_for
+from tests.card_support import PIN, SO_PIN, card_for
+from tests.cli_support import refused, run
 from tests.http_support import Pilot
 from tests.support import manifest, roll_csv
 from voting import card as card_module
@@ -41,26 +42,6 @@ from voting.cli.witness import EX_CONFIG, EX_TEMPFAIL
 ELECTION = "survey-2026"
 WITNESS_UNIT = Path(__file__).resolve().parent.parent / "docs" / "systemd" / "voting-witness.service"
 
-
-def run(*args: object, input: str | None = None, env: dict | None = None) -> Result:
-    result = CliRunner().invoke(main, [str(a) for a in args], input=input, env=env)
-    assert result.exit_code == 0, f"{args}: {result.output}\n{result.exception!r}"
-    return result
-
-
-def refused(*args: object, input: str | None = None, env: dict | None = None, code: int = 1) -> str:
-    result = CliRunner().invoke(main, [str(a) for a in args], input=input, env=env)
-    assert result.exit_code == code, f"{args}: exit {result.exit_code}: {result.output}\n{result.exception!r}"
-    assert isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "Traceback" not in result.output
-    return result.output
-
-
-@pytest.fixture
-def softhsm(tmp_path):
-    hsm = SoftHsm(tmp_path / "hsm")
-    yield hsm
-    hsm.close()
 
 
 def software_csr(key, common_name: str = "山田 花子") -> bytes:

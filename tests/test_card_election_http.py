@@ -18,45 +18,22 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from crypto import log as merkle
 from crypto.witness import Cosignature, verify_cosignature
 from tests.card_support import PIN, SoftHsm, card_for
+from tests.cli_support import refused, run
 from tests.support import start_server
 from voting import pki as pilot_ca
 from voting import witness as w
-from voting.cli import main
 from voting.cli.demo import MANIFEST as DEMO_MANIFEST
 from voting.client import Client
 
 ELECTION = "card-survey"
 WITNESS_TOKEN = "witness-card"
 
-
-def run(*args: object, input: str | None = None, env: dict | None = None) -> Result:
-    """A command that must succeed."""
-    result = CliRunner().invoke(main, [str(a) for a in args], input=input, env=env)
-    assert result.exit_code == 0, f"{args}: {result.output}\n{result.exception!r}"
-    return result
-
-
-def refused(*args: object, input: str | None = None, env: dict | None = None, code: int = 1) -> str:
-    """A command that must fail the way user errors do: one clear line, no traceback."""
-    result = CliRunner().invoke(main, [str(a) for a in args], input=input, env=env)
-    assert result.exit_code == code, f"{args}: exit {result.exit_code}: {result.output}\n{result.exception!r}"
-    assert isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "Traceback" not in result.output
-    return result.output
-
-
-@pytest.fixture
-def softhsm(tmp_path):
-    hsm = SoftHsm(tmp_path / "hsm")
-    yield hsm
-    hsm.close()
 
 
 def cli_card(softhsm: SoftHsm, data_dir: Path, tmp_path: Path, employee_id: str, kind: str, name: str, role: str) -> str:

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from crypto.credentials import open_credential
+from tests.cli_support import refused, run
 from tests.support import free_port, fresh_database_url, start_server
 from voting.auth.trust import parse_crls
 from voting.cli import main
@@ -31,23 +32,6 @@ from voting.cli.demo import MANIFEST as DEMO_MANIFEST
 from voting.client import ApiError, Client
 
 PIN = "246810"
-
-
-def run(*args: object, input: str | None = None, env: dict | None = None) -> Result:
-    """A command that must succeed."""
-    result = CliRunner().invoke(main, [str(a) for a in args], input=input, env=env)
-    assert result.exit_code == 0, f"{args}: {result.output}\n{result.exception!r}"
-    return result
-
-
-def refused(*args: object, input: str | None = None, env: dict | None = None, code: int = 1) -> str:
-    """A command that must fail the way user errors do: one clear line, a
-    non-zero exit, no traceback."""
-    result = CliRunner().invoke(main, [str(a) for a in args], input=input, env=env)
-    assert result.exit_code == code, f"{args}: exit {result.exit_code}: {result.output}\n{result.exception!r}"
-    assert isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "Traceback" not in result.output
-    return result.output
 
 
 def write_roster(path: Path, rows: list[tuple[str, ...]], header: str = "employee_id,name,department,role") -> Path:

@@ -13,10 +13,9 @@ import stat
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
+from tests.cli_support import run
 from tests.support import fresh_database_url, manifest, start_server
-from voting.cli import main
 
 PIN = "246810"
 #: Public by nature: the CAs' certificates and the CRLs (the service and every
@@ -30,12 +29,6 @@ def open_umask():
     old = os.umask(0o022)
     yield
     os.umask(old)
-
-
-def run(*args: object, input: str | None = None, env: dict | None = None) -> Result:
-    result = CliRunner().invoke(main, [str(a) for a in args], input=input, env=env)
-    assert result.exit_code == 0, f"{args}: {result.output}\n{result.exception!r}"
-    return result
 
 
 def mode(path: Path) -> int:
