@@ -160,6 +160,7 @@ def test_the_login_page_refuses_a_relayed_challenge(data_dir, tmp_path):
 # --- attack: the previous CRL put back ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_crl_put_back_does_not_lift_a_revocation(pki, data_dir, database_url):
     pilot = start_pilot(pki, data_dir, database_url, crl_refresh_s="0")
     crl_file = pki.ca_dir / "crl.pem"

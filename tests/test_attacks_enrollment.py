@@ -177,6 +177,7 @@ def test_trustees_refuse_a_record_whose_card_anchor_they_did_not_pin(rogue_pilot
     assert js["pinned"]["5"][0] == "fail" and "the card anchor rogue: CN=rogue Root CA" in js["pinned"]["5"][1], js["pinned"]["5"]
 
 
+@pytest.mark.slow
 def test_the_stand_in_cannot_slip_a_card_anchor_into_the_record(setting):
     """With the honest card anchor pinned (the city's root and jpki-test's root in one
     file), a stand-in that adds a CA of its own to the record's card anchors, or to its
@@ -240,6 +241,7 @@ def _write_credential(path, pki, employee_id: str) -> None:
     path.write_text(json.dumps(sealed), encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_trustees_decrypt_a_tally_with_attested_registrations_only_once_they_accept_their_number(cards, tmp_path):
     """The server pads the tally with "attested" registrations for employees who never
     voted: it needs only their certificates, and opens a client-certificate session for

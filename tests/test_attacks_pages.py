@@ -131,6 +131,7 @@ def _ballot_reply(election_id: str, code: str, change):
 
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("how", ["flag_false", "flag_removed", "lookup_fails"])
+@pytest.mark.slow
 def test_a_server_hiding_a_replacement_gets_no_all_good_claim(pilot, front, browser, lang, how):
     election_id = election(pilot, "x-hide", "open")
     replaced, _ = _replaced(pilot, election_id, "E0001")
@@ -159,6 +160,7 @@ def test_a_server_hiding_a_replacement_gets_no_all_good_claim(pilot, front, brow
 
 
 @pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.slow
 def test_a_replacement_is_checked_on_the_board(pilot, front, browser, lang):
     """Honest: the later ballot, with the same voting credential, is proven on the
     board (a warning). Forged: a server that calls a counted ballot replaced,
@@ -187,6 +189,7 @@ def test_a_replacement_is_checked_on_the_board(pilot, front, browser, lang):
     p.close()
 
 
+@pytest.mark.slow
 def test_the_cli_claims_only_what_the_board_proves(pilot, front, tmp_path):
     election_id = election(pilot, "x-cli", "open")
     with Client(pilot.url) as client:
@@ -229,6 +232,7 @@ def test_the_cli_claims_only_what_the_board_proves(pilot, front, tmp_path):
 
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("source", ["qr", "file"])
+@pytest.mark.slow
 def test_a_receipt_with_a_stray_format_is_a_failed_check(pilot, front, browser, lang, source):
     election_id = election(pilot, "x-qr", "open")
     receipt = _receipt(pilot, election_id, "E0005")
@@ -251,6 +255,7 @@ def test_a_receipt_with_a_stray_format_is_a_failed_check(pilot, front, browser, 
 
 
 @pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.slow
 def test_the_ballot_page_offers_no_audit_file_that_does_not_verify(pilot, front, browser, lang):
     election_id = election(pilot, "x-audit", "open")
 
@@ -276,6 +281,7 @@ def test_the_ballot_page_offers_no_audit_file_that_does_not_verify(pilot, front,
 
 
 @pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.slow
 def test_a_fresh_receipt_tab_shows_no_receipt_that_does_not_verify(pilot, front, browser, lang):
     election_id = election(pilot, "x-tab", "open")
     receipt = _receipt(pilot, election_id, "E0007")
@@ -295,6 +301,7 @@ def test_a_fresh_receipt_tab_shows_no_receipt_that_does_not_verify(pilot, front,
 
 
 @pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.slow
 def test_kept_choices_never_go_to_the_employee_the_server_names(pilot, front, browser, lang):
     election_id = election(pilot, f"x-choices-{lang}", "open")
     p = Page(browser, pilot, lang=lang, area=AREA)

@@ -18,6 +18,7 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -51,6 +52,7 @@ def _js_verdicts(tmp_path: Path, corpus: list[dict]) -> dict:
     return json.loads(result.stdout)
 
 
+@pytest.mark.slow
 def test_a_forged_copy_of_a_stale_crl_does_not_hide_a_revocation(tmp_path):
     run = synthetic_run()
     files = dict(run.private)
@@ -85,6 +87,7 @@ def test_a_forged_copy_of_a_stale_crl_does_not_hide_a_revocation(tmp_path):
         assert js[item["name"]]["5"][0] == "fail", (item["name"], js[item["name"]]["5"])
 
 
+@pytest.mark.slow
 def test_a_time_offset_of_a_day_or_more_fails_as_in_python(tmp_path):
     run = synthetic_run()
     pinned = _pinned(run)

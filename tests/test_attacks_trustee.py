@@ -176,6 +176,7 @@ def test_trustee_takes_n_and_t_from_the_signed_board_not_the_ceremony_reply(pilo
     assert not [r for r in front.requests if r.path.endswith("/ceremony/announcement")]
 
 
+@pytest.mark.slow
 def test_trustee_refuses_an_election_created_entry_that_is_not_on_the_signed_board(pilot, front):
     election_id = pilot.create(manifest(), VOTERS)
     pilot.admin.start_ceremony(election_id)
@@ -197,6 +198,7 @@ def test_trustee_refuses_an_election_created_entry_that_is_not_on_the_signed_boa
     assert not [r for r in front.requests if r.path.endswith("/ceremony/announcement")]
 
 
+@pytest.mark.slow
 def test_trustee_makes_no_share_for_an_announcement_the_server_made_up(pilot, front):
     """The share theft: just when a trustee is about to make its shares, the
     server shows it announcements of its own for the co-trustees (keeping their
@@ -229,6 +231,7 @@ def test_trustee_makes_no_share_for_an_announcement_the_server_made_up(pilot, fr
     assert fakes and not [r for r in front.requests if r.path.endswith("/ceremony/shares")]
 
 
+@pytest.mark.slow
 def test_the_trustee_sees_and_may_decline_the_ceremony(pilot):
     election_id = pilot.create(manifest(), VOTERS)
     pilot.admin.start_ceremony(election_id)
@@ -270,6 +273,7 @@ def _swap_joint_key(pilot, election_id: str, front: Mitm) -> Point:
     return own.public
 
 
+@pytest.mark.slow
 def test_voter_refuses_a_joint_key_the_trustees_did_not_endorse(pilot, front):
     election_id = pilot.open_election(manifest(), VOTERS)
     _swap_joint_key(pilot, election_id, front)
@@ -278,6 +282,7 @@ def test_voter_refuses_a_joint_key_the_trustees_did_not_endorse(pilot, front):
         voter.prepare_ballot(election_id, {"q1": ["o1"]})
 
 
+@pytest.mark.slow
 def test_voter_refuses_a_key_endorsed_by_impostors_from_another_ca(pilot, front, data_dir):
     """The server makes its own key and endorses it with certificates of its own
     CA naming the trustees: the voter checks them against the root it pinned."""
@@ -309,6 +314,7 @@ def test_voter_refuses_a_key_endorsed_by_impostors_from_another_ca(pilot, front,
         (["A0001", "E0001"], 3, 2, "n = 3 but 2 trustee ids"),
     ],
 )
+@pytest.mark.slow
 def test_voter_refuses_a_key_held_by_too_few_trustees(pilot, front, trustee_ids, n, t, reason):
     """The administrator's server names only itself (or one colluder) as trustee
     and endorses its own key with a genuine city certificate: every signature
@@ -326,6 +332,7 @@ def test_voter_refuses_a_key_held_by_too_few_trustees(pilot, front, trustee_ids,
         voter.prepare_ballot(election_id, {"q1": ["o1"]})
 
 
+@pytest.mark.slow
 def test_voter_refuses_a_fingerprint_other_than_the_pinned_one(pilot):
     election_id = pilot.open_election(manifest(), VOTERS)
     honest = pilot.admin.endorsed_election(election_id)
@@ -338,6 +345,7 @@ def test_voter_refuses_a_fingerprint_other_than_the_pinned_one(pilot):
         voter.prepare_ballot(election_id, {"q1": ["o1"]})
 
 
+@pytest.mark.slow
 def test_the_cli_voter_refuses_the_servers_own_key(pilot, front, tmp_path):
     from click.testing import CliRunner
 

@@ -132,6 +132,7 @@ def test_trustee_refuses_a_cosigned_head_of_another_board(pilot, front, witness_
     trustee_decrypt(pilot.trustees[name], election_id, pilot.trustee_file(name, election_id))
 
 
+@pytest.mark.slow
 def test_trustee_refuses_cosignatures_by_witnesses_the_election_does_not_name(pilot, front, witness_keys, monkeypatch):
     monkeypatch.setattr(witnessed, "TRUSTEE_WAIT_S", 0.5)
     election_id = pilot.open_election(_witnessed_manifest("w-strangers", witness_keys), VOTERS)
@@ -162,6 +163,7 @@ def _flat(text: str) -> str:
     return re.sub(r"[\s│┃]+", "", text)
 
 
+@pytest.mark.slow
 def test_receipt_check_waits_for_then_completes_the_receipt_with_the_quorum(pilot, witness_keys, tmp_path):
     election_id = pilot.open_election(_witnessed_manifest("w-receipt", witness_keys), VOTERS)
     receipt = _cast(pilot, election_id, VOTERS[:1])[0]
@@ -211,6 +213,7 @@ def test_receipt_check_refuses_a_cosigned_head_that_does_not_hold_the_ballot(pil
     assert "witnessed" not in json.loads(path.read_text())
 
 
+@pytest.mark.slow
 def test_receipt_check_is_not_fooled_by_a_manifest_with_the_servers_own_witnesses(pilot, front, witness_keys, tmp_path):
     """The server swaps the manifest's witnesses for keys it holds, and cosigns
     with them: the tracking code no longer recomputes, so the check fails."""
@@ -236,6 +239,7 @@ def test_receipt_check_is_not_fooled_by_a_manifest_with_the_servers_own_witnesse
     assert _flat("not the ones this ballot was made for") in output
 
 
+@pytest.mark.slow
 def test_a_receipt_not_cosigned_long_after_casting_fails(pilot, witness_keys):
     election_id = pilot.open_election(_witnessed_manifest("w-late", witness_keys), VOTERS)
     receipt = _cast(pilot, election_id, VOTERS[:1])[0]
@@ -248,6 +252,7 @@ def test_a_receipt_not_cosigned_long_after_casting_fails(pilot, witness_keys):
     assert late.status == "fail" and "have not seen your ballot" in late.detail
 
 
+@pytest.mark.slow
 def test_an_election_without_witnesses_says_so(pilot):
     election_id = pilot.open_election(manifest("w-none"), VOTERS)
     receipt = _cast(pilot, election_id, VOTERS[:1])[0]
@@ -368,6 +373,7 @@ def test_a_forking_server_is_refused_by_the_witnesses_and_caught_by_the_voters(t
         pilot.stop()
 
 
+@pytest.mark.slow
 def test_the_cli_voter_saves_the_receipt_completed_by_the_witnesses(pilot, witness_keys, tmp_path):
     """``voting vote`` never waits to save the receipt, then completes it once
     the quorum cosigned a head holding the ballot (here: test-held witness keys
@@ -442,6 +448,7 @@ def _json(doc) -> Reply:
     return Reply(200, {"content-type": "application/json"}, json.dumps(doc).encode())
 
 
+@pytest.mark.slow
 def test_trustee_refuses_aggregate_not_covered_by_the_cosigned_branch(pilot, front, witness_keys, monkeypatch):
     """The server shows the trustee an older real head (before the aggregate),
     the real record, and as "cosigned" a head of another branch that extends

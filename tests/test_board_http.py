@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 
 from crypto.encoding import canonical_json
 from crypto.log import (
@@ -120,6 +121,7 @@ def test_board_entries_heads_and_proofs(pki, data_dir, database_url):
         pilot.stop()
 
 
+@pytest.mark.slow
 def test_board_refuses_out_of_range_requests(pki, data_dir, database_url):
     pilot = start_pilot(pki, data_dir, database_url)
     try:

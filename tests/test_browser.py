@@ -504,6 +504,7 @@ def test_whole_election_in_the_browser(pilot, browser, lang):
         session.close()
 
 
+@pytest.mark.slow
 def test_encryption_time_in_chromium(pilot, browser):
     """The in-browser encryption of a 1-of-5 ballot (proofs and tracking code
     included), median of 20 runs after one warm-up: printed, not asserted."""
@@ -746,6 +747,7 @@ def _audit_in_browser(s: Session, election_id: str, option: int) -> tuple[Path, 
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
+@pytest.mark.slow
 def test_audit_checked_on_another_device(pilot, browser, lang):
     """Acceptance (issue 11): a voter audits a ballot in one browser; in a
     second browser (another device, not logged in) the receipt check page

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from tests.browser_support import Page, browser, cast, ceremony, decrypt, election, lang_size, pilot  # noqa: F401
 from tests.support import manifest
 from voting.client import Client
@@ -69,6 +71,7 @@ def acted(p: Page, action: str, status: str) -> None:
 # --- 1. irreversible actions ask first -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_close_tally_and_publish_ask_first(pilot, browser, lang_size):
     lang, size = lang_size
     election_id = election(pilot, f"A-act-{lang}-{size}", "open")
@@ -150,6 +153,7 @@ def test_removing_a_voter_asks_first_and_focuses_the_result(pilot, browser, lang
 LONG_ID = "A-fit-" + "municipal-staff-survey-on-remote-work-2026-ward-offices"
 
 
+@pytest.mark.slow
 def test_admin_pages_fit_a_phone(pilot, browser, lang_size):
     lang, size = lang_size
     draft = election(pilot, LONG_ID, "draft")
@@ -176,6 +180,7 @@ def test_admin_pages_fit_a_phone(pilot, browser, lang_size):
 # --- 7. nothing stale -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_schedule_and_banners_follow_the_steps(pilot, browser, lang_size):
     lang, size = lang_size
     election_id = f"A-stale-{lang}-{size}"
@@ -229,6 +234,7 @@ def test_schedule_and_banners_follow_the_steps(pilot, browser, lang_size):
         p.close()
 
 
+@pytest.mark.slow
 def test_done_marks_after_each_step_in_the_page(pilot, browser, lang_size):
     """The stepper's marks as the server renders them, on a tallied election."""
     lang, size = lang_size
@@ -264,6 +270,7 @@ def field_error(p: Page, selector: str) -> str:
     )
 
 
+@pytest.mark.slow
 def test_create_form_mistakes_are_words_next_to_fields(pilot, browser, lang_size):
     lang, size = lang_size
     p = admin(browser, pilot, lang, size, "/admin/new")

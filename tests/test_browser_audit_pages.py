@@ -43,6 +43,7 @@ def page(published, browser, pilot, lang_size):
     p.close()
 
 
+@pytest.mark.slow
 def test_board_and_heads_fit_the_screen(page):
     """Item 5: nothing wider than the viewport (the phone measured 545–664 px before)."""
     page.goto(f"/audit/{ELECTION}")
@@ -149,6 +150,7 @@ def test_board_pagers_are_distinct_landmarks(page):
     assert not [v for v in page.axe() if v["id"] == "landmark-unique"]
 
 
+@pytest.mark.slow
 def test_focus_moves_to_the_verification_result(page):
     """Item 1: after "verify this page" and "verify heads" focus is on the result, not the body."""
     page.goto(f"/audit/{ELECTION}")

@@ -143,6 +143,7 @@ def vote_in_browser(p: CardPage, election_id: str, option: str) -> tuple[str, di
     return code, kept
 
 
+@pytest.mark.slow
 def test_card_holders_log_in_through_nginx_enroll_and_vote(behind_nginx, browser, tmp_path):
     cards, _ = behind_nginx
     pilot = cards.pilot
@@ -231,6 +232,7 @@ def refusing(status: int, body: dict):
     return handle
 
 
+@pytest.mark.slow
 def test_forged_headers_and_strange_certificates_are_refused(behind_nginx, browser, tmp_path):
     cards, cert = behind_nginx
     url = cards.url

@@ -48,6 +48,7 @@ def enrolled_card(pilot, external, employee_id: str):
     return card
 
 
+@pytest.mark.slow
 def test_issue_a_code_list_and_revoke_a_card(card_site, browser, lang_size):
     pilot, external = card_site
     lang, size = lang_size
@@ -109,6 +110,7 @@ def card_fingerprint(card) -> str:
     return certificate_fingerprint(card.certificate)
 
 
+@pytest.mark.slow
 def test_the_page_is_for_administrators(card_site, browser):
     pilot, _ = card_site
     p = Page(browser, pilot, lang="en", area="admin")

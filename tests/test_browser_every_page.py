@@ -89,6 +89,7 @@ def sweep(elections, browser, pilot, lang_size):
     s.finish()
 
 
+@pytest.mark.slow
 def test_public_pages(sweep, elections):
     s = sweep
     s.visit("home", "/")
@@ -124,6 +125,7 @@ def test_public_pages(sweep, elections):
     s.visit("error-malformed", f"/audit/{ELECTIONS['open']}?start=abc")
 
 
+@pytest.mark.slow
 def test_voter_pages(sweep, elections):
     s = sweep
     p = s.page
@@ -158,6 +160,7 @@ def test_off_roll_voter(sweep):
         s.visit("vote-list-empty", "/vote")
 
 
+@pytest.mark.slow
 def test_admin_pages(sweep):
     s = sweep
     p = s.page
@@ -178,6 +181,7 @@ def test_admin_pages(sweep):
         p.page.keyboard.press("Escape")
 
 
+@pytest.mark.slow
 def test_audit_pages(sweep, elections):
     s = sweep
     board = ELECTIONS["published"]
@@ -194,6 +198,7 @@ def test_audit_pages(sweep, elections):
         s.visit("heads-verified", then=lambda page: page.click("#verify-heads"), wait="#heads-status:visible")
 
 
+@pytest.mark.slow
 def test_trustee_pages(sweep):
     s = sweep
     s.visit("trustee-list-anonymous", "/trustee")

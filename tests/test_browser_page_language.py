@@ -9,6 +9,7 @@ import json
 import re
 
 import httpx
+import pytest
 
 from tests.browser_support import Page, browser, election, lang_size, pilot  # noqa: F401
 
@@ -21,6 +22,7 @@ def admin(browser, pilot, lang: str, size: str, path: str) -> Page:
     return p
 
 
+@pytest.mark.slow
 def test_admin_election_page_words(pilot, browser, lang_size):
     lang, size = lang_size
     draft = election(pilot, "H-draft", "draft")
@@ -85,6 +87,7 @@ def test_a_refused_election_is_explained_in_the_pages_language(pilot, browser, l
         p.close()
 
 
+@pytest.mark.slow
 def test_a_broken_receipt_is_explained_in_the_pages_language(pilot, browser, lang_size):
     """A receipt kept in this tab that no longer reads (JSON.parse throws an English SyntaxError)."""
     lang, size = lang_size

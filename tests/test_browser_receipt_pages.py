@@ -93,6 +93,7 @@ def _plain_first(p: Page, selector: str) -> None:
     assert p.t("check.technical_details") in text
 
 
+@pytest.mark.slow
 def test_a_replaced_ballot_is_a_warning_not_a_pass(pilot, browser, files, lang_size):
     """Item 2 (and 1, 8, 9): the replaced ballot's check warns and tells the
     voter to report it if they did not vote again; the counted ballot's check
@@ -207,6 +208,7 @@ WRONG_FILES = {  # the file chosen, and the answer
 }
 
 
+@pytest.mark.slow
 def test_a_file_that_is_not_a_receipt_is_answered_without_alarm(pilot, browser, files, lang_size):
     """Item 3: each wrong file is named in the summary, in a neutral tone, with
     the focus on it: no alert, no failed step, no alarm. An audit file without

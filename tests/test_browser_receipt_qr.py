@@ -56,6 +56,7 @@ def _check_picture(page: Page, png: bytes):
     page.page.set_input_files("#qr-image", files=[{"name": "receipt.png", "mimeType": "image/png", "buffer": png}])
 
 
+@pytest.mark.slow
 def test_printed_receipt_qr_checks_out(pilot, open_election, browser, lang_size):
     lang, size = lang_size
     receipt = cast(pilot, ELECTION, next(_voters), {"q1": ["o2"]})
@@ -107,6 +108,7 @@ def test_printed_receipt_qr_checks_out(pilot, open_election, browser, lang_size)
         page.close()
 
 
+@pytest.mark.slow
 def test_qr_read_by_the_camera(pilot, open_election, browser, tmp_path):
     """Chromium's fake camera films the receipt's QR code (a Y4M file); the
     page reads it from the video (BarcodeDetector or the decoder) and checks."""

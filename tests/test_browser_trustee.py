@@ -103,6 +103,7 @@ def _save_when_asked(p: Page, tmp: Path, name: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_trustee_takes_part_in_the_ceremony_in_the_browser(pilot, browser, lang_size, tmp_path):
     lang, size = lang_size
     election_id = election(pilot, f"F-{lang}-{size}", "key_ceremony")
@@ -219,6 +220,7 @@ def _impostor_announcement(election_id: str, params: threshold.CeremonyParameter
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
+@pytest.mark.slow
 def test_page_refuses_what_a_dishonest_server_relays(pilot, browser, lang, tmp_path):
     election_id = election(pilot, f"F-mitm-{lang}", "key_ceremony")
     ceremony_path = f"/api/elections/{election_id}/ceremony"
@@ -325,6 +327,7 @@ def _unlock_with_file(p: Page, path: Path, url: str, election_id: str) -> None:
     page.wait_for_selector("#decrypt-button:visible", timeout=60_000)
 
 
+@pytest.mark.slow
 def test_trustee_decrypts_in_the_browser(pilot, browser, lang_size, tmp_path):
     """T0001 decrypts in the browser (after checking the record as the CLI
     does), T0002 with the CLI; the tally is right."""
@@ -383,6 +386,7 @@ def _tampered_record(data: bytes, attack: str) -> bytes:
 
 
 @pytest.mark.parametrize(("lang", "attack"), [("ja", "aggregate"), ("en", "ballot")])
+@pytest.mark.slow
 def test_page_refuses_to_decrypt_a_record_the_server_changed(pilot, browser, lang, attack, tmp_path):
     election_id = election(pilot, f"F3-mitm-{lang}", "closed")
     sealed = _sealed_cli_state(pilot, election_id, "T0001", tmp_path)
@@ -440,6 +444,7 @@ def _attested(files: dict, count: int) -> None:
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
+@pytest.mark.slow
 def test_page_decrypts_attested_registrations_only_once_the_trustee_accepts_their_number(pilot, browser, lang, tmp_path):
     """Registrations attested by a TLS client certificate login rest on the
     server's word: the page refuses, shows how many with a box to tick, and
@@ -480,6 +485,7 @@ def test_page_decrypts_attested_registrations_only_once_the_trustee_accepts_thei
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
+@pytest.mark.slow
 def test_page_refuses_a_card_anchor_it_did_not_pin(pilot, browser, lang, tmp_path):
     """The server names a card anchor of its own in the record
     (auditors/enrollments.json): the page refuses, naming it, unless the

@@ -20,6 +20,7 @@ import re
 import time
 
 import httpx
+import pytest
 
 from tests.browser_support import (  # noqa: F401
     PIN,
@@ -58,6 +59,7 @@ def _end_session_on_the_server(p: Page) -> None:
     assert reply.status_code == 200, reply.text
 
 
+@pytest.mark.slow
 def test_session_that_ends_mid_vote_keeps_the_choices(pilot, browser, lang_size):
     lang, size = lang_size
     election_id = election(pilot, f"b4-{lang}-{size}", "open", doc=manifest(f"b4-{lang}-{size}", max_selections=2, min_selections=0))
@@ -107,6 +109,7 @@ def test_session_that_ends_mid_vote_keeps_the_choices(pilot, browser, lang_size)
     p.close()
 
 
+@pytest.mark.slow
 def test_choices_are_kept_for_that_employee_only_and_forgotten_at_logout(pilot, browser, lang_size):
     election_id = election(pilot, "b4-shared", "open")
     p = _vote_page(browser, pilot, lang_size, election_id, "E0006")
@@ -142,6 +145,7 @@ def test_choices_are_kept_for_that_employee_only_and_forgotten_at_logout(pilot, 
     p.close()
 
 
+@pytest.mark.slow
 def test_a_closed_or_published_election_never_offers_to_vote_again(pilot, browser, lang_size):
     lang, size = lang_size
     states = {state: election(pilot, f"b7-{state}", state) for state in ("closed", "published")}  # E0001 voted in both
@@ -186,6 +190,7 @@ def _encrypt(p: Page, option: int) -> None:
     p.page.wait_for_selector("#step-review:visible")
 
 
+@pytest.mark.slow
 def test_the_time_shown_includes_fetching_the_election(pilot, browser, lang_size):
     lang, size = lang_size
     election_id = election(pilot, "b7-open", "open")
@@ -205,6 +210,7 @@ def test_the_time_shown_includes_fetching_the_election(pilot, browser, lang_size
     p.close()
 
 
+@pytest.mark.slow
 def test_the_cast_box_comes_first_and_the_audit_box_is_in_plain_words(pilot, browser, lang_size):
     lang, size = lang_size
     election_id = election(pilot, "b9-open", "open")

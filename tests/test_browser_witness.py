@@ -177,6 +177,7 @@ def _steps(s: Session, mark: str) -> list[str]:
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
+@pytest.mark.slow
 def test_witnessed_receipt_in_the_browser(pilot, browser, witness_log, keys, lang):
     election_id = f"witnessed-{lang}"
     policy_doc = _policy_doc(keys, witness_log.url)
@@ -284,6 +285,7 @@ def _created_and_joint(pilot: Pilot, election_id: str) -> tuple[dict, dict]:
     return entries[0], next(e for e in entries if e["kind"] == "joint-key")
 
 
+@pytest.mark.slow
 def test_an_election_without_witnesses_is_noted_not_failed(pilot, browser):
     election_id = "no-witnesses"
     _open(pilot, election_id, None)
@@ -306,6 +308,7 @@ def _forged_branch(pilot: Pilot, election_id: str, size: int, keys: list[Ed25519
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
+@pytest.mark.slow
 def test_a_cosigned_head_of_another_board_raises_the_split_view_alarm(pilot, browser, witness_log, keys, lang):
     """The server stand-in serves, as the newest cosigned head, one of another
     board: the witnesses cosigned the board everybody else sees, and the voter's

@@ -268,6 +268,7 @@ def test_card_mistakes_get_one_clear_line(softhsm, pki, tmp_path) -> None:
     assert "no card 'no-such-card'" in output
 
 
+@pytest.mark.slow
 def test_the_signer_given_on_the_command_line_wins_over_the_environment(softhsm, pki, tmp_path, data_dir, database_url) -> None:
     """A city hall PC may set VOTING_PKCS11_MODULE for everyone: an employee who
     passes --credential logs in with the file; and a card given on the command

@@ -56,6 +56,7 @@ def mode(path: Path) -> int:
 # --- the pilot CA ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ca_files_are_accepted_and_revocation_refuses_login(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     ca_dir = data_dir / "ca"

@@ -102,6 +102,7 @@ def vote_attested(client: Client, election_id: str, choice: dict) -> dict:
 # --- the source, the origin, the certificate --------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_pilot_card_logs_in_through_the_proxy_only(cards):
     url = cards.url
     card = pilot_card(cards.pki, "E0001", name="山田 太郎")
@@ -130,6 +131,7 @@ def test_a_pilot_card_logs_in_through_the_proxy_only(cards):
     assert ("A0001", "token") in session_rows(cards.pilot.database_url)
 
 
+@pytest.mark.slow
 def test_a_certificate_of_no_anchor_or_revoked_is_refused(cards, tmp_path):
     from tests.client_certificate_support import ExternalCa
 
@@ -145,6 +147,7 @@ def test_a_certificate_of_no_anchor_or_revoked_is_refused(cards, tmp_path):
 # --- an external CA's cards: enrollment -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_external_card_enrolls_with_a_code_then_logs_in_until_revoked(cards):
     url = cards.url
     card = cards.external.card()
@@ -201,6 +204,7 @@ def test_an_external_card_enrolls_with_a_code_then_logs_in_until_revoked(cards):
         time.sleep(0.5)
 
 
+@pytest.mark.slow
 def test_a_card_without_san_or_eku_enrolls_and_logs_in(cards):
     """JPKI's user-authentication certificate names nobody and carries no SAN
     and no extended key usage: under an "enrollment" anchor it is checked as
@@ -230,6 +234,7 @@ def test_a_card_without_san_or_eku_enrolls_and_logs_in(cards):
     assert problem(as_proxy(url, LOGIN, no_client_auth, origin=url))[1] == "certificate_invalid"
 
 
+@pytest.mark.slow
 def test_the_same_card_enrolled_by_concurrent_requests_is_linked_once(cards):
     """The same card sent to enroll by several requests at once, each with a
     code of its own (two tabs, a double click): one link wins, the others are
@@ -256,6 +261,7 @@ def test_the_same_card_enrolled_by_concurrent_requests_is_linked_once(cards):
 # --- registration attested for a card session ------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_only_a_card_session_has_its_registration_attested_and_the_verifier_counts_them(cards):
     """docs/threat-model.md, "What is not mitigated": a registration attested
     for a card session rests on the server's word; the verifier says how many."""
@@ -315,6 +321,7 @@ def test_only_a_card_session_has_its_registration_attested_and_the_verifier_coun
 # --- without a trusted proxy; the shipped nginx configuration ---------------------------------------
 
 
+@pytest.mark.slow
 def test_the_header_is_believed_from_no_address_when_no_proxy_is_trusted(tmp_path):
     """``VOTING_FORWARDED_ALLOW_IPS`` unset (the default): refused even from 127.0.0.1
     with the proxy's secret (SQLite only: no database work)."""
@@ -332,6 +339,7 @@ def test_the_header_is_believed_from_no_address_when_no_proxy_is_trusted(tmp_pat
         service.stop()
 
 
+@pytest.mark.slow
 def test_without_a_proxy_secret_the_card_in_the_browser_is_off(tmp_path):
     """No ``VOTING_PROXY_SECRET_FILE``: both card requests are refused with a code
     of their own, even from the trusted proxy's address; a secret file that
@@ -410,6 +418,7 @@ def test_the_shipped_nginx_passes_the_certificate_on_the_two_card_locations_only
 # --- the proxy's secret: an address proves nothing ---------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_local_process_without_the_proxy_secret_logs_in_as_nobody(cards):
     """Every process on the proxy's host connects from the proxy's address. One
     that is not nginx has only public certificates (a trustee's is on every

@@ -243,6 +243,7 @@ def run_until_done(step, pilot: Pilot, name: str, crash: tuple[int, str]) -> Cou
     raise AssertionError(f"{name} never finished: {seen}")
 
 
+@pytest.mark.slow
 def test_trustee_steps_resume_after_client_crashes(pki, data_dir, database_url):
     """For each POST of the ceremony (announcement, shares, confirmation) and of
     the decryption: the trustee's program dies before it, or after it without
@@ -314,6 +315,7 @@ def test_trustee_steps_resume_after_client_crashes(pki, data_dir, database_url):
         pilot.stop()
 
 
+@pytest.mark.slow
 def test_tally_resumes_after_server_kills(pki, data_dir, database_url, backend):
     """The server is killed after one partial decryption was accepted, then while
     the tally runs; after each restart the trustees and the administrator carry

@@ -154,6 +154,7 @@ def test_revoking_an_enrollment_ends_the_cards_sessions_and_logins(card_pilot, e
     refused(lambda: enroll_with(pilot.client(), card, employee_id="E0001", code=issue_code(pilot, "E0001")), 409, "enrollment_revoked")
 
 
+@pytest.mark.slow
 def test_a_card_revoked_at_its_own_ca_is_refused(card_pilot, external):
     pilot = card_pilot
     card = external.card_credential("RSA-2048")
@@ -186,6 +187,7 @@ def cli(*args, env: dict | None = None):
     return result
 
 
+@pytest.mark.slow
 def test_card_holders_enroll_with_codes_from_the_cli_and_vote(card_pilot, external, tmp_path, backend):
     from tests.card_support import PIN, SoftHsm
     from tests.test_record_verify_js import _run_node

@@ -13,6 +13,7 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -98,6 +99,7 @@ def database_cells(database_url: str) -> list[tuple[str, str, bytes]]:
     return asyncio.run(read())
 
 
+@pytest.mark.slow
 def test_database_holds_no_trustee_secret(pki, data_dir, database_url):
     """A whole election, every trustee file read after every step of the
     ceremony; then no cell of the database contains any of their secrets (the
@@ -143,6 +145,7 @@ def test_database_holds_no_trustee_secret(pki, data_dir, database_url):
 # --- administrator actions on the board ----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_administrator_actions_are_on_the_board(pki, data_dir, database_url):
     """Create, roll import, ceremony start, open, close, tally, publish: each
     leaves a board entry naming the administrator, in order, and the board

@@ -81,6 +81,7 @@ def test_smoke_load_postgresql_two_processes_distributed_locust(tmp_path):
     assert [p.name for p in files.root.glob(ACKS_GLOB)] == ["acks-0.jsonl"]
 
 
+@pytest.mark.slow
 def test_reconciliation_finds_lost_doubled_forged_and_miscounted_ballots(tmp_path):
     """After a real (tiny) run, the server is started again on its data directory,
     and the reconciliation is fed acknowledgements that do not match the board."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from tests.mitm_support import Mitm, Reply
 from tests.test_browser import PIN, _open_survey, _voter, browser, msg, pilot  # noqa: F401 - fixtures
 from voting.client import Client
@@ -43,6 +45,7 @@ def _encrypt(s, election_id: str, base: str) -> None:
     page.wait_for_selector("#step-review:visible")
 
 
+@pytest.mark.slow
 def test_page_resends_a_ballot_whose_reply_was_lost(pilot, browser):
     election_id = "outcome-page"
     _open_survey(pilot, election_id)
@@ -67,6 +70,7 @@ def test_page_resends_a_ballot_whose_reply_was_lost(pilot, browser):
     assert _ballots(pilot, election_id) == [code], "recorded once"
 
 
+@pytest.mark.slow
 def test_page_says_so_when_every_resend_fails_and_cast_sends_the_same_ballot(pilot, browser):
     election_id = "outcome-page-down"
     _open_survey(pilot, election_id)

@@ -117,6 +117,7 @@ def login_refusal(url: str, credential) -> ApiError:
 
 
 @pytest.mark.parametrize("hang", ["silent", "trickle"])
+@pytest.mark.slow
 def test_a_hanging_crl_host_delays_no_request_and_a_later_revocation_still_counts(pki, data_dir, database_url, crl_host, hang):
     # The service ran with the CRLs, which it keeps in its database, ...
     pilot = start_pilot(pki, data_dir, database_url)
@@ -193,6 +194,7 @@ def test_missing_trust_configuration_is_explained_without_a_path(pki, data_dir, 
 # --- item 2: the warning well before nextUpdate ----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_administrators_are_warned_before_the_crl_runs_out(pki, data_dir, database_url, tmp_path):
     # The test CA's CRL lives 7 days; warning 8 days ahead makes it show now.
     pilot = start_pilot(pki, data_dir, database_url, crl_warn_s=str(8 * 86400))
@@ -254,6 +256,7 @@ class IssuedCredentials:
         return open_credential(json.loads(self.file(employee_id).read_text(encoding="utf-8")), PIN)
 
 
+@pytest.mark.slow
 def test_a_crl_published_right_after_closing_passes_check_5(data_dir, database_url, tmp_path):
     cli("ca", "init", "--data-dir", data_dir)
     roster = tmp_path / "roster.csv"
@@ -317,6 +320,7 @@ def crl_numbers(trust: dict) -> dict[str, int]:
     return numbers
 
 
+@pytest.mark.slow
 def test_the_private_record_download_fetches_nothing_from_a_trickling_crl_host(pki, data_dir, database_url, crl_host):
     pilot = start_pilot(pki, data_dir, database_url)
     try:

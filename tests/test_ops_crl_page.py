@@ -18,6 +18,7 @@ MESSAGES = json.loads((Path(__file__).resolve().parent.parent / "voting" / "web"
 
 @pytest.mark.browser
 @pytest.mark.parametrize("warn_s", [str(8 * 86400), None], ids=["crl-expiring", "crl-fresh"])
+@pytest.mark.slow
 def test_the_admin_page_shows_the_crl_warning(pki, data_dir, database_url, tmp_path, warn_s):
     assert CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install -y chromium"
     from playwright.sync_api import sync_playwright

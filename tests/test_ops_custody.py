@@ -50,6 +50,7 @@ def too_open(root: Path, public: set[str] = frozenset(), ignore: tuple[str, ...]
     return found
 
 
+@pytest.mark.slow
 def test_secret_and_personal_files_are_for_their_owner_only(open_umask, backend: str, tmp_path: Path) -> None:
     data_dir = tmp_path / "server" / "data"
     database_url = "" if backend == "sqlite" else fresh_database_url(backend, tmp_path)

@@ -9,6 +9,7 @@ import json
 import stat
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from tests.http_support import ADMIN, start_pilot, two_question_manifest
@@ -33,6 +34,7 @@ def refused(*args: object, env: dict | None = None) -> str:
     return result.output
 
 
+@pytest.mark.slow
 def test_rotation_waits_for_publication_and_old_records_still_verify(pki, data_dir: Path, database_url: str, tmp_path: Path) -> None:
     pilot = start_pilot(pki, data_dir, database_url)
     local = {"VOTING_DATA_DIR": str(data_dir), "VOTING_DATABASE_URL": database_url}
@@ -102,6 +104,7 @@ def test_keys_commands_say_what_is_wrong_in_one_line(tmp_path: Path) -> None:
 # --- a rotation while the service runs ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_rotate_and_restore_refuse_while_the_service_runs(tmp_path: Path) -> None:
     """The attack: 'voting keys rotate --yes' while 'voting serve' ran; the running
     service kept signing new elections with the old key, and refused to start again."""
@@ -146,6 +149,7 @@ def test_rotate_and_restore_refuse_while_the_service_runs(tmp_path: Path) -> Non
     assert (data_dir / "server-signing-key.pem").read_bytes() != key_before
 
 
+@pytest.mark.slow
 def test_a_board_signed_with_a_retired_key_names_the_file_and_ready_sees_the_key_change(pki, data_dir: Path, database_url: str) -> None:
     import asyncio
 

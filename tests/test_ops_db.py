@@ -136,6 +136,7 @@ def test_backup_while_ballots_are_cast_finishes_and_the_copy_checks(pki, data_di
         pilot.stop()
 
 
+@pytest.mark.slow
 def test_restore_drill_back_up_cast_restore_check(pki, data_dir, database_url, backend, tmp_path):
     """The drill of docs/operations.md: back up, cast, (refused while running),
     stop, restore, check, start again: the board is the backup's."""
@@ -301,6 +302,7 @@ def count_challenges(database_url: str) -> int:
     return on_db(database_url, lambda db: db.scalar(select(func.count()).select_from(LoginNonce)))
 
 
+@pytest.mark.slow
 def test_the_service_purges_spent_challenges_by_itself(pki, data_dir, database_url):
     pilot = start_pilot(pki, data_dir, database_url, purge_interval_s="1", nonce_ttl_s="1")
     try:
@@ -359,6 +361,7 @@ def rows_of(database_url: str, election_id: str) -> dict[str, int]:
     return on_db(database_url, count)
 
 
+@pytest.mark.slow
 def test_archive_exports_verifies_then_deletes_a_published_election(pki, data_dir, database_url, tmp_path):
     pilot = start_pilot(pki, data_dir, database_url)
     try:
@@ -404,6 +407,7 @@ def test_archive_exports_verifies_then_deletes_a_published_election(pki, data_di
         pilot.stop()
 
 
+@pytest.mark.slow
 def test_archive_refuses_a_record_that_does_not_verify(pki, data_dir, database_url, tmp_path, monkeypatch):
     """A record that fails verification deletes nothing."""
     pilot = start_pilot(pki, data_dir, database_url)
@@ -451,6 +455,7 @@ def _cast_election(pilot, name: str) -> str:
     return election_id
 
 
+@pytest.mark.slow
 def test_restore_refuses_a_backup_that_fails_the_check_and_keeps_the_database(pki, data_dir, database_url, backend, tmp_path):
     if backend != "sqlite":
         pytest.skip("the copy checked before it is put in place is SQLite's")

@@ -80,6 +80,7 @@ def test_a_missing_root_certificate_is_one_line(tmp_path, mode):
 # --- the receipt path is checked before casting ----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_receipt_path_is_checked_before_the_ballot_is_cast(pilot, tmp_path):
     election_id = pilot.open_election(manifest(), ["E0001"])
     credential = pilot.pki.enroll("E0001")
@@ -102,6 +103,7 @@ def test_a_receipt_path_is_checked_before_the_ballot_is_cast(pilot, tmp_path):
     assert pilot.admin.status(election_id)["ballots_cast"] == 1
 
 
+@pytest.mark.slow
 def test_a_file_that_is_not_a_receipt_is_a_failed_check_not_a_traceback(pilot, tmp_path):
     """``verify-receipt --server`` reads the file before anything else: an empty
     object (or another JSON file) is refused as not a receipt, exit status 1."""

@@ -113,6 +113,7 @@ def sql(database_url: str, statement: str) -> list[tuple]:
 # --- item 4: liveness and readiness -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ready_names_what_is_wrong_while_health_stays_live(pki, data_dir, database_url):
     """/api/ready is 200 only when the service can serve; with the schema not at
     the newest migration it is 503 with the reason (one line, no server path),
@@ -150,6 +151,7 @@ def _samples(url: str) -> dict[tuple[str, tuple], float]:
     }
 
 
+@pytest.mark.slow
 def test_metrics_count_requests_ballots_refused_logins_and_the_board(pilot, pki):
     election_id = pilot.open_election(two_question_manifest("metrics-2026", min_tally_ballots=1), ["E0001"])
     voter = pilot.login(pki.enroll("E0001"))
@@ -217,6 +219,7 @@ def _closed(sock: socket.socket) -> bytes:
     return received
 
 
+@pytest.mark.slow
 def test_slow_and_silent_connections_are_closed(data_dir):
     database_url = f"sqlite:///{data_dir / 'voting.sqlite3'}"
     with serving(data_dir, database_url, header_timeout_s="1", body_timeout_s="1") as served:
@@ -259,6 +262,7 @@ def _outage_requests(served: Served, count: int) -> list[httpx.Response]:
     return [httpx.post(served.url + "/api/auth/challenge") for _ in range(count)]
 
 
+@pytest.mark.slow
 def test_a_full_disk_answers_503_with_one_line_per_request(data_dir):
     """SQLite on a disk that fills up (the file size limit of the serving
     process stands in for it): every write answers 503 "nothing was recorded",

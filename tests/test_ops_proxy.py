@@ -313,6 +313,7 @@ def test_shipped_configuration_matches_the_service():
         assert re.search(rf"{setting}\s+\d+s;", text), setting
 
 
+@pytest.mark.slow
 def test_behind_nginx_logins_work_and_the_limit_counts_each_real_client(behind_nginx, server_cert, trusting):
     pki, service, http_port, https_port = behind_nginx
     cert = server_cert[0]
@@ -426,6 +427,7 @@ def tls_service(tmp_path, server_cert):
         log.close()
 
 
+@pytest.mark.slow
 def test_cli_refuses_an_untrusted_certificate_naming_cacert_and_trusts_the_one_given(tls_service, tmp_path):
     url, env, cert = tls_service
     status = ("election", "status", "tls-survey", "--server", url)
@@ -467,6 +469,7 @@ def test_cli_trusts_the_system_trust_store(tls_service):
 # --- the login limits cannot be bypassed, nor turned against everyone ------------------------------
 
 
+@pytest.mark.slow
 def test_ipv6_clients_of_one_64_share_one_allowance(tmp_path):
     """Behind the proxy, one host with a /64 used to get an allowance per address
     (2^64 of them); IPv4-mapped IPv6 counts as the IPv4 address."""

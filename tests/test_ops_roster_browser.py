@@ -14,6 +14,7 @@ from voting.client import Client
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
+@pytest.mark.slow
 def test_the_roll_preview_import_and_removal_in_the_page(pilot, browser, lang):
     election_id = f"roster-page-{lang}"
     with Client(pilot.url) as admin:

@@ -8,6 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from tests.support import start_server
@@ -62,6 +63,7 @@ def test_ca_issue_reads_a_cp932_roster_and_previews_it(tmp_path: Path) -> None:
     assert "CSV UTF-8" in refused("ca", "issue", utf16, "--data-dir", data_dir, "--pin", PIN)
 
 
+@pytest.mark.slow
 def test_election_roll_previews_imports_and_corrects_a_cp932_roll(data_dir: Path, database_url: str, tmp_path: Path) -> None:
     local = {"VOTING_DATABASE_URL": database_url, "VOTING_DATA_DIR": str(data_dir)}
     ok("ca", "init", env=local)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.http_support import board_entries, changed_tables, two_question_manifest
 from voting.record import files as F
@@ -25,6 +26,7 @@ def roll_of(pilot, election_id: str) -> list[tuple[str, str, str]]:
     return [(e["employee_id"], e["name"], e["department"]) for e in doc["entries"]]
 
 
+@pytest.mark.slow
 def test_a_cp932_roll_is_previewed_then_imported_with_its_japanese_names(pilot):
     election_id = pilot.create(two_question_manifest("roster-cp932"), [])
     admin = pilot.admin
@@ -48,6 +50,7 @@ def test_a_cp932_roll_is_previewed_then_imported_with_its_japanese_names(pilot):
     pilot.refused(lambda: admin.import_roll(election_id, data), 422, "roll_invalid")
 
 
+@pytest.mark.slow
 def test_the_preview_reports_every_wrong_line_and_the_import_writes_nothing(pilot):
     election_id = pilot.create(two_question_manifest("roster-errors"), [])
     admin = pilot.admin
@@ -69,6 +72,7 @@ def test_the_preview_reports_every_wrong_line_and_the_import_writes_nothing(pilo
     assert "CSV UTF-8" in error.body["errors"][0]["error"]
 
 
+@pytest.mark.slow
 def test_the_roll_can_be_corrected_until_the_election_opens(pilot, pki):
     election_id = pilot.create(two_question_manifest("roster-fix"), [])
     admin = pilot.admin

@@ -357,6 +357,7 @@ def postgres_blocks(blocks: list[Block]) -> list[Block]:
     return [b for b in blocks if b.chapter.startswith(PG_CHAPTERS) and not b.marked("sqlite") and not b.marked("syntax-only")]
 
 
+@pytest.mark.slow
 def test_the_runbook_on_sqlite(tmp_path: Path) -> None:
     blocks = runbook_blocks(RUNBOOK.read_text())
     machine = run_scenario(tmp_path, sqlite_blocks(blocks), None)

@@ -36,6 +36,7 @@ def voter_with_ballot(pilot: Pilot, election_id: str, employee_id: str):
     return voter, voter.prepare_ballot(election_id, CHOICES)
 
 
+@pytest.mark.slow
 def test_before_opens_at_casting_and_closing_are_refused(pilot):
     now = datetime.now(UTC).replace(microsecond=0)
     opens, closes = now + timedelta(days=1), now + timedelta(days=2)
@@ -124,6 +125,7 @@ def clocked(pki, data_dir, database_url):
         pilot.stop()
 
 
+@pytest.mark.slow
 def test_the_clock_is_read_when_the_cast_is_written_and_closing_waits_for_closes_at(clocked):
     pilot, clock = clocked
     now = datetime.now(UTC).replace(microsecond=0)
@@ -149,6 +151,7 @@ def test_the_clock_is_read_when_the_cast_is_written_and_closing_waits_for_closes
     assert pilot.admin.status(election_id)["ballots_cast"] == 1
 
 
+@pytest.mark.slow
 def test_a_cast_after_closes_at_is_refused_and_nothing_is_written(clocked):
     pilot, clock = clocked
     now = datetime.now(UTC).replace(microsecond=0)
@@ -176,6 +179,7 @@ def test_a_cast_after_closes_at_is_refused_and_nothing_is_written(clocked):
     assert [e["kind"] for e in board_entries(pilot.admin, election_id) if e["kind"] == "ballot"] == []
 
 
+@pytest.mark.slow
 def test_registering_a_credential_at_closes_at_is_refused_by_the_boards_clock(clocked):
     """The attack: a voter (or a host whose clock ran fast) registered a voting
     credential after closes_at, dating the board past the close: every host

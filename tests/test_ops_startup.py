@@ -257,6 +257,7 @@ def test_serve_exits_non_zero_in_one_line_when_the_port_is_in_use(tmp_path):
 # --- item 8: one line for the operator's database mistakes --------------------------------------------
 
 
+@pytest.mark.slow
 def test_roster_add_in_the_wrong_directory_creates_no_database(tmp_path):
     result = voting("roster", "add", "A0001", "--role", "admin", env=operator_env(tmp_path / "var"), cwd=tmp_path)
     assert result.returncode != 0

@@ -24,6 +24,7 @@ def test_the_schedule_says_jst_once_with_or_without_seconds():
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
 @pytest.mark.parametrize("path", ["/nope", "/vote/x/y/z", "/admin/a/b", "/audit/x/heads/more"])
+@pytest.mark.slow
 def test_an_unknown_page_is_the_error_page_in_the_readers_language(pilot, lang, path):
     reply = httpx.get(pilot.url + path, cookies={"lang": lang})
     assert reply.status_code == 404

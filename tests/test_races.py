@@ -59,6 +59,7 @@ def voters_of(pilot: Pilot, election_id: str, employee_ids: list[str], credentia
 
 
 @pytest.mark.parametrize("full", [pytest.param(False, id="quick"), pytest.param(True, id="full", marks=pytest.mark.slow)])
+@pytest.mark.slow
 def test_fifty_concurrent_casts_by_one_voter(pki, data_dir, database_url, backend, full):
     rng = random.Random(SEED)
     rounds = ROUNDS[backend] if full else QUICK_ROUNDS

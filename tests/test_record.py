@@ -55,6 +55,7 @@ def statuses(report) -> dict[int, str]:
 # --- a clean record passes ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_auditors_record_passes_every_check(run):
     report = verify_record(run.private)
     assert report.ok(strict=True), [(c.number, c.failures) for c in report.checks if c.status != "pass"]

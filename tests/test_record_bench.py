@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from voting.record import files as F
 from voting.record.bench import main, survey_manifest, synthesize
 from voting.verify import verify_record
 
 
+@pytest.mark.slow
 def test_the_benchmark_runs_and_prints_its_figures(tmp_path, capsys):
     assert main(["--ballots", "24", "--revoters", "3", "--keep", str(tmp_path / "record")]) == 0
     out = capsys.readouterr().out
@@ -26,6 +29,7 @@ def test_the_benchmark_runs_and_prints_its_figures(tmp_path, capsys):
     assert "reusing the record" in out and "2 processes" in out
 
 
+@pytest.mark.slow
 def test_a_synthetic_record_in_worker_processes():
     """Enough ballots to encrypt and verify in worker processes on both sides."""
     manifest = survey_manifest("pool-2026")

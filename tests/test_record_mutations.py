@@ -1982,6 +1982,7 @@ def test_announcement_signatures_are_checked_against_the_trust_anchors_only_with
     assert report.ok() and "not checked against trust anchors" in report.check(2).note
 
 
+@pytest.mark.slow
 def test_an_honest_synthetic_record_passes_and_matches_the_export_format(live):
     election = synthesize(12, revoters=3, workers=1)
     report = verify_record(election.files, workers=1)

@@ -366,6 +366,7 @@ def test_nothing_in_two_synthetic_public_records_links_a_voter(synthetic):
     _check_nothing_links(synthetic)
 
 
+@pytest.mark.slow
 def test_the_scanners_find_what_the_old_scheme_published(synthetic):
     """Positive control: if a voter's certificate key signed a ballot (version 2
     of the record), the signature scan finds it and the recovery links the
@@ -396,6 +397,7 @@ def test_the_appearance_scan_finds_a_certificate():
     assert appearances(public_part(election.files), election.credentials) == []
 
 
+@pytest.mark.slow
 def test_nothing_in_two_live_public_records_links_a_voter(live):
     """The same, on the records a real server exports (E0000-E0002 voted in both elections)."""
     _check_nothing_links(live)

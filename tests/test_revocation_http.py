@@ -8,6 +8,7 @@ from tests.http_support import changed_tables, start_pilot, two_question_manifes
 from voting.client import ApiError
 
 
+@pytest.mark.slow
 def test_revoked_certificate_ends_an_open_session(pki, data_dir, database_url):
     pilot = start_pilot(pki, data_dir, database_url, crl_refresh_s="0")
     try:

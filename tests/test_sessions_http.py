@@ -19,6 +19,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -45,6 +46,7 @@ def login_from(url: str, credential: Credential, address: str = "127.0.0.1", aud
         return http.post("/api/auth/login", json={"token": token})
 
 
+@pytest.mark.slow
 def test_login_rate_limits_per_address_and_per_certificate(pki, data_dir, database_url):
     pilot = start_pilot(pki, data_dir, database_url)  # logs the administrator in from 127.0.0.1, unlimited
     settings, env = server_settings(data_dir, database_url, login_rate_per_minute=str(RATE))
@@ -78,6 +80,7 @@ def test_login_rate_limits_per_address_and_per_certificate(pki, data_dir, databa
         pilot.stop()
 
 
+@pytest.mark.slow
 def test_sessions_new_on_login_idle_timeout_and_logout(pki, data_dir, database_url):
     pilot = start_pilot(pki, data_dir, database_url)
     settings, env = server_settings(data_dir, database_url, session_idle_s="2")
@@ -144,6 +147,7 @@ def api_responses(url: str, http: httpx.Client, headers: dict | None = None) -> 
     ]
 
 
+@pytest.mark.slow
 def test_security_headers_on_api_responses(pki, data_dir):
     pilot = start_pilot(pki, data_dir, sqlite_url(data_dir))  # headers do not depend on the database
     try:
@@ -184,6 +188,7 @@ def self_signed_tls(directory) -> tuple:
     return key_path, cert_path
 
 
+@pytest.mark.slow
 def test_hsts_when_served_over_tls(data_dir):
     """uvicorn serving TLS itself: every response says HSTS."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -216,6 +221,7 @@ def test_hsts_when_served_over_tls(data_dir):
 # --- no GET changes anything ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_no_api_get_changes_state(pki, data_dir, database_url):
     """Every GET operation of the OpenAPI document, called by an administrator
     who is also a voter and a trustee, with real ids: the database is unchanged."""

@@ -5,10 +5,13 @@ ballot that counts comes back unmarked, and nothing is added either way."""
 
 from __future__ import annotations
 
+import pytest
+
 from crypto.receipts import verify_receipt
 from tests.http_support import start_pilot, two_question_manifest
 
 
+@pytest.mark.slow
 def test_a_resent_replaced_ballot_is_marked_superseded(pki, data_dir, database_url):
     pilot = start_pilot(pki, data_dir, database_url)
     try:

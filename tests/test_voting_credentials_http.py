@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+
 from crypto.ballots import (
     LIMIT_KIND,
     SELECTION_KIND,
@@ -60,6 +62,7 @@ def _reproved(info, voting: VotingCredential, prepared) -> dict:
     return {"ballot": ballot.to_json(), "signature": signature.hex()}
 
 
+@pytest.mark.slow
 def test_registration_and_casting_refuse_the_stuffer(pki, data_dir, database_url):
     pilot = start_pilot(pki, data_dir, database_url)
     try:
@@ -139,6 +142,7 @@ def test_registration_and_casting_refuse_the_stuffer(pki, data_dir, database_url
         pilot.stop()
 
 
+@pytest.mark.slow
 def test_published_audits_are_never_cast(pki, data_dir, database_url):
     pilot = start_pilot(pki, data_dir, database_url)
     try:

@@ -76,6 +76,7 @@ def run_tool(command: str, request: dict) -> object:
     return json.loads(result.stdout)
 
 
+@pytest.mark.slow
 def test_javascript_against_the_vectors():
     """node --test tests/js/: every vector file, checked by the browser's modules."""
     result = subprocess.run([node(), "--test", "tests/js/"], capture_output=True, text=True, timeout=300, cwd=ROOT)

@@ -125,6 +125,7 @@ def assert_strict(html: str, path: str) -> None:
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.slow
 def test_every_page_in_both_languages_with_a_strict_policy(site, lang):
     url, receipt = site
     with httpx.Client(base_url=url, cookies={"lang": lang}) as http:

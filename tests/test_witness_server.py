@@ -124,6 +124,7 @@ def run(request, tmp_path_factory):
 # --- the endpoints ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_server_stores_cosignatures_and_serves_the_newest_quorum(run):
     election = run.create("w-serve")
     heads = run.heads(election)
@@ -255,6 +256,7 @@ def _fails_12(files: dict[str, bytes], says: str) -> None:
     assert any(says in f for f in report.check(12).failures), report.check(12).failures
 
 
+@pytest.mark.slow
 def test_the_record_carries_the_cosignatures_and_check_12_judges_them(run):
     voters = ["E0001", "E0002", "E0003"]
     election = run.create("w-record", voters=voters)
