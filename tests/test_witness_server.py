@@ -312,10 +312,10 @@ def test_the_record_carries_the_cosignatures_and_check_12_judges_them(run):
     _fails_12(_with(files, lambda d: d["heads"].insert(1, split)), "a split view")
     # A head beyond the board, of another log, not signed by the server; out of order.
     beyond = merkle.TreeHead(election, len(heads) + 1, b"\x07" * 32, 1)
-    _fails_12(
-        _with(files, lambda d: d["heads"].append({"tree_head": merkle.sign_tree_head(run.server_key, beyond).to_json(), "cosignatures": []})),
-        "beyond the board",
-    )
+    beyond_cosigned = {"tree_head": merkle.sign_tree_head(run.server_key, beyond).to_json(), "cosignatures": [cosign(run.keys[a], beyond, 2).to_json()]}
+    _fails_12(_with(files, lambda d: d["heads"].append(beyond_cosigned)), "beyond the board")
+    # A head without cosignatures is malformed (cosignatures.json lists only cosigned heads).
+    _fails_12(_with(files, lambda d: d["heads"].append({**beyond_cosigned, "cosignatures": []})), "Expected `array` of length >= 1 - at `$.heads[3].cosignatures`")
     _fails_12(_with(files, lambda d: d["heads"][0]["tree_head"].update(log_id="other")), "for log 'other'")
     _fails_12(_with(files, lambda d: d["heads"][0]["tree_head"].update(timestamp_ms=1)), "signature")
     _fails_12(_with(files, lambda d: d["heads"].reverse()), "strictly increasing")

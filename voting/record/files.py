@@ -49,7 +49,9 @@ REQUIRED_AUDITOR_FILES = (ROLL, TRUST)
 ALL_FILES = PUBLIC_FILES + AUDITOR_FILES
 
 #: The JSON Schema of each file, in ``SCHEMA_DIR`` (board.jsonl's applies to
-#: each line); they share ``common.schema.json`` by ``$ref`` to its ``$id``.
+#: each line), generated from the file's Struct in voting/wire/record.py
+#: (``python -m voting.wire.record_schemas``); each stands alone, and
+#: ``common.schema.json`` names the definitions they share.
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 SCHEMAS = {
     RECORD: "record.schema.json",

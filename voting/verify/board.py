@@ -6,6 +6,7 @@ entries' clock and the manifest's schedule."""
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,18 +15,26 @@ from typing import Any
 from crypto import log as merkle
 from crypto.encoding import canonical_json
 from crypto.entry_kinds import (
+    ADMIN_ACTION,
+    AGGREGATE,
     BALLOT,
     BALLOT_AUDITED,
+    BALLOT_SUPERSEDED,
+    CREDENTIAL_REGISTERED,
     ELECTION_CLOSED,
     ELECTION_CREATED,
     ELECTION_OPENED,
     ELECTION_PUBLISHED,
+    JOINT_KEY,
+    PARTIAL_DECRYPTION,
+    RESULT,
+    TRUSTEE_ANNOUNCEMENT,
     board_stage,
 )
 from crypto.entry_kinds import BOARD_ENTRY_KINDS as ENTRY_KINDS
 from crypto.errors import CryptoError
 from voting.record import files as F
-from voting.verify.parse import UNUSABLE, Bad, exact_object, iso_time, load, strict_json
+from voting.verify.parse import UNUSABLE, Bad, conform, exact_object, iso_time, load, strict_json
 from voting.verify.report import Findings
 from voting.verify.workers import Progress
 
@@ -36,17 +45,42 @@ CLOCK_TOLERANCE = timedelta(seconds=2)
 #: The lifecycle's steps, each taken once: a second one is a board the server rewrote.
 ONCE = (ELECTION_CREATED, ELECTION_OPENED, ELECTION_CLOSED, ELECTION_PUBLISHED)
 
+#: The check that judges each kind of entry: a body its kind's Struct
+#: (voting/wire/record.py) refuses fails that check (``body_findings``).
+GUARDED_BY = {
+    ELECTION_CREATED: 1,
+    ELECTION_CLOSED: 1,
+    ELECTION_PUBLISHED: 1,
+    ADMIN_ACTION: 1,
+    TRUSTEE_ANNOUNCEMENT: 2,
+    JOINT_KEY: 2,
+    BALLOT: 3,
+    ELECTION_OPENED: 5,
+    CREDENTIAL_REGISTERED: 5,
+    BALLOT_SUPERSEDED: 6,
+    AGGREGATE: 8,
+    PARTIAL_DECRYPTION: 9,
+    RESULT: 10,
+    BALLOT_AUDITED: 11,
+}
+_IN_BODY = re.compile(r" - at `\$\.body(?:[.\[]|`)")
 
 
 @dataclass(frozen=True)
 class Board:
     """The board as read: the exact bytes of every leaf, each entry that is
-    well-formed (None where it is not: check 7 says why) and its time."""
+    well-formed (None where it is not: check 7 says why) and its time.
+
+    An entry whose body its kind's Struct refuses stays here as read (the
+    checks of its kind judge what it means); ``malformed`` says why, for the
+    check that guards its kind (``body_findings``)."""
 
     lines: tuple[bytes, ...] = ()
     entries: tuple[dict[str, Any] | None, ...] = ()
     times: tuple[datetime | None, ...] = ()
     election_id: str | None = None
+    malformed: tuple[tuple[int, str], ...] = ()
+    """(entry index, why its body is malformed)"""
 
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in self.entries if e is not None and e["kind"] == kind]
@@ -63,7 +97,9 @@ class Board:
 
 def parse_board(files: Mapping[str, bytes]) -> tuple[Board, Findings]:
     """Check 7, part 1: every line is one canonical JSON entry of this
-    election, numbered in order, of a known kind, with a time."""
+    election, numbered in order, of a known kind, with a time; each entry is
+    then read with its kind's Struct (a malformed body is for the check of
+    its kind: ``Board.malformed``)."""
     c = Findings()
     data = files.get(F.BOARD)
     if data is None:
@@ -79,6 +115,7 @@ def parse_board(files: Mapping[str, bytes]) -> tuple[Board, Findings]:
         lines.pop()
     entries: list[dict[str, Any] | None] = []
     times: list[datetime | None] = [None] * len(lines)
+    malformed: list[tuple[int, str]] = []
     first_id = None
     for index, line in enumerate(lines):
         entry: Any
@@ -101,6 +138,14 @@ def parse_board(files: Mapping[str, bytes]) -> tuple[Board, Findings]:
         except (Bad, CryptoError, TypeError) as exc:  # TypeError: e.g. an unhashable kind
             c.fail(str(exc) if not isinstance(exc, TypeError) else f"entry {index} is malformed: {exc}")
             entry = None
+        if entry is not None:
+            try:
+                conform(entry, F.BOARD, f"{F.BOARD}: entry {index} ({entry['kind']})")
+            except Bad as exc:
+                if _IN_BODY.search(str(exc)):
+                    malformed.append((index, str(exc)))
+                else:
+                    c.fail(str(exc))
         entries.append(entry)
     for kind in ONCE:
         where = [e["index"] for e in entries if e is not None and e["kind"] == kind]
@@ -109,7 +154,17 @@ def parse_board(files: Mapping[str, bytes]) -> tuple[Board, Findings]:
     created = [e["index"] for e in entries if e is not None and e["kind"] == ELECTION_CREATED]
     if created and created != [0]:
         c.fail(f"an election-created entry must be entry 0 and only there (found at {', '.join(map(str, created))})")
-    return Board(tuple(lines), tuple(entries), tuple(times), first_id), c
+    return Board(tuple(lines), tuple(entries), tuple(times), first_id, tuple(malformed)), c
+
+
+def body_findings(board: Board) -> dict[int, Findings]:
+    """The malformed bodies of ``board``, as failures of the checks that guard their kinds (``GUARDED_BY``)."""
+    found: dict[int, Findings] = {}
+    for index, why in board.malformed:
+        entry = board.entries[index]
+        assert entry is not None
+        found.setdefault(GUARDED_BY[entry["kind"]], Findings()).fail(why)
+    return found
 
 
 def check_tree_heads(
@@ -126,9 +181,6 @@ def check_tree_heads(
     c = Findings()
     docs = load(files, F.TREE_HEADS, c)
     if docs is UNUSABLE:
-        return None, c
-    if not isinstance(docs, list) or not docs:
-        c.fail(f"{F.TREE_HEADS} must be a non-empty list of signed tree heads")
         return None, c
     lines = board.lines
     heads: list[merkle.SignedTreeHead] = []

@@ -15,7 +15,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 from crypto.credentials import TrustStore
 from crypto.errors import CryptoError
 from voting.record import files as F
-from voting.verify.parse import Bad, base64_bytes, exact_object, strict_json
+from voting.verify.parse import Bad, base64_bytes, conform, strict_json
 
 
 def check_usage(leaf: x509.Certificate) -> None:
@@ -99,7 +99,8 @@ def auditors_trust(files: Mapping[str, bytes]) -> tuple[TrustStore, list[x509.Ce
     if data is None:
         return None
     try:
-        trust = exact_object(strict_json(data, F.TRUST), {"trust_anchors", "crls"}, F.TRUST)
+        trust = strict_json(data, F.TRUST)
+        conform(trust, F.TRUST)
         store = TrustStore.from_der([base64_bytes(a, "a trust anchor") for a in trust["trust_anchors"]])
         crls = [x509.load_der_x509_crl(base64_bytes(a, "a CRL")) for a in trust["crls"]]
     except (Bad, CryptoError, ValueError, TypeError):
@@ -145,19 +146,14 @@ def unpinned_anchors(files: Mapping[str, bytes], pinned: Iterable[bytes]) -> lis
     card_anchors: dict[str, list[bytes]] = {}
     try:
         if F.TRUST in files:
-            trust = exact_object(strict_json(files[F.TRUST], F.TRUST), {"trust_anchors", "crls"}, F.TRUST)
-            if not isinstance(trust["trust_anchors"], list):
-                raise Bad(f"{F.TRUST}: trust_anchors must be a list")
+            trust = strict_json(files[F.TRUST], F.TRUST)
+            conform(trust, F.TRUST)
             trust_anchors = [base64_bytes(a, "a trust anchor") for a in trust["trust_anchors"]]
         if F.ENROLLMENTS in files:
-            doc = exact_object(strict_json(files[F.ENROLLMENTS], F.ENROLLMENTS), {"anchors", "enrollments"}, F.ENROLLMENTS)
-            if not isinstance(doc["anchors"], list):
-                raise Bad(f"{F.ENROLLMENTS}: anchors must be a list")
-            for item in doc["anchors"]:
-                anchor = exact_object(item, {"name", "certificates"}, "an anchor")
-                if not isinstance(anchor["certificates"], list):
-                    raise Bad(f"{F.ENROLLMENTS}: the certificates of an anchor must be a list")
-                name = str(anchor["name"])
+            doc = strict_json(files[F.ENROLLMENTS], F.ENROLLMENTS)
+            conform(doc, F.ENROLLMENTS)
+            for anchor in doc["anchors"]:
+                name = anchor["name"]
                 card_anchors.setdefault(name, []).extend(base64_bytes(a, f"a certificate of anchor {name}") for a in anchor["certificates"])
         return unpinned(trust_anchors, card_anchors, pinned)
     except ValueError as exc:  # a DER that is no certificate

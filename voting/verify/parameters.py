@@ -24,12 +24,22 @@ from crypto.errors import CryptoError
 from crypto.group import Point
 from voting.record import files as F
 from voting.verify.board import Board
-from voting.verify.parse import UNUSABLE, Bad, compare_view, exact_object, hex_bytes, integer, iso_time, load, short
+from voting.verify.parse import (
+    UNUSABLE,
+    Bad,
+    compare_view,
+    conform,
+    exact_object,
+    hex_bytes,
+    integer,
+    iso_time,
+    load_json,
+    short,
+)
 from voting.verify.report import Findings
 
 CREATED_KEYS = {"manifest", "trustees", "trustee_ids", "threshold", "ceremony_fingerprint", "server_key"}
 JOINT_KEY_KEYS = {"joint_key", "fingerprint", "public_shares", "endorsements"}
-RECORD_KEYS = {"format", "version", "election_id", "exported_at", "board_size", "stage", "auditors_part"}
 #: The entries whose ``by`` is the administrator who acted: it must never be a trustee.
 ADMIN_KINDS = (ADMIN_ACTION, ELECTION_OPENED, ELECTION_CLOSED, ELECTION_PUBLISHED)
 #: At least this many trustees must decrypt: with one, a single person could.
@@ -129,24 +139,26 @@ def check_parameters(board: Board, files: Mapping[str, bytes], pinned_key: bytes
 
 
 def _check_record_file(board: Board, files: Mapping[str, bytes], c: Findings) -> None:
-    record = load(files, F.RECORD, c)
+    record = load_json(files, F.RECORD, c)
     if record is UNUSABLE:
         return
     try:
+        # What the record is and which version, before its shape: a record of
+        # another format or version is named as such, not as malformed.
         if not isinstance(record, dict) or record.get("format") != F.FORMAT:
             raise Bad(f"{F.RECORD}: not a {F.FORMAT}")
-        exact_object(record, RECORD_KEYS, F.RECORD)
+        if record.get("version") != F.VERSION or isinstance(record.get("version"), bool):
+            raise Bad(f"{F.RECORD}: unsupported version {record.get('version')!r} (this verifier reads {F.VERSION})")
+        conform(record, F.RECORD)
         iso_time(record["exported_at"], f"{F.RECORD}: exported_at")
         if record["stage"] != board.stage():
             raise Bad(f"{F.RECORD} says the election is {record['stage']!r}; its board shows {board.stage()!r}")
         if record["auditors_part"] is not F.has_auditors_part(files):
             raise Bad(f"{F.RECORD} says auditors_part is {record['auditors_part']!r}, which the files contradict")
-        if record.get("version") != F.VERSION or isinstance(record.get("version"), bool):
-            raise Bad(f"{F.RECORD}: unsupported version {record.get('version')!r} (this verifier reads {F.VERSION})")
-        if record.get("election_id") != board.election_id:
-            raise Bad(f"{F.RECORD} names election {record.get('election_id')!r}, the board {board.election_id!r}")
-        if record.get("board_size") != len(board.lines) or isinstance(record.get("board_size"), bool):
-            raise Bad(f"{F.RECORD} says the board has {record.get('board_size')!r} entries, it has {len(board.lines)}")
+        if record["election_id"] != board.election_id:
+            raise Bad(f"{F.RECORD} names election {record['election_id']!r}, the board {board.election_id!r}")
+        if record["board_size"] != len(board.lines):
+            raise Bad(f"{F.RECORD} says the board has {record['board_size']!r} entries, it has {len(board.lines)}")
     except Bad as exc:
         c.fail(str(exc))
 

@@ -1,5 +1,11 @@
 """Strict readers of the record's JSON: one text, one meaning. Each raises
-``Bad`` with a message that says which item is wrong and why."""
+``Bad`` with a message that says which item is wrong and why.
+
+Every file is read in two steps: ``strict_json`` (no duplicate members, no
+floats, no NaN), then ``conform`` to the file's Struct (voting/wire/record.py,
+the one definition of the record's files its published schemas are generated
+from). The checks keep reading the JSON documents (dicts and lists): the
+Structs only say that a document is well-formed."""
 
 from __future__ import annotations
 
@@ -11,9 +17,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from crypto.encoding import canonical_json
 from crypto.errors import CryptoError
 from voting.verify.report import Findings
+from voting.wire.record import FILES
 
 _HEX = re.compile(r"[0-9a-f]*")
 
@@ -63,8 +72,19 @@ def strict_json(data: bytes, what: str) -> Any:
         raise Bad(f"{what} is not valid JSON: {exc}") from None
 
 
-def load(files: Mapping[str, bytes], name: str, c: Findings) -> Any:
-    """A JSON file of the record, or UNUSABLE after recording why in ``c``."""
+def conform(doc: object, name: str, what: str | None = None) -> None:
+    """``doc`` is what the record's file ``name`` holds (for board.jsonl: one
+    line), as its Struct defines it; else ``Bad`` names the file (or ``what``)
+    and where in the document it is wrong (msgspec's path, ``$.body.ballot…``)."""
+    try:
+        msgspec.convert(doc, FILES[name].type, strict=True)
+    except msgspec.ValidationError as exc:
+        raise Bad(f"{what or name}: {exc}") from None
+
+
+def load_json(files: Mapping[str, bytes], name: str, c: Findings) -> Any:
+    """A JSON file of the record, not yet checked against its Struct, or
+    UNUSABLE after recording why in ``c``."""
     data = files.get(name)
     if data is None:
         c.fail(f"{name} is missing from the record")
@@ -74,6 +94,20 @@ def load(files: Mapping[str, bytes], name: str, c: Findings) -> Any:
     except Bad as exc:
         c.fail(str(exc))
         return UNUSABLE
+
+
+def load(files: Mapping[str, bytes], name: str, c: Findings) -> Any:
+    """A JSON file of the record, well-formed as its Struct defines it, or
+    UNUSABLE after recording why in ``c``."""
+    doc = load_json(files, name, c)
+    if doc is UNUSABLE:
+        return UNUSABLE
+    try:
+        conform(doc, name)
+    except Bad as exc:
+        c.fail(str(exc))
+        return UNUSABLE
+    return doc
 
 
 def compare_view(files: Mapping[str, bytes], name: str, expected: object, c: Findings, source: str) -> None:

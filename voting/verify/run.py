@@ -23,7 +23,7 @@ from voting.verify.ballots import (
     collect_ballots,
     read_ballots_view,
 )
-from voting.verify.board import Board, check_tree_heads, parse_board
+from voting.verify.board import Board, body_findings, check_tree_heads, parse_board
 from voting.verify.ceremony import check_ceremony
 from voting.verify.eligibility import Eligibility, check_eligibility, collect_registrations, trust_inputs
 from voting.verify.parameters import Parameters, check_parameters
@@ -141,6 +141,10 @@ def verify_record(
     only(10, lambda: check_result(board, files, parameters, aggregate, partials, checks.results[9].status))
     only(11, lambda: check_audits(board, parameters, registrations))
     only(12, lambda: check_witnesses(board, files, parameters.manifest, parameters.server_key, log))
+    # Board entries whose bodies their kinds' Structs refuse: failures of the
+    # checks that guard those kinds, after what those checks said of them.
+    for number, findings in body_findings(board).items():
+        checks.results[number].add(findings)
 
     auditors_part = F.has_auditors_part(files)
     return Report(

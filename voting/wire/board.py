@@ -6,16 +6,8 @@ from typing import Annotated, Any
 
 import msgspec
 
-from crypto.log import MAX_SIZE
-from voting.wire.common import Reply
-
-#: Sizes, indices and times beyond any board (2^53 - 1) are malformed, not
-#: passed on to the database (whose integer columns would overflow).
-MAX_POSITION = MAX_SIZE
-
-Hex32 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
-Hex64 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{128}$")]
-Position = Annotated[int, msgspec.Meta(ge=0, le=MAX_POSITION)]
+# The constrained scalars are shared with the election record's definitions (voting/wire/record.py).
+from voting.wire.common import MAX_POSITION, Hex32, Hex64, Position, Reply
 
 
 class Cosignature(msgspec.Struct, forbid_unknown_fields=True):
