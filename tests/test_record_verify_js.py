@@ -139,3 +139,22 @@ def test_the_browser_verifier_gives_python_s_verdict_on_every_record(corpus, tmp
     assert failing == set(REQUIRED_CHECKS)
     assert all(js["clean"][str(n)][0] == "pass" for n in REQUIRED_CHECKS)
     assert all(js["trustee:clean"][str(n)][0] == "pass" for n in REQUIRED_CHECKS)
+
+
+@pytest.mark.slow
+def test_a_file_its_struct_refuses_is_unusable_as_in_python(tmp_path):
+    """A board ballot whose signature is not 64 bytes (its body, and the
+    ballots.json row that copies it, refused by their Structs) and a
+    ballots.json row with an extra column: the same failed checks as Python
+    (the default corpus samples only the first)."""
+    run = synthetic_run()
+    ctx = M.Ctx(run)
+    names = ["board_signature_by_the_certificate", "ballots_extra_column"]
+    items = [{"name": n, "files": M.FIELD_CASES[n][1](ctx), "server_key": None, "crls_after_events": True} for n in names]
+    js = _run_node(items, tmp_path)
+    for item in items:
+        report = verify_record(item["files"], workers=1)
+        verdicts = {n: (report.check(n).status, js[item["name"]][str(n)][0]) for n in REQUIRED_CHECKS}
+        assert all(python == script for python, script in verdicts.values()), (item["name"], verdicts)
+    failed = {item["name"]: {n for n in REQUIRED_CHECKS if js[item["name"]][str(n)][0] == "fail"} for item in items}
+    assert failed == {"board_signature_by_the_certificate": {3, 4, 5, 6}, "ballots_extra_column": {4, 6}}
