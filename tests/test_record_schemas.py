@@ -106,23 +106,12 @@ def test_every_generated_schema_is_valid_and_keeps_its_id(generated):
         assert schema["title"]
 
 
-def _objects(node: object):
-    if isinstance(node, dict):
-        if node.get("type") == "object":
-            yield node
-        for value in node.values():
-            yield from _objects(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _objects(value)
-
-
 def test_every_object_refuses_unknown_members(generated):
     """Each Struct's object is closed (``additionalProperties: false``); a map
     (``public_shares``) constrains its names and its values instead."""
     count = 0
     for filename, schema in generated.items():
-        for node in _objects(schema):
+        for node in (n for n in _walk(schema) if n.get("type") == "object"):
             count += 1
             closed = node.get("additionalProperties") is False
             a_map = "propertyNames" in node and isinstance(node.get("additionalProperties"), dict)
@@ -311,3 +300,60 @@ def test_a_point_is_exactly_64_lowercase_hex_characters_and_never_the_identity(g
     }
     assert _agree(generated, F.PARAMETERS, parameters)
     assert not _agree(generated, F.PARAMETERS, {**parameters, "joint_key": value})
+
+
+# --- hostile input (the attack review of the Structs) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "edit"),
+    [
+        (F.RECORD, lambda doc: doc.update(stage="\ud800" + doc["stage"])),
+        (F.MANIFEST, lambda doc: doc.update(revote_policy="\udc00last")),
+        (F.PARAMETERS, lambda doc: doc.update(group="ristretto255\ud800")),
+    ],
+    ids=["record-stage", "manifest-policy", "parameters-group"],
+)
+def test_a_lone_surrogate_where_a_literal_is_expected_is_a_finding_not_a_crash(name, edit):
+    """msgspec encodes a string to compare it with a Literal; a lone surrogate
+    (the JSON escape ``\\ud800``, valid JSON) cannot be: that must be check 1's
+    finding, not a crash of check 1 that blocks every other check."""
+    files = read_record(RECORD_DIR)
+    doc = json.loads(files[name])
+    edit(doc)
+    files[name] = json.dumps(doc).encode()  # ensure_ascii: the lone surrogate is written as its escape
+    with pytest.raises(Bad, match="not valid Unicode"):
+        conform(doc, name)
+    report = verify_record(files, workers=1)
+    assert [c.number for c in report.checks if c.status == "fail"] == [1]
+    assert not [f for c in report.checks for f in c.failures if "could not finish" in f]
+    assert not [c.number for c in report.checks if c.status == "blocked"]
+
+
+def test_a_hex_signature_is_refused_by_its_length_before_its_pattern(generated):
+    """Matching ``([0-9a-f]{2})*`` costs Python's ``re`` a backtracking frame
+    per repeat (tens of bytes per character): a hostile record's megabytes-long
+    "signature" took gigabytes. Its length is checked first, in the Struct and
+    in the schema, which agree."""
+    roll = json.loads(read_record(RECORD_DIR)[F.ROLL])
+    row = next(r for r in roll if r["registration"] and r["registration"]["signature"])
+    row["registration"]["signature"] = "ab" * (record.MAX_HEX // 2)
+    assert _agree(generated, F.ROLL, roll)
+    row["registration"]["signature"] = "ab" * (record.MAX_HEX // 2 + 1)
+    assert not _agree(generated, F.ROLL, roll)
+    row["registration"]["signature"] = "a" * (10**6 + 1)
+    with pytest.raises(Bad, match=r"length <= 2048 - at `\$\[\d+\]\.registration\.signature`"):
+        conform(roll, F.ROLL)
+
+
+def test_a_broken_trust_file_fails_check_2_rather_than_passing_as_public_only():
+    """``auditors/trust.json`` its Struct refuses (``crls`` an object, not a
+    list): the trustees' certificates cannot be checked, and check 2 says so
+    instead of passing with the note of a record that has no auditors' part."""
+    files = read_record(RECORD_DIR)
+    trust = json.loads(files[F.TRUST])
+    files[F.TRUST] = json.dumps({**trust, "crls": {}}).encode()
+    report = verify_record(files, workers=1)
+    assert report.check(2).status == "fail"
+    assert any(f"{F.TRUST} is unusable" in f for f in report.check(2).failures)
+    assert report.check(5).status == "fail"

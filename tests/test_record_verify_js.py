@@ -151,10 +151,14 @@ def test_a_file_its_struct_refuses_is_unusable_as_in_python(tmp_path):
     ctx = M.Ctx(run)
     names = ["board_signature_by_the_certificate", "ballots_extra_column"]
     items = [{"name": n, "files": M.FIELD_CASES[n][1](ctx), "server_key": None, "crls_after_events": True} for n in names]
+    # auditors/trust.json present and refused: check 2 cannot check the trustees' certificates.
+    trust = json.loads(ctx.files[F.TRUST])
+    broken_trust = {**ctx.files, F.TRUST: json.dumps({**trust, "crls": {}}).encode()}
+    items.append({"name": "trust_crls_not_a_list", "files": broken_trust, "server_key": None, "crls_after_events": True})
     js = _run_node(items, tmp_path)
     for item in items:
         report = verify_record(item["files"], workers=1)
         verdicts = {n: (report.check(n).status, js[item["name"]][str(n)][0]) for n in REQUIRED_CHECKS}
         assert all(python == script for python, script in verdicts.values()), (item["name"], verdicts)
     failed = {item["name"]: {n for n in REQUIRED_CHECKS if js[item["name"]][str(n)][0] == "fail"} for item in items}
-    assert failed == {"board_signature_by_the_certificate": {3, 4, 5, 6}, "ballots_extra_column": {4, 6}}
+    assert failed == {"board_signature_by_the_certificate": {3, 4, 5, 6}, "ballots_extra_column": {4, 6}, "trust_crls_not_a_list": {2, 5}}

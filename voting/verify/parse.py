@@ -80,6 +80,8 @@ def conform(doc: object, name: str, what: str | None = None) -> None:
         msgspec.convert(doc, FILES[name].type, strict=True)
     except msgspec.ValidationError as exc:
         raise Bad(f"{what or name}: {exc}") from None
+    except UnicodeError:  # msgspec encodes a string to match it to a Literal: a lone surrogate ("\ud800") cannot be
+        raise Bad(f"{what or name}: a string is not valid Unicode (a lone surrogate)") from None
 
 
 def load_json(files: Mapping[str, bytes], name: str, c: Findings) -> Any:

@@ -28,7 +28,19 @@ from voting.wire.common import Hex64, Position, exact
 # -- the scalars ---------------------------------------------------------------------------
 
 Hex32 = Annotated[_Hex32, Meta(description="32 bytes as 64 lowercase hexadecimal characters (hashes, fingerprints, keys).")]
-Hex = Annotated[str, Meta(pattern=exact("([0-9a-f]{2})*"), description="Bytes as lowercase hexadecimal.")]
+#: The longest signature the record holds: RSA-8192 (1024 bytes). The bound also
+#: keeps the pattern cheap: Python's ``re`` keeps a backtracking frame per repeat
+#: of its group (about 35 bytes a character), so an unbounded hex string of a
+#: hostile record, tens of megabytes, took gigabytes to match.
+MAX_HEX = 2048
+Hex = Annotated[
+    str,
+    Meta(
+        pattern=exact("([0-9a-f]{2})*"),
+        max_length=MAX_HEX,
+        description="Bytes (a signature) as lowercase hexadecimal, at most 1024 bytes.",
+    ),
+]
 Point = Annotated[
     str,
     Meta(

@@ -733,7 +733,9 @@ class Verifier {
     const joints = this.ofKind("joint-key");
     if (!entries.length && !joints.length) return c.skip("the key ceremony has not started");
     const trust = this.auditorsTrust();
-    if (trust === null) c.note = "the trustees' certificates were not checked against trust anchors: no auditors' part";
+    if (trust === null && this.files[F.TRUST] !== undefined) {
+      c.fail(`the trustees' certificates cannot be checked against trust anchors: ${F.TRUST} is unusable (check 5 says why)`);
+    } else if (trust === null) c.note = "the trustees' certificates were not checked against trust anchors: no auditors' part";
     const announcements = [];
     for (const entry of entries) {
       const fields = Object.fromEntries(Object.entries(entry.body).filter(([k]) => k !== "signature"));
