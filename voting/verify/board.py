@@ -147,11 +147,11 @@ def parse_board(files: Mapping[str, bytes]) -> tuple[Board, Findings]:
                 else:
                     c.fail(str(exc))
         entries.append(entry)
-    for kind in ONCE:
-        where = [e["index"] for e in entries if e is not None and e["kind"] == kind]
+    steps = {kind: [e["index"] for e in entries if e is not None and e["kind"] == kind] for kind in ONCE}
+    for kind, where in steps.items():
         if len(where) > 1:
             c.fail(f"the board has {len(where)} {kind} entries (entries {', '.join(map(str, where))}); an election has one")
-    created = [e["index"] for e in entries if e is not None and e["kind"] == ELECTION_CREATED]
+    created = steps[ELECTION_CREATED]
     if created and created != [0]:
         c.fail(f"an election-created entry must be entry 0 and only there (found at {', '.join(map(str, created))})")
     return Board(tuple(lines), tuple(entries), tuple(times), first_id, tuple(malformed)), c

@@ -93,8 +93,8 @@ def check_revoked_at(
 
 
 def auditors_trust(files: Mapping[str, bytes]) -> tuple[TrustStore, list[x509.CertificateRevocationList]] | None:
-    """The trust anchors and CRLs of the auditors' part, or None without them
-    (a broken ``auditors/trust.json`` is check 5's to report)."""
+    """The trust anchors and CRLs of the auditors' part, or None when the file
+    is absent or broken (check 5 says why it is broken)."""
     data = files.get(F.TRUST)
     if data is None:
         return None

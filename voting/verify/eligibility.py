@@ -127,12 +127,11 @@ def trust_inputs(
         anchors = [base64_bytes(a, "a trust anchor") for a in trust["trust_anchors"]]
         crls = [base64_bytes(a, "a CRL") for a in trust["crls"]]
         TrustStore.from_der(anchors)
-        for der in crls:
-            x509.load_der_x509_crl(der)
+        loaded = [x509.load_der_x509_crl(der) for der in crls]
     except (Bad, CryptoError, ValueError, TypeError) as exc:
         c.fail(f"{F.TRUST}: {exc}")
         return None, c
-    card_anchors, enrollments = _enrollments(files, [x509.load_der_x509_crl(der) for der in crls], crls_after_events, c)
+    card_anchors, enrollments = _enrollments(files, loaded, crls_after_events, c)
     if pinned_roots is not None:
         for anchor in unpinned(anchors, card_anchors, pinned_roots):
             c.fail(f"{anchor} is not among the roots you pinned (--trust-anchor): it is the server's word")

@@ -16,11 +16,12 @@ them in the generated schema.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from crypto import entry_kinds as kinds
+from voting.record import files as F
 from voting.wire.board import Cosignature
 from voting.wire.common import Hex32 as _Hex32
 from voting.wire.common import Hex64, Position, exact
@@ -643,44 +644,44 @@ class FileShape(Struct, frozen=True):
     title: str
 
 
-#: By the file's path in the record (voting/record/files.py names the same paths).
+#: By the file's path in the record.
 FILES: dict[str, FileShape] = {
-    "record.json": FileShape(RecordFile, "record.json: what this record is"),
-    "manifest.json": FileShape(Manifest, "manifest.json: the election manifest, as on the board's election-created entry"),
-    "parameters.json": FileShape(Parameters, "parameters.json: the election's cryptographic parameters"),
-    "trustees.json": FileShape(
+    F.RECORD: FileShape(RecordFile, "record.json: what this record is"),
+    F.MANIFEST: FileShape(Manifest, "manifest.json: the election manifest, as on the board's election-created entry"),
+    F.PARAMETERS: FileShape(Parameters, "parameters.json: the election's cryptographic parameters"),
+    F.TRUSTEES: FileShape(
         list[Trustee],
         "trustees.json: each trustee's key-ceremony announcement (with its signature) and public share",
     ),
-    "board.jsonl": FileShape(
+    F.BOARD: FileShape(
         BoardEntry,
         "One line of board.jsonl: a bulletin-board entry, in canonical JSON (RFC 8785 subset), exactly the bytes its Merkle leaf hashes",
     ),
-    "tree_heads.json": FileShape(
+    F.TREE_HEADS: FileShape(
         Annotated[list[SignedTreeHead], Meta(min_length=1)], "tree_heads.json: every signed tree head, by size"
     ),
-    "ballots.json": FileShape(
+    F.BALLOTS: FileShape(
         list[BallotRow],
         "ballots.json: every ballot on the board, with its status (the encrypted ballots are in board.jsonl)",
     ),
-    "aggregate.json": FileShape(AggregateView | None, "aggregate.json: the encrypted tally (null until voting closes)"),
-    "partial_decryptions.json": FileShape(
+    F.AGGREGATE: FileShape(AggregateView | None, "aggregate.json: the encrypted tally (null until voting closes)"),
+    F.PARTIAL_DECRYPTIONS: FileShape(
         list[PartialDecryptionView],
         "partial_decryptions.json: each trustee's decryption shares of the aggregate, with proofs",
     ),
-    "result.json": FileShape(ResultView | None, "result.json: the counts (null until tallied)"),
-    "cosignatures.json": FileShape(
+    F.RESULT: FileShape(ResultView | None, "result.json: the counts (null until tallied)"),
+    F.COSIGNATURES: FileShape(
         Cosignatures, "cosignatures.json: the witnesses of the manifest and every tree head they cosigned"
     ),
-    "auditors/roll.json": FileShape(
+    F.ROLL: FileShape(
         list[RollRow],
         "auditors/roll.json (auditors only): the voter roll, each employee with the voting credential they registered "
         "and their signed registration",
     ),
-    "auditors/trust.json": FileShape(
+    F.TRUST: FileShape(
         Trust, "auditors/trust.json (auditors only): the login trust anchors and the CRLs as of the export"
     ),
-    "auditors/enrollments.json": FileShape(
+    F.ENROLLMENTS: FileShape(
         Enrollments,
         "auditors/enrollments.json (auditors only): the trust anchors whose certificates name no employee, and the card "
         "enrollments of the employees on the roll",
@@ -688,11 +689,4 @@ FILES: dict[str, FileShape] = {
 }
 
 #: Each kind of board entry's Struct (crypto/entry_kinds.py names the kinds).
-ENTRY_TYPES: dict[str, type[_Entry]] = {
-    str(entry.__struct_config__.tag): entry
-    for entry in (
-        ElectionCreatedEntry, TrusteeAnnouncementEntry, JointKeyEntry, ElectionOpenedEntry, CredentialRegisteredEntry,
-        BallotEntry, BallotSupersededEntry, BallotAuditedEntry, ElectionClosedEntry, AggregateEntry,
-        PartialDecryptionEntry, ResultEntry, ElectionPublishedEntry, AdminActionEntry,
-    )
-}
+ENTRY_TYPES: dict[str, type[_Entry]] = {str(entry.__struct_config__.tag): entry for entry in get_args(BoardEntry)}
