@@ -12,6 +12,11 @@
 - The crypto bound: what one core could accept if verifying a 1-of-5 ballot
   were the only work, 1000 / verify_ms_1of5 (``crypto.bench``'s measurement,
   made in this process before the load starts).
+- Server CPU per voter: the server processes' CPU time during the load divided
+  by the acknowledged casts (each simulated voter logs in, reads the status,
+  registers a credential, casts and fetches the receipt once), and its ratio to
+  the time to verify one 1-of-5 ballot: the whole flow's cost in units of the
+  one piece of work that cannot be avoided.
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ class Figures:
     server_cpu_s: float = 0.0
     locust_cpu_s: float = 0.0
     server_cpu_ms_per_ballot: float = 0.0
+    cpu_ratio: float = 0.0
 
     machine_cores: int = 0
     machine_busy_cores: float = 0.0
@@ -88,6 +94,8 @@ class Figures:
         self.locust_cpu_s = round(locust_cpu_s, 2)
         if self.acknowledged:
             self.server_cpu_ms_per_ballot = round(1000 * server_cpu_s / self.acknowledged, 2)
+            if self.verify_ms_1of5:
+                self.cpu_ratio = round(self.server_cpu_ms_per_ballot / self.verify_ms_1of5, 2)
         self.machine_cores = os.cpu_count() or 1
         if machine_total_s:
             self.machine_busy_cores = round(self.machine_cores * machine_busy_s / machine_total_s, 2)
@@ -161,7 +169,7 @@ class Criterion:
 
 def criteria(
     figures: Figures, reconciliation_ok: bool, reconciliation_detail: str, *, max_failure_ratio: float,
-    max_p95_ms: float | None, min_rate: float | None, min_plateau_s: float,
+    max_p95_ms: float | None, min_rate: float | None, min_plateau_s: float, max_cpu_ratio: float | None = None,
 ) -> list[Criterion]:
     result = [
         Criterion(
@@ -183,6 +191,14 @@ def criteria(
         result.append(
             Criterion("sustained rate", figures.sustained_rate >= min_rate, f"{figures.sustained_rate:.1f}/s, at least {min_rate:g}/s")
         )
+    if max_cpu_ratio:
+        result.append(
+            Criterion(
+                "server CPU per voter",
+                0 < figures.cpu_ratio <= max_cpu_ratio,
+                f"{figures.cpu_ratio:.2f}x the verification of one ballot, at most {max_cpu_ratio:g}x",
+            )
+        )
     result.append(Criterion("reconciliation", reconciliation_ok, reconciliation_detail))
     return result
 
@@ -202,7 +218,8 @@ def summary_text(figures: Figures, checks: list[Criterion], reconciliation: dict
         + (f"  {f.failures_by_name}; {f.voters_with_errors} voters saw an error (errors-*.jsonl)" if f.failures else ""),
         f"  crypto bound                  {f.crypto_bound:.0f} ballots/s per core (verify 1-of-5: {f.verify_ms_1of5:.3f} ms)"
         f"  ratio {f.bound_ratio:.2f}",
-        f"  CPU during the load           server {f.server_cpu_ms_per_ballot:.1f} ms per ballot, "
+        f"  server CPU per voter          {f.server_cpu_ms_per_ballot:.1f} ms = {f.cpu_ratio:.2f}x the verification of one ballot",
+        f"  CPU during the load           server "
         f"{f.server_cpu_s / f.load_s if f.load_s else 0:.2f} cores; Locust {f.locust_cpu_s / f.load_s if f.load_s else 0:.2f} "
         f"cores; machine {f.machine_busy_cores:.2f} of {f.machine_cores} cores busy (load average {f.load_average:g})",
         f"  reconciliation                {reconciliation.get('acknowledged', 0)} acknowledged, "

@@ -345,6 +345,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-failure-ratio", type=float, default=0.0, help="pass criterion")
     parser.add_argument("--max-p95-ms", type=float, default=300.0, help="pass criterion on cast latency (0: not checked)")
     parser.add_argument("--min-rate", type=float, default=0.0, help="pass criterion on sustained ballots/s (0: not checked)")
+    parser.add_argument(
+        "--max-cpu-ratio", type=float, default=0.0,
+        help="pass criterion on the server's CPU per voter divided by the time to verify one ballot (0: not checked)",
+    )
     parser.add_argument("--min-plateau", type=float, default=5.0, help="the plateau must last this long (seconds)")
     parser.add_argument("--out", type=Path, default=Path("var/loadtest"), help="run directories are made in here")
     parser.add_argument("--seed", type=int, default=2026, help="seed of the voters' choices")
@@ -458,6 +462,7 @@ def run(args: argparse.Namespace) -> dict:
             max_p95_ms=args.max_p95_ms or None,
             min_rate=args.min_rate or None,
             min_plateau_s=args.min_plateau,
+            max_cpu_ratio=args.max_cpu_ratio or None,
         )
         text = report.summary_text(figures, checks, rec_doc, run_dir)
         if profiler is not None:

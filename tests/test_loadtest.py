@@ -156,12 +156,22 @@ def test_sustained_rate_is_measured_over_the_plateau_only(tmp_path):
     assert figures.crypto_bound == 500.0 and figures.bound_ratio == pytest.approx(figures.sustained_rate / 500, abs=1e-3)
     assert figures.cast_p50_ms == 24.0 and figures.cast_p99_ms == 29.0
 
-    checks = report.criteria(figures, True, "ok", max_failure_ratio=0.0, max_p95_ms=25.0, min_rate=15.0, min_plateau_s=5)
+    figures.cpu(load_s=10.0, server_cpu_s=2.05, locust_cpu_s=1.0, machine_busy_s=10.0, machine_total_s=20.0)
+    assert figures.server_cpu_ms_per_ballot == 10.0 and figures.cpu_ratio == 5.0  # 10 ms per voter, 2 ms to verify
+
+    checks = report.criteria(
+        figures, True, "ok", max_failure_ratio=0.0, max_p95_ms=25.0, min_rate=15.0, min_plateau_s=5, max_cpu_ratio=4.0
+    )
     assert {c.name: c.passed for c in checks} == {
-        "failures": False, "plateau": True, "p95 cast latency": False, "sustained rate": True, "reconciliation": True,
+        "failures": False, "plateau": True, "p95 cast latency": False, "sustained rate": True,
+        "server CPU per voter": False, "reconciliation": True,
     }
+    checks = report.criteria(figures, True, "ok", max_failure_ratio=0.0, max_p95_ms=None, min_rate=None,
+                             min_plateau_s=5, max_cpu_ratio=5.0)
+    assert {c.name: c.passed for c in checks}["server CPU per voter"]
     text = report.summary_text(figures, checks, {"acknowledged": 205}, tmp_path)
     assert "Result: FAIL" in text and "[FAIL] failures" in text and "[PASS] sustained rate" in text
+    assert "10.0 ms = 5.00x the verification of one ballot" in text
 
 
 def test_percentile_is_nearest_rank():
