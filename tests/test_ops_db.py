@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from tests.http_support import problem, start_pilot, two_question_manifest
 from tests.support import CREATED_DATABASES, PG_ENV, ServerProcess, server_settings
@@ -25,7 +25,7 @@ from voting import operator
 from voting.cli import main
 from voting.client import Client
 from voting.db.engine import Database, make_engine
-from voting.db.models import Base, BoardEntry, Election, LoginNonce, Role, Session, TreeHead
+from voting.db.models import Ballot, Base, BoardEntry, Election, LoginNonce, Role, Session, TreeHead
 from voting.record.files import read_record
 from voting.settings import Settings
 from voting.verify import verify_record
@@ -223,6 +223,16 @@ def test_check_finds_a_tampered_board_row(pki, data_dir, database_url):
     found = voting(database_url, data_dir, "db", "check")
     assert found.exit_code == 1
     assert f"election {election_id}: board entry {index}: its stored leaf hash is not the hash of its stored bytes" in found.output
+
+    # The status's counters no longer match the rows: a ballot row deleted (its board entry left as it was).
+    async def delete_ballot(db):
+        await db.execute(delete(Ballot).where(Ballot.election_id == election_id, Ballot.tracking_code == code))
+
+    code = on_db(database_url, lambda db: db.scalar(select(Ballot.tracking_code).where(Ballot.election_id == election_id)))
+    on_db(database_url, delete_ballot)
+    found = voting(database_url, data_dir, "db", "check")
+    assert found.exit_code == 1
+    assert f"election {election_id}: its status shows 3 ballots cast, its tables hold 2" in found.output
 
     # Hash and bytes changed together: the root no longer matches the signed head.
     async def rehash(db):

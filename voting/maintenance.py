@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import delete, or_, select, text
+from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,6 +37,7 @@ from crypto.witness import Cosignature as WitnessCosignature
 from crypto.witness import verify_cosignature
 from voting.db.engine import Database, describe_database_error, make_engine, schema_heads, schema_revisions
 from voting.db.models import (
+    Ballot,
     Base,
     BoardEntry,
     BoardNode,
@@ -45,6 +46,7 @@ from voting.db.models import (
     Election,
     LoginNonce,
     Role,
+    RollEntry,
     Session,
     TreeHead,
 )
@@ -448,7 +450,35 @@ async def check_database(database: Database) -> list[str]:
         elections = list(await db.scalars(select(Election.id).order_by(Election.id)))
     for election_id in elections:
         problems += [f"election {election_id}: {p}" for p in await check_board(database, election_id)]
+        problems += [f"election {election_id}: {p}" for p in await check_counters(database, election_id)]
     return problems
+
+
+async def check_counters(database: Database, election_id: str) -> list[str]:
+    """The counters the status shows (kept by the roll import and the casts)
+    equal the rows they count: one statement, so one snapshot of the database
+    while casts may commit."""
+
+    def count(table: Any, *where: Any) -> Any:
+        return select(func.count()).select_from(table).where(table.election_id == Election.id, *where).scalar_subquery()
+
+    async with database.read() as db:
+        row = (
+            await db.execute(
+                select(
+                    Election.roll_size, count(RollEntry),
+                    Election.ballots_cast, count(Ballot),
+                    Election.ballots_superseded, count(Ballot, Ballot.superseded.is_(True)),
+                ).where(Election.id == election_id)
+            )
+        ).one()
+    names = ("voters on the roll", "ballots cast", "ballots superseded")
+    return [
+        f"its status shows {row[2 * i]} {name}, its tables hold {row[2 * i + 1]}: the database was changed outside "
+        "the service; restore the newest backup and find out who had write access to the database"
+        for i, name in enumerate(names)
+        if row[2 * i] != row[2 * i + 1]
+    ]
 
 
 async def _schema_problems(database: Database) -> list[str]:

@@ -74,6 +74,14 @@ _AUDITS_SINCE = select(BoardEntry.leaf_index, BoardEntry.data).where(  # publish
     BoardEntry.leaf_index >= bindparam("start"),
     BoardEntry.kind == BALLOT_AUDITED,
 )
+_COUNT_CASTS = (
+    update(Election)
+    .where(Election.id == bindparam("election_id"))
+    .values(
+        ballots_cast=Election.ballots_cast + bindparam("cast"),
+        ballots_superseded=Election.ballots_superseded + bindparam("superseded"),
+    )
+)
 _RECEIPT = select(Ballot.receipt, Ballot.superseded, Ballot.pseudonym, Ballot.leaf_index).where(
     Ballot.election_id == bindparam("election_id"), Ballot.tracking_code == bindparam("code")
 )
@@ -354,6 +362,9 @@ class CastService:
             await db.execute(update(Ballot).where(Ballot.id.in_(superseded_ids)).values(superseded=True))
         if rows:
             await db.execute(insert(Ballot), rows)
+            # The status's counters, in the same transaction (a re-vote supersedes a stored ballot or one of this batch).
+            superseded = len(superseded_ids) + sum(row["superseded"] for row in rows)
+            await db.execute(_COUNT_CASTS, {"election_id": election_id, "cast": len(rows), "superseded": superseded})
         return outcomes
 
     async def _audited_since(self, db: AsyncSession, election_id: str, size: int) -> Audited:

@@ -44,6 +44,11 @@ class Election(Base):
     aggregate: Mapped[str | None] = mapped_column(Text)
     result: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: Counters kept in the transactions that add voters, cast and supersede
+    #: ballots (the status reads them instead of counting rows).
+    roll_size: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ballots_cast: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ballots_superseded: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class RollEntry(Base):
