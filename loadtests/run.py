@@ -70,8 +70,9 @@ def free_port() -> int:
 
 @dataclass
 class Server:
-    """``uvicorn`` serving ``voting.app:create_app`` (``voting serve`` does the same),
-    with ``workers`` processes sharing one data directory, so one server key."""
+    """``voting serve``, as an operator runs it (its uvicorn options, its access
+    log at the info level, in server.log), with ``workers`` processes sharing one
+    data directory, so one server key."""
 
     env: dict
     port: int
@@ -91,9 +92,8 @@ class Server:
 
     def start(self, timeout: float = 60.0) -> None:
         command = [
-            sys.executable, "-m", "uvicorn", "--factory", "voting.app:create_app",
+            sys.executable, "-m", "voting.cli", "serve",
             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
-            "--log-level", "warning", "--no-access-log",
         ]
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -263,6 +263,16 @@ def start_profiler(server: Server, out: Path, seconds: float) -> subprocess.Pope
     )
 
 
+def stop_profiler(profiler: subprocess.Popen) -> None:
+    """Stop py-spy early; it writes what it sampled on SIGINT."""
+    if profiler.poll() is None:
+        profiler.send_signal(signal.SIGINT)
+        try:
+            profiler.wait(30)
+        except subprocess.TimeoutExpired:
+            stop_process(profiler, 5)
+
+
 #: Frames that name what a sample was doing: an HTTP handler, the principal
 #: lookup every authenticated request makes, or the cast path's group commit.
 _HANDLER_PREFIXES = ("AuthController.", "ElectionController.", "BallotController.", "BoardController.",
@@ -430,12 +440,8 @@ def run(args: argparse.Namespace) -> dict:
         meter = CpuMeter(server.pid)
         code = run_locust(args, files, server.url, args.users, plateau_s)
         meter.stop()
-        if profiler is not None and profiler.poll() is None:
-            profiler.send_signal(signal.SIGINT)  # py-spy writes what it sampled on SIGINT
-            try:
-                profiler.wait(30)
-            except subprocess.TimeoutExpired:
-                stop_process(profiler, 5)
+        if profiler is not None:
+            stop_profiler(profiler)
         acks = files.read_jsonl(ACKS_GLOB)
         errors = files.read_jsonl(ERRORS_GLOB)
         say(f"Locust exited ({code}): {len(acks)} casts acknowledged, {len(errors)} voters saw an error")
