@@ -8,6 +8,7 @@ election, voters are whoever is on an election's roll.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -338,7 +339,7 @@ class AuthService:
         if not hmac.compare_digest(expected.encode(), token.encode()):
             raise Unauthorized("invalid session token", code="bad_session")
         async with database.read() as db:
-            row = await db.get(Session, _session_key(parts[1]))
+            row = (await db.execute(_SESSION, {"id": _session_key(parts[1])})).one_or_none()
             roles = await self.roles_of(db, row.employee_id) if row is not None else set()
         now = now_utc()
         if row is None or row.revoked:
@@ -348,7 +349,7 @@ class AuthService:
         if _aware(row.last_seen) + timedelta(seconds=self.settings.session_idle_s) <= now:
             raise Unauthorized("the session timed out after inactivity; log in again", code="session_idle")
         # The whole chain: revoking the issuing CA ends its employees' sessions too.
-        chain = [x509.load_der_x509_certificate(base64.b64decode(c)) for c in json.loads(row.certificate_chain)]
+        chain = _parsed_chain(row.certificate_chain)
         if self.trust.learn(chain) or self.trust.due():
             async with database.write() as db:
                 await self.trust.refresh(db)
@@ -389,6 +390,10 @@ class AuthService:
 
 
 #: Built once (building a statement costs about 0.1 ms).
+_SESSION = select(
+    Session.id, Session.employee_id, Session.certificate, Session.certificate_chain, Session.expires_at,
+    Session.last_seen, Session.revoked,
+).where(Session.id == bindparam("id"))
 _ROLES: CompoundSelect = union_all(
     select(Role.role).where(Role.employee_id == bindparam("employee_id")),
     select(literal_column(f"'{TRUSTEE}'")).where(exists().where(Trustee.employee_id == bindparam("employee_id"))),
@@ -406,6 +411,13 @@ async def _consume_nonce(db: AsyncSession, nonce: str, refusal: str) -> None:
     if cast(CursorResult[Any], consumed).rowcount != 1:
         await db.rollback()
         raise NonceError(refusal)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_chain(chain_json: str) -> tuple[x509.Certificate, ...]:
+    """A session's stored chain, parsed once per chain while it is in use
+    (every authenticated request checks it against the CRLs)."""
+    return tuple(x509.load_der_x509_certificate(base64.b64decode(c)) for c in json.loads(chain_json))
 
 
 def _session_key(session_id: str) -> str:

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.ballots import AuditOpening, EncryptedBallot, Manifest, tracking_code, verify_audit_opening, verify_ballot
@@ -58,11 +59,8 @@ _VOTER = (  # the election's state, the employee's internal id and credential, i
     )
     .where(Election.id == bindparam("election_id"))
 )
-_LOCK_ELECTION = (
-    select(Election)
-    .where(Election.id == bindparam("election_id"))
-    .with_for_update()
-    .execution_options(populate_existing=True)
+_LOCK_ELECTION = (  # what the serialized section reads of the election, its row locked
+    select(Election.id, Election.status, Election.revote_policy).where(Election.id == bindparam("election_id")).with_for_update()
 )
 _STORED = (  # the ballots these voters cast before
     select(Ballot.id, Ballot.pseudonym, Ballot.tracking_code, Ballot.superseded, Ballot.receipt)
@@ -309,7 +307,7 @@ class CastService:
         # orders the state check, the re-vote check and the append of one voter's
         # concurrent casts (and a concurrent close), which the board lock alone,
         # taken later, would not.
-        election = (await db.execute(_LOCK_ELECTION, {"election_id": election_id})).scalar_one_or_none()
+        election = (await db.execute(_LOCK_ELECTION, {"election_id": election_id})).one_or_none()
         if election is None:
             return [NotFound(f"no election {election_id!r}", code="election_not_found") for _ in casts]
         known: dict[str, list[KnownBallot]] = defaultdict(list)
@@ -386,7 +384,7 @@ class CastService:
     def _append_one(
         self,
         appender: BoardAppender,
-        election: Election,
+        election: Row,
         pending: PendingCast,
         previous: list[KnownBallot],
         rows: list[dict],
@@ -454,7 +452,7 @@ class CastService:
 
         # Serialized with the group commit: the write lock on SQLite, the election row on PostgreSQL.
         async with self.database.write() as db:
-            election = (await db.execute(_LOCK_ELECTION, {"election_id": election_id})).scalar_one_or_none()
+            election = (await db.execute(_LOCK_ELECTION, {"election_id": election_id})).one_or_none()
             if election is None:
                 raise NotFound(f"no election {election_id!r}", code="election_not_found")
             refusal = _refusal(election.status, keys.schedule, "publish an audited ballot", await self.board.now(db))

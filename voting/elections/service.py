@@ -13,7 +13,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto import threshold
@@ -40,7 +41,7 @@ from crypto.group import Point
 from voting.auth.service import ADMIN, AUDITOR, Principal
 from voting.auth.trust import TrustAnchors
 from voting.board.service import Board
-from voting.db.models import Ballot, BoardEntry, CeremonyShare, Election, Role, RollEntry, Session, Trustee
+from voting.db.models import Ballot, BoardEntry, BoardState, CeremonyShare, Election, Role, RollEntry, Session, Trustee
 from voting.elections import lifecycle, schedule
 from voting.elections.manifest import validate_manifest
 from voting.elections.roll import parse_roll
@@ -70,7 +71,44 @@ def signed_announcement(trustee: Trustee) -> dict:
     return {**json.loads(trustee.announcement), "signature": json.loads(trustee.announcement_signature)}
 
 
-def public_view(election: Election) -> dict:
+#: The status's statements, built once (every voter reads the status): the
+#: columns it shows, without the trustees' documents.
+_STATUS = (
+    select(
+        Election.id, Election.status, Election.manifest, Election.trustee_count, Election.threshold,
+        Election.ceremony_fingerprint, Election.joint_key, Election.fingerprint, Election.result,
+        Election.roll_size, Election.ballots_cast, Election.ballots_superseded, BoardState.size.label("board_size"),
+    )
+    .join(BoardState, BoardState.election_id == Election.id)
+    .where(Election.id == bindparam("election_id"))
+)
+_TRUSTEES_STATUS = (
+    select(
+        Trustee.index, Trustee.employee_id, Trustee.announcement.is_not(None).label("announced"),
+        Trustee.public_share_confirmed, Trustee.partial_decryption.is_not(None).label("decrypted"),
+    )
+    .where(Trustee.election_id == bindparam("election_id"))
+    .order_by(Trustee.index)
+)
+
+
+#: The registration's statements: the election's row locked first, then the voter's (as casts lock them).
+_LOCK_FOR_REGISTRATION = (
+    select(Election.status, Election.manifest).where(Election.id == bindparam("election_id")).with_for_update()
+)
+_ROLL_ENTRY_FOR_UPDATE = (
+    select(RollEntry.credential)
+    .where(RollEntry.election_id == bindparam("election_id"), RollEntry.employee_id == bindparam("employee_id"))
+    .with_for_update()
+)
+_REGISTER = (  # an UPDATE's parameters may not be named after the table's columns
+    update(RollEntry)
+    .where(RollEntry.election_id == bindparam("b_election_id"), RollEntry.employee_id == bindparam("b_employee_id"))
+    .values(credential=bindparam("b_credential"), registration=bindparam("b_registration"))
+)
+
+
+def public_view(election: Election | Row) -> dict:
     return {
         "election_id": election.id,
         "status": election.status,
@@ -98,6 +136,14 @@ class ElectionService:
     def __init__(self, board: Board, trust: TrustAnchors) -> None:
         self.board = board
         self.trust = trust
+        self._schedules: dict[str, Schedule] = {}
+
+    def _schedule(self, election_id: str, manifest: str) -> Schedule:
+        """An election's schedule, parsed once (a manifest never changes)."""
+        schedule = self._schedules.get(election_id)
+        if schedule is None:
+            schedule = self._schedules[election_id] = Schedule.of(json.loads(manifest))
+        return schedule
 
     async def get(self, db: AsyncSession, election_id: str, *, for_update: bool = False) -> Election:
         election = await db.get(Election, election_id, with_for_update=for_update, populate_existing=for_update)
@@ -317,8 +363,11 @@ class ElectionService:
             verify_registration(
                 principal.certificate, bytes.fromhex(signature_hex), election_id=election_id, credential_pub=credential
             )
-        election = await self.get(db, election_id, for_update=True)  # orders it with casts and closing
-        entry = await db.get(RollEntry, (election_id, principal.employee_id), with_for_update=True, populate_existing=True)
+        keys = {"election_id": election_id, "employee_id": principal.employee_id}
+        election = (await db.execute(_LOCK_FOR_REGISTRATION, keys)).one_or_none()  # orders it with casts and closing
+        if election is None:
+            raise NotFound(f"no election {election_id!r}", code="election_not_found")
+        entry = (await db.execute(_ROLL_ENTRY_FOR_UPDATE, keys)).one_or_none()
         if entry is None:
             raise Forbidden("you are not on this election's voter roll", code="not_on_roll")
         lifecycle.require(election, lifecycle.OPEN, action="register a voting credential")
@@ -334,19 +383,23 @@ class ElectionService:
         )
         if taken is not None:
             raise Conflict("this voting credential is registered to another voter", code="credential_taken")
-        entry.credential = credential_hex
-        entry.registration = json.dumps(
+        registration = {
+            "chain": list(principal.chain_b64),
+            "signature": None if attested else signature_hex,
+            **({"attested": ATTESTED_CLIENT_CERTIFICATE} if attested else {}),
+            "registered_at": datetime.now(UTC).isoformat(),
+        }
+        await db.execute(
+            _REGISTER,
             {
-                "chain": list(principal.chain_b64),
-                "signature": None if attested else signature_hex,
-                **({"attested": ATTESTED_CLIENT_CERTIFICATE} if attested else {}),
-                "registered_at": datetime.now(UTC).isoformat(),
-            }
+                "b_election_id": election_id, "b_employee_id": principal.employee_id,
+                "b_credential": credential_hex, "b_registration": json.dumps(registration),
+            },
         )
         # By the board's clock, as casts: a credential registered at or after closes_at has no use,
         # and would date the board past the close.
         appender = await self.board.appender(db, election_id)
-        Schedule.of(json.loads(election.manifest)).require_registering(appender.now)
+        self._schedule(election_id, election.manifest).require_registering(appender.now)
         appended = appender.append(CREDENTIAL_REGISTERED, {"credential": credential_hex}, tracking_code=credential_hex)
         await appender.flush(db)
         await db.commit()
@@ -384,22 +437,24 @@ class ElectionService:
     async def status(self, db: AsyncSession, election_id: str) -> dict:
         """The same work at any size of election: the counts are the election
         row's counters, kept by the roll import and the casts."""
-        election = await self.get(db, election_id)
-        trustees = list(await db.scalars(select(Trustee).where(Trustee.election_id == election_id).order_by(Trustee.index)))
+        election = (await db.execute(_STATUS, {"election_id": election_id})).one_or_none()
+        if election is None:
+            raise NotFound(f"no election {election_id!r}", code="election_not_found")
+        trustees = await db.execute(_TRUSTEES_STATUS, {"election_id": election_id})
         return {
             **public_view(election),
             "roll_size": election.roll_size,
             "ballots_cast": election.ballots_cast,
             "ballots_counted": election.ballots_cast - election.ballots_superseded,
-            "board_size": await self.board.size(db, election_id),
+            "board_size": election.board_size,
             "schedule": Schedule.of(json.loads(election.manifest)).view(election.status, schedule.now()),
             "trustees": [
                 {
                     "index": t.index,
                     "employee_id": t.employee_id,
-                    "announced": t.announcement is not None,
+                    "announced": t.announced,
                     "confirmed": t.public_share_confirmed,
-                    "decrypted": t.partial_decryption is not None,
+                    "decrypted": t.decrypted,
                 }
                 for t in trustees
             ],
