@@ -1064,3 +1064,27 @@ def test_a_derived_voting_credential_is_accepted():
     for election_id in ("survey-2026", "survey-2027", "x"):
         credential = VotingCredential.derive(bytes(range(32)), election_id)
         assert parse_voting_credential(credential.hex) == credential.public_bytes
+
+
+def test_a_crl_remembered_as_checked_still_binds_to_the_key_that_signed_it(pki: Pki, es: cr.Credential) -> None:
+    """``check_revocation`` remembers each CRL's signature verdict per CA key: a
+    CA of the same name with another key never inherits it."""
+    crl = pki.crl(pki.issuing, [])
+    chain = [es.chain[0], pki.issuing.certificate]
+    cr.check_revocation(chain, [crl], now=NOW)
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    impostor = (
+        x509.CertificateBuilder()
+        .subject_name(pki.issuing.certificate.subject)
+        .issuer_name(pki.issuing.certificate.subject)
+        .public_key(other_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=1))
+        .not_valid_after(NOW + timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(other_key, hashes.SHA256())
+    )
+    for _ in range(2):
+        with pytest.raises(CrlError, match="not signed"):
+            cr.check_revocation([es.chain[0], impostor], [crl], now=NOW)
+        cr.check_revocation(chain, [crl], now=NOW)

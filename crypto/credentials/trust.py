@@ -4,11 +4,14 @@ chain) and revocation against CRLs, which the chain verifier does not do."""
 from __future__ import annotations
 
 import itertools
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509 import verification
 from cryptography.x509.oid import ExtensionOID
 
@@ -109,8 +112,9 @@ def check_revocation(
     crls = list(crls)
     for certificate, issuer in itertools.pairwise(chain):
         issuer_name = issuer.subject.rfc4514_string()
-        same_name = [crl for crl in crls if crl.issuer == issuer.subject]
-        signed = [crl for crl in same_name if crl.is_signature_valid(issuer.public_key())]  # type: ignore[arg-type]  # a CA key of another type raises
+        subject = issuer.subject.public_bytes()
+        same_name = [crl for crl in crls if _checked(crl).issuer == subject]
+        signed = [crl for crl in same_name if _checked(crl).signed_by(issuer)]
         if not signed:
             if same_name:
                 raise CrlError(f"the CRL for {issuer_name} is not signed by that CA's key")
@@ -119,6 +123,44 @@ def check_revocation(
             _check_crls(certificate, signed, issuer_name, now)
         except ValueError as exc:
             raise CrlError(f"the CRL from {issuer_name} cannot be parsed: {exc}") from None
+
+
+class _CheckedCrl:
+    """What ``check_revocation`` learns of one CRL object: its issuer's name
+    (DER) and whether each CA key it was checked with signed it. A service
+    checks the same few CRLs at every login; a CRL such as JPKI's runs to
+    megabytes, and verifying its signature means hashing all of it."""
+
+    def __init__(self, crl: x509.CertificateRevocationList) -> None:
+        self.crl = crl  # held, so that the id this is filed under is not reused while it is
+        self.issuer = crl.issuer.public_bytes()
+        self._signed: dict[bytes, bool] = {}
+
+    def signed_by(self, issuer: x509.Certificate) -> bool:
+        key = issuer.public_key()
+        spki = key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        verdict = self._signed.get(spki)
+        if verdict is None:
+            verdict = self._signed[spki] = self.crl.is_signature_valid(key)  # type: ignore[arg-type]  # a CA key of another type raises
+        return verdict
+
+
+#: The CRL objects checked most recently, by id (each entry holds its CRL).
+_CHECKED: OrderedDict[int, _CheckedCrl] = OrderedDict()
+_CHECKED_KEPT = 16
+
+
+_CHECKED_LOCK = threading.Lock()
+
+
+def _checked(crl: x509.CertificateRevocationList) -> _CheckedCrl:
+    with _CHECKED_LOCK:
+        entry = _CHECKED.get(id(crl))
+        if entry is None or entry.crl is not crl:
+            entry = _CHECKED[id(crl)] = _CheckedCrl(crl)
+            while len(_CHECKED) > _CHECKED_KEPT:
+                _CHECKED.popitem(last=False)
+        return entry
 
 
 def _check_crls(
