@@ -9,6 +9,7 @@ key that receipts and ``voting verify`` would then refuse.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -26,7 +27,7 @@ from voting.files import make_directory
 class ServerKey:
     private_key: Ed25519PrivateKey
 
-    @property
+    @functools.cached_property
     def public_bytes(self) -> bytes:
         return self.private_key.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
@@ -35,13 +36,17 @@ class ServerKey:
     def sign(self, message: bytes) -> bytes:
         return self.private_key.sign(message)
 
-    def mac(self, message: bytes) -> bytes:
-        """HMAC-SHA256 under a key derived from the signing key (session tokens)."""
+    @functools.cached_property
+    def _mac_key(self) -> bytes:
+        """Derived once: every authenticated request checks its session token's MAC."""
         raw = self.private_key.private_bytes(
             serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
         )
-        mac_key = hashlib.sha256(b"votingpilot/v1/session-mac-key" + raw).digest()
-        return hmac.new(mac_key, message, hashlib.sha256).digest()
+        return hashlib.sha256(b"votingpilot/v1/session-mac-key" + raw).digest()
+
+    def mac(self, message: bytes) -> bytes:
+        """HMAC-SHA256 under a key derived from the signing key (session tokens)."""
+        return hmac.new(self._mac_key, message, hashlib.sha256).digest()
 
 
 def fingerprint(public_bytes: bytes) -> str:
