@@ -1,6 +1,7 @@
 """Cast latency while an anonymous client floods the login challenge endpoint,
 with the challenge limits off and on: median cast time, and how many
-challenge rows the flood left in the database.
+challenge rows the flood left in the database (none since challenges are
+stored only when spent).
 
     .venv/bin/python scripts/challenge_flood.py
     .venv/bin/python scripts/challenge_flood.py --casts 200 --flood-threads 4

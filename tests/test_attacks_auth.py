@@ -92,8 +92,8 @@ def test_the_client_refuses_to_sign_a_relayed_challenge(pki, data_dir, database_
             assert "phishing" in refused.value.detail and "フィッシング" in refused.value.detail
             assert [r.path for r in phisher.requests] == ["/api/auth/challenge"]
             assert not logins_seen(phisher)
-            # The real server saw the challenge only: no session was opened.
-            assert changed_tables(before, pilot.snapshot()) == ["login_nonces"]
+            # The real server saw the challenge only (which writes nothing): no session was opened.
+            assert changed_tables(before, pilot.snapshot()) == []
 
             # The same through the command line: one clear line, nothing signed.
             path = sealed_file(admin, tmp_path / "admin.credential.json")

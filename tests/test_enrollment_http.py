@@ -415,8 +415,7 @@ def test_a_login_racing_the_revocation_of_its_enrollment_keeps_no_session(tmp_pa
         async def enroll(credential, employee_id: str) -> None:
             async with database.write() as db:
                 code = (await enrollment.issue_code(db, employee_id=employee_id, created_by="A0001", ttl_s=600))["code"]
-            async with database.write() as db:
-                nonce = (await auth.challenge(db))["nonce"]
+            nonce = auth.challenge()["nonce"]
             token = make_enrollment_token(
                 credential.private_key, credential.chain, nonce=nonce, audience=settings.audience, now=datetime.now(UTC),
                 employee_id=employee_id, enrollment_code=code,
@@ -447,8 +446,7 @@ def test_a_login_racing_the_revocation_of_its_enrollment_keeps_no_session(tmp_pa
                 return employee
 
             monkeypatch.setattr(auth_service, "employee_for", read_then_revoked)
-            async with database.write() as db:
-                nonce = (await auth.challenge(db))["nonce"]
+            nonce = auth.challenge()["nonce"]
             login = make_login_token(card.private_key, card.chain, nonce=nonce, audience=settings.audience, now=datetime.now(UTC))
             reply = None
             try:
@@ -532,8 +530,7 @@ def test_concurrent_first_enrollments_under_a_new_card_ca_all_succeed(tmp_path):
             card = external.card_credential("P-256")
             async with database.write() as db:
                 code = (await enrollment.issue_code(db, employee_id=employee, created_by="A0001", ttl_s=600))["code"]
-            async with database.write() as db:
-                nonce = (await auth.challenge(db))["nonce"]
+            nonce = auth.challenge()["nonce"]
             tokens.append(make_enrollment_token(
                 card.private_key, card.chain, nonce=nonce, audience=settings.audience, now=datetime.now(UTC),
                 employee_id=employee, enrollment_code=code,

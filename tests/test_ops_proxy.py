@@ -496,29 +496,20 @@ def test_many_addresses_cannot_use_up_everyones_challenges():
     """The attack: 51 addresses each take their 60 challenges a minute (3060 in
     all); a cap shared by all clients (3000) then refused every employee's login.
     Now only the per-address cap holds."""
-    import asyncio
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from voting.auth.service import AuthService
     from voting.errors import TooManyRequests
+    from voting.keys import ServerKey
 
-    class Table:
-        def add(self, row: object) -> None:
-            pass
+    auth = AuthService(Settings(login_rate_per_minute=30), key=ServerKey(Ed25519PrivateKey.generate()), trust=None)
 
-        async def commit(self) -> None:
-            pass
-
-    auth = AuthService(Settings(login_rate_per_minute=30), key=None, trust=None)
-
-    async def attack() -> None:
-        for n in range(51):
-            for _ in range(60):
-                await auth.challenge(Table(), f"10.77.0.{n + 1}")
-        with pytest.raises(TooManyRequests):  # the per-address cap holds
-            await auth.challenge(Table(), "10.77.0.1")
-        assert "nonce" in await auth.challenge(Table(), "192.0.2.50")  # an employee's first challenge
-
-    asyncio.run(attack())
+    for n in range(51):
+        for _ in range(60):
+            auth.challenge(f"10.77.0.{n + 1}")
+    with pytest.raises(TooManyRequests):  # the per-address cap holds
+        auth.challenge("10.77.0.1")
+    assert "nonce" in auth.challenge("192.0.2.50")  # an employee's first challenge
 
 
 def test_the_rate_limiter_forgets_idle_addresses(monkeypatch):
@@ -542,30 +533,22 @@ def test_forwarded_values_that_are_not_addresses_share_one_allowance(monkeypatch
     """The attack: a trusted proxy passing on whatever the client sent ("unknown",
     "1.2.3.4 x", "[v6]", …) gave each distinct string an allowance of its own.
     They now share one "unparseable" key, logged once."""
-    import asyncio
     import logging
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from voting.auth import service as auth
     from voting.errors import TooManyRequests
-
-    class Table:
-        def add(self, row: object) -> None:
-            pass
-
-        async def commit(self) -> None:
-            pass
+    from voting.keys import ServerKey
 
     monkeypatch.setattr(auth, "_unparseable_logged", False)
-    service = auth.AuthService(Settings(login_rate_per_minute=30), key=None, trust=None)
-
-    async def attack() -> None:
-        for n in range(60):
-            await service.challenge(Table(), f"unknown-{n}")
-        with pytest.raises(TooManyRequests):
-            await service.challenge(Table(), "1.2.3.4 x")
-        assert "nonce" in await service.challenge(Table(), "192.0.2.50")
+    service = auth.AuthService(Settings(login_rate_per_minute=30), key=ServerKey(Ed25519PrivateKey.generate()), trust=None)
 
     with caplog.at_level(logging.WARNING, logger="voting.auth"):
-        asyncio.run(attack())
+        for n in range(60):
+            service.challenge(f"unknown-{n}")
+        with pytest.raises(TooManyRequests):
+            service.challenge("1.2.3.4 x")
+        assert "nonce" in service.challenge("192.0.2.50")
     assert len([r for r in caplog.records if "not an IP address" in r.getMessage()]) == 1
     assert auth.client_key("[2001:db8::1]") == auth.client_key("unknown") == auth.UNPARSEABLE

@@ -67,8 +67,8 @@ from voting.errors import ServiceError
 
 
 def login_token(pilot: Pilot, credential: Credential, **overrides: object) -> str:
-    """A login token for a fresh challenge of ``pilot`` (the challenge is made now,
-    so a snapshot taken afterwards already holds its nonce)."""
+    """A login token for a fresh challenge of ``pilot`` (asking for a challenge
+    writes nothing; only its use does)."""
     challenge = httpx.post(pilot.url + "/api/auth/challenge").json()
     args = {"nonce": challenge["nonce"], "audience": challenge["audience"], "now": datetime.now(UTC), **overrides}
     return make_login_token(credential.private_key, credential.chain, **args)
@@ -144,6 +144,18 @@ def test_login_refusals(pki, data_dir, database_url):
         pilot.refused(lambda: post_login(pilot, token), 401, "token_expired")
         token = login_token(pilot, alice, nonce="N" * 43)  # never issued
         pilot.refused(lambda: post_login(pilot, token), 401, "nonce_invalid")
+        # An issued challenge altered (its expiry, its random part, its MAC), or spelled in
+        # another base64url form of the same bytes (the last character's unused bits): refused.
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        nonce = httpx.post(pilot.url + "/api/auth/challenge").json()["nonce"]
+        for at in (5, 30, -3):
+            altered = nonce[:at] + ("A" if nonce[at] != "A" else "B") + nonce[at:][1:]
+            token = login_token(pilot, alice, nonce=altered)
+            pilot.refused(lambda token=token: post_login(pilot, token), 401, "nonce_invalid")
+        respelled = nonce[:-1] + alphabet[alphabet.index(nonce[-1]) ^ 1]
+        token = login_token(pilot, alice, nonce=respelled)
+        pilot.refused(lambda: post_login(pilot, token), 401, "nonce_invalid")
+        assert post_login(pilot, login_token(pilot, alice, nonce=nonce))["employee_id"] == "E0001"  # as issued
 
         # Alice's header and payload with Bob's signature.
         mine, theirs = login_token(pilot, alice), login_token(pilot, bob)

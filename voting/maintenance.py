@@ -662,13 +662,12 @@ class Purged:
 
 
 async def purge_expired(database: Database, now: datetime) -> Purged:
-    """Delete the login challenges that were used or have expired, and the
-    sessions that have expired or were ended (logout, revocation): neither can
-    ever be accepted again, and a table that only grows slows every login.
-    In pieces of ``PAGE`` rows, each its own short write transaction."""
-    challenges = await _delete_in_pieces(
-        database, LoginNonce, LoginNonce.nonce, or_(LoginNonce.used.is_(True), LoginNonce.expires_at <= now)
-    )
+    """Delete the spent login challenges that have expired (until then a
+    challenge's row is what refuses it a second time), and the sessions that
+    have expired or were ended (logout, revocation): neither can ever be
+    accepted again, and a table that only grows slows every login. In pieces of
+    ``PAGE`` rows, each its own short write transaction."""
+    challenges = await _delete_in_pieces(database, LoginNonce, LoginNonce.nonce, LoginNonce.expires_at <= now)
     sessions = await _delete_in_pieces(database, Session, Session.id, or_(Session.revoked.is_(True), Session.expires_at <= now))
     if challenges or sessions:
         log.info(

@@ -47,8 +47,7 @@ class AuthController(Controller):
     @post("/challenge", status_code=200, summary="A single-use login nonce")
     async def challenge(self, request: Request, services: Services) -> Challenge:
         client = request.client.host if request.client else "unknown"
-        async with services.database.write() as db:
-            return msgspec.convert(await services.auth.challenge(db, client), Challenge)
+        return msgspec.convert(services.auth.challenge(client), Challenge)
 
     @post(
         "/login", status_code=200, summary="Exchange a certificate-signed token for a session",

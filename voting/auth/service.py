@@ -24,7 +24,9 @@ from typing import Any, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import CompoundSelect, CursorResult, bindparam, exists, literal_column, select, union_all, update
+from sqlalchemy import CompoundSelect, CursorResult, Table, bindparam, exists, literal_column, select, union_all, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.credentials import token_chain, verify_enrollment_token, verify_login_token
@@ -39,6 +41,9 @@ from voting.keys import ServerKey
 from voting.settings import IDENTITY_ENROLLMENT, Settings
 
 ADMIN, AUDITOR, TRUSTEE = "admin", "auditor", "trustee"
+#: A login challenge: base64url of its expiry (8 bytes), 16 random bytes and a 16-byte MAC.
+NONCE_LENGTH = 54
+CHALLENGE_MAC_CONTEXT = b"votingpilot/v1/login-challenge|"
 ROLES = (ADMIN, AUDITOR, TRUSTEE)
 TOKEN_PREFIX = "s1"
 
@@ -159,13 +164,50 @@ class AuthService:
 
     # -- login ----------------------------------------------------------------------
 
-    async def challenge(self, db: AsyncSession, client: str = "unknown") -> dict:
+    def challenge(self, client: str = "unknown") -> dict:
+        """A single-use nonce that the service can recognise without storing it:
+        its expiry and 16 random bytes, with a MAC under the server key. Only
+        its use is written (``consume_nonce``), so asking for challenges writes
+        nothing, whoever asks and however often."""
         self.challenges_by_address.hit(client_key(client))
-        nonce = secrets.token_urlsafe(32)
         expires = now_utc() + timedelta(seconds=self.settings.nonce_ttl_s)
-        db.add(LoginNonce(nonce=nonce, expires_at=expires, used=False))
-        await db.commit()
+        body = int(expires.timestamp() * 1000).to_bytes(8, "big") + secrets.token_bytes(16)
+        nonce = base64.urlsafe_b64encode(body + self._challenge_tag(body)).rstrip(b"=").decode()
         return {"nonce": nonce, "audience": self.settings.audience, "expires_at": expires.isoformat()}
+
+    def _challenge_tag(self, body: bytes) -> bytes:
+        return self.key.mac(CHALLENGE_MAC_CONTEXT + body)[:16]
+
+    def challenge_expiry(self, nonce: str) -> datetime | None:
+        """When a challenge this service issued expires; None for any other string
+        (made up, altered, or spelled in another base64url form of the same bytes,
+        which would otherwise be a second nonce for one challenge)."""
+        if len(nonce) != NONCE_LENGTH:
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(nonce + "==")
+        except ValueError:
+            return None
+        body, tag = raw[:24], raw[24:]
+        if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != nonce:
+            return None
+        if not hmac.compare_digest(tag, self._challenge_tag(body)):
+            return None
+        return datetime.fromtimestamp(int.from_bytes(body[:8], "big") / 1000, UTC)
+
+    async def consume_nonce(self, db: AsyncSession, nonce: str, refusal: str) -> None:
+        """Spend a challenge once: it must be one of ours and unexpired, and its
+        row, inserted now, must not exist yet (a primary key, so atomic across
+        processes). The row is kept until the challenge expires (the purge)."""
+        expires = self.challenge_expiry(nonce)
+        if expires is None or expires <= now_utc():
+            await db.rollback()
+            raise NonceError(refusal)
+        spend = _SPEND_NONCE_POSTGRESQL if db.get_bind().dialect.name == "postgresql" else _SPEND_NONCE_SQLITE
+        spent = await db.execute(spend, {"nonce": nonce, "expires_at": expires, "used": True})
+        if cast(CursorResult[Any], spent).rowcount != 1:
+            await db.rollback()
+            raise NonceError(refusal)
 
     async def login(self, db: AsyncSession, token: str, client: str) -> dict:
         self.by_address.hit(client_key(client))
@@ -201,7 +243,7 @@ class AuthService:
             employee_id = login.employee_id
         if self.trust.learn(login.chain):
             await self.trust.refresh(db)  # the first login under a CA: keep its CRL now
-        await _consume_nonce(db, seen[0], "the login challenge is unknown, expired or already used; start the login again")
+        await self.consume_nonce(db, seen[0], "the login challenge is unknown, expired or already used; start the login again")
         # Counted only now, once the certificate's own key signed this token for
         # this service and a fresh challenge: anyone can send tokens that carry a
         # victim's certificate, and must not lock the victim out with them.
@@ -300,7 +342,7 @@ class AuthService:
         )
         if self.trust.learn(claim.chain):
             await self.trust.refresh(db)
-        await _consume_nonce(db, seen[0], "the challenge is unknown, expired or already used; start the enrollment again")
+        await self.consume_nonce(db, seen[0], "the challenge is unknown, expired or already used; start the enrollment again")
         try:
             self.by_certificate.hit(claim.fingerprint)
         except TooManyRequests:
@@ -390,6 +432,9 @@ class AuthService:
 
 
 #: Built once (building a statement costs about 0.1 ms).
+_NONCES = cast(Table, LoginNonce.__table__)  # the table, not the entity: a Core insert, with a rowcount
+_SPEND_NONCE_SQLITE = sqlite_insert(_NONCES).on_conflict_do_nothing()
+_SPEND_NONCE_POSTGRESQL = postgresql_insert(_NONCES).on_conflict_do_nothing()
 _SESSION = select(
     Session.id, Session.employee_id, Session.certificate, Session.certificate_chain, Session.expires_at,
     Session.last_seen, Session.revoked,
@@ -399,18 +444,6 @@ _ROLES: CompoundSelect = union_all(
     select(literal_column(f"'{TRUSTEE}'")).where(exists().where(Trustee.employee_id == bindparam("employee_id"))),
     select(literal_column("'voter'")).where(exists().where(RollEntry.employee_id == bindparam("employee_id"))),
 )
-
-
-async def _consume_nonce(db: AsyncSession, nonce: str, refusal: str) -> None:
-    """Spend a challenge once: one conditional UPDATE, atomic across processes."""
-    consumed = await db.execute(
-        update(LoginNonce)
-        .where(LoginNonce.nonce == nonce, LoginNonce.used.is_(False), LoginNonce.expires_at > now_utc())
-        .values(used=True)
-    )
-    if cast(CursorResult[Any], consumed).rowcount != 1:
-        await db.rollback()
-        raise NonceError(refusal)
 
 
 @functools.lru_cache(maxsize=4096)

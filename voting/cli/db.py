@@ -131,12 +131,13 @@ def _report(problems: list[str]) -> None:
     click.echo("The database is sound: schema up to date, integrity ok, every board matches its signed tree head.")
 
 
-@db.command(short_help="Delete used login challenges and ended sessions.")
+@db.command(short_help="Delete expired login challenges and ended sessions.")
 @data_dir_option
 @_maintenance_errors
 def purge(data_dir: Path) -> None:
-    """Delete used or expired login challenges and expired or ended sessions.
-    The service does this by itself every VOTING_PURGE_INTERVAL_S seconds."""
+    """Delete the spent login challenges that have expired and the expired or
+    ended sessions. The service does this by itself every
+    VOTING_PURGE_INTERVAL_S seconds."""
     from voting import maintenance
 
     done = maintenance.purge(settings_for(data_dir))
