@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import secrets
 import statistics
 import sys
@@ -35,11 +34,8 @@ from cryptography.hazmat.primitives import serialization
 from crypto.credentials import PrivateKey, make_login_token
 from loadtests import prepare, report
 from loadtests.common import RunFiles
-from loadtests.run import Server, cpu_seconds, free_port, profile_top, start_profiler, stop_profiler
-from voting import operator
+from loadtests.run import Deployment, Server, cpu_seconds, profile_top, start_profiler, stop_profiler
 from voting.client import ElectionInfo
-from voting.keys import load_or_create
-from voting.settings import Settings
 
 STEPS = ("challenge", "login", "status", "register", "cast", "receipt")
 
@@ -66,22 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = run_dir / "data"
     data_dir.mkdir(parents=True)
     files = RunFiles(run_dir)
-    database_url = f"sqlite:///{data_dir / 'voting.sqlite3'}"
-    pki = prepare.make_ca(data_dir)
-    port = free_port()
-    settings = Settings(data_dir=data_dir, database_url=database_url, port=port)
-    server_key = load_or_create(settings.signing_key_path).public_bytes
-    operator.upgrade(settings)
-    operator.add_role(settings, prepare.ADMIN_ID, "admin")
-    env = {
-        **os.environ,
-        "VOTING_DATA_DIR": str(data_dir),
-        "VOTING_DATABASE_URL": database_url,
-        "VOTING_HOST": "127.0.0.1",
-        "VOTING_PORT": str(port),
-        "VOTING_LOGIN_RATE_PER_MINUTE": "0",
-    }
-    server = Server(env, port, 1, run_dir / "server.log")
+    deployment = Deployment.make(run_dir, f"sqlite:///{data_dir / 'voting.sqlite3'}", 1)
+    pki, settings, server_key, server = deployment.pki, deployment.settings, deployment.server_key, deployment.server
     server.start()
     try:
         status = prepare.setup_election(server.url, pki, args.voters, run_dir, witnesses=[])

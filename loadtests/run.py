@@ -175,6 +175,39 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+@dataclass
+class Deployment:
+    """A fresh deployment in ``run_dir/data``: the pilot CA, the server key
+    (made before any server process starts, so they all share it), the schema,
+    the administrator, and the server, not started yet. Login rate limits are
+    lifted: every simulated employee comes from one address."""
+
+    pki: prepare.LoadTestCa
+    settings: Settings
+    server_key: bytes
+    server: Server
+
+    @classmethod
+    def make(cls, run_dir: Path, database_url: str, workers: int) -> Deployment:
+        data_dir = run_dir / "data"
+        pki = prepare.make_ca(data_dir)
+        port = free_port()
+        settings = Settings(data_dir=data_dir, database_url=database_url, port=port)
+        server_key = load_or_create(settings.signing_key_path).public_bytes
+        operator.upgrade(settings)  # as `voting serve` does before it starts the app
+        operator.add_role(settings, prepare.ADMIN_ID, "admin")
+        env = {
+            **os.environ,
+            "VOTING_DATA_DIR": str(data_dir),
+            "VOTING_DATABASE_URL": database_url,
+            "VOTING_HOST": "127.0.0.1",
+            "VOTING_PORT": str(port),
+            "VOTING_LOGIN_RATE_PER_MINUTE": "0",
+            "VOTING_WORKERS": str(workers),
+        }
+        return cls(pki, settings, server_key, Server(env, port, workers, run_dir / "server.log"))
+
+
 # --- databases -------------------------------------------------------------------------------
 
 
@@ -398,22 +431,8 @@ def run(args: argparse.Namespace) -> dict:
     server: Server | None = None
     witness_processes: list[subprocess.Popen] = []
     try:
-        pki = prepare.make_ca(data_dir)
-        port = free_port()
-        settings = Settings(data_dir=data_dir, database_url=database_url, port=port)
-        server_key = load_or_create(settings.signing_key_path).public_bytes  # before any process starts
-        operator.upgrade(settings)  # as `voting serve` does before it starts the app
-        operator.add_role(settings, prepare.ADMIN_ID, "admin")
-        env = {
-            **os.environ,
-            "VOTING_DATA_DIR": str(data_dir),
-            "VOTING_DATABASE_URL": database_url,
-            "VOTING_HOST": "127.0.0.1",
-            "VOTING_PORT": str(port),
-            "VOTING_LOGIN_RATE_PER_MINUTE": "0",
-            "VOTING_WORKERS": str(args.server_workers),
-        }
-        server = Server(env, port, args.server_workers, run_dir / "server.log")
+        deployment = Deployment.make(run_dir, database_url, args.server_workers)
+        pki, settings, server_key, server = deployment.pki, deployment.settings, deployment.server_key, deployment.server
         server.start()
         say(f"server: {args.server_workers} process(es) on {server.url}, {args.backend}")
 
