@@ -160,7 +160,7 @@ def read_pseudonyms(settings: Settings, election_id: str) -> dict[str, str]:
                 rows = await db.execute(
                     select(RollEntry.employee_id, RollEntry.pseudonym).where(RollEntry.election_id == election_id)
                 )
-                return dict(rows.tuples().all())
+                return dict(rows.all())
         finally:
             await database.close()
 

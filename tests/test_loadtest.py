@@ -187,3 +187,17 @@ def test_each_locust_worker_takes_a_disjoint_share(tmp_path):
     assert sorted(v for share in shares for v in share) == [f"E{i:06d}" for i in range(10)]
     assert all(not set(a) & set(b) for i, a in enumerate(shares) for b in shares[i + 1 :])
     assert [len(s) for s in shares] == [4, 3, 3]
+
+
+@pytest.mark.slow
+def test_flow_cost_reports_each_step_of_every_voter(tmp_path, capsys):
+    from loadtests import flow_cost
+
+    assert flow_cost.main(["--voters", "12", "--out", str(tmp_path)]) == 0
+    (run_dir,) = tmp_path.iterdir()
+    doc = json.loads((run_dir / "flow-cost.json").read_text())
+    assert set(doc["cpu_ms"]) == set(flow_cost.STEPS)
+    assert all(len(values) == 12 and all(v >= 0 for v in values) for values in doc["cpu_ms"].values())
+    assert sum(map(sum, doc["cpu_ms"].values())) > 0 and doc["verify_ms_1of5"] > 0
+    out = capsys.readouterr().out
+    assert "whole flow" in out and "x the verification of one ballot" in out
