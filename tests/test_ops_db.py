@@ -19,14 +19,19 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import delete, func, select, update
 
+from crypto.credentials import make_login_token
+from crypto.errors import CredentialError, NonceError
 from tests.http_support import problem, start_pilot, two_question_manifest
 from tests.support import CREATED_DATABASES, PG_ENV, ServerProcess, server_settings
 from voting import operator
+from voting.auth import service as auth_service
 from voting.cli import main
-from voting.client import Client
+from voting.client import ApiError, Client
 from voting.db.engine import Database, make_engine
 from voting.db.models import Ballot, Base, BoardEntry, Election, LoginNonce, Role, Session, TreeHead
+from voting.maintenance import purge_expired
 from voting.record.files import read_record
+from voting.services import Services
 from voting.settings import Settings
 from voting.verify import verify_record
 
@@ -283,9 +288,9 @@ def test_purge_removes_expired_rows_and_keeps_live_ones(data_dir, database_url):
     async def fill(db):
         db.add_all(
             [
-                LoginNonce(nonce="live", expires_at=later, used=False),
-                LoginNonce(nonce="used", expires_at=later, used=True),
-                LoginNonce(nonce="expired", expires_at=earlier, used=False),
+                LoginNonce(nonce="live", expires_at=later, used=True),
+                LoginNonce(nonce="just-expired", expires_at=earlier, used=True),
+                LoginNonce(nonce="expired", expires_at=now - timedelta(hours=1), used=True),
             ]
         )
         for name, expires, revoked in (("live", later, False), ("expired", earlier, False), ("ended", later, True)):
@@ -304,8 +309,9 @@ def test_purge_removes_expired_rows_and_keeps_live_ones(data_dir, database_url):
     async def left(db):
         return set(await db.scalars(select(LoginNonce.nonce))), set(await db.scalars(select(Session.id)))
 
-    # A spent challenge is kept until it expires: its row is what refuses its second use.
-    assert on_db(database_url, left) == ({"live", "used"}, {"live"})
+    # A spent challenge is kept until one more lifetime (VOTING_NONCE_TTL_S) after it expired:
+    # its row is what refuses its second use, and each host judges the expiry by its own clock.
+    assert on_db(database_url, left) == ({"live", "just-expired"}, {"live"})
     assert voting(database_url, data_dir, "db", "purge").output.startswith("Deleted 0 login challenge(s) and 0 session(s).")
 
 
@@ -575,3 +581,89 @@ def test_a_symlinked_serve_lock_is_refused_in_one_line(tmp_path):
     assert refused.exit_code == 1 and "symbolic link" in refused.output
     assert len(refused.output.strip().splitlines()) == 1
     assert not target.exists()
+
+def test_a_spent_login_token_is_refused_after_a_purge_by_a_host_whose_clock_is_ahead(
+    pki, data_dir, database_url, monkeypatch
+):
+    """A spent challenge's row is what refuses it a second time, and each app
+    process judges the challenge's expiry by its own clock: the purge keeps the
+    row for one more challenge lifetime after the expiry, so a process whose
+    clock is behind the purging host's still refuses a captured token."""
+    settings = Settings(data_dir=data_dir, database_url=database_url, nonce_ttl_s=30)
+    operator.upgrade(settings)
+    alice = pki.enroll("E0001")
+
+    async def attack() -> tuple[dict, object]:
+        services = Services.build(settings)
+        auth, database = services.auth, services.database
+        try:
+            challenge = auth.challenge("192.0.2.1")
+            expires = auth.challenge_expiry(challenge["nonce"])
+            token = make_login_token(
+                alice.private_key, alice.chain, nonce=challenge["nonce"], audience=settings.audience,
+                now=datetime.now(UTC),
+            )
+            async with database.write() as db:
+                first = await auth.login(db, token, "192.0.2.1")  # the employee's own login
+
+            # Host A (clock 1 s past the expiry) runs its periodic purge ...
+            await purge_expired(database, expires + timedelta(seconds=1), spent_kept=timedelta(seconds=30))
+            # ... host B (clock 1 s before it: 2 s apart, the tolerated skew) gets the same token again.
+            monkeypatch.setattr(auth_service, "now_utc", lambda: expires - timedelta(seconds=1))
+            try:
+                async with database.write() as db:
+                    second: object = await auth.login(db, token, "198.51.100.7")
+            except CredentialError as exc:
+                second = exc
+            return first, second
+        finally:
+            await services.database.close()
+
+    first, second = asyncio.run(attack())
+    assert first["employee_id"] == "E0001"
+    assert isinstance(second, NonceError), f"the replayed token opened a second session: {second}"
+
+
+@pytest.mark.slow
+def test_a_reused_election_id_is_registered_by_its_own_schedule(pki, data_dir, database_url, tmp_path):
+    """``voting election archive`` deletes a published election while the
+    service runs, so its id can be used again: the running service judges the
+    new election's registrations by the new manifest's schedule, not by one it
+    read for the archived election."""
+    pilot = start_pilot(pki, data_dir, database_url)
+    try:
+        election_id = "reused-2026"
+        # 1. An unscheduled election, its voters registered (the process caches its schedule), run to publication.
+        pilot.open_election(two_question_manifest(election_id, min_tally_ballots=2), ["E0000", "E0001"])
+        Voters(pilot, election_id, 2, 1).cast(2)
+        pilot.admin.close_election(election_id)
+        pilot.decrypt(election_id, ["T0001", "T0002"])
+        pilot.admin.tally(election_id)
+        pilot.admin.publish(election_id)
+        fresh_crl(pki)
+        archived = voting(database_url, data_dir, "election", "archive", election_id, "--out", str(tmp_path / "a"), "--yes")
+        assert archived.exit_code == 0, archived.output
+        for name in pilot.trustee_credentials:  # the trustees' files of the archived election
+            pilot.trustee_file(name, election_id).unlink(missing_ok=True)
+
+        # 2. A new election under the same id, with a schedule that ends shortly.
+        now = datetime.now(UTC).replace(microsecond=0)
+        closes = now + timedelta(seconds=40)
+        manifest = {
+            **two_question_manifest(election_id),
+            "schedule": {"opens_at": (now - timedelta(hours=1)).isoformat(), "closes_at": closes.isoformat()},
+        }
+        pilot.open_election(manifest, ["E0005"])
+        voter = pilot.login(pki.enroll("E0005"))
+        time.sleep(max(0.0, (closes - datetime.now(UTC)).total_seconds()) + 1.5)
+        assert pilot.admin.status(election_id)["schedule"]["accepting_ballots"] is False  # the status reads the new manifest
+
+        # 3. Past its closes_at, a registration must be refused as on any other election.
+        try:
+            reply = voter.register_credential(election_id)
+        except ApiError as exc:
+            assert (exc.status, exc.code) == (409, "outside_schedule")
+        else:
+            pytest.fail(f"registered after closes_at by the archived election's cached schedule: {reply}")
+    finally:
+        pilot.stop()

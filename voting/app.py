@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         """Never waits for the database: a worker (re)started while it is down
         starts, and answers 503 until it is back. The schema is migrated before
         any worker starts (``voting db upgrade``, ``voting serve``)."""
-        start_purging(services.database, settings.purge_interval_s)
+        start_purging(services.database, settings)
         services.auth.trust.start(services.database)  # the CRLs, refreshed in the background
 
     async def shutdown() -> None:

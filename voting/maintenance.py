@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -661,13 +661,19 @@ class Purged:
     sessions: int
 
 
-async def purge_expired(database: Database, now: datetime) -> Purged:
-    """Delete the spent login challenges that have expired (until then a
-    challenge's row is what refuses it a second time), and the sessions that
-    have expired or were ended (logout, revocation): neither can ever be
-    accepted again, and a table that only grows slows every login. In pieces of
-    ``PAGE`` rows, each its own short write transaction."""
-    challenges = await _delete_in_pieces(database, LoginNonce, LoginNonce.nonce, LoginNonce.expires_at <= now)
+async def purge_expired(database: Database, now: datetime, *, spent_kept: timedelta) -> Purged:
+    """Delete the spent login challenges that expired more than ``spent_kept``
+    ago, and the sessions that have expired or were ended (logout, revocation):
+    neither can ever be accepted again, and a table that only grows slows every
+    login. In pieces of ``PAGE`` rows, each its own short write transaction.
+
+    A spent challenge's row is what refuses it a second time, and every app
+    process judges the challenge's expiry by its own clock: the row is kept for
+    one more challenge lifetime (``VOTING_NONCE_TTL_S``) after the expiry, so
+    a process whose clock is behind the purging host's still finds it."""
+    challenges = await _delete_in_pieces(
+        database, LoginNonce, LoginNonce.nonce, LoginNonce.expires_at <= now - spent_kept
+    )
     sessions = await _delete_in_pieces(database, Session, Session.id, or_(Session.revoked.is_(True), Session.expires_at <= now))
     if challenges or sessions:
         log.info(
@@ -695,7 +701,7 @@ async def _delete_in_pieces(database: Database, model: type, key, condition) -> 
             return total
 
 
-async def run_purge(database: Database, interval_s: int) -> None:
+async def run_purge(database: Database, interval_s: int, spent_kept: timedelta) -> None:
     """Purge every ``interval_s`` seconds for as long as the app runs (0: never).
     A failure (the database briefly unreachable) is one log line, and the next
     round tries again."""
@@ -704,14 +710,15 @@ async def run_purge(database: Database, interval_s: int) -> None:
     while True:
         await asyncio.sleep(interval_s)
         try:
-            await purge_expired(database, datetime.now(UTC))
+            await purge_expired(database, datetime.now(UTC), spent_kept=spent_kept)
         except Exception as exc:  # noqa: BLE001 - logged; the next round retries
             log.warning("purge failed: %s", exc.__class__.__name__, extra={"event": "purge_failed"})
 
 
-def start_purging(database: Database, interval_s: int) -> asyncio.Task:
+def start_purging(database: Database, settings: Settings) -> asyncio.Task:
     """The app's background purge (started at app start-up, cancelled with the loop)."""
-    task = asyncio.get_running_loop().create_task(run_purge(database, interval_s), name="purge")
+    work = run_purge(database, settings.purge_interval_s, timedelta(seconds=settings.nonce_ttl_s))
+    task = asyncio.get_running_loop().create_task(work, name="purge")
     _TASKS.add(task)
     task.add_done_callback(_TASKS.discard)
     return task
@@ -723,7 +730,7 @@ _TASKS: set[asyncio.Task] = set()
 
 def purge(settings: Settings) -> Purged:
     async def work(database: Database) -> Purged:
-        return await purge_expired(database, datetime.now(UTC))
+        return await purge_expired(database, datetime.now(UTC), spent_kept=timedelta(seconds=settings.nonce_ttl_s))
 
     return _run(settings, work)
 

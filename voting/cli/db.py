@@ -135,9 +135,9 @@ def _report(problems: list[str]) -> None:
 @data_dir_option
 @_maintenance_errors
 def purge(data_dir: Path) -> None:
-    """Delete the spent login challenges that have expired and the expired or
-    ended sessions. The service does this by itself every
-    VOTING_PURGE_INTERVAL_S seconds."""
+    """Delete the spent login challenges that expired more than
+    VOTING_NONCE_TTL_S ago and the expired or ended sessions. The service does
+    this by itself every VOTING_PURGE_INTERVAL_S seconds."""
     from voting import maintenance
 
     done = maintenance.purge(settings_for(data_dir))

@@ -7,6 +7,7 @@ key share ever exists here; the joint key is computed from public commitments.
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from collections.abc import Callable
@@ -105,7 +106,15 @@ _REGISTER = (  # an UPDATE's parameters may not be named after the table's colum
     update(RollEntry)
     .where(RollEntry.election_id == bindparam("b_election_id"), RollEntry.employee_id == bindparam("b_employee_id"))
     .values(credential=bindparam("b_credential"), registration=bindparam("b_registration"))
+    .execution_options(synchronize_session=False)
 )
+
+
+@functools.lru_cache(maxsize=64)
+def schedule_of(manifest: str) -> Schedule:
+    """A manifest's schedule, parsed once per manifest text (by its text, not by
+    the election's id: an archived election's id can be used again)."""
+    return Schedule.of(json.loads(manifest))
 
 
 def public_view(election: Election | Row) -> dict:
@@ -136,14 +145,6 @@ class ElectionService:
     def __init__(self, board: Board, trust: TrustAnchors) -> None:
         self.board = board
         self.trust = trust
-        self._schedules: dict[str, Schedule] = {}
-
-    def _schedule(self, election_id: str, manifest: str) -> Schedule:
-        """An election's schedule, parsed once (a manifest never changes)."""
-        schedule = self._schedules.get(election_id)
-        if schedule is None:
-            schedule = self._schedules[election_id] = Schedule.of(json.loads(manifest))
-        return schedule
 
     async def get(self, db: AsyncSession, election_id: str, *, for_update: bool = False) -> Election:
         election = await db.get(Election, election_id, with_for_update=for_update, populate_existing=for_update)
@@ -399,7 +400,7 @@ class ElectionService:
         # By the board's clock, as casts: a credential registered at or after closes_at has no use,
         # and would date the board past the close.
         appender = await self.board.appender(db, election_id)
-        self._schedule(election_id, election.manifest).require_registering(appender.now)
+        schedule_of(election.manifest).require_registering(appender.now)
         appended = appender.append(CREDENTIAL_REGISTERED, {"credential": credential_hex}, tracking_code=credential_hex)
         await appender.flush(db)
         await db.commit()
