@@ -1088,3 +1088,28 @@ def test_a_crl_remembered_as_checked_still_binds_to_the_key_that_signed_it(pki: 
         with pytest.raises(CrlError, match="not signed"):
             cr.check_revocation([es.chain[0], impostor], [crl], now=NOW)
         cr.check_revocation(chain, [crl], now=NOW)
+
+
+def test_a_crl_naming_its_ca_in_other_string_types_still_revokes(pki: Pki, es: cr.Credential) -> None:
+    """Names match as RFC 5280 compares them, not byte for byte: a CA whose CRLs
+    spell its name as PrintableString, where its certificate has UTF8String,
+    still revokes (compared byte for byte, the CRL would not be found, and
+    every login under that CA refused for want of a CRL)."""
+    from cryptography.x509.name import _ASN1Type
+
+    respelled = x509.Name(
+        [x509.NameAttribute(a.oid, a.value, _ASN1Type.PrintableString) for a in pki.issuing.certificate.subject]
+    )
+    assert respelled == pki.issuing.certificate.subject
+    assert respelled.public_bytes() != pki.issuing.certificate.subject.public_bytes()
+    entry = ca.revoke(pki.issuing, es.certificate, now=NOW - timedelta(hours=2))
+    crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(respelled)
+        .last_update(NOW - timedelta(hours=1))
+        .next_update(NOW + timedelta(days=7))
+        .add_revoked_certificate(entry)
+        .sign(pki.issuing.key, hashes.SHA256())
+    )
+    with pytest.raises(CertificateRevoked):
+        verify(login(es, cr.MemoryNonceRegistry()), pki, crls=[pki.root_crl, crl])

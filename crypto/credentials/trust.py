@@ -112,8 +112,7 @@ def check_revocation(
     crls = list(crls)
     for certificate, issuer in itertools.pairwise(chain):
         issuer_name = issuer.subject.rfc4514_string()
-        subject = issuer.subject.public_bytes()
-        same_name = [crl for crl in crls if _checked(crl).issuer == subject]
+        same_name = [crl for crl in crls if _checked(crl).issued_by(issuer)]
         signed = [crl for crl in same_name if _checked(crl).signed_by(issuer)]
         if not signed:
             if same_name:
@@ -126,15 +125,26 @@ def check_revocation(
 
 
 class _CheckedCrl:
-    """What ``check_revocation`` learns of one CRL object: its issuer's name
-    (DER) and whether each CA key it was checked with signed it. A service
+    """What ``check_revocation`` learns of one CRL object: whether it names
+    each CA it was checked for as its issuer, and whether each CA key it was
+    checked with signed it. A service
     checks the same few CRLs at every login; a CRL such as JPKI's runs to
     megabytes, and verifying its signature means hashing all of it."""
 
     def __init__(self, crl: x509.CertificateRevocationList) -> None:
         self.crl = crl  # held, so that the id this is filed under is not reused while it is
-        self.issuer = crl.issuer.public_bytes()
+        self._names: dict[bytes, bool] = {}
         self._signed: dict[bytes, bool] = {}
+
+    def issued_by(self, issuer: x509.Certificate) -> bool:
+        """Does the CRL name this CA as its issuer? As ``Name`` compares them
+        (not byte for byte: a CA may encode its name in its CRLs with other
+        string types), remembered per encoding of the CA's name."""
+        encoded = issuer.subject.public_bytes()
+        verdict = self._names.get(encoded)
+        if verdict is None:
+            verdict = self._names[encoded] = self.crl.issuer == issuer.subject
+        return verdict
 
     def signed_by(self, issuer: x509.Certificate) -> bool:
         key = issuer.public_key()
