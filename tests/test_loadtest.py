@@ -166,9 +166,9 @@ def test_sustained_rate_is_measured_over_the_plateau_only(tmp_path):
         "failures": False, "plateau": True, "p95 cast latency": False, "sustained rate": True,
         "server CPU per voter": False, "reconciliation": True,
     }
-    checks = report.criteria(figures, True, "ok", max_failure_ratio=0.0, max_p95_ms=None, min_rate=None,
-                             min_plateau_s=5, max_cpu_ratio=5.0)
-    assert {c.name: c.passed for c in checks}["server CPU per voter"]
+    relaxed = report.criteria(figures, True, "ok", max_failure_ratio=0.0, max_p95_ms=None, min_rate=None,
+                              min_plateau_s=5, max_cpu_ratio=5.0)
+    assert {c.name: c.passed for c in relaxed}["server CPU per voter"]
     text = report.summary_text(figures, checks, {"acknowledged": 205}, tmp_path)
     assert "Result: FAIL" in text and "[FAIL] failures" in text and "[PASS] sustained rate" in text
     assert "10.0 ms = 5.00x the verification of one ballot" in text
