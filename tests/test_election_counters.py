@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from alembic import command
 from sqlalchemy import text
 
+from tests.http_support import two_question_manifest
 from voting.db.engine import alembic_config, make_engine
 from voting.settings import Settings
 
@@ -67,3 +68,12 @@ def test_migration_counts_the_rows_of_existing_elections(database_url, data_dir)
         _execute(url, "SELECT id, roll_size, ballots_cast, ballots_superseded FROM elections ORDER BY id")
     )
     assert [tuple(r) for r in rows] == [("a", 5, 4, 2), ("b", 2, 1, 0), ("empty", 0, 0, 0)]
+
+
+def test_removing_a_voter_lowers_the_status_roll_size(pilot):
+    """The roll import and the removal of a voter both keep the roll's counter."""
+    election_id = pilot.create(two_question_manifest("roll-counter-2026"), ["E0001", "E0002", "E0003"])
+    admin = pilot.admin
+    assert admin.status(election_id)["roll_size"] == 3
+    assert admin.remove_from_roll(election_id, "E0001")["total"] == 2
+    assert admin.status(election_id)["roll_size"] == 2

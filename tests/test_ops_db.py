@@ -667,3 +667,50 @@ def test_a_reused_election_id_is_registered_by_its_own_schedule(pki, data_dir, d
             pytest.fail(f"registered after closes_at by the archived election's cached schedule: {reply}")
     finally:
         pilot.stop()
+
+
+@pytest.mark.slow
+def test_an_audit_of_a_reused_election_id_is_never_castable(pki, data_dir, database_url, tmp_path):
+    """The audits a service has read of an archived election are forgotten when
+    its id is used again: an audit published on the new board, below the size
+    the service had scanned of the old one, still makes its ballot uncastable."""
+    pilot = start_pilot(pki, data_dir, database_url)
+    try:
+        election_id = "reused-audits-2026"
+        # 1. An election run to publication; its casts make this process scan its board for audits.
+        pilot.open_election(two_question_manifest(election_id, min_tally_ballots=2), ["E0000", "E0001"])
+        Voters(pilot, election_id, 2, 2).cast(4)
+        scanned = board_size(database_url, election_id)  # >= what the last cast batch scanned
+        pilot.admin.close_election(election_id)
+        pilot.decrypt(election_id, ["T0001", "T0002"])
+        pilot.admin.tally(election_id)
+        pilot.admin.publish(election_id)
+        fresh_crl(pki)
+        archived = voting(database_url, data_dir, "election", "archive", election_id, "--out", str(tmp_path / "a"), "--yes")
+        assert archived.exit_code == 0, archived.output
+        for name in pilot.trustee_credentials:
+            pilot.trustee_file(name, election_id).unlink(missing_ok=True)
+
+        # 2. A new election under the same id: Alice publishes an audit early on the new board ...
+        voters = [f"E{i:04d}" for i in range(10, 10 + scanned)]
+        pilot.open_election(two_question_manifest(election_id), voters)
+        alice = pilot.login(pki.enroll(voters[0]))
+        spoiled = alice.prepare_ballot(election_id, {"days": ["d1"], "tools": []})
+        audit = alice.publish_audit(spoiled)
+        assert audit["leaf_index"] < scanned
+        # ... and other voters register until the board is larger than the archived one was.
+        for employee_id in voters[1:]:
+            if board_size(database_url, election_id) > scanned:
+                break
+            pilot.login(pki.enroll(employee_id)).register_credential(election_id)
+        assert board_size(database_url, election_id) > scanned
+
+        # 3. The audited ballot must be refused, as on any election.
+        try:
+            receipt = alice.cast(spoiled)
+        except ApiError as exc:
+            assert (exc.status, exc.code) == (409, "ballot_audited")
+        else:
+            pytest.fail(f"an audited ballot was cast and counted (leaf {receipt.get('leaf_index')}): the audits cache of the archived election")
+    finally:
+        pilot.stop()

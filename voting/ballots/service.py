@@ -201,6 +201,7 @@ class CastService:
                     Schedule.of(manifest.document),
                 )
                 self._keys[election_id] = keys
+                self._audited.pop(election_id, None)  # an archived election's audits, if its id is used again
         # An early answer by this host's clock (kept within the tolerance of the
         # board's by the start-up and readiness checks), without a query: the
         # write judges each cast again by the board's own clock.

@@ -302,12 +302,16 @@ class ElectionService:
         if entry is None:
             raise NotFound(f"employee {employee_id[:64]!r} is not on this election's roll", code="roll_entry_not_found")
         await db.delete(entry)
+        await db.flush()
+        # The status's counter, counted here (the row is locked; corrections are rare).
+        election.roll_size = (
+            await db.scalar(select(func.count()).select_from(RollEntry).where(RollEntry.election_id == election_id))
+        ) or 0
         await self.board.append(
             db, election_id, ADMIN_ACTION, {"action": "roll-remove", "by": admin.employee_id, "removed": 1}
         )
         await db.commit()
-        total = await db.scalar(select(func.count()).select_from(RollEntry).where(RollEntry.election_id == election_id))
-        return {"removed": employee_id, "total": total}
+        return {"removed": employee_id, "total": election.roll_size}
 
     async def voter_info(self, db: AsyncSession, principal: Principal, election_id: str) -> dict:
         """The logged-in voter's registered voting credential (bound into their
