@@ -624,6 +624,25 @@ def test_a_spent_login_token_is_refused_after_a_purge_by_a_host_whose_clock_is_a
     assert isinstance(second, NonceError), f"the replayed token opened a second session: {second}"
 
 
+def run_and_archive(pilot, pki, data_dir, database_url, tmp_path, election_id: str, *, ballots_each: int) -> int:
+    """Two voters cast ``ballots_each`` ballots each in a new election, which is
+    then tallied, published and archived while the service runs (its id free
+    again); returns the size its board had after the casts."""
+    pilot.open_election(two_question_manifest(election_id, min_tally_ballots=2), ["E0000", "E0001"])
+    Voters(pilot, election_id, 2, ballots_each).cast(2 * ballots_each)
+    size = board_size(database_url, election_id)
+    pilot.admin.close_election(election_id)
+    pilot.decrypt(election_id, ["T0001", "T0002"])
+    pilot.admin.tally(election_id)
+    pilot.admin.publish(election_id)
+    fresh_crl(pki)
+    archived = voting(database_url, data_dir, "election", "archive", election_id, "--out", str(tmp_path / "a"), "--yes")
+    assert archived.exit_code == 0, archived.output
+    for name in pilot.trustee_credentials:  # the trustees' files of the archived election
+        pilot.trustee_file(name, election_id).unlink(missing_ok=True)
+    return size
+
+
 @pytest.mark.slow
 def test_a_reused_election_id_is_registered_by_its_own_schedule(pki, data_dir, database_url, tmp_path):
     """``voting election archive`` deletes a published election while the
@@ -634,17 +653,7 @@ def test_a_reused_election_id_is_registered_by_its_own_schedule(pki, data_dir, d
     try:
         election_id = "reused-2026"
         # 1. An unscheduled election, its voters registered (the process caches its schedule), run to publication.
-        pilot.open_election(two_question_manifest(election_id, min_tally_ballots=2), ["E0000", "E0001"])
-        Voters(pilot, election_id, 2, 1).cast(2)
-        pilot.admin.close_election(election_id)
-        pilot.decrypt(election_id, ["T0001", "T0002"])
-        pilot.admin.tally(election_id)
-        pilot.admin.publish(election_id)
-        fresh_crl(pki)
-        archived = voting(database_url, data_dir, "election", "archive", election_id, "--out", str(tmp_path / "a"), "--yes")
-        assert archived.exit_code == 0, archived.output
-        for name in pilot.trustee_credentials:  # the trustees' files of the archived election
-            pilot.trustee_file(name, election_id).unlink(missing_ok=True)
+        run_and_archive(pilot, pki, data_dir, database_url, tmp_path, election_id, ballots_each=1)
 
         # 2. A new election under the same id, with a schedule that ends shortly.
         now = datetime.now(UTC).replace(microsecond=0)
@@ -678,18 +687,7 @@ def test_an_audit_of_a_reused_election_id_is_never_castable(pki, data_dir, datab
     try:
         election_id = "reused-audits-2026"
         # 1. An election run to publication; its casts make this process scan its board for audits.
-        pilot.open_election(two_question_manifest(election_id, min_tally_ballots=2), ["E0000", "E0001"])
-        Voters(pilot, election_id, 2, 2).cast(4)
-        scanned = board_size(database_url, election_id)  # >= what the last cast batch scanned
-        pilot.admin.close_election(election_id)
-        pilot.decrypt(election_id, ["T0001", "T0002"])
-        pilot.admin.tally(election_id)
-        pilot.admin.publish(election_id)
-        fresh_crl(pki)
-        archived = voting(database_url, data_dir, "election", "archive", election_id, "--out", str(tmp_path / "a"), "--yes")
-        assert archived.exit_code == 0, archived.output
-        for name in pilot.trustee_credentials:
-            pilot.trustee_file(name, election_id).unlink(missing_ok=True)
+        scanned = run_and_archive(pilot, pki, data_dir, database_url, tmp_path, election_id, ballots_each=2)
 
         # 2. A new election under the same id: Alice publishes an audit early on the new board ...
         voters = [f"E{i:04d}" for i in range(10, 10 + scanned)]
