@@ -668,12 +668,9 @@ def test_a_reused_election_id_is_registered_by_its_own_schedule(pki, data_dir, d
         assert pilot.admin.status(election_id)["schedule"]["accepting_ballots"] is False  # the status reads the new manifest
 
         # 3. Past its closes_at, a registration must be refused as on any other election.
-        try:
-            reply = voter.register_credential(election_id)
-        except ApiError as exc:
-            assert (exc.status, exc.code) == (409, "outside_schedule")
-        else:
-            pytest.fail(f"registered after closes_at by the archived election's cached schedule: {reply}")
+        with pytest.raises(ApiError) as refused:
+            voter.register_credential(election_id)
+        assert (refused.value.status, refused.value.code) == (409, "outside_schedule")
     finally:
         pilot.stop()
 
@@ -704,11 +701,8 @@ def test_an_audit_of_a_reused_election_id_is_never_castable(pki, data_dir, datab
         assert board_size(database_url, election_id) > scanned
 
         # 3. The audited ballot must be refused, as on any election.
-        try:
-            receipt = alice.cast(spoiled)
-        except ApiError as exc:
-            assert (exc.status, exc.code) == (409, "ballot_audited")
-        else:
-            pytest.fail(f"an audited ballot was cast and counted (leaf {receipt.get('leaf_index')}): the audits cache of the archived election")
+        with pytest.raises(ApiError) as refused:
+            alice.cast(spoiled)
+        assert (refused.value.status, refused.value.code) == (409, "ballot_audited")
     finally:
         pilot.stop()
