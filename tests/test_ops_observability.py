@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -24,6 +25,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy import exc as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from crypto.credentials import make_login_token
 from tests.http_support import two_question_manifest
 from tests.support import PG_ENV, free_port
 from voting import operator
@@ -258,16 +260,27 @@ def test_slow_and_silent_connections_are_closed(data_dir):
 # --- item 14: database outages: 503, one line each, no traceback ----------------------------------------------
 
 
-def _outage_requests(served: Served, count: int) -> list[httpx.Response]:
-    return [httpx.post(served.url + "/api/auth/challenge") for _ in range(count)]
+def _outage_requests(served: Served, credential, count: int) -> list[httpx.Response]:
+    """Logins: each writes (the challenge it spends and the session); asking for
+    the challenge writes nothing, and answers whatever the database's state."""
+    responses = []
+    for _ in range(count):
+        challenge = httpx.post(served.url + "/api/auth/challenge").json()
+        token = make_login_token(
+            credential.private_key, credential.chain, nonce=challenge["nonce"], audience=challenge["audience"],
+            now=datetime.now(UTC),
+        )
+        responses.append(httpx.post(served.url + "/api/auth/login", json={"token": token}))
+    return responses
 
 
 @pytest.mark.slow
-def test_a_full_disk_answers_503_with_one_line_per_request(data_dir):
+def test_a_full_disk_answers_503_with_one_line_per_request(pki, data_dir):
     """SQLite on a disk that fills up (the file size limit of the serving
     process stands in for it): every write answers 503 "nothing was recorded",
     each logged as one line, never a traceback."""
     database_url = f"sqlite:///{data_dir / 'voting.sqlite3'}"
+    employee = pki.enroll("E0001")
     with serving(data_dir, database_url) as served:
         files = [p for p in data_dir.rglob("*") if p.is_file()]
         limit = max(p.stat().st_size for p in files) + 64 * 1024
@@ -275,7 +288,7 @@ def test_a_full_disk_answers_503_with_one_line_per_request(data_dir):
         responses = []
         while len([r for r in responses if r.status_code == 503]) < 5:
             assert len(responses) < 500, "the disk never filled"
-            responses += _outage_requests(served, 1)
+            responses += _outage_requests(served, employee, 1)
         failed = [r for r in responses if r.status_code != 200]
         assert {r.status_code for r in failed} == {503}
         assert {r.json()["code"] for r in failed} <= {"database_unavailable", "disk_full"}
@@ -283,19 +296,23 @@ def test_a_full_disk_answers_503_with_one_line_per_request(data_dir):
         assert httpx.get(served.url + "/api/health").status_code == 200
     text_log = served.log_path.read_text()
     assert "Traceback" not in text_log
-    outage_lines = [e for e in served.json_lines() if e.get("status") == 503 and e["path"] == "/api/auth/challenge"]
+    outage_lines = [e for e in served.json_lines() if e.get("status") == 503 and e["path"] == "/api/auth/login"]
     assert len(outage_lines) == len(failed)
     assert all(e["cause"] and "INSERT" not in e["cause"] for e in outage_lines)
-    assert len([line for line in text_log.splitlines() if "database_unavailable" in line or "disk_full" in line]) == len(failed)
+    # One line each in the access log, and one for the refused login (voting.auth): no other.
+    outage = [line for line in text_log.splitlines() if "database_unavailable" in line or "disk_full" in line]
+    assert len(outage) == 2 * len(failed)
+    assert len([line for line in outage if '"event": "login_refused"' in line]) == len(failed)
 
 
 @pytest.mark.postgres
 def test_a_dropped_postgresql_database_answers_503_with_one_line_per_request(pki, data_dir):
     database_url = operator.create_postgres_database(os.environ[PG_ENV], "t")
+    employee = pki.enroll("E0001")
     with serving(data_dir, database_url) as served:
-        assert httpx.post(served.url + "/api/auth/challenge").status_code == 200
+        assert [r.status_code for r in _outage_requests(served, employee, 1)] == [200]
         operator.drop_postgres_database(os.environ[PG_ENV], database_url)
-        failed = _outage_requests(served, 5)
+        failed = _outage_requests(served, employee, 5)
         assert [(r.status_code, r.json()["code"]) for r in failed] == [(503, "database_unavailable")] * 5
         assert all("nothing was recorded" in r.json()["detail"] for r in failed)
         ready = poll(lambda: (r := httpx.get(served.url + "/api/ready")).status_code == 503 and r, "not ready")
@@ -304,7 +321,8 @@ def test_a_dropped_postgresql_database_answers_503_with_one_line_per_request(pki
     text_log = served.log_path.read_text()
     assert "Traceback" not in text_log
     lines = [line for line in text_log.splitlines() if "database_unavailable" in line]
-    assert len(lines) == 5, lines
+    assert len(lines) == 2 * 5, lines  # the access line and the refused login's line (voting.auth), each
+    assert len([line for line in lines if '"event": "login_refused"' in line]) == 5
 
 
 def test_outages_are_told_apart_from_bugs(tmp_path):
