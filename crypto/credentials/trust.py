@@ -109,11 +109,11 @@ def check_revocation(
     against its issuer's CRL. Fails closed: an issuer without a current CRL
     signed by its own key is an error, not a pass."""
     now = _utc(now)
-    crls = list(crls)
+    checked = [_checked(crl) for crl in crls]
     for certificate, issuer in itertools.pairwise(chain):
         issuer_name = issuer.subject.rfc4514_string()
-        same_name = [crl for crl in crls if _checked(crl).issued_by(issuer)]
-        signed = [crl for crl in same_name if _checked(crl).signed_by(issuer)]
+        same_name = [c for c in checked if c.issued_by(issuer)]
+        signed = [c.crl for c in same_name if c.signed_by(issuer)]
         if not signed:
             if same_name:
                 raise CrlError(f"the CRL for {issuer_name} is not signed by that CA's key")
@@ -127,9 +127,9 @@ def check_revocation(
 class _CheckedCrl:
     """What ``check_revocation`` learns of one CRL object: whether it names
     each CA it was checked for as its issuer, and whether each CA key it was
-    checked with signed it. A service
-    checks the same few CRLs at every login; a CRL such as JPKI's runs to
-    megabytes, and verifying its signature means hashing all of it."""
+    checked with signed it. A service checks the same few CRLs at every login;
+    a CRL such as JPKI's runs to megabytes, and verifying its signature means
+    hashing all of it."""
 
     def __init__(self, crl: x509.CertificateRevocationList) -> None:
         self.crl = crl  # held, so that the id this is filed under is not reused while it is
@@ -158,8 +158,6 @@ class _CheckedCrl:
 #: The CRL objects checked most recently, by id (each entry holds its CRL).
 _CHECKED: OrderedDict[int, _CheckedCrl] = OrderedDict()
 _CHECKED_KEPT = 16
-
-
 _CHECKED_LOCK = threading.Lock()
 
 

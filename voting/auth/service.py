@@ -209,7 +209,8 @@ class AuthService:
     async def consume_nonce(self, db: AsyncSession, nonce: str, refusal: str) -> None:
         """Spend a challenge once: it must be one of ours and unexpired, and its
         row, inserted now, must not exist yet (a primary key, so atomic across
-        processes). The row is kept until the challenge expires (the purge)."""
+        processes). The purge keeps the row one more lifetime after the
+        challenge expires (``maintenance.purge_expired``)."""
         expires = self.challenge_expiry(nonce)
         if expires is None or expires <= now_utc():
             await db.rollback()
