@@ -89,11 +89,22 @@ def make_witnesses(state_dir: Path, count: int) -> list[tuple[Path, dict]]:
 class LoadTestCa:
     root: ca.Authority
     issuing: ca.Authority
+    ca_dir: Path
 
     def enroll(self, employee_id: str) -> Credential:
         return ca.enroll_employee(
             self.issuing, employee_id=employee_id, name=f"職員 {employee_id}", now=datetime.now(UTC) - timedelta(minutes=5)
         )
+
+    def publish_crls(self, number: int, now: datetime) -> None:
+        """Both CAs' CRLs (none revoked), where the server reads them. The
+        record's verifier wants CRLs issued after the election's events, as an
+        office publishes them once voting closed."""
+        crls = [
+            ca.build_crl(authority, [], now=now, next_update=now + timedelta(days=7), crl_number=number)
+            for authority in (self.root, self.issuing)
+        ]
+        (self.ca_dir / "crl.pem").write_text("".join(crl_to_pem(c) for c in crls))
 
 
 def make_ca(data_dir: Path) -> LoadTestCa:
@@ -105,12 +116,9 @@ def make_ca(data_dir: Path) -> LoadTestCa:
     root = ca.create_root_ca("Load Test City Root CA", now=now)
     issuing = ca.create_issuing_ca(root, "Load Test City Issuing CA", now=now)
     (ca_dir / "root.pem").write_text(certificate_to_pem(root.certificate))
-    crls = [
-        ca.build_crl(authority, [], now=now, next_update=now + timedelta(days=7), crl_number=1)
-        for authority in (root, issuing)
-    ]
-    (ca_dir / "crl.pem").write_text("".join(crl_to_pem(c) for c in crls))
-    return LoadTestCa(root, issuing)
+    pki = LoadTestCa(root, issuing, ca_dir)
+    pki.publish_crls(1, now)
+    return pki
 
 
 # --- the election ------------------------------------------------------------------------

@@ -29,6 +29,10 @@ import os
 import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from loadtests.audit import RecordFigures
 
 
 def verify_ms_1of5(repeats: int = 100, rounds: int = 3) -> float:
@@ -78,6 +82,17 @@ class Figures:
     locust_cpu_s: float = 0.0
     server_cpu_ms_per_ballot: float = 0.0
     cpu_ratio: float = 0.0
+    server_rss_mb: float = 0.0
+    """resident memory of the server's processes when the load ends"""
+    server_peak_rss_mb: float = 0.0
+    """the largest peak resident memory of one server process"""
+    tally_s: float = 0.0
+    """closing, two trustees' partial decryptions and the tally, over HTTP"""
+    commits_per_ballot: float = 0.0
+    """PostgreSQL: transactions committed in the run's database during the load
+    (reads included), per acknowledged ballot"""
+    wal_syncs_per_ballot: float = 0.0
+    """PostgreSQL: the server's WAL flushes to disk during the load, per acknowledged ballot"""
 
     machine_cores: int = 0
     machine_busy_cores: float = 0.0
@@ -170,6 +185,7 @@ class Criterion:
 def criteria(
     figures: Figures, reconciliation_ok: bool, reconciliation_detail: str, *, max_failure_ratio: float,
     max_p95_ms: float | None, min_rate: float | None, min_plateau_s: float, max_cpu_ratio: float | None = None,
+    record: RecordFigures | None = None,
 ) -> list[Criterion]:
     result = [
         Criterion(
@@ -200,10 +216,20 @@ def criteria(
             )
         )
     result.append(Criterion("reconciliation", reconciliation_ok, reconciliation_detail))
+    if record is not None:
+        result.append(
+            Criterion(
+                "record verifies",
+                record.verify_ok,
+                f"`voting verify` on the exported record: {record.verify_failed or 'every check passed'}",
+            )
+        )
     return result
 
 
-def summary_text(figures: Figures, checks: list[Criterion], reconciliation: dict, run_dir: Path) -> str:
+def summary_text(
+    figures: Figures, checks: list[Criterion], reconciliation: dict, record: RecordFigures, run_dir: Path
+) -> str:
     f = figures
     passed = all(c.passed for c in checks)
     mark = {True: "PASS", False: "FAIL"}
@@ -222,6 +248,17 @@ def summary_text(figures: Figures, checks: list[Criterion], reconciliation: dict
         f"  CPU during the load           server "
         f"{f.server_cpu_s / f.load_s if f.load_s else 0:.2f} cores; Locust {f.locust_cpu_s / f.load_s if f.load_s else 0:.2f} "
         f"cores; machine {f.machine_busy_cores:.2f} of {f.machine_cores} cores busy (load average {f.load_average:g})",
+        f"  server memory                 {f.server_rss_mb:.0f} MB resident at the end of the load "
+        f"(largest process peak {f.server_peak_rss_mb:.0f} MB)",
+        *(
+            [f"  PostgreSQL per ballot         {f.commits_per_ballot:.2f} transactions committed, "
+             f"{f.wal_syncs_per_ballot:.2f} WAL flushes"]
+            if f.backend == "postgresql" else []
+        ),
+        f"  close and tally               {f.tally_s:.1f} s",
+        f"  record                        exported in {record.export_s:.1f} s ({record.record_mb:g} MB, "
+        f"{record.board_size} board entries); `voting verify` {record.verify_s:.1f} s for {record.ballots} ballots "
+        f"on {record.verify_workers} process(es) = {record.bound_ratio:.2f}x the bound of {record.bound_s:.1f} s",
         f"  reconciliation                {reconciliation.get('acknowledged', 0)} acknowledged, "
         f"{reconciliation.get('board_ballots', 0)} on the board, {len(reconciliation.get('lost', []))} lost, "
         f"{len(reconciliation.get('doubled', []))} doubled, {reconciliation.get('receipts_proven', 0)} receipts proven "
@@ -235,13 +272,33 @@ def summary_text(figures: Figures, checks: list[Criterion], reconciliation: dict
     return "\n".join(lines)
 
 
-def write_summary(run_dir: Path, figures: Figures, checks: list[Criterion], reconciliation: dict, text: str) -> None:
+def side_by_side(runs: list[dict]) -> str:
+    """The figures of runs with different numbers of server processes (each
+    summary.json's ``figures``), a line each, with each run's throughput and
+    CPU per voter relative to the first run's."""
+    first = runs[0]
+    lines = ["", "Side by side:", "  processes  ballots/s  (x first)  CPU per voter  (x first)  cast p95  server cores  machine busy"]
+    for f in runs:
+        rate = f["sustained_rate"] / first["sustained_rate"] if first["sustained_rate"] else 0.0
+        cpu = f["server_cpu_ms_per_ballot"] / first["server_cpu_ms_per_ballot"] if first["server_cpu_ms_per_ballot"] else 0.0
+        cores = f["server_cpu_s"] / f["load_s"] if f["load_s"] else 0.0
+        lines.append(
+            f"  {f['server_processes']:>9}  {f['sustained_rate']:>9.1f}  {rate:>9.2f}  {f['server_cpu_ms_per_ballot']:>10.1f} ms"
+            f"  {cpu:>9.2f}  {f['cast_p95_ms']:>5.0f} ms  {cores:>12.2f}  {f['machine_busy_cores']:>5.2f} of {f['machine_cores']}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(
+    run_dir: Path, figures: Figures, checks: list[Criterion], reconciliation: dict, record: RecordFigures, text: str
+) -> None:
     (run_dir / "summary.json").write_text(
         json.dumps(
             {
                 "figures": figures.to_json(),
                 "criteria": [asdict(c) for c in checks],
                 "reconciliation": reconciliation,
+                "record": record.to_json(),
                 "passed": all(c.passed for c in checks),
             },
             indent=2,

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import httpx
 
-from loadtests import prepare, reconcile, report
+from loadtests import audit, prepare, reconcile, report
 from loadtests.common import (
     ACKS_GLOB,
     ENV_AUDITORS,
@@ -162,17 +162,44 @@ def cpu_seconds(pid: int) -> float:
     /proc; 0 elsewhere). Descendants that exited are not counted, so sample
     while they run."""
     tick = os.sysconf("SC_CLK_TCK")
-    total, todo = 0.0, [pid]
-    while todo:
-        current = todo.pop()
+    total = 0.0
+    for current in process_tree(pid):
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
             total += (int(fields[11]) + int(fields[12])) / tick
-            for task in Path(f"/proc/{current}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
         except (OSError, ValueError, IndexError):
             continue
     return total
+
+
+def process_tree(pid: int) -> list[int]:
+    """A process and its descendants (Linux /proc; the process alone elsewhere)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """(resident memory of a process and its descendants now, the largest peak
+    resident memory of any one of them), in MB (Linux /proc; 0 elsewhere)."""
+    rss = peak = 0.0
+    for current in process_tree(pid):
+        try:
+            status = dict(
+                line.split(":", 1) for line in Path(f"/proc/{current}/status").read_text().splitlines() if ":" in line
+            )
+            rss += int(status["VmRSS"].split()[0]) / 1024
+            peak = max(peak, int(status["VmHWM"].split()[0]) / 1024)
+        except (OSError, KeyError, ValueError):
+            continue
+    return round(rss, 1), round(peak, 1)
 
 
 @dataclass
@@ -209,6 +236,26 @@ class Deployment:
 
 
 # --- databases -------------------------------------------------------------------------------
+
+
+def postgres_counters(url: str) -> tuple[int, int]:
+    """(transactions committed in the run's database, WAL syncs of the whole
+    PostgreSQL server) so far: the database work per ballot of the capacity
+    model (docs/loadtest.md). PostgreSQL publishes them within a second or so."""
+    import asyncio
+
+    import asyncpg
+
+    async def read() -> tuple[int, int]:
+        conn = await asyncpg.connect(url)
+        try:
+            commits = await conn.fetchval("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+            syncs = await conn.fetchval("SELECT wal_sync FROM pg_stat_wal")
+            return int(commits), int(syncs)
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
 
 
 # --- Locust -------------------------------------------------------------------------------------
@@ -371,7 +418,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=os.environ.get("VOTING_TEST_DATABASE_URL") or DEFAULT_PG,
         help="PostgreSQL: an existing database to connect to; a fresh one is created next to it for the run",
     )
-    parser.add_argument("--server-workers", type=int, help="server processes (default 1 on SQLite, 2 on PostgreSQL)")
+    parser.add_argument(
+        "--server-workers", type=int, nargs="+", metavar="N",
+        help="server processes (default 1 on SQLite, 2 on PostgreSQL); several counts (PostgreSQL): "
+        "one whole run for each, in order, and the figures side by side at the end",
+    )
     parser.add_argument("--locust-workers", type=int, default=0, help="0: one Locust process; k: a master and k workers")
     parser.add_argument("--rate", type=float, default=200.0, help="offered ballots/s on the plateau")
     parser.add_argument("--users", type=int, default=24, help="simulated voters at once on the plateau")
@@ -400,9 +451,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.server_workers is None:
-        args.server_workers = 1 if args.backend == "sqlite" else 2
-    if args.backend == "sqlite" and args.server_workers != 1:
+        args.server_workers = [1 if args.backend == "sqlite" else 2]
+    if args.backend == "sqlite" and args.server_workers != [1]:
         parser.error("SQLite has a single writer: use --server-workers 1, or --backend postgresql")
+    if min(args.server_workers) < 1:
+        parser.error("--server-workers must be positive")
     if args.voters < 1 or args.users < 1 or args.rate <= 0:
         parser.error("--voters, --users and --rate must be positive")
     if not 0 <= args.witnesses <= 16:
@@ -411,13 +464,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    result = run(args)
-    return 0 if result["passed"] else 1
+    results = run_all(parse_args(argv))
+    return 0 if all(r["passed"] for r in results) else 1
+
+
+def run_all(args: argparse.Namespace) -> list[dict]:
+    """One whole run for each of ``--server-workers``, in order; their
+    summary.json contents, and the figures side by side when there are several."""
+    results = [run(argparse.Namespace(**{**vars(args), "server_workers": n})) for n in args.server_workers]
+    if len(results) > 1:
+        print(report.side_by_side([r["figures"] for r in results]), flush=True)
+    return results
 
 
 def run(args: argparse.Namespace) -> dict:
-    """The whole load test; returns summary.json's content."""
+    """The whole load test with ``args.server_workers`` server processes (one
+    count); returns summary.json's content."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = (args.out / f"{stamp}-{args.backend}-{secrets.token_hex(2)}").resolve()
     data_dir = run_dir / "data"
@@ -456,17 +518,29 @@ def run(args: argparse.Namespace) -> dict:
         say(f"Locust ({locust_desc}): ramp {args.ramp:g} s to {args.users} users at {args.rate:g} ballots/s, "
             f"plateau up to {plateau_s:.0f} s")
         profiler = start_profiler(server, run_dir / "server-profile.txt", args.ramp + plateau_s) if args.profile else None
+        postgres = args.backend == "postgresql"
+        commits, syncs = postgres_counters(database_url) if postgres else (0, 0)
         meter = CpuMeter(server.pid)
         code = run_locust(args, files, server.url, args.users, plateau_s)
         meter.stop()
+        if postgres:
+            time.sleep(1.5)  # the servers' statistics reach the shared counters
+            commits_after, syncs_after = postgres_counters(database_url)
+            commits, syncs = commits_after - commits, syncs_after - syncs
+        rss_mb, peak_rss_mb = memory_mb(server.pid)
         if profiler is not None:
             stop_profiler(profiler)
         acks = files.read_jsonl(ACKS_GLOB)
         errors = files.read_jsonl(ERRORS_GLOB)
         say(f"Locust exited ({code}): {len(acks)} casts acknowledged, {len(errors)} voters saw an error")
 
+        started = time.monotonic()
         result = reconcile.close_and_tally(server.url, pki, prepare.ELECTION_ID, run_dir)
+        tally_s = time.monotonic() - started
+        say(f"closed and tallied in {tally_s:.1f} s")
         rec = reconcile.reconcile(server.url, prepare.ELECTION_ID, server_key, acks, result)
+        record = audit.export_and_verify(server.url, pki, prepare.ELECTION_ID, server_key, run_dir / "record.zip", verify_ms)
+        say(f"record exported in {record.export_s:.1f} s ({record.record_mb:g} MB), verified in {record.verify_s:.1f} s")
 
         shape = json.loads(files.shape.read_text()) if files.shape.exists() else {}
         figures = report.Figures(
@@ -480,6 +554,11 @@ def run(args: argparse.Namespace) -> dict:
         report.compute(figures, acks, shape, run_dir / "locust_stats.csv", verify_ms)
         figures.voters_with_errors = len(errors)
         figures.cpu(meter.wall_s, meter.server_s, meter.locust_s, meter.machine_busy_s, meter.machine_total_s)
+        figures.server_rss_mb, figures.server_peak_rss_mb = rss_mb, peak_rss_mb
+        figures.tally_s = round(tally_s, 2)
+        if postgres and figures.acknowledged:
+            figures.commits_per_ballot = round(commits / figures.acknowledged, 2)
+            figures.wal_syncs_per_ballot = round(syncs / figures.acknowledged, 2)
         rec_doc = rec.to_json()
         checks = report.criteria(
             figures, rec.ok, "; ".join(rec.problems) or "every receipt proven, nothing lost or doubled, tally = ground truth",
@@ -488,11 +567,12 @@ def run(args: argparse.Namespace) -> dict:
             min_rate=args.min_rate or None,
             min_plateau_s=args.min_plateau,
             max_cpu_ratio=args.max_cpu_ratio or None,
+            record=record,
         )
-        text = report.summary_text(figures, checks, rec_doc, run_dir)
+        text = report.summary_text(figures, checks, rec_doc, record, run_dir)
         if profiler is not None:
             text += "\nWhere the server's time went (py-spy):\n" + profile_top(run_dir / "server-profile.txt") + "\n"
-        report.write_summary(run_dir, figures, checks, rec_doc, text)
+        report.write_summary(run_dir, figures, checks, rec_doc, record, text)
         print(text, flush=True)
         return json.loads((run_dir / "summary.json").read_text())
     finally:

@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from loadtests import reconcile, report
+from loadtests.audit import RecordFigures
 from loadtests.common import ACKS_GLOB, RunFiles
 from loadtests.prepare import ELECTION_ID, OPTIONS
-from loadtests.run import Server, free_port, parse_args, run
+from loadtests.run import Server, free_port, parse_args, run_all
 from tests.support import PG_ENV
 
 VOTERS = 100
@@ -47,8 +48,13 @@ def check_smoke(summary: dict) -> None:
     assert rec["lost"] == rec["unacknowledged"] == rec["doubled"] == [] and rec["superseded"] == 0
     assert rec["tally_counts"] == rec["expected_counts"] and sum(rec["tally_counts"]) == figures["acknowledged"]
     assert {c["name"]: c["passed"] for c in summary["criteria"]} == {
-        "failures": True, "plateau": True, "reconciliation": True,
+        "failures": True, "plateau": True, "reconciliation": True, "record verifies": True,
     }
+    record = summary["record"]
+    assert record["verify_ok"] and record["verify_failed"] == "", record
+    assert record["ballots"] == figures["acknowledged"] and record["board_size"] == rec["board_size"]
+    assert record["bound_s"] > 0 and record["bound_ratio"] > 0 and record["export_s"] > 0
+    assert figures["server_rss_mb"] > 0 and figures["server_peak_rss_mb"] > 0 and figures["tally_s"] > 0
     assert summary["passed"]
 
 
@@ -59,7 +65,7 @@ def run_dir_of(tmp_path: Path) -> Path:
 
 @pytest.mark.slow
 def test_smoke_load_sqlite_one_process(tmp_path):
-    summary = run(parse_args(smoke_args(tmp_path)))
+    (summary,) = run_all(parse_args(smoke_args(tmp_path)))
     check_smoke(summary)
     files = RunFiles(run_dir_of(tmp_path))
     # Locust's reports are written, and every simulated voter's cast is in them.
@@ -72,10 +78,12 @@ def test_smoke_load_sqlite_one_process(tmp_path):
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_smoke_load_postgresql_two_processes_distributed_locust(tmp_path):
-    summary = run(parse_args(smoke_args(tmp_path, "--backend", "postgresql", "--database-url", os.environ[PG_ENV],
+    (summary,) = run_all(parse_args(smoke_args(tmp_path, "--backend", "postgresql", "--database-url", os.environ[PG_ENV],
                                         "--server-workers", "2", "--locust-workers", "1")))
     check_smoke(summary)
     assert summary["figures"]["locust_processes"] == "master + 1 worker(s)"
+    # Each voter's login, registration and cast commit at least once between them.
+    assert summary["figures"]["commits_per_ballot"] >= 1 and summary["figures"]["wal_syncs_per_ballot"] > 0
     # The worker wrote the acknowledgements (worker index 0 of 1): its share was every voter.
     files = RunFiles(run_dir_of(tmp_path))
     assert [p.name for p in files.root.glob(ACKS_GLOB)] == ["acks-0.jsonl"]
@@ -85,7 +93,7 @@ def test_smoke_load_postgresql_two_processes_distributed_locust(tmp_path):
 def test_reconciliation_finds_lost_doubled_forged_and_miscounted_ballots(tmp_path):
     """After a real (tiny) run, the server is started again on its data directory,
     and the reconciliation is fed acknowledgements that do not match the board."""
-    summary = run(parse_args([*smoke_args(tmp_path), "--voters", "12", "--rate", "6", "--users", "3"]))
+    (summary,) = run_all(parse_args([*smoke_args(tmp_path), "--voters", "12", "--rate", "6", "--users", "3"]))
     assert summary["reconciliation"]["ok"]
     files = RunFiles(run_dir_of(tmp_path))
     acks = files.read_jsonl(ACKS_GLOB)
@@ -169,9 +177,30 @@ def test_sustained_rate_is_measured_over_the_plateau_only(tmp_path):
     relaxed = report.criteria(figures, True, "ok", max_failure_ratio=0.0, max_p95_ms=None, min_rate=None,
                               min_plateau_s=5, max_cpu_ratio=5.0)
     assert {c.name: c.passed for c in relaxed}["server CPU per voter"]
-    text = report.summary_text(figures, checks, {"acknowledged": 205}, tmp_path)
+    record = RecordFigures(export_s=1.5, record_mb=2.0, board_size=410, verify_s=3.0, verify_ok=False,
+                           verify_failed="7 Bulletin board: fail", verify_workers=2, ballots=205, bound_s=2.0, bound_ratio=1.5)
+    with_record = report.criteria(figures, True, "ok", max_failure_ratio=0.0, max_p95_ms=None, min_rate=None,
+                                  min_plateau_s=5, record=record)
+    assert not {c.name: c for c in with_record}["record verifies"].passed
+    assert "7 Bulletin board: fail" in {c.name: c for c in with_record}["record verifies"].detail
+    text = report.summary_text(figures, checks, {"acknowledged": 205}, record, tmp_path)
+    assert "`voting verify` 3.0 s for 205 ballots on 2 process(es) = 1.50x the bound of 2.0 s" in text
     assert "Result: FAIL" in text and "[FAIL] failures" in text and "[PASS] sustained rate" in text
     assert "10.0 ms = 5.00x the verification of one ballot" in text
+
+
+def test_runs_with_one_and_two_server_processes_are_printed_side_by_side():
+    def figures(processes: int, rate: float, cpu_ms: float) -> dict:
+        f = report.Figures("postgresql", processes, "1 process", 2000, 200, 24)
+        f.sustained_rate, f.server_cpu_ms_per_ballot, f.cast_p95_ms = rate, cpu_ms, 250.0
+        f.server_cpu_s, f.load_s, f.machine_busy_cores, f.machine_cores = 30.0, 20.0, 1.9, 2
+        return f.to_json()
+
+    text = report.side_by_side([figures(1, 40.0, 20.0), figures(2, 50.0, 25.0)])
+    first, second = text.strip().splitlines()[-2:]
+    assert first.split()[:5] == ["1", "40.0", "1.00", "20.0", "ms"]
+    assert second.split()[:6] == ["2", "50.0", "1.25", "25.0", "ms", "1.25"]
+    assert "1.50" in second and "1.90 of 2" in second  # server cores (30 s of CPU in 20 s), machine busy
 
 
 def test_percentile_is_nearest_rank():
