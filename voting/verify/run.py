@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from cryptography import x509
@@ -109,8 +110,6 @@ def verify_record(
 
     board = run(7, lambda: parse_board(files), Board())
     parameters = run(1, lambda: check_parameters(board, files, server_key), Parameters())
-    announcements = run(2, lambda: check_ceremony(board, files, parameters, crls_after_events=crls_after_events), None)
-    log = run(7, lambda: check_tree_heads(board, files, parameters.server_key, parameters.manifest_doc, say), None)
     view = run(4, lambda: read_ballots_view(files), UNUSABLE)
     ballots = Ballots(run(3, lambda: collect_ballots(board), _NO_BALLOTS), view)
     counted = run(6, lambda: check_revote(board, ballots, parameters.policy), _NO_BALLOTS)
@@ -123,16 +122,27 @@ def verify_record(
     ballot_inputs = None
     if parameters.manifest_doc is not None and parameters.joint_key is not None and parameters.fingerprint is not None:
         ballot_inputs = BallotInputs(parameters.manifest_doc, parameters.joint_key.hex(), parameters.fingerprint.hex())
-    with Workers(wanted, ballot_inputs, inputs) as pool:
-        recomputed = run(3, lambda: check_ballots(board, parameters, ballots, counted, pool, say), Recomputed())
-        only(4, lambda: check_tracking_codes(ballots, recomputed, checks.results[3].status))
-        eligibility = run(
+    with Workers(wanted, ballot_inputs, inputs) as pool, ThreadPoolExecutor(2) as waiting:
+        # The worker processes check the ballots' proofs and then the
+        # registrations while this process checks the key ceremony, the board's
+        # signed heads and the ballots' signatures (two threads hand the workers
+        # their chunks and gather what they return): on a machine whose cores
+        # the workers fill, this work would otherwise add its time to theirs.
+        proofs = waiting.submit(
+            run, 3, lambda: check_ballots(board, parameters, ballots, counted, pool, say), Recomputed()
+        )
+        eligible = waiting.submit(
+            run,
             5,
             lambda: check_eligibility(
                 board, files, registrations, ballots.cast, counted, parameters.fingerprint, inputs, pool, say
             ),
             Eligibility(),
         )
+        announcements = run(2, lambda: check_ceremony(board, files, parameters, crls_after_events=crls_after_events), None)
+        log = run(7, lambda: check_tree_heads(board, files, parameters.server_key, parameters.manifest_doc, say), None)
+        recomputed, eligibility = proofs.result(), eligible.result()
+        only(4, lambda: check_tracking_codes(ballots, recomputed, checks.results[3].status))
 
     aggregate = run(8, lambda: check_aggregate(board, files, parameters.manifest, counted, recomputed), None)
     partials = run(
