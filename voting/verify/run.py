@@ -125,9 +125,10 @@ def verify_record(
     with Workers(wanted, ballot_inputs, inputs) as pool, ThreadPoolExecutor(2) as waiting:
         # The worker processes check the ballots' proofs and then the
         # registrations while this process checks the key ceremony, the board's
-        # signed heads and the ballots' signatures (two threads hand the workers
-        # their chunks and gather what they return): on a machine whose cores
-        # the workers fill, this work would otherwise add its time to theirs.
+        # signed heads and (in check 5's thread) the ballots' signatures: two
+        # threads hand the workers their chunks and gather what they return. On
+        # a machine whose cores the workers fill, this process's work would
+        # otherwise add its time to theirs.
         proofs = waiting.submit(
             run, 3, lambda: check_ballots(board, parameters, ballots, counted, pool, say), Recomputed()
         )

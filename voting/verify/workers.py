@@ -10,6 +10,7 @@ builds it from picklable inputs, the task functions read it.
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -105,15 +106,27 @@ def eligibility_context() -> EligibilityContext:
     return _ELIGIBILITY
 
 
+#: Held while this process's own set-up is in use (no pool): a second
+#: verification in another thread would replace it under the first one's checks.
+_IN_PROCESS = threading.Lock()
+
+
 class Workers:
     """A pool of ``wanted`` processes (none if ``wanted`` <= 1: the work then
-    runs in this process), each set up by ``init_worker``."""
+    runs in this process, one verification at a time), each set up by
+    ``init_worker``."""
 
     def __init__(self, wanted: int, ballots: BallotInputs | None, eligibility: EligibilityInputs | None) -> None:
         self.pool: ProcessPoolExecutor | None = None
         self.count = 1
-        if wanted <= 1:
-            init_worker(ballots, eligibility)
+        self.holds_process = wanted <= 1
+        if self.holds_process:
+            _IN_PROCESS.acquire()
+            try:
+                init_worker(ballots, eligibility)
+            except BaseException:
+                _IN_PROCESS.release()
+                raise
             return
         self.count = wanted
         self.pool = ProcessPoolExecutor(
@@ -129,6 +142,8 @@ class Workers:
     def __exit__(self, *exc: object) -> None:
         if self.pool is not None:
             self.pool.shutdown()
+        if self.holds_process:
+            _IN_PROCESS.release()
 
     def run_chunks(
         self,
