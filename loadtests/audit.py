@@ -21,6 +21,10 @@ from pathlib import Path
 from loadtests.prepare import ADMIN_ID, LoadTestCa
 from voting.client import Client
 
+#: A verifier that has not finished by then is a failure (about 30 times what
+#: 100,000 ballots take on two cores).
+VERIFY_TIMEOUT_S = 3 * 3600.0
+
 #: How long to wait for the witnesses to cosign the board's last entries before
 #: the export (they poll every second; check 12 needs the whole board cosigned).
 WITNESS_WAIT_S = 30.0
@@ -63,8 +67,8 @@ def export_and_verify(
     url: str, pki: LoadTestCa, election_id: str, server_key: bytes, out: Path, verify_ms: float
 ) -> RecordFigures:
     """The record with its auditors' part (an administrator may read it), written
-    to ``out`` as a zip, then ``voting verify --json`` on it with the server key
-    the load test pinned. First the CAs publish new CRLs, as an office does once
+    to ``out`` as a zip, then ``voting verify --json --strict`` on it with the
+    server key and the root CA the load test pinned. First the CAs publish new CRLs, as an office does once
     voting closed: the verifier judges each certificate by a CRL issued after
     the event it signed."""
     figures = RecordFigures()
@@ -80,9 +84,16 @@ def export_and_verify(
     out.write_bytes(response.content)
     figures.record_mb = round(len(response.content) / 1e6, 1)
 
-    command = [sys.executable, "-m", "voting.cli", "verify", str(out), "--json", "--server-key", server_key.hex()]
+    command = [
+        sys.executable, "-m", "voting.cli", "verify", str(out), "--json", "--strict",
+        "--server-key", server_key.hex(), "--trust-anchor", str(pki.ca_dir / "root.pem"),
+    ]
     started = time.perf_counter()
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    try:
+        completed = subprocess.run(command, capture_output=True, text=True, check=False, timeout=VERIFY_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        figures.verify_failed = f"voting verify did not finish in {VERIFY_TIMEOUT_S:.0f} s"
+        return figures
     figures.verify_s = round(time.perf_counter() - started, 2)
     try:
         report = json.loads(completed.stdout)
@@ -91,7 +102,7 @@ def export_and_verify(
         return figures
     figures.verify_ok = bool(report["ok"])
     figures.verify_failed = "; ".join(
-        f"{c['number']} {c['title']}: {c['status']}" for c in report["checks"] if c["status"] not in ("pass", "skip")
+        f"{c['number']} {c['title']}: {c['status']}" for c in report["checks"] if c["status"] != "pass"
     )
     figures.board_size = report["board_size"]
     figures.ballots = report["ballots"]

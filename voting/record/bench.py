@@ -403,6 +403,8 @@ def one_core_ms_per_ballot(record: Path, sample: int = 100, rounds: int = 3) -> 
     init_worker(BallotInputs(parameters.manifest_doc, parameters.joint_key.hex(), parameters.fingerprint.hex()), None)
     cast, _ = collect_ballots(board)
     items = [(b.index, b.line, True) for b in cast[:sample]]
+    if not items:
+        raise SystemExit("the record has no ballots to time")
     return 1000 * min(verify_ballot_chunk(items)[-1] for _ in range(rounds)) / len(items)
 
 
