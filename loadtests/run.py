@@ -238,26 +238,6 @@ class Deployment:
 # --- databases -------------------------------------------------------------------------------
 
 
-def postgres_counters(url: str) -> tuple[int, int]:
-    """(transactions committed in the run's database, WAL syncs of the whole
-    PostgreSQL server) so far: the database work per ballot of the capacity
-    model (docs/loadtest.md). PostgreSQL publishes them within a second or so."""
-    import asyncio
-
-    import asyncpg
-
-    async def read() -> tuple[int, int]:
-        conn = await asyncpg.connect(url)
-        try:
-            commits = await conn.fetchval("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
-            syncs = await conn.fetchval("SELECT wal_sync FROM pg_stat_wal")
-            return int(commits), int(syncs)
-        finally:
-            await conn.close()
-
-    return asyncio.run(read())
-
-
 # --- Locust -------------------------------------------------------------------------------------
 
 
@@ -519,13 +499,13 @@ def run(args: argparse.Namespace) -> dict:
             f"plateau up to {plateau_s:.0f} s")
         profiler = start_profiler(server, run_dir / "server-profile.txt", args.ramp + plateau_s) if args.profile else None
         postgres = args.backend == "postgresql"
-        commits, syncs = postgres_counters(database_url) if postgres else (0, 0)
+        commits, syncs = operator.postgres_activity(database_url) if postgres else (0, 0)
         meter = CpuMeter(server.pid)
         code = run_locust(args, files, server.url, args.users, plateau_s)
         meter.stop()
         if postgres:
             time.sleep(1.5)  # the servers' statistics reach the shared counters
-            commits_after, syncs_after = postgres_counters(database_url)
+            commits_after, syncs_after = operator.postgres_activity(database_url)
             commits, syncs = commits_after - commits, syncs_after - syncs
         rss_mb, peak_rss_mb = memory_mb(server.pid)
         if profiler is not None:

@@ -158,6 +158,25 @@ def create_postgres_database(base_url: str, prefix: str) -> str:
     return base_url.rsplit("/", 1)[0] + "/" + name
 
 
+def postgres_activity(url: str) -> tuple[int, int]:
+    """(transactions committed in ``url``'s database, WAL flushes of the whole
+    PostgreSQL server) so far, from its statistics views: the database work per
+    ballot of the load test's capacity model. PostgreSQL publishes them within
+    a second or so."""
+    import asyncpg
+
+    async def read() -> tuple[int, int]:
+        conn = await asyncpg.connect(url)
+        try:
+            commits = await conn.fetchval("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+            syncs = await conn.fetchval("SELECT wal_sync FROM pg_stat_wal")
+            return int(commits), int(syncs)
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
+
+
 def drop_postgres_database(base_url: str, url: str) -> None:
     import asyncpg
 
