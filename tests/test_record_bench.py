@@ -23,10 +23,14 @@ def test_the_benchmark_runs_and_prints_its_figures(tmp_path, capsys):
     for number in range(1, 13):
         assert f"\n{number:>3}  " in out
     assert "`voting verify` took" in out and "all checks passed" in out
-    # Run again on the kept record: it is reused, not rebuilt.
+    assert "verifying one ballot on one core: " in out
+    assert "bound: 27 ballots x " in out and " / 1 processes = " in out and "x the bound" in out
+    assert "baseline" not in out  # a record this small is verified in one process already
+    # Run again on the kept record: it is reused, not rebuilt; two processes, then one for the baseline.
     assert main(["--keep", str(tmp_path / "record"), "--workers", "2"]) == 0
     out = capsys.readouterr().out
     assert "reusing the record" in out and "2 processes" in out
+    assert " / 2 processes = " in out and "baseline: `voting verify --workers 1` took" in out
 
 
 @pytest.mark.slow
