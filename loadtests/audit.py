@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from loadtests.prepare import ADMIN_ID, LoadTestCa
-from voting.client import Client
+from voting.client import Client, wait_for_cosigned_board
 
 #: A verifier that has not finished by then is a failure (about 30 times what
 #: 100,000 ballots take on two cores).
@@ -49,20 +49,6 @@ class RecordFigures:
         return asdict(self)
 
 
-def wait_for_witnesses(client: Client, election_id: str, timeout: float = WITNESS_WAIT_S) -> None:
-    """Until the witnesses' quorum cosigned the whole board (or ``timeout``)."""
-    board = f"/api/elections/{election_id}/board"
-    if not client.get(f"{board}/witnesses")["quorum"]:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        size = client.get(f"{board}/head")["size"]
-        response = client.http.get(f"{board}/cosigned")
-        if response.status_code == 200 and response.json()["tree_head"]["size"] >= size:
-            return
-        time.sleep(0.5)
-
-
 def export_and_verify(
     url: str, pki: LoadTestCa, election_id: str, server_key: bytes, out: Path, verify_ms: float
 ) -> RecordFigures:
@@ -76,7 +62,7 @@ def export_and_verify(
     pki.publish_crls(2, datetime.now(UTC))
     with Client(url, timeout=600) as admin:
         admin.login(pki.enroll(ADMIN_ID))
-        wait_for_witnesses(admin, election_id)
+        wait_for_cosigned_board(admin, election_id, WITNESS_WAIT_S, poll_s=0.5)
         started = time.perf_counter()
         response = admin.http.get(f"/api/elections/{election_id}/record/private")
         figures.export_s = round(time.perf_counter() - started, 2)

@@ -1092,6 +1092,43 @@ def _require_witnesses(
         raise TrusteeRefusal(f"nothing is decrypted: {exc}") from None
 
 
+def wait_for_cosigned_board(
+    client: Client,
+    election_id: str,
+    seconds: float,
+    *,
+    progress: Callable[[int, int, int, float], None] | None = None,
+    poll_s: float = 1.0,
+) -> tuple[int, int | None]:
+    """Wait until the quorum of the election's witnesses cosigned the whole
+    board, at most ``seconds`` (before an export: the record's check 12 needs
+    it); ``progress(quorum, cosigned, size, seconds left)`` each time they
+    get further. Returns the quorum (0: the election names no witnesses) and the
+    board's size if they cosigned all of it, else None."""
+    board = f"/api/elections/{election_id}/board"
+    quorum = client.get(f"{board}/witnesses")["quorum"]
+    if not quorum:
+        return 0, None
+    deadline, shown = time.monotonic() + seconds, None
+    while True:
+        size = client.get(f"{board}/head")["size"]
+        try:
+            cosigned = client.get(f"{board}/cosigned")["tree_head"]["size"]
+        except ApiError as exc:
+            if exc.code != "not_cosigned":
+                raise
+            cosigned = 0
+        if cosigned >= size:
+            return quorum, size
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return quorum, None
+        if progress is not None and shown != (cosigned, size):
+            progress(quorum, cosigned, size, left)
+            shown = (cosigned, size)
+        time.sleep(min(poll_s, left))
+
+
 def check_trust_anchors(files: dict, trust_store: TrustStore | None) -> None:
     """Every trust anchor of the record (against which check 5 judges the
     voters' certificates: the login anchors of auditors/trust.json and the card

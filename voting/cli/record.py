@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -143,43 +142,23 @@ def export(
         _warn_unless_cosigned(files, quorum)
 
 
-#: Seconds between two looks at the witnesses' progress.
-POLL_SECONDS = 1.0
-
-
 def _wait_for_witnesses(client: Client, election_id: str, seconds: int) -> int:
     """Wait until the quorum of the election's witnesses cosigned the whole
     board, at most ``seconds``; a line each time they get further. Returns the
     quorum (0 when the election names no witnesses)."""
-    from voting.client import ApiError
+    from voting.client import wait_for_cosigned_board
 
-    board = f"/api/elections/{election_id}/board"
-    quorum = client.get(f"{board}/witnesses")["quorum"]
-    if not quorum:
-        return 0
-    deadline, shown = time.monotonic() + seconds, None
-    while True:
-        size = client.get(f"{board}/head")["size"]
-        try:
-            cosigned = client.get(f"{board}/cosigned")["tree_head"]["size"]
-        except ApiError as exc:
-            if exc.code != "not_cosigned":
-                raise
-            cosigned = 0
-        if cosigned >= size:
-            console.print(f"The witnesses cosigned the whole board ({size} entries). / 立会人が掲示板全体に連署しました。")
-            return quorum
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return quorum
-        if shown != (cosigned, size):
-            console.print(
-                f"Waiting up to {left:.0f} s for {quorum} witness(es) to cosign the whole board: "
-                f"cosigned {cosigned} of {size} entries so far… / 立会人の連署を待っています",
-                soft_wrap=True,
-            )
-            shown = (cosigned, size)
-        time.sleep(min(POLL_SECONDS, left))
+    def show(quorum: int, cosigned: int, size: int, left: float) -> None:
+        console.print(
+            f"Waiting up to {left:.0f} s for {quorum} witness(es) to cosign the whole board: "
+            f"cosigned {cosigned} of {size} entries so far… / 立会人の連署を待っています",
+            soft_wrap=True,
+        )
+
+    quorum, whole = wait_for_cosigned_board(client, election_id, seconds, progress=show)
+    if whole is not None:
+        console.print(f"The witnesses cosigned the whole board ({whole} entries). / 立会人が掲示板全体に連署しました。")
+    return quorum
 
 
 def _warn_unless_cosigned(files: dict, quorum: int) -> None:
